@@ -1,0 +1,155 @@
+//! The one error type of `arcgis-auth-core`, with a kind to match on.
+//!
+//! Every failure, whether ArcGIS said no (often inside an HTTP 200 body),
+//! the network failed, or the answer could not be read, becomes an [`Error`]
+//! whose [`kind`](Error::kind) says what happened and whose message says
+//! what to do next. Messages never contain a token, password or secret.
+
+use std::fmt;
+
+use crate::arcgis_error::ArcGisError;
+
+/// What kind of failure an [`Error`] is. Match on this, not on messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A URL that is not what it claims to be (not a portal, not a server, unparseable).
+    InvalidUrl,
+    /// A credential would have travelled over plain `http://` to a host that is not loopback.
+    InsecureTransport,
+    /// ArcGIS code 498 on a service or portal call: the access token is invalid or expired.
+    /// Refreshing the token and retrying once is the cure.
+    InvalidToken,
+    /// ArcGIS code 499: the resource needs a token and none was sent.
+    TokenRequired,
+    /// ArcGIS code 403 (or `GWM_0003` with 403): signed in, but not allowed. Refreshing will not help.
+    Forbidden,
+    /// The client id or client secret was rejected (`invalid_client_id`, `invalid_client`).
+    InvalidClient,
+    /// The grant was rejected: bad code, bad verifier, bad username or password, revoked refresh token.
+    InvalidGrant,
+    /// The request was malformed in ArcGIS's eyes (`invalid_request`, e.g. a redirect URI mismatch).
+    InvalidRequest,
+    /// The token endpoint answered 498: the refresh token is expired or revoked. Sign in again;
+    /// refreshing again would loop.
+    RefreshTokenExpired,
+    /// The user declined the sign-in (`error=access_denied`).
+    AccessDenied,
+    /// ArcGIS asked us to slow down (HTTP 429 or an equivalent body).
+    RateLimited,
+    /// The portal or server failed (5xx, an outage page, a gateway error).
+    Server,
+    /// Any other error ArcGIS reported in a well-formed error body.
+    ArcGis,
+    /// The request never got an answer: connection refused or reset, DNS, TLS, timeout.
+    Transport,
+    /// An answer arrived but could not be understood: HTML, empty, truncated, wrong types, absurd numbers.
+    UnparseableResponse,
+}
+
+impl ErrorKind {
+    /// Whether retrying the same request later may succeed (network trouble, 5xx, rate limits).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Transport | ErrorKind::Server | ErrorKind::RateLimited
+        )
+    }
+
+    /// Whether the only cure is for the user to sign in again.
+    pub fn needs_sign_in(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied
+        )
+    }
+}
+
+/// An error from `arcgis-auth-core`.
+///
+/// ```
+/// use arcgis_auth_core::{Error, ErrorKind};
+///
+/// let body = br#"{"error":{"code":498,"message":"Invalid token.","details":[]}}"#;
+/// let err = Error::from_arcgis_body(body).expect("the body carries an error");
+/// assert_eq!(err.kind(), ErrorKind::InvalidToken);
+/// assert!(err.to_string().contains("Invalid token."));
+/// ```
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    arcgis: Option<Box<ArcGisError>>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` with a message saying what happened and what to do.
+    ///
+    /// The message must never contain a secret.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            arcgis: None,
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Attaches the ArcGIS error body this error was made from.
+    pub fn with_arcgis(mut self, arcgis: ArcGisError) -> Self {
+        self.arcgis = Some(Box::new(arcgis));
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The human-readable message (also what `Display` prints).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The ArcGIS error body behind this error, when ArcGIS sent one.
+    pub fn arcgis(&self) -> Option<&ArcGisError> {
+        self.arcgis.as_deref()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("arcgis", &self.arcgis)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,262 @@
+//! ArcGIS Server roots: where services live, and what a server token is for.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use url::Url;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::origin::Origin;
+use crate::portal::redact_query;
+
+/// The root of an ArcGIS Server site, e.g. `https://gis.example.com/server`
+/// or `https://services3.arcgis.com/AbCdEf/arcgis`.
+///
+/// Cut from any service, admin, info or token URL at its `/rest` (or
+/// `/admin`, `/tokens`) segment. Only the host is lower-cased: paths carry
+/// case-sensitive organisation ids and are kept as given.
+///
+/// ```
+/// use arcgis_auth_core::ServerRoot;
+///
+/// let root = ServerRoot::parse(
+///     "https://Services3.ArcGIS.com/AbCdEf/arcgis/rest/services/Roads/FeatureServer/0/query?where=1=1",
+/// ).unwrap();
+/// assert_eq!(root.as_url().as_str(), "https://services3.arcgis.com/AbCdEf/arcgis");
+/// assert_eq!(root.rest_info_url().as_str(), "https://services3.arcgis.com/AbCdEf/arcgis/rest/info");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ServerRoot {
+    /// No trailing slash (except a bare host's `/`), query or fragment.
+    root: Url,
+}
+
+impl ServerRoot {
+    /// Cuts the server root out of `input`; see the type docs.
+    pub fn parse(input: &str) -> Result<Self> {
+        let url = Url::parse(input.trim()).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidUrl,
+                format!("not a valid server URL ({e})"),
+            )
+            .with_source(e)
+        })?;
+        ServerRoot::from_url(&url)
+    }
+
+    /// Cuts the server root out of `url`; see the type docs.
+    pub fn from_url(url: &Url) -> Result<Self> {
+        Origin::of(url)?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                "server URLs must not contain a user name or password: remove the `user@` part",
+            ));
+        }
+        let segments: Vec<&str> = url
+            .path_segments()
+            .map(|s| s.filter(|seg| !seg.is_empty()).collect())
+            .unwrap_or_default();
+        let cut = segments
+            .iter()
+            .position(|s| {
+                s.eq_ignore_ascii_case("rest")
+                    || s.eq_ignore_ascii_case("admin")
+                    || s.eq_ignore_ascii_case("tokens")
+            })
+            .unwrap_or(segments.len());
+        let kept = &segments[..cut];
+        if kept
+            .last()
+            .is_some_and(|s| s.eq_ignore_ascii_case("sharing"))
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                format!(
+                    "{} is a portal URL, not an ArcGIS Server URL",
+                    redact_query(url)
+                ),
+            ));
+        }
+        let mut root = url.clone();
+        root.set_query(None);
+        root.set_fragment(None);
+        {
+            let mut path = root
+                .path_segments_mut()
+                .map_err(|()| Error::new(ErrorKind::InvalidUrl, "the URL cannot be a base"))?;
+            path.clear();
+            path.extend(kept);
+        }
+        Ok(ServerRoot { root })
+    }
+
+    /// The root URL, without a trailing slash (a root at the host itself is `https://host/`).
+    pub fn as_url(&self) -> &Url {
+        &self.root
+    }
+
+    /// The server's origin.
+    pub fn origin(&self) -> Origin {
+        Origin::of(&self.root).unwrap_or_else(|_| unreachable!("checked in from_url"))
+    }
+
+    /// `{root}/rest/info`: federation (`owningSystemUrl`) and token settings.
+    pub fn rest_info_url(&self) -> Url {
+        self.join(&["rest", "info"])
+    }
+
+    /// `{root}/rest/services`.
+    pub fn services_url(&self) -> Url {
+        self.join(&["rest", "services"])
+    }
+
+    /// `{root}/tokens/generateToken`: a standalone server's own token endpoint.
+    pub fn generate_token_url(&self) -> Url {
+        self.join(&["tokens", "generateToken"])
+    }
+
+    /// Whether `url` lies under this root (same origin and path prefix, segment-wise).
+    pub fn contains(&self, url: &Url) -> bool {
+        if Origin::of(url).ok().as_ref() != Some(&self.origin()) {
+            return false;
+        }
+        let mine = self
+            .root
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty());
+        let mut theirs = url
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty());
+        mine.into_iter().all(|m| theirs.next() == Some(m))
+    }
+
+    fn join(&self, extra: &[&str]) -> Url {
+        let mut url = self.root.clone();
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty().extend(extra);
+        }
+        url
+    }
+}
+
+impl fmt::Display for ServerRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.root.as_str())
+    }
+}
+
+impl fmt::Debug for ServerRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerRoot({})", self.root)
+    }
+}
+
+impl std::str::FromStr for ServerRoot {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        ServerRoot::parse(s)
+    }
+}
+
+impl Serialize for ServerRoot {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.root.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerRoot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ServerRoot::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(s: &str) -> String {
+        ServerRoot::parse(s).unwrap().to_string()
+    }
+
+    #[test]
+    fn cuts_at_rest_and_admin() {
+        assert_eq!(
+            root("https://GIS.Example.com/Server/rest/services/Roads/MapServer"),
+            "https://gis.example.com/Server"
+        );
+        assert_eq!(
+            root("https://gis.example.com/arcgis/rest/admin/services/x"),
+            "https://gis.example.com/arcgis"
+        );
+        assert_eq!(
+            root("https://gis.example.com/arcgis/admin/login"),
+            "https://gis.example.com/arcgis"
+        );
+        assert_eq!(
+            root("https://gis.example.com/arcgis/tokens/generateToken"),
+            "https://gis.example.com/arcgis"
+        );
+        assert_eq!(
+            root("https://gis.example.com/arcgis/"),
+            "https://gis.example.com/arcgis"
+        );
+        assert_eq!(
+            root("https://gis.example.com:6443/rest/services"),
+            "https://gis.example.com:6443/"
+        );
+        assert_eq!(
+            root("http://127.0.0.1:5000/arcgis/rest/info?f=json"),
+            "http://127.0.0.1:5000/arcgis"
+        );
+    }
+
+    #[test]
+    fn refuses_portals_and_junk() {
+        for bad in [
+            "https://gis.example.com/portal/sharing/rest",
+            "nope",
+            "https://u:p@h.example/arcgis",
+        ] {
+            assert_eq!(
+                ServerRoot::parse(bad).unwrap_err().kind(),
+                ErrorKind::InvalidUrl,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn contains_is_segment_wise() {
+        let r = ServerRoot::parse("https://h.example/arcgis").unwrap();
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(r.contains(&u("https://h.example/arcgis/rest/services/A/MapServer")));
+        assert!(!r.contains(&u("https://h.example/arcgis2/rest/services")));
+        assert!(!r.contains(&u("https://h.example:8443/arcgis/rest/services")));
+        assert!(!r.contains(&u("http://h.example/arcgis/rest/services")));
+    }
+
+    #[test]
+    fn endpoints() {
+        let r = ServerRoot::parse("https://h.example/arcgis/rest/services").unwrap();
+        assert_eq!(
+            r.rest_info_url().as_str(),
+            "https://h.example/arcgis/rest/info"
+        );
+        assert_eq!(
+            r.services_url().as_str(),
+            "https://h.example/arcgis/rest/services"
+        );
+        assert_eq!(
+            r.generate_token_url().as_str(),
+            "https://h.example/arcgis/tokens/generateToken"
+        );
+        let bare = ServerRoot::parse("https://h.example/rest/services").unwrap();
+        assert_eq!(bare.rest_info_url().as_str(), "https://h.example/rest/info");
+    }
+}

@@ -1,0 +1,15 @@
+//! # arcgis-auth-storage
+//!
+//! Where signed-in ArcGIS sessions live between calls, restarts and machines.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod record;
+mod store;
+
+pub use error::{StoreError, StoreErrorKind, StoreResult};
+pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};
+pub use store::{
+    ChangeEvent, ChangeKind, Lease, RefreshLock, SaveMode, SessionStore, Version, Versioned,
+    validate_key,
+};

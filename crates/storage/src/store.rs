@@ -1,0 +1,161 @@
+//! The `SessionStore` contract: compare-and-swap saves, a refresh lock, change events.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use crate::error::StoreResult;
+use crate::record::SessionRecord;
+
+/// An opaque version of a stored record, returned by every load and save.
+///
+/// Backends choose the representation (a counter, an ETag, a hash); callers
+/// only hand it back in [`SaveMode::Update`].
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Version(String);
+
+impl Version {
+    /// A version from the backend's own representation.
+    pub fn new(v: impl Into<String>) -> Self {
+        Version(v.into())
+    }
+
+    /// The backend's representation.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Version({})", self.0)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A record together with the version it was read at.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    /// The record.
+    pub record: SessionRecord,
+    /// Its version: pass it to [`SaveMode::Update`] to save a change.
+    pub version: Version,
+}
+
+/// How a save treats what is already stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveMode {
+    /// Save only if no record exists under the key; otherwise
+    /// [`StoreErrorKind::Conflict`](crate::StoreErrorKind::Conflict).
+    Create,
+    /// Save only if the stored record is still at this version; otherwise
+    /// [`StoreErrorKind::Conflict`](crate::StoreErrorKind::Conflict) (also when it was deleted).
+    Update(Version),
+    /// Save unconditionally (a fresh sign-in replacing whatever was there).
+    Overwrite,
+}
+
+/// What happened to a stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChangeKind {
+    /// A record was created where none was.
+    Created,
+    /// An existing record was replaced (a refresh, a new sign-in).
+    Updated,
+    /// The record was deleted (sign-out).
+    Deleted,
+}
+
+/// A change to a stored session, delivered to [`SessionStore::subscribe`]rs.
+/// It carries the key and the new version, never the record's secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    /// The session key.
+    pub key: String,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The version after the change (`None` after a delete).
+    pub version: Option<Version>,
+}
+
+/// A held refresh lock. Hand it back to [`RefreshLock::release`]; if the holder
+/// dies instead, the lock frees itself when the lease runs out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The session key the lock is for.
+    pub key: String,
+    /// A random value identifying this holder: only it can release the lock.
+    pub holder: String,
+    /// How long the lock was taken for.
+    pub duration: Duration,
+}
+
+/// A cross-process lock per session, so one process refreshes and the others
+/// wait and re-read the store.
+#[async_trait]
+pub trait RefreshLock: Send + Sync + fmt::Debug {
+    /// Tries to take the lock for `key` for `lease`. Returns `Ok(None)` at once
+    /// when someone else holds it; never waits.
+    async fn try_acquire(&self, key: &str, lease: Duration) -> StoreResult<Option<Lease>>;
+
+    /// Releases `lease`. Returns `Ok(false)` when the lease had already run out
+    /// (and someone else may hold the lock now); the other holder is never disturbed.
+    async fn release(&self, lease: &Lease) -> StoreResult<bool>;
+}
+
+/// Where sessions live: a key-value store of [`SessionRecord`]s with
+/// compare-and-swap saves.
+///
+/// Keys are non-empty UTF-8 strings of at most 512 bytes without control
+/// characters; backends reject others with
+/// [`StoreErrorKind::InvalidInput`](crate::StoreErrorKind::InvalidInput).
+///
+/// Implementations must be safe to share between tasks; run the
+/// [`conformance`](crate::conformance) suite to check one.
+#[async_trait]
+pub trait SessionStore: Send + Sync + fmt::Debug {
+    /// The record under `key` and its version, or `None`.
+    async fn load(&self, key: &str) -> StoreResult<Option<Versioned>>;
+
+    /// Saves `record` under `key` according to `mode` and returns the new version.
+    async fn save(&self, key: &str, record: &SessionRecord, mode: SaveMode)
+    -> StoreResult<Version>;
+
+    /// Deletes the record under `key`. With `Some(version)`, only if it is still
+    /// at that version (otherwise a conflict). Returns whether a record was deleted.
+    async fn delete(&self, key: &str, version: Option<&Version>) -> StoreResult<bool>;
+
+    /// The keys that start with `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> StoreResult<Vec<String>>;
+
+    /// Change events for this store. Every backend delivers the changes made
+    /// through this handle and its clones; backends that can see other
+    /// processes' writes (Redis) deliver those too. A receiver that falls
+    /// behind sees `RecvError::Lagged` and should re-load what it cares about.
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
+
+    /// The cross-process refresh lock, when this backend offers one. `None`
+    /// means callers can only single-flight refreshes within their own process.
+    fn refresh_lock(&self) -> Option<&dyn RefreshLock> {
+        None
+    }
+}
+
+/// Checks a key against the rules in [`SessionStore`]'s docs.
+pub fn validate_key(key: &str) -> StoreResult<()> {
+    if key.is_empty() || key.len() > 512 || key.chars().any(char::is_control) {
+        return Err(crate::StoreError::new(
+            crate::StoreErrorKind::InvalidInput,
+            "session keys must be 1 to 512 bytes of text without control characters",
+        ));
+    }
+    Ok(())
+}
