@@ -119,7 +119,7 @@ pub trait RefreshLock: Send + Sync + fmt::Debug {
 /// [`StoreErrorKind::InvalidInput`](crate::StoreErrorKind::InvalidInput).
 ///
 /// Implementations must be safe to share between tasks; run the
-/// [`conformance`](crate::conformance) suite to check one.
+/// `conformance` suite (cargo feature `conformance`) to check one.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug {
     /// The record under `key` and its version, or `None`.
