@@ -1,5 +1,5 @@
 //! Plain-reqwest helpers shared by the testkit's own tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use arcgis_auth_core::oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use arcgis_auth_testkit::FakePortal;
