@@ -41,18 +41,15 @@ async fn loopback_redirect_uri_matches_any_port_but_nothing_else() {
         ("http://127.0.0.1.evil.com/callback", false),
         ("https://127.0.0.1/callback", false),
     ] {
-        let response = client()
-            .get(with_query(
-                &portal.url("oauth2/authorize"),
-                &[
-                    ("client_id", PUBLIC_CLIENT_ID),
-                    ("response_type", "code"),
-                    ("redirect_uri", uri),
-                ],
-            ))
-            .send()
-            .await
-            .unwrap();
+        let response = authorize_response(
+            &portal,
+            &[
+                ("client_id", PUBLIC_CLIENT_ID),
+                ("response_type", "code"),
+                ("redirect_uri", uri),
+            ],
+        )
+        .await;
         if ok {
             assert_eq!(response.status(), 302, "{uri}");
             let location = response.headers()["location"].to_str().unwrap();
@@ -70,40 +67,34 @@ async fn loopback_redirect_uri_matches_any_port_but_nothing_else() {
 #[tokio::test]
 async fn invalid_client_and_redirect_uri_errors_in_json_with_f_json() {
     let portal = FakePortal::start().await;
-    let body: serde_json::Value = client()
-        .get(with_query(
-            &portal.url("oauth2/authorize"),
-            &[
-                ("client_id", "nope"),
-                ("response_type", "code"),
-                ("redirect_uri", "http://127.0.0.1/callback"),
-                ("f", "json"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = authorize_response(
+        &portal,
+        &[
+            ("client_id", "nope"),
+            ("response_type", "code"),
+            ("redirect_uri", "http://127.0.0.1/callback"),
+            ("f", "json"),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(
         body,
         serde_json::json!({"error":{"code":400,"error":"invalid_client_id","error_description":"Invalid client_id","message":"Invalid client_id","details":[]}})
     );
 
-    let response = client()
-        .get(with_query(
-            &portal.url("oauth2/authorize"),
-            &[
-                ("client_id", PUBLIC_CLIENT_ID),
-                ("response_type", "code"),
-                ("redirect_uri", "https://evil.example.com/cb"),
-                ("f", "json"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = authorize_response(
+        &portal,
+        &[
+            ("client_id", PUBLIC_CLIENT_ID),
+            ("response_type", "code"),
+            ("redirect_uri", "https://evil.example.com/cb"),
+            ("f", "json"),
+        ],
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["error"], "invalid_request");
@@ -218,18 +209,15 @@ async fn oob_needs_registration() {
         .user("jdoe", "pw")
         .start()
         .await;
-    let response = client()
-        .get(with_query(
-            &portal.url("oauth2/authorize"),
-            &[
-                ("client_id", "web"),
-                ("response_type", "code"),
-                ("redirect_uri", OOB_REDIRECT_URI),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = authorize_response(
+        &portal,
+        &[
+            ("client_id", "web"),
+            ("response_type", "code"),
+            ("redirect_uri", OOB_REDIRECT_URI),
+        ],
+    )
+    .await;
     assert_eq!(response.status(), 400);
 }
 
@@ -281,11 +269,7 @@ async fn nobody_signed_in_shows_the_sign_in_page_until_someone_is() {
         ("response_type", "code"),
         ("redirect_uri", "http://127.0.0.1/cb"),
     ];
-    let response = client()
-        .get(with_query(&portal.url("oauth2/authorize"), &params))
-        .send()
-        .await
-        .unwrap();
+    let response = authorize_response(&portal, &params).await;
     assert_eq!(response.status(), 200);
     assert!(
         response
@@ -311,11 +295,7 @@ async fn nobody_signed_in_shows_the_sign_in_page_until_someone_is() {
     assert_eq!(answer["username"], "bob");
 
     portal.sign_out();
-    let response = client()
-        .get(with_query(&portal.url("oauth2/authorize"), &params))
-        .send()
-        .await
-        .unwrap();
+    let response = authorize_response(&portal, &params).await;
     assert_eq!(response.status(), 200);
 }
 

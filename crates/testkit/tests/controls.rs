@@ -42,12 +42,7 @@ async fn failures_are_injected_in_order_then_the_portal_recovers() {
 
     let r = raw_token_call(&portal).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(is_html(&r));
     assert!(r.json::<serde_json::Value>().await.is_err());
 
     let r = raw_token_call(&portal).await.unwrap();
@@ -135,29 +130,18 @@ async fn failures_on_other_endpoints_and_servers() {
         .send()
         .await
         .unwrap();
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(is_html(&r));
     assert!(get_with_token(&info, None).await["owningSystemUrl"].is_string());
 
-    let r = client()
-        .post(portal.url("generateToken"))
-        .form(&[("f", "json")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
+    let generate = || {
+        client()
+            .post(portal.url("generateToken"))
+            .form(&[("f", "json")])
+            .send()
+    };
+    assert_eq!(generate().await.unwrap().status(), 503);
     portal.clear_failures();
-    let r = client()
-        .post(portal.url("generateToken"))
-        .form(&[("f", "json")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(generate().await.unwrap().status(), 200);
     // Token calls were never affected.
     assert!(raw_token_call(&portal).await.unwrap().status().is_success());
 }
@@ -231,13 +215,10 @@ async fn expire_and_revoke_everything() {
         get_with_token(&me, user["access_token"].as_str()).await["error"]["code"],
         498
     );
-    let revoked = token(
+    let revoked = refresh_grant(
         &portal,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", PUBLIC_CLIENT_ID),
-            ("refresh_token", user["refresh_token"].as_str().unwrap()),
-        ],
+        PUBLIC_CLIENT_ID,
+        user["refresh_token"].as_str().unwrap(),
     )
     .await;
     assert_eq!(revoked["error"]["code"], 498);
@@ -255,15 +236,7 @@ async fn clock_skew_moves_only_the_portal() {
     assert_eq!(portal.now(), Timestamp::from_unix_millis(1_700_000_000_000));
     portal.rewind_clock(Duration::from_secs(60));
     assert_eq!(portal.clock_offset_millis(), -60_000);
-    let answer = token(
-        &portal,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "c"),
-            ("client_secret", "s"),
-        ],
-    )
-    .await;
+    let answer = app_sign_in(&portal, "c", "s").await;
     let issued = &portal.issued_tokens()[0];
     assert_eq!(
         issued.issued_at,
@@ -292,15 +265,7 @@ async fn debug_never_shows_secrets() {
         .user("jdoe", "hunter2-password")
         .start()
         .await;
-    let answer = token(
-        &portal,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "c"),
-            ("client_secret", "very-secret-value"),
-        ],
-    )
-    .await;
+    let answer = app_sign_in(&portal, "c", "very-secret-value").await;
     let access = answer["access_token"].as_str().unwrap();
     let debug = format!(
         "{portal:?} {:?} {:?}",

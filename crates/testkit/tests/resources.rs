@@ -10,15 +10,7 @@ use common::*;
 use serde_json::json;
 
 async fn app_token(portal: &FakePortal) -> String {
-    token(
-        portal,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", CONFIDENTIAL_CLIENT_ID),
-            ("client_secret", CONFIDENTIAL_CLIENT_SECRET),
-        ],
-    )
-    .await["access_token"]
+    app_sign_in(portal, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET).await["access_token"]
         .as_str()
         .expect("an app token")
         .to_owned()
@@ -46,12 +38,7 @@ async fn info_is_public() {
     );
     // Without f=json: HTML, as ArcGIS does.
     let page = client().get(portal.url("info")).send().await.unwrap();
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(is_html(&page));
 }
 
 #[tokio::test]
@@ -110,29 +97,20 @@ async fn tokens_are_read_from_headers_form_and_query() {
     let access = user["access_token"].as_str().unwrap();
     let url = portal.url("community/self");
 
-    let by_authorization: serde_json::Value = client()
-        .get(with_query(&url, &[("f", "json")]))
-        .header("Authorization", format!("Bearer {access}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_authorization: serde_json::Value = send_json(
+        client()
+            .get(with_query(&url, &[("f", "json")]))
+            .header("Authorization", format!("Bearer {access}")),
+    )
+    .await;
     assert_eq!(by_authorization["username"], USERNAME);
 
     let by_form = post_json(&url, &[("token", access), ("f", "json")]).await;
     assert_eq!(by_form["username"], USERNAME);
     assert_eq!(portal.calls().secrets_in_url(), 0);
 
-    let by_query: serde_json::Value = client()
-        .get(with_query(&url, &[("f", "json"), ("token", access)]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_query: serde_json::Value =
+        send_json(client().get(with_query(&url, &[("f", "json"), ("token", access)]))).await;
     assert_eq!(by_query["username"], USERNAME);
     // Accepted, as ArcGIS does, but counted: tokens in URLs end up in logs.
     assert_eq!(portal.calls().secrets_in_url(), 1);
@@ -144,15 +122,7 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens() {
     let user = sign_in(&portal).await;
     let access = user["access_token"].as_str().unwrap();
     let refresh = user["refresh_token"].as_str().unwrap();
-    let refreshed = token(
-        &portal,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", PUBLIC_CLIENT_ID),
-            ("refresh_token", refresh),
-        ],
-    )
-    .await;
+    let refreshed = refresh_grant(&portal, PUBLIC_CLIENT_ID, refresh).await;
     let refreshed = refreshed["access_token"].as_str().unwrap();
 
     assert_eq!(revoke(&portal, refresh).await, json!({"success": true}));
@@ -162,15 +132,7 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens() {
             498
         );
     }
-    let dead = token(
-        &portal,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", PUBLIC_CLIENT_ID),
-            ("refresh_token", refresh),
-        ],
-    )
-    .await;
+    let dead = refresh_grant(&portal, PUBLIC_CLIENT_ID, refresh).await;
     assert_eq!(dead["error"]["code"], 498);
     assert_eq!(portal.calls().endpoint(Endpoint::RevokeToken), 1);
 }
@@ -188,13 +150,10 @@ async fn revoke_answers_success_but_only_user_tokens_die() {
         498
     );
     // Its refresh token still works.
-    let refreshed = token(
+    let refreshed = refresh_grant(
         &portal,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", PUBLIC_CLIENT_ID),
-            ("refresh_token", user["refresh_token"].as_str().unwrap()),
-        ],
+        PUBLIC_CLIENT_ID,
+        user["refresh_token"].as_str().unwrap(),
     )
     .await;
     assert!(refreshed["access_token"].is_string());

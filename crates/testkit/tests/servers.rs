@@ -94,12 +94,7 @@ async fn user_form_refusals() {
         .send()
         .await
         .unwrap();
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(is_html(&response));
 }
 
 #[tokio::test]
@@ -118,16 +113,13 @@ async fn referer_bound_tokens_need_the_referer() {
     let token = answer["token"].as_str().unwrap();
     let without = get_with_token(&portal.url("community/self"), Some(token)).await;
     assert_eq!(without["error"]["code"], 498);
-    let with: serde_json::Value = client()
-        .get(with_query(&portal.url("community/self"), &[("f", "json")]))
-        .header("X-Esri-Authorization", format!("Bearer {token}"))
-        .header("Referer", "https://app.example.com/page")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let with: serde_json::Value = send_json(
+        client()
+            .get(with_query(&portal.url("community/self"), &[("f", "json")]))
+            .header("X-Esri-Authorization", format!("Bearer {token}"))
+            .header("Referer", "https://app.example.com/page"),
+    )
+    .await;
     assert_eq!(with["username"], USERNAME);
 }
 

@@ -166,15 +166,7 @@ async fn pkce_plain_is_the_default_method() {
 #[tokio::test]
 async fn client_credentials_checks_the_secret_and_honours_expiration() {
     let portal = FakePortal::start().await;
-    let ok = token(
-        &portal,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", CONFIDENTIAL_CLIENT_ID),
-            ("client_secret", CONFIDENTIAL_CLIENT_SECRET),
-        ],
-    )
-    .await;
+    let ok = app_sign_in(&portal, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET).await;
     let mut keys: Vec<&String> = ok.as_object().unwrap().keys().collect();
     keys.sort_unstable();
     assert_eq!(keys, ["access_token", "expires_in"]);
@@ -192,38 +184,14 @@ async fn client_credentials_checks_the_secret_and_honours_expiration() {
     .await;
     assert_eq!(long["expires_in"], 20160 * 60);
 
-    let wrong = token(
-        &portal,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", CONFIDENTIAL_CLIENT_ID),
-            ("client_secret", "guess"),
-        ],
-    )
-    .await;
+    let wrong = app_sign_in(&portal, CONFIDENTIAL_CLIENT_ID, "guess").await;
     assert_eq!(
         wrong,
         json!({"error":{"code":400,"error":"invalid_client","error_description":"Invalid client_secret","message":"Invalid client_secret","details":[]}})
     );
-    let public = token(
-        &portal,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", PUBLIC_CLIENT_ID),
-            ("client_secret", "anything"),
-        ],
-    )
-    .await;
+    let public = app_sign_in(&portal, PUBLIC_CLIENT_ID, "anything").await;
     assert_eq!(public["error"]["error"], "invalid_client");
-    let unknown = token(
-        &portal,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "nope"),
-            ("client_secret", "x"),
-        ],
-    )
-    .await;
+    let unknown = app_sign_in(&portal, "nope", "x").await;
     assert_eq!(unknown["error"]["error"], "invalid_client_id");
     assert_eq!(portal.calls().token(Grant::ClientCredentials), 5);
 }
@@ -237,15 +205,7 @@ async fn org_cap_limits_lifetimes() {
         .omit_refresh_token_expires_in()
         .start()
         .await;
-    let app = token(
-        &portal,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", "c"),
-            ("client_secret", "s"),
-        ],
-    )
-    .await;
+    let app = app_sign_in(&portal, "c", "s").await;
     assert_eq!(app["expires_in"], 3600);
     let code = code_for(&portal, "c", &[]).await;
     let user = token(
@@ -279,30 +239,14 @@ async fn refresh_token_grant_gives_only_an_access_token() {
     let portal = FakePortal::start().await;
     let signed_in = sign_in(&portal).await;
     let refresh = signed_in["refresh_token"].as_str().unwrap();
-    let answer = token(
-        &portal,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", PUBLIC_CLIENT_ID),
-            ("refresh_token", refresh),
-        ],
-    )
-    .await;
+    let answer = refresh_grant(&portal, PUBLIC_CLIENT_ID, refresh).await;
     let mut keys: Vec<&String> = answer.as_object().unwrap().keys().collect();
     keys.sort_unstable();
     assert_eq!(keys, ["access_token", "expires_in", "ssl", "username"]);
     assert_ne!(answer["access_token"], signed_in["access_token"]);
 
     // Another app cannot use it.
-    let stolen = token(
-        &portal,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", CONFIDENTIAL_CLIENT_ID),
-            ("refresh_token", refresh),
-        ],
-    )
-    .await;
+    let stolen = refresh_grant(&portal, CONFIDENTIAL_CLIENT_ID, refresh).await;
     assert_eq!(stolen["error"]["code"], 498);
     assert_eq!(portal.calls().token(Grant::RefreshToken), 2);
 }
@@ -416,15 +360,7 @@ async fn exchange_rotates_and_kills_the_old_refresh_token() {
         assert_eq!(dead["error"]["code"], 498, "{grant}: {dead}");
         assert_eq!(dead["error"]["error_description"], "Invalid refresh_token");
     }
-    let fresh = token(
-        &portal,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", PUBLIC_CLIENT_ID),
-            ("refresh_token", new),
-        ],
-    )
-    .await;
+    let fresh = refresh_grant(&portal, PUBLIC_CLIENT_ID, new).await;
     assert!(fresh["access_token"].is_string());
     assert_eq!(portal.calls().token(Grant::ExchangeRefreshToken), 3);
 }

@@ -94,20 +94,24 @@ impl Respond for Responder {
         let mut state = lock(&self.state);
         let c = classify(&state, self.site, request);
         let params = Params::of(request);
-        let grant =
-            (c.endpoint == Endpoint::Token).then(|| Grant::from_wire(params.get("grant_type")));
-        state.calls.record(
-            c.server.as_deref(),
-            c.endpoint,
-            grant,
-            params.secret_in_query(),
-        );
+        count(&mut state, &c, &params);
         match state.take_failure(c.server.as_deref(), c.endpoint) {
             None => route(&mut state, &c, &params, request),
             Some(Failure::Slow(delay)) => route(&mut state, &c, &params, request).set_delay(delay),
             Some(failure) => failed(&failure),
         }
     }
+}
+
+/// Counts a request that reached the fake (whatever happens to it next).
+fn count(state: &mut State, c: &Classified, params: &Params) {
+    let grant = (c.endpoint == Endpoint::Token).then(|| Grant::from_wire(params.get("grant_type")));
+    state.calls.record(
+        c.server.as_deref(),
+        c.endpoint,
+        grant,
+        params.secret_in_query(),
+    );
 }
 
 fn route(
@@ -179,15 +183,7 @@ impl Match for ResetMatcher {
             return false;
         }
         let _ = state.take_failure(c.server.as_deref(), c.endpoint);
-        let params = Params::of(request);
-        let grant =
-            (c.endpoint == Endpoint::Token).then(|| Grant::from_wire(params.get("grant_type")));
-        state.calls.record(
-            c.server.as_deref(),
-            c.endpoint,
-            grant,
-            params.secret_in_query(),
-        );
+        count(&mut state, &c, &Params::of(request));
         true
     }
 }

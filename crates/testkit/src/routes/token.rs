@@ -94,29 +94,46 @@ fn authorization_code(state: &mut State, params: &Params) -> Answer {
     }
     // Single use: gone once exchanged.
     state.codes.remove(code);
-
-    let (refresh, refresh_record) = state.issue_refresh(
-        app.client_id.clone(),
-        record.username.clone(),
-        record.redirect_uri.clone(),
+    Ok(sign_in_answer(
+        state,
+        &app.client_id,
+        &record.username,
+        &record.redirect_uri,
         record.refresh_minutes,
+        Grant::AuthorizationCode,
+    ))
+}
+
+/// Issues a refresh token and an access token made with it, and answers both
+/// (`authorization_code` and `exchange_refresh_token`).
+fn sign_in_answer(
+    state: &mut State,
+    client_id: &str,
+    username: &str,
+    redirect_uri: &str,
+    refresh_minutes: i64,
+    grant: Grant,
+) -> Value {
+    let (refresh, refresh_record) = state.issue_refresh(
+        client_id.to_owned(),
+        username.to_owned(),
+        redirect_uri.to_owned(),
+        refresh_minutes,
     );
     let (access, _) = state.issue_access(
-        TokenKind::UserAccess {
-            grant: Grant::AuthorizationCode,
-        },
-        Some(record.username.clone()),
-        Some(app.client_id),
+        TokenKind::UserAccess { grant },
+        Some(username.to_owned()),
+        Some(client_id.to_owned()),
         minutes_to_duration(CODE_ACCESS.default),
         Some(refresh.clone()),
         None,
     );
-    Ok(user_answer(
+    user_answer(
         state,
         &access,
-        &record.username,
+        username,
         Some((&refresh, refresh_record.expires_at)),
-    ))
+    )
 }
 
 /// Whether `verifier` matches the challenge: exact for `plain`, and
@@ -214,27 +231,13 @@ fn exchange_refresh_token(state: &mut State, params: &Params) -> Answer {
     if let Some(r) = state.refresh.get_mut(&old) {
         r.revoked = true;
     }
-    let (refresh, refresh_record) = state.issue_refresh(
-        app.client_id.clone(),
-        old_record.username.clone(),
-        old_record.redirect_uri.clone(),
-        old_record.lifetime_minutes,
-    );
-    let (access, _) = state.issue_access(
-        TokenKind::UserAccess {
-            grant: Grant::ExchangeRefreshToken,
-        },
-        Some(old_record.username.clone()),
-        Some(app.client_id),
-        minutes_to_duration(CODE_ACCESS.default),
-        Some(refresh.clone()),
-        None,
-    );
-    Ok(user_answer(
+    Ok(sign_in_answer(
         state,
-        &access,
+        &app.client_id,
         &old_record.username,
-        Some((&refresh, refresh_record.expires_at)),
+        &old_record.redirect_uri,
+        old_record.lifetime_minutes,
+        Grant::ExchangeRefreshToken,
     ))
 }
 

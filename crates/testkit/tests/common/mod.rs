@@ -103,3 +103,52 @@ pub async fn sign_in(portal: &FakePortal) -> Value {
 pub fn error_code(body: &Value) -> Option<i64> {
     body["error"]["code"].as_i64()
 }
+
+/// GETs `oauth2/authorize` with these parameters, without following redirects.
+pub async fn authorize_response(portal: &FakePortal, params: &[(&str, &str)]) -> reqwest::Response {
+    client()
+        .get(with_query(&portal.url("oauth2/authorize"), params))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether the answer is an HTML page.
+pub fn is_html(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"))
+}
+
+/// Sends the request and parses the JSON answer.
+pub async fn send_json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The `refresh_token` grant.
+pub async fn refresh_grant(portal: &FakePortal, client_id: &str, refresh_token: &str) -> Value {
+    token(
+        portal,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
+/// The `client_credentials` grant.
+pub async fn app_sign_in(portal: &FakePortal, client_id: &str, secret: &str) -> Value {
+    token(
+        portal,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ],
+    )
+    .await
+}
