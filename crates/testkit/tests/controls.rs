@@ -341,3 +341,26 @@ async fn configuration_errors_are_typed() {
         ErrorKind::UnknownUser
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_calls_are_all_counted_and_answered() {
+    fn shareable<T: Send + Sync + 'static>(_: &T) {}
+    let portal = std::sync::Arc::new(FakePortal::start().await);
+    shareable(&portal);
+    let signed_in = sign_in(&portal).await;
+    let refresh = signed_in["refresh_token"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let portal = std::sync::Arc::clone(&portal);
+            let refresh = refresh.clone();
+            tokio::spawn(async move { refresh_grant(&portal, PUBLIC_CLIENT_ID, &refresh).await })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        tokens.insert(answer["access_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(tokens.len(), 32, "every refresh gets its own token");
+    assert_eq!(portal.calls().token(Grant::RefreshToken), 32);
+}

@@ -363,6 +363,19 @@ async fn exchange_rotates_and_kills_the_old_refresh_token() {
     let fresh = refresh_grant(&portal, PUBLIC_CLIENT_ID, new).await;
     assert!(fresh["access_token"].is_string());
     assert_eq!(portal.calls().token(Grant::ExchangeRefreshToken), 3);
+
+    // Any redirect URI registered for the app will do (here: another loopback port).
+    let again = token(
+        &portal,
+        &[
+            ("grant_type", "exchange_refresh_token"),
+            ("client_id", PUBLIC_CLIENT_ID),
+            ("refresh_token", new),
+            ("redirect_uri", "http://127.0.0.1:9999/callback"),
+        ],
+    )
+    .await;
+    assert!(again["refresh_token"].is_string(), "{again}");
 }
 
 #[tokio::test]

@@ -65,6 +65,13 @@ fn caller(state: &State, params: &Params, request: &Request) -> Caller {
     }
 }
 
+/// `host[:port][/web-adaptor]`: the URL root without its scheme, as ArcGIS reports it.
+fn hostname(url_root: &str) -> &str {
+    url_root
+        .split_once("://")
+        .map_or(url_root, |(_, rest)| rest)
+}
+
 fn user_json(username: &str) -> Value {
     json!({
         "username": username,
@@ -92,7 +99,7 @@ pub(super) fn portals_self(state: &State, params: &Params, request: &Request) ->
         "name": "ArcGIS Auth Testkit",
         "isPortal": false,
         "allSSL": state.settings.ssl,
-        "portalHostname": state.settings.url_root,
+        "portalHostname": hostname(&state.settings.url_root),
         "maxTokenExpirationMinutes": state.settings.org_cap.map_or(-1, i64::from),
     });
     if let (Some(record), Some(obj)) = (caller, body.as_object_mut()) {

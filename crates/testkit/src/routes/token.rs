@@ -224,7 +224,10 @@ fn exchange_refresh_token(state: &mut State, params: &Params) -> Answer {
     let Some(old_record) = state.refresh.get(&old).cloned() else {
         return Err(dead_refresh("Invalid refresh_token"));
     };
-    if old_record.redirect_uri != redirect_uri {
+    // ArcGIS asks for "the redirect URI of the authorization step"; any URI
+    // registered for the app is accepted (a loopback listener's port changes
+    // between runs), anything else is refused.
+    if !app.allows_redirect_uri(redirect_uri) {
         return Err(bad_request("Invalid redirect_uri"));
     }
     // Rotation: the old refresh token stops working; access tokens already made stay valid.
