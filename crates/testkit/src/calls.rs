@@ -10,6 +10,8 @@ use std::fmt;
 pub enum Endpoint {
     /// `{sharing root}/oauth2/authorize`.
     Authorize,
+    /// `{sharing root}/oauth2/signin`: the sign-in page's form (POST).
+    SignIn,
     /// `{sharing root}/oauth2/approval`: the out-of-band code page.
     Approval,
     /// `{sharing root}/oauth2/token`: every OAuth grant (see [`Calls::token`]).
@@ -42,6 +44,7 @@ impl Endpoint {
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::Authorize => "oauth2/authorize",
+            Endpoint::SignIn => "oauth2/signin",
             Endpoint::Approval => "oauth2/approval",
             Endpoint::Token => "oauth2/token",
             Endpoint::RevokeToken => "oauth2/revokeToken",
@@ -63,6 +66,7 @@ impl Endpoint {
         let path = path.trim_matches('/');
         match path {
             "oauth2/authorize" => Endpoint::Authorize,
+            "oauth2/signin" => Endpoint::SignIn,
             "oauth2/approval" => Endpoint::Approval,
             "oauth2/token" => Endpoint::Token,
             "oauth2/revokeToken" => Endpoint::RevokeToken,

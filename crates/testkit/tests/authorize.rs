@@ -317,3 +317,97 @@ async fn added_redirect_uri_is_accepted() {
     assert_eq!(location.scheme(), "myapp");
     assert!(portal.add_redirect_uri("nope", "x:y").is_err());
 }
+
+/// The `(name, value)` pairs of the hidden inputs of an HTML form.
+fn hidden_inputs(page: &str) -> Vec<(String, String)> {
+    page.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|rest| {
+            let attr = |key: &str| {
+                let start = rest.find(&format!("{key}=\"")).expect("attribute") + key.len() + 2;
+                let end = start + rest[start..].find('"').expect("closing quote");
+                rest[start..end]
+                    .replace("&amp;", "&")
+                    .replace("&quot;", "\"")
+            };
+            (attr("name"), attr("value"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sign_in_form_checks_the_password_and_authorizes() {
+    let portal = FakePortal::builder()
+        .app(App::public("app").redirect_uri("http://127.0.0.1/cb"))
+        .user("alice", "alice-pw")
+        .nobody_signed_in()
+        .start()
+        .await;
+    let (challenge, verifier) = pkce();
+    let page = authorize_response(
+        &portal,
+        &[
+            ("client_id", "app"),
+            ("response_type", "code"),
+            ("redirect_uri", "http://127.0.0.1:7000/cb"),
+            ("state", "a&b\"c"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(page.contains(&format!("action=\"{}\"", portal.url("oauth2/signin"))));
+    let mut form = hidden_inputs(&page);
+    assert_eq!(form.len(), 6, "{page}");
+    assert!(form.contains(&("state".into(), "a&b\"c".into())));
+
+    let submit = |form: Vec<(String, String)>| {
+        client()
+            .post(portal.url("oauth2/signin"))
+            .form(&form)
+            .send()
+    };
+    let mut wrong = form.clone();
+    wrong.push(("username".into(), "alice".into()));
+    wrong.push(("password".into(), "guess".into()));
+    let again = submit(wrong).await.unwrap();
+    assert_eq!(again.status(), 200);
+    let again = again.text().await.unwrap();
+    assert!(again.contains("Invalid username or password."));
+    assert_eq!(hidden_inputs(&again), form);
+
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), "alice-pw".into()));
+    let redirected = submit(form).await.unwrap();
+    assert_eq!(redirected.status(), 302);
+    let location = url::Url::parse(redirected.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(query(&location, "state").as_deref(), Some("a&b\"c"));
+    let code = query(&location, "code").unwrap();
+    let answer = token(
+        &portal,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "app"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:7000/cb"),
+            ("code_verifier", verifier.secret()),
+        ],
+    )
+    .await;
+    assert_eq!(answer["username"], "alice");
+    assert_eq!(portal.calls().endpoint(Endpoint::SignIn), 2);
+    // No session: the next authorize shows the form again.
+    let page = authorize_response(
+        &portal,
+        &[
+            ("client_id", "app"),
+            ("response_type", "code"),
+            ("redirect_uri", "http://127.0.0.1/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+}

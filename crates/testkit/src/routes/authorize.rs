@@ -14,6 +14,28 @@ use crate::wire::{self, Params};
 /// by the portal (never sent to an unverified redirect URI). Everything after
 /// that is answered by redirecting to the redirect URI.
 pub(super) fn authorize(state: &mut State, params: &Params) -> ResponseTemplate {
+    authorize_as(state, params, None)
+}
+
+/// `POST oauth2/signin`: the sign-in page's form. Right credentials authorize
+/// as that user (without signing them in for later requests: there are no
+/// sessions); wrong ones show the form again.
+pub(super) fn sign_in(state: &mut State, params: &Params) -> ResponseTemplate {
+    let user = match (params.get("username"), params.get("password")) {
+        (Some(name), Some(password)) => state
+            .user(name)
+            .filter(|u| u.password_matches(password))
+            .map(|u| u.username.clone()),
+        _ => None,
+    };
+    match user {
+        Some(name) => authorize_as(state, params, Some(name)),
+        None => sign_in_page(state, params, Some("Invalid username or password.")),
+    }
+}
+
+/// Authorizes for `user`, or for the signed-in user when `None`.
+fn authorize_as(state: &mut State, params: &Params, user: Option<String>) -> ResponseTemplate {
     let json = params.wants_json();
     let Some(app) = params.get("client_id").and_then(|c| state.app(c)).cloned() else {
         return portal_error(json, "invalid_client_id", "Invalid client_id");
@@ -73,8 +95,8 @@ pub(super) fn authorize(state: &mut State, params: &Params) -> ResponseTemplate 
         state.deny_next -= 1;
         return back.error("access_denied", "The user denied your request.");
     }
-    let Some(username) = state.signed_in.clone() else {
-        return sign_in_page();
+    let Some(username) = user.or_else(|| state.signed_in.clone()) else {
+        return sign_in_page(state, params, None);
     };
 
     if implicit {
@@ -166,14 +188,50 @@ fn portal_error(json: bool, error: &str, description: &str) -> ResponseTemplate 
     }
 }
 
-/// The sign-in page shown when nobody is signed in.
-fn sign_in_page() -> ResponseTemplate {
-    wire::html(
-        200,
-        "Sign In",
-        "Nobody is signed in to this fake portal: call FakePortal::set_signed_in_user \
-         (or FakePortalBuilder::signed_in_user) to have authorizations approved.",
-    )
+/// The authorize parameters the sign-in form carries over.
+const CARRIED: &[&str] = &[
+    "client_id",
+    "response_type",
+    "redirect_uri",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "expiration",
+    "locale",
+    "style",
+];
+
+/// The sign-in page shown when nobody is signed in: a real form that posts
+/// `username` and `password` (and the authorize parameters) to `oauth2/signin`.
+fn sign_in_page(state: &State, params: &Params, error: Option<&str>) -> ResponseTemplate {
+    let hidden: String = CARRIED
+        .iter()
+        .filter_map(|name| params.get(name).map(|v| (name, v)))
+        .map(|(name, value)| {
+            format!(
+                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">\n",
+                wire::escape_html(value)
+            )
+        })
+        .collect();
+    let error = error
+        .map(|e| {
+            format!(
+                "<p id=\"error\" role=\"alert\">{}</p>\n",
+                wire::escape_html(e)
+            )
+        })
+        .unwrap_or_default();
+    let page = format!(
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"UTF-8\">\n<title>Sign In</title>\n</head>\n<body>\n\
+         <h1>Sign in to ArcGIS Auth Testkit</h1>\n{error}\
+         <form id=\"signin\" method=\"post\" action=\"{action}\">\n{hidden}\
+         <label>Username <input id=\"user_username\" name=\"username\" autocomplete=\"username\"></label>\n\
+         <label>Password <input id=\"user_password\" name=\"password\" type=\"password\" autocomplete=\"current-password\"></label>\n\
+         <button id=\"signIn\" type=\"submit\">Sign In</button>\n</form>\n</body>\n</html>\n",
+        action = wire::escape_html(&format!("{}/oauth2/signin", state.settings.sharing_root)),
+    );
+    ResponseTemplate::new(200).set_body_raw(page.into_bytes(), "text/html; charset=utf-8")
 }
 
 /// `GET oauth2/approval?code=...`: the out-of-band code page.

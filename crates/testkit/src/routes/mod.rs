@@ -123,6 +123,7 @@ fn route(
     let post = request.method == http::Method::POST;
     match c.endpoint {
         Endpoint::Authorize => authorize::authorize(state, params),
+        Endpoint::SignIn if post => authorize::sign_in(state, params),
         Endpoint::Approval => authorize::approval(state, params),
         Endpoint::Token if post => token::token(state, params),
         Endpoint::RevokeToken if post => resources::revoke(state, params),
@@ -130,7 +131,8 @@ fn route(
         Endpoint::ServerGenerateToken if post => {
             generate::server_generate(state, c.server.as_deref(), params)
         }
-        Endpoint::Token
+        Endpoint::SignIn
+        | Endpoint::Token
         | Endpoint::RevokeToken
         | Endpoint::GenerateToken
         | Endpoint::ServerGenerateToken => wire::post_required(),
