@@ -13,6 +13,10 @@ pub enum ErrorKind {
     UnknownUser,
     /// A control named an app (client id) the portal does not know.
     UnknownApp,
+    /// Playing the browser failed: the authorize URL is not this portal's,
+    /// the request failed, or the portal showed a page instead of redirecting
+    /// (an error page, or the sign-in page when nobody is signed in).
+    Browser,
 }
 
 /// A testkit error: a [`kind`](Error::kind) to match on and a message saying

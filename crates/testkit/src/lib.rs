@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(unreachable_pub, rust_2018_idioms)]
 
+mod browser;
 mod builder;
 mod calls;
 mod config;
@@ -14,6 +15,7 @@ mod state;
 mod tokens;
 mod wire;
 
+pub use browser::BrowserVisit;
 pub use builder::FakePortalBuilder;
 pub use calls::{Calls, Endpoint, Grant};
 pub use config::{App, OOB_REDIRECT_URI, Server};
