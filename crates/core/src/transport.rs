@@ -81,11 +81,12 @@ impl Answer {
         self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
     }
 
-    /// Classifies the answer; `Ok` only for a usable success body.
+    /// Classifies an auth endpoint's answer; `Ok` only for a JSON object without an error.
     pub(crate) fn check(&self, endpoint: EndpointKind) -> Result<()> {
         let location = self.headers.get(LOCATION).and_then(|v| v.to_str().ok());
         classify(
             endpoint,
+            true,
             self.status,
             self.content_type(),
             location,
