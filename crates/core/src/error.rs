@@ -43,6 +43,7 @@ pub enum ErrorKind {
     /// The portal or server failed (5xx, an outage page, a gateway error).
     Server,
     /// Any other error ArcGIS reported in a well-formed error body.
+    #[serde(rename = "arcgis")]
     ArcGis,
     /// The request never got an answer: connection refused or reset, DNS, TLS, timeout.
     Transport,
@@ -78,7 +79,7 @@ impl ErrorKind {
             ErrorKind::AccessDenied => "access_denied",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Server => "server",
-            ErrorKind::ArcGis => "arc_gis",
+            ErrorKind::ArcGis => "arcgis",
             ErrorKind::Transport => "transport",
             ErrorKind::UnparseableResponse => "unparseable_response",
             ErrorKind::InvalidInput => "invalid_input",
@@ -188,3 +189,40 @@ impl std::error::Error for Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_match_serde() {
+        use ErrorKind::*;
+        for kind in [
+            InvalidUrl,
+            InsecureTransport,
+            InvalidToken,
+            TokenRequired,
+            Forbidden,
+            InvalidClient,
+            InvalidGrant,
+            InvalidRequest,
+            RefreshTokenExpired,
+            AccessDenied,
+            RateLimited,
+            Server,
+            ArcGis,
+            Transport,
+            UnparseableResponse,
+            InvalidInput,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert!(RefreshTokenExpired.needs_sign_in());
+        assert!(!InvalidToken.needs_sign_in());
+        assert!(RateLimited.is_transient() && Server.is_transient() && Transport.is_transient());
+        assert!(!Forbidden.is_transient());
+    }
+}

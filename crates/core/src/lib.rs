@@ -106,7 +106,7 @@ pub use expiration::{Expiration, TokenLifetime};
 pub use generate_token::{GenerateTokenRequest, TokenBinding};
 pub use oauth::{
     ArcGisOAuth2Client, Authorization, AuthorizeOptions, OAuthClient, Style, TokenTypeHint,
-    arcgis_oauth2_client, map_request_token_error,
+    arcgis_oauth2_client, code_from_approval_page, map_request_token_error,
 };
 pub use origin::{Origin, is_secure_or_loopback};
 pub use portal::Portal;

@@ -113,6 +113,7 @@ pub struct AuthorizeOptions {
     expiration: Option<Expiration>,
     locale: Option<String>,
     style: Option<Style>,
+    state: Option<String>,
 }
 
 impl AuthorizeOptions {
@@ -136,6 +137,13 @@ impl AuthorizeOptions {
     /// The sign-in page's look (`style`).
     pub fn style(mut self, style: Style) -> Self {
         self.style = Some(style);
+        self
+    }
+
+    /// Uses `state` instead of a fresh random one. It must be unguessable and
+    /// single-use (it is what stops forged redirects); prefer the default.
+    pub fn state(mut self, state: impl Into<String>) -> Self {
+        self.state = Some(state.into());
         self
     }
 }
@@ -239,6 +247,43 @@ impl Authorization {
                 )
             })
     }
+}
+
+/// The code shown by the out-of-band approval page (`oauth2/approval`, used
+/// with `redirect_uri=urn:ietf:wg:oauth:2.0:oob`), whose `<title>` reads
+/// `SUCCESS code=<CODE>`.
+///
+/// ```
+/// use arcgis_auth_core::{code_from_approval_page, ExposeSecret, ErrorKind};
+///
+/// let page = "<html><head><title>SUCCESS code=abc123</title></head></html>";
+/// assert_eq!(code_from_approval_page(page).unwrap().expose_secret(), "abc123");
+/// let denied = "<html><head><title>Sign In</title></head></html>";
+/// assert_eq!(code_from_approval_page(denied).unwrap_err().kind(), ErrorKind::AccessDenied);
+/// ```
+pub fn code_from_approval_page(html: &str) -> Result<SecretString> {
+    let lower = html.to_ascii_lowercase();
+    let title = lower
+        .find("<title>")
+        .map(|i| i + "<title>".len())
+        .and_then(|start| {
+            lower[start..]
+                .find("</title>")
+                .and_then(|len| html.get(start..start + len))
+        })
+        .map(str::trim);
+    let code = title
+        .and_then(|t| t.strip_prefix("SUCCESS code="))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.contains(char::is_whitespace));
+    code.map(|c| SecretString::from(c.to_owned()))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::AccessDenied,
+                "the approval page shows no code (the sign-in was declined or not finished): \
+             sign in again",
+            )
+        })
 }
 
 impl fmt::Debug for Authorization {
@@ -380,9 +425,19 @@ impl OAuthClient {
             })
             .transpose()?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = match &options.state {
+            Some(s) if s.is_empty() => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "an empty state would not protect the sign-in: leave it unset for a random one",
+                ));
+            }
+            Some(s) => CsrfToken::new(s.clone()),
+            None => CsrfToken::new_random(),
+        };
         let mut request = self
             .oauth2
-            .authorize_url(CsrfToken::new_random)
+            .authorize_url(|| state)
             .set_redirect_uri(Cow::Owned(redirect))
             .set_pkce_challenge(challenge);
         if let Some(e) = expiration {
@@ -632,5 +687,45 @@ mod tests {
         assert!(check_verifier(&"a".repeat(42).into()).is_err());
         assert!(check_verifier(&"a".repeat(129).into()).is_err());
         assert!(check_verifier(&format!("{}+", "a".repeat(43)).into()).is_err());
+    }
+
+    #[test]
+    fn caller_state_is_used_and_empty_state_refused() {
+        let http = HttpClient::new().unwrap();
+        let client = OAuthClient::new(Portal::arcgis_online(), "id", http);
+        let a = client
+            .authorize_url(
+                "http://127.0.0.1:1/cb",
+                &AuthorizeOptions::new().state("s-123"),
+            )
+            .unwrap();
+        assert_eq!(a.state(), "s-123");
+        assert!(
+            a.url()
+                .query_pairs()
+                .any(|(k, v)| k == "state" && v == "s-123")
+        );
+        assert!(a.state_matches("s-123"));
+        assert!(!a.state_matches("s-124"));
+        let e = client
+            .authorize_url("http://127.0.0.1:1/cb", &AuthorizeOptions::new().state(""))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn approval_page_variants() {
+        for (page, ok) in [
+            ("<TITLE> SUCCESS code=x-y_z </TITLE>", Some("x-y_z")),
+            ("<title>SUCCESS code=</title>", None),
+            ("<title>SUCCESS code=a b</title>", None),
+            ("<title>ERROR error=access_denied</title>", None),
+            ("<title>unterminated", None),
+            ("", None),
+            ("<title>SUCCESS code=é</title>", Some("é")),
+        ] {
+            let got = code_from_approval_page(page).ok();
+            assert_eq!(got.as_ref().map(|c| c.expose_secret()), ok, "{page}");
+        }
     }
 }
