@@ -59,14 +59,8 @@ async fn authorization_code_public_client() {
 #[tokio::test]
 async fn client_credentials_with_expiration() {
     let h = harness().await;
-    h.answer(
-        TOKEN_PATH,
-        json(
-            200,
-            &format!(r#"{{"access_token":"{ACCESS}","expires_in":86400}}"#),
-        ),
-    )
-    .await;
+    h.answer(TOKEN_PATH, json(200, &access_only_body(86400)))
+        .await;
     let token = h
         .client
         .client_credentials(Some(Expiration::minutes(1440)))
@@ -122,14 +116,8 @@ async fn client_credentials_refuses_bad_input_before_sending() {
 #[tokio::test]
 async fn refresh_token_carries_the_refresh_token_over() {
     let h = harness().await;
-    h.answer(
-        TOKEN_PATH,
-        json(
-            200,
-            &format!(r#"{{"access_token":"{ACCESS}","expires_in":1800}}"#),
-        ),
-    )
-    .await;
+    h.answer(TOKEN_PATH, json(200, &access_only_body(1800)))
+        .await;
     h.clock.advance(Duration::from_secs(600));
     let token = h.public_client().refresh(&refresh_token()).await.unwrap();
     assert_eq!(
@@ -162,14 +150,8 @@ async fn exchange_refresh_token_returns_a_new_refresh_token() {
 #[tokio::test]
 async fn exchange_refresh_token_without_a_new_refresh_token_is_an_error() {
     let h = harness().await;
-    h.answer(
-        TOKEN_PATH,
-        json(
-            200,
-            &format!(r#"{{"access_token":"{ACCESS}","expires_in":1800}}"#),
-        ),
-    )
-    .await;
+    h.answer(TOKEN_PATH, json(200, &access_only_body(1800)))
+        .await;
     let e = h
         .public_client()
         .exchange_refresh_token(&refresh_token(), REDIRECT)
@@ -343,83 +325,6 @@ fn code_from_redirect() {
     }
 }
 
-/// Which grant a failure test drives.
-#[derive(Debug, Clone, Copy)]
-enum Grant {
-    Code,
-    ClientCredentials,
-    Refresh,
-    Exchange,
-    Revoke,
-    GeneratePassword,
-    GenerateFederated,
-}
-
-const GRANTS: [Grant; 7] = [
-    Grant::Code,
-    Grant::ClientCredentials,
-    Grant::Refresh,
-    Grant::Exchange,
-    Grant::Revoke,
-    Grant::GeneratePassword,
-    Grant::GenerateFederated,
-];
-
-impl Grant {
-    fn path(self) -> &'static str {
-        match self {
-            Grant::Revoke => REVOKE_PATH,
-            Grant::GeneratePassword | Grant::GenerateFederated => GENERATE_PATH,
-            _ => TOKEN_PATH,
-        }
-    }
-
-    fn at_token_endpoint(self) -> bool {
-        !matches!(self, Grant::GeneratePassword | Grant::GenerateFederated)
-    }
-
-    async fn run(self, h: &Harness) -> arcgis_auth_core::Result<()> {
-        let c = &h.client;
-        match self {
-            Grant::Code => c
-                .exchange_code(
-                    &SecretString::from(CODE),
-                    Some(&SecretString::from(VERIFIER)),
-                    REDIRECT,
-                )
-                .await
-                .map(drop),
-            Grant::ClientCredentials => c.client_credentials(None).await.map(drop),
-            Grant::Refresh => c.refresh(&refresh_token()).await.map(drop),
-            Grant::Exchange => c
-                .exchange_refresh_token(&refresh_token(), REDIRECT)
-                .await
-                .map(drop),
-            Grant::Revoke => {
-                c.revoke(&SecretString::from(REFRESH), TokenTypeHint::RefreshToken)
-                    .await
-            }
-            Grant::GeneratePassword => c
-                .generate_token(&GenerateTokenRequest::password(
-                    "jdoe",
-                    SecretString::from(PASSWORD),
-                    TokenBinding::RequestIp,
-                ))
-                .await
-                .map(drop),
-            Grant::GenerateFederated => {
-                let server = ServerRoot::parse("https://gis.example.com/server").unwrap();
-                c.generate_token(&GenerateTokenRequest::federated(
-                    SecretString::from(ACCESS),
-                    &server,
-                ))
-                .await
-                .map(drop)
-            }
-        }
-    }
-}
-
 fn expected_kind(name: &str, token_endpoint: bool) -> ErrorKind {
     match name {
         "invalid_redirect_uri" => ErrorKind::InvalidRequest,
@@ -581,4 +486,44 @@ async fn text_plain_json_is_accepted() {
     )
     .await;
     h.client.refresh(&refresh_token()).await.unwrap();
+}
+
+#[tokio::test]
+async fn raw_oauth2_sees_server_response_with_our_error_type() {
+    let h = harness().await;
+    // HTTP 200 with an error body: plain oauth2 would call this a parse error.
+    h.answer(TOKEN_PATH, json(200, WIRE_ERRORS[3].2)).await;
+    let rt = oauth2::RefreshToken::new(REFRESH.to_owned());
+    let result = h
+        .client
+        .oauth2_client()
+        .exchange_refresh_token(&rt)
+        .add_extra_param("f", "json")
+        .request_async(h.client.http())
+        .await;
+    match result {
+        Err(oauth2::RequestTokenError::ServerResponse(r)) => {
+            assert_eq!(r.kind(), ErrorKind::RefreshTokenExpired);
+            assert_eq!(r.status(), Some(200));
+            assert_eq!(r.arcgis().and_then(|a| a.code), Some(498));
+        }
+        other => panic!("expected ServerResponse, got {other:?}"),
+    }
+
+    // And a success through the same client is our token response type.
+    h.answer(TOKEN_PATH, json(200, &user_token_body())).await;
+    let response = h
+        .client
+        .oauth2_client()
+        .exchange_refresh_token(&rt)
+        .request_async(h.client.http())
+        .await
+        .unwrap();
+    use oauth2::TokenResponse;
+    assert_eq!(
+        response.token_type(),
+        &oauth2::basic::BasicTokenType::Bearer
+    );
+    assert_eq!(response.expires_in(), Some(Duration::from_secs(1800)));
+    assert_eq!(response.username(), Some("jdoe"));
 }
