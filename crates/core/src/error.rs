@@ -6,6 +6,7 @@
 //! what to do next. Messages never contain a token, password or secret.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::arcgis_error::ArcGisError;
 
@@ -101,7 +102,12 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// An error from `arcgis-auth-core`.
+/// An error from `arcgis-auth-core`: a [`kind`](Error::kind) to match on, a
+/// message that says what to do next (never a secret), the ArcGIS error body
+/// when there was one, and the underlying cause as [`source`](std::error::Error::source).
+///
+/// `Error` is `Clone` (the cause is shared), so one failed refresh can be
+/// handed to every task that waited for it.
 ///
 /// ```
 /// use arcgis_auth_core::{Error, ErrorKind};
@@ -111,11 +117,12 @@ impl fmt::Display for ErrorKind {
 /// assert_eq!(err.kind(), ErrorKind::InvalidToken);
 /// assert!(err.to_string().contains("Invalid token."));
 /// ```
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     arcgis: Option<Box<ArcGisError>>,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Error {
@@ -136,7 +143,7 @@ impl Error {
         mut self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> Self {
-        self.source = Some(source.into());
+        self.source = Some(Arc::from(source.into()));
         self
     }
 

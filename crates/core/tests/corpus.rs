@@ -404,7 +404,7 @@ async fn every_odd_answer_is_a_typed_error() {
     for case in &corpus {
         for grant in GRANTS {
             h.answer(grant.path(), (case.response)()).await;
-            let e = grant.run(&h).await.unwrap_err();
+            let e = grant.run(&h.client).await.unwrap_err();
             let want = if grant.at_token_endpoint() {
                 case.kind
             } else {

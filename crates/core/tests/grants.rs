@@ -45,14 +45,7 @@ async fn authorization_code_with_pkce_and_secret() {
 async fn authorization_code_public_client() {
     let h = harness().await;
     h.answer(TOKEN_PATH, json(200, &user_token_body())).await;
-    h.public_client()
-        .exchange_code(
-            &SecretString::from(CODE),
-            Some(&SecretString::from(VERIFIER)),
-            REDIRECT,
-        )
-        .await
-        .unwrap();
+    Grant::Code.run(&h.public_client()).await.unwrap();
     insta::assert_snapshot!("authorization_code_public", h.only_request_form().await);
 }
 
@@ -346,7 +339,7 @@ async fn every_wire_error_with_http_200_and_with_real_statuses() {
         for (name, real_status, body) in WIRE_ERRORS {
             for status in [200, *real_status] {
                 h.answer(grant.path(), json(status, body)).await;
-                let e = grant.run(&h).await.unwrap_err();
+                let e = grant.run(&h.client).await.unwrap_err();
                 let want = expected_kind(name, grant.at_token_endpoint());
                 assert_eq!(e.kind(), want, "{grant:?} {name} HTTP {status}: {e}");
                 let arcgis = e.arcgis().expect("the ArcGIS body is kept");
@@ -428,34 +421,15 @@ async fn plain_http_to_a_remote_host_is_refused_before_sending() {
     let portal = Portal::parse("http://gis.example.com/portal").unwrap();
     let client = OAuthClient::new(portal, CLIENT_ID, http())
         .with_client_secret(SecretString::from(CLIENT_SECRET));
-    let code = SecretString::from(CODE);
-    let verifier = SecretString::from(VERIFIER);
-    let results = [
-        client
-            .exchange_code(&code, Some(&verifier), REDIRECT)
-            .await
-            .map(drop),
-        client.client_credentials(None).await.map(drop),
-        client.refresh(&refresh_token()).await.map(drop),
-        client
-            .exchange_refresh_token(&refresh_token(), REDIRECT)
-            .await
-            .map(drop),
-        client
-            .revoke(&SecretString::from(ACCESS), TokenTypeHint::AccessToken)
-            .await,
-        client
-            .generate_token(&GenerateTokenRequest::password(
-                "jdoe",
-                SecretString::from(PASSWORD),
-                TokenBinding::RequestIp,
-            ))
-            .await
-            .map(drop),
+    let mut results = Vec::new();
+    for grant in GRANTS {
+        results.push(grant.run(&client).await);
+    }
+    results.push(
         client
             .authorize_url(REDIRECT, &AuthorizeOptions::new())
             .map(drop),
-    ];
+    );
     for r in results {
         let e = r.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InsecureTransport, "{e}");

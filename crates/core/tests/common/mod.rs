@@ -212,8 +212,8 @@ impl Grant {
         !matches!(self, Grant::GeneratePassword | Grant::GenerateFederated)
     }
 
-    pub async fn run(self, h: &Harness) -> arcgis_auth_core::Result<()> {
-        let c = &h.client;
+    /// Runs this grant with `c` and the test's fixed credentials.
+    pub async fn run(self, c: &OAuthClient) -> arcgis_auth_core::Result<()> {
         match self {
             Grant::Code => c
                 .exchange_code(
