@@ -47,12 +47,12 @@
 //!
 //! // A token answer, normalised against an injected clock.
 //! let clock = ManualClock::new(Timestamp::from_unix_millis(1_700_000_000_000));
-//! let answer = br#"{"access_token":"AT","expires_in":1800,"username":"jdoe","ssl":true}"#;
+//! let answer = br#"{"access_token":"s3cr3t-access","expires_in":1800,"username":"jdoe","ssl":true}"#;
 //! let token = ArcGisTokenResponse::from_body(answer)?.into_token(clock.now());
 //! assert_eq!(token.freshness(clock.now(), Duration::from_secs(300)), Freshness::Fresh);
 //! clock.advance(Duration::from_secs(1600));
 //! assert_eq!(token.freshness(clock.now(), Duration::from_secs(300)), Freshness::RefreshDue);
-//! assert!(!format!("{token:?}").contains("AT\""));
+//! assert!(!format!("{token:?}").contains("s3cr3t")); // secrets never print
 //!
 //! // A service answering HTTP 200 with an expired-token error.
 //! let body = br#"{"error":{"code":498,"message":"Invalid token.","details":[]}}"#;

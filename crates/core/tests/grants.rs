@@ -501,3 +501,25 @@ async fn raw_oauth2_sees_server_response_with_our_error_type() {
     assert_eq!(response.expires_in(), Some(Duration::from_secs(1800)));
     assert_eq!(response.username(), Some("jdoe"));
 }
+
+/// Flows spawn these futures on a multi-threaded runtime and share clients.
+#[test]
+fn futures_and_clients_are_send_and_sync() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync + Clone + 'static>() {}
+    send_sync::<OAuthClient>();
+    send_sync::<arcgis_auth_core::HttpClient>();
+    send_sync::<arcgis_auth_core::Error>();
+    send_sync::<arcgis_auth_core::Token>();
+    send_sync::<GenerateTokenRequest>();
+    let client = OAuthClient::new(Portal::arcgis_online(), CLIENT_ID, http());
+    let rt = refresh_token();
+    let code = SecretString::from(CODE);
+    send(&client.refresh(&rt));
+    send(&client.exchange_refresh_token(&rt, REDIRECT));
+    send(&client.exchange_code(&code, None, REDIRECT));
+    send(&client.client_credentials(None));
+    send(&client.revoke(&code, TokenTypeHint::AccessToken));
+    let request = GenerateTokenRequest::password("u", code.clone(), TokenBinding::RequestIp);
+    send(&client.generate_token(&request));
+}
