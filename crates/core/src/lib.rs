@@ -9,7 +9,8 @@
 //! ## The pieces
 //!
 //! - **Where**: [`Portal`] (a sharing root, found from any URL a user pastes),
-//!   [`ServerRoot`] (an ArcGIS Server site cut from a service URL), [`Origin`]
+//!   [`ServerRoot`] (an ArcGIS Server site cut from a service URL) and its
+//!   [`ServerInfo`] (which portal it is federated with), [`Origin`]
 //!   (exact scheme/host/port comparison, the only test for "may this URL get a token").
 //! - **What went wrong**: [`Error`] with a matchable [`ErrorKind`];
 //!   [`ArcGisError`] (the body ArcGIS sent); [`classify_response`] /
@@ -93,6 +94,7 @@ mod oauth;
 mod origin;
 mod portal;
 mod server;
+mod server_info;
 mod time;
 mod token;
 mod token_response;
@@ -111,6 +113,7 @@ pub use oauth::{
 pub use origin::{Origin, is_secure_or_loopback};
 pub use portal::Portal;
 pub use server::ServerRoot;
+pub use server_info::ServerInfo;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use token::{Freshness, RefreshToken, Token, constant_time_eq, effective_lead};
 pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse, MAX_LIFETIME_SECS};

@@ -523,3 +523,42 @@ fn futures_and_clients_are_send_and_sync() {
     let request = GenerateTokenRequest::password("u", code.clone(), TokenBinding::RequestIp);
     send(&client.generate_token(&request));
 }
+
+#[tokio::test]
+async fn server_info_over_the_wire() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer};
+    let server = MockServer::start().await;
+    let portal_url = format!("{}/portal", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/arcgis/rest/info"))
+        .and(query_param("f", "json"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            format!(
+                r#"{{"currentVersion":11.3,"owningSystemUrl":"{portal_url}","authInfo":{{"isTokenBasedSecurity":true,"tokenServicesUrl":"{portal_url}/sharing/rest/generateToken","shortLivedTokenValidity":60}}}}"#
+            ),
+            "text/plain;charset=utf-8",
+        ))
+        .mount(&server)
+        .await;
+    let root = ServerRoot::parse(&format!(
+        "{}/arcgis/rest/services/A/MapServer",
+        server.uri()
+    ))
+    .unwrap();
+    let info = http().server_info(&root).await.unwrap();
+    assert!(info.is_federated_with(&Portal::parse(&portal_url).unwrap()));
+    assert_eq!(info.current_version(), Some("11.3"));
+    assert_eq!(info.short_lived_token_validity_minutes(), Some(60));
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests[0].headers.get("authorization").is_none());
+
+    // An error answered with HTTP 200 is an error here too.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(json(200, WIRE_ERRORS[4].2))
+        .mount(&server)
+        .await;
+    let e = http().server_info(&root).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TokenRequired);
+}
