@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::arcgis_error::ArcGisError;
 
@@ -123,6 +124,7 @@ pub struct Error {
     message: String,
     arcgis: Option<Box<ArcGisError>>,
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    retry_after: Option<Duration>,
 }
 
 impl Error {
@@ -135,6 +137,7 @@ impl Error {
             message: message.into(),
             arcgis: None,
             source: None,
+            retry_after: None,
         }
     }
 
@@ -151,6 +154,18 @@ impl Error {
     pub fn with_arcgis(mut self, arcgis: ArcGisError) -> Self {
         self.arcgis = Some(Box::new(arcgis));
         self
+    }
+
+    /// Records how long the server asked us to wait (`Retry-After`).
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// How long the server asked us to wait before retrying (HTTP
+    /// `Retry-After` in seconds, on 429 and 503 answers), capped at one hour.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// What kind of failure this is.
@@ -176,6 +191,7 @@ impl fmt::Debug for Error {
             .field("message", &self.message)
             .field("arcgis", &self.arcgis)
             .field("source", &self.source)
+            .field("retry_after", &self.retry_after)
             .finish()
     }
 }

@@ -562,3 +562,44 @@ async fn server_info_over_the_wire() {
     let e = http().server_info(&root).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TokenRequired);
 }
+
+#[tokio::test]
+async fn rate_limits_carry_retry_after() {
+    let h = harness().await;
+    for grant in [
+        Grant::ClientCredentials,
+        Grant::Exchange,
+        Grant::GeneratePassword,
+    ] {
+        h.answer(
+            grant.path(),
+            ResponseTemplate::new(429).insert_header("Retry-After", "30"),
+        )
+        .await;
+        let e = grant.run(&h.client).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited, "{grant:?}");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)), "{grant:?}");
+
+        h.answer(
+            grant.path(),
+            ResponseTemplate::new(503).insert_header("Retry-After", "999999"),
+        )
+        .await;
+        let e = grant.run(&h.client).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server, "{grant:?}");
+        assert_eq!(
+            e.retry_after(),
+            Some(Duration::from_secs(3600)),
+            "{grant:?}"
+        );
+
+        // Not transient: no retry hint even if the header is there.
+        h.answer(
+            grant.path(),
+            json(200, WIRE_ERRORS[1].2).insert_header("Retry-After", "30"),
+        )
+        .await;
+        let e = grant.run(&h.client).await.unwrap_err();
+        assert_eq!(e.retry_after(), None, "{grant:?}");
+    }
+}
