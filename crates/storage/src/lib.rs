@@ -4,6 +4,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod file;
 mod id;
 mod lease;
 mod memory;
@@ -12,6 +13,7 @@ mod store;
 mod table;
 
 pub use error::{StoreError, StoreErrorKind, StoreResult};
+pub use file::FileStore;
 pub use memory::MemoryStore;
 pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};
 pub use store::{

@@ -112,6 +112,18 @@ impl<R> Table<R> {
         }))
     }
 
+    /// Makes sure the counter is past every stored version (a hand-edited or
+    /// merged file could otherwise hand out a version some record already has).
+    pub(crate) fn repair_counter(&mut self) -> StoreResult<()> {
+        if let Some(max) = self.sessions.values().map(|e| e.version).max() {
+            let floor = max.checked_add(1).ok_or_else(|| {
+                StoreError::corrupt("the store's version counter is exhausted: start a new store")
+            })?;
+            self.next_version = self.next_version.max(floor);
+        }
+        Ok(())
+    }
+
     /// The keys starting with `prefix`, sorted.
     pub(crate) fn list(&self, prefix: &str) -> Vec<String> {
         self.sessions
