@@ -3,6 +3,9 @@
 //! Where signed-in ArcGIS sessions live between calls, restarts and machines.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 mod error;
 mod file;
 mod id;
