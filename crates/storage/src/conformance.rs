@@ -699,10 +699,13 @@ where
     );
 
     let mut tasks = tokio::task::JoinSet::new();
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(CONCURRENT_WRITERS));
     for writer in 0..CONCURRENT_WRITERS {
         let store = handles[writer % handles.len()].clone();
         let key = key.clone();
+        let start = std::sync::Arc::clone(&start);
         tasks.spawn(async move {
+            start.wait().await;
             let mut conflicts = 0u64;
             loop {
                 let current = match store.load(&key).await {
@@ -710,6 +713,9 @@ where
                     Ok(None) => panic!("conformance: the shared record vanished"),
                     Err(e) => panic!("conformance: concurrent load failed: {e}"),
                 };
+                // Let the other writers run between the read and the write, as a
+                // real refresh would: a store without compare-and-swap loses updates.
+                tokio::task::yield_now().await;
                 let mut record = current.record;
                 let count = record
                     .extra
