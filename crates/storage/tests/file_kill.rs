@@ -5,6 +5,8 @@
 //! The test binary plays both parts: run with `ARCGIS_AUTH_KILL_TEST_CHILD` set,
 //! the test below becomes the writer and loops until it is killed.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
