@@ -12,6 +12,8 @@ mod id;
 mod lease;
 mod memory;
 mod record;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod store;
 mod table;
 
@@ -19,6 +21,9 @@ pub use error::{StoreError, StoreErrorKind, StoreResult};
 pub use file::FileStore;
 pub use memory::MemoryStore;
 pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_store::{DEFAULT_PREFIX as DEFAULT_REDIS_PREFIX, RedisStore, RedisStoreBuilder};
 pub use store::{
     ChangeEvent, ChangeKind, Lease, RefreshLock, SaveMode, SessionStore, Version, Versioned,
     validate_key,
