@@ -312,7 +312,7 @@ impl RefreshLock for SqliteStore {
                 )
                 .map_err(db_error)?;
             tx.commit().map_err(db_error)?;
-            Ok((inserted == 1).then(|| Lease {
+            Ok((inserted == 1).then_some(Lease {
                 key,
                 holder,
                 duration: lease,
