@@ -111,6 +111,19 @@ impl SqliteStore {
     }
 }
 
+/// The version stored under `key`, read inside the caller's transaction.
+fn current_version(tx: &rusqlite::Transaction<'_>, key: &str) -> StoreResult<Option<Version>> {
+    let version: Option<i64> = tx
+        .query_row(
+            "SELECT version FROM sessions WHERE key = ?1",
+            params![key],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_error)?;
+    Ok(version.map(|v| Version::new(v.to_string())))
+}
+
 fn now_millis() -> i64 {
     Timestamp::now().as_unix_millis()
 }
@@ -156,20 +169,8 @@ impl SessionStore for SqliteStore {
                 let tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(db_error)?;
-                let current: Option<i64> = tx
-                    .query_row(
-                        "SELECT version FROM sessions WHERE key = ?1",
-                        params![key],
-                        |row| row.get(0),
-                    )
-                    .optional()
-                    .map_err(db_error)?;
-                let allowed = match (&mode, current) {
-                    (SaveMode::Create, None) | (SaveMode::Overwrite, _) => true,
-                    (SaveMode::Update(expected), Some(v)) => expected.as_str() == v.to_string(),
-                    _ => false,
-                };
-                if !allowed {
+                let current = current_version(&tx, &key)?;
+                if !mode.permits(current.as_ref()) {
                     return Err(StoreError::conflict(&key));
                 }
                 let version: i64 = tx
@@ -213,18 +214,11 @@ impl SessionStore for SqliteStore {
                 let tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(db_error)?;
-                let current: Option<i64> = tx
-                    .query_row(
-                        "SELECT version FROM sessions WHERE key = ?1",
-                        params![key],
-                        |row| row.get(0),
-                    )
-                    .optional()
-                    .map_err(db_error)?;
+                let current = current_version(&tx, &key)?;
                 match (current, &expected) {
                     (None, None) => return Ok(false),
                     (None, Some(_)) => return Err(StoreError::conflict(&key)),
-                    (Some(v), Some(want)) if want.as_str() != v.to_string() => {
+                    (Some(v), Some(want)) if v != *want => {
                         return Err(StoreError::conflict(&key));
                     }
                     _ => {}
