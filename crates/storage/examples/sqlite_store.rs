@@ -111,6 +111,13 @@ impl SqliteStore {
     }
 }
 
+/// Starts a write transaction at once, so concurrent writers queue up
+/// (for up to the busy timeout) instead of failing when they try to write.
+fn begin(conn: &mut Connection) -> StoreResult<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)
+}
+
 /// The version stored under `key`, read inside the caller's transaction.
 fn current_version(tx: &rusqlite::Transaction<'_>, key: &str) -> StoreResult<Option<Version>> {
     let version: Option<i64> = tx
@@ -166,9 +173,7 @@ impl SessionStore for SqliteStore {
         let (version, kind) = self
             .with_conn(move |conn| {
                 let key = owned_key;
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_error)?;
+                let tx = begin(conn)?;
                 let current = current_version(&tx, &key)?;
                 if !mode.permits(current.as_ref()) {
                     return Err(StoreError::conflict(&key));
@@ -211,9 +216,7 @@ impl SessionStore for SqliteStore {
         let deleted = self
             .with_conn(move |conn| {
                 let key = owned_key;
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_error)?;
+                let tx = begin(conn)?;
                 let current = current_version(&tx, &key)?;
                 match (current, &expected) {
                     (None, None) => return Ok(false),
@@ -289,9 +292,7 @@ impl RefreshLock for SqliteStore {
             let now = now_millis();
             let expires_at =
                 now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
+            let tx = begin(conn)?;
             // A dead holder's lease runs out on its own.
             tx.execute("DELETE FROM leases WHERE expires_at <= ?1", params![now])
                 .map_err(db_error)?;
@@ -319,9 +320,7 @@ impl RefreshLock for SqliteStore {
         let lease = lease.clone();
         self.with_conn(move |conn| {
             let now = now_millis();
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
+            let tx = begin(conn)?;
             // Only the holder's own, still-live lease counts as released.
             let released = tx
                 .execute(

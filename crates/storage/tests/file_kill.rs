@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use std::hash::{BuildHasher, RandomState};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +19,8 @@ use arcgis_auth_storage::{FileStore, SaveMode, SessionKind, SessionRecord, Sessi
 const CHILD: &str = "ARCGIS_AUTH_KILL_TEST_CHILD";
 const KEY: &str = "killed/writer";
 const ITERATIONS: usize = 200;
+/// What the writer prints once its first write is on disk.
+const WRITING: &str = "arcgis-auth-kill-test: writing";
 
 /// The record for generation `n`: its size varies so a torn write would show.
 fn record(n: u64) -> SessionRecord {
@@ -57,6 +60,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn write_forever(path: &Path) -> ! {
     runtime().block_on(async {
         let store = FileStore::new(path).unwrap();
+        let mut announced = false;
         loop {
             let current = store.load(KEY).await.unwrap();
             let (n, mode) = match current {
@@ -64,6 +68,10 @@ fn write_forever(path: &Path) -> ! {
                 None => (1, SaveMode::Create),
             };
             store.save(KEY, &record(n), mode).await.unwrap();
+            if !announced {
+                println!("{WRITING}");
+                announced = true;
+            }
         }
     })
 }
@@ -108,11 +116,19 @@ fn killed_writer_never_tears_the_file() {
                 "--nocapture",
             ])
             .env(CHILD, &path)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(5 + random_below(20)));
+        // Wait until the writer is writing (however slow the machine), then
+        // let it run for a random moment and kill it.
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let started = stdout
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains(WRITING));
+        assert!(started, "iteration {i}: the writer died before writing");
+        std::thread::sleep(Duration::from_micros(random_below(8_000)));
         child.kill().unwrap(); // SIGKILL on Unix
         let status = child.wait().unwrap();
         assert!(
