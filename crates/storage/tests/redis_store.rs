@@ -21,6 +21,23 @@ async fn store(server: &TestRedis, prefix: &str) -> RedisStore {
         .unwrap()
 }
 
+/// Removes what a test left under `prefix` (matters on a shared server).
+async fn clean(server: &TestRedis, prefix: &str) {
+    let mut conn = raw(server).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for key in keys {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
 async fn raw(server: &TestRedis) -> redis::aio::MultiplexedConnection {
     redis::Client::open(server.url.as_str())
         .unwrap()
@@ -46,6 +63,7 @@ async fn redis_store_passes_the_conformance_suite() {
         handles[next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % handles.len()].clone()
     })
     .await;
+    clean(&server, &prefix).await;
 }
 
 #[tokio::test]
@@ -96,6 +114,8 @@ async fn other_processes_changes_arrive_as_events() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(b_events.try_recv().is_err());
     assert!(a_events.try_recv().is_err());
+    clean(&server, &prefix).await;
+    clean(&server, elsewhere.prefix()).await;
 }
 
 #[tokio::test]
@@ -160,6 +180,7 @@ async fn records_expire_after_their_refresh_token() {
         .await
         .unwrap();
     assert_eq!(holder, lease.holder);
+    clean(&server, &prefix).await;
 }
 
 #[tokio::test]
@@ -221,6 +242,7 @@ async fn foreign_data_is_corrupt_and_left_untouched() {
         .await
         .unwrap();
     assert_eq!(owner, "someone else");
+    clean(&server, &prefix).await;
 }
 
 #[tokio::test]
