@@ -36,7 +36,7 @@ use crate::store::{
 };
 
 /// The default key prefix.
-pub const DEFAULT_PREFIX: &str = "arcgis-auth";
+pub const DEFAULT_REDIS_PREFIX: &str = "arcgis-auth";
 
 /// Records whose refresh token expires later than this from now get no TTL.
 const NO_TTL_BEYOND: Duration = Duration::from_secs(10 * 365 * 86_400);
@@ -185,7 +185,7 @@ impl fmt::Debug for RedisStoreBuilder {
 }
 
 impl RedisStoreBuilder {
-    /// Puts every key under `prefix` (default [`DEFAULT_PREFIX`]). Stores with
+    /// Puts every key under `prefix` (default [`DEFAULT_REDIS_PREFIX`]). Stores with
     /// different prefixes on one server do not see each other.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -298,7 +298,7 @@ impl RedisStore {
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder {
             url: url.into(),
-            prefix: DEFAULT_PREFIX.to_owned(),
+            prefix: DEFAULT_REDIS_PREFIX.to_owned(),
             connection_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
             ttl_margin: Duration::from_secs(600),
