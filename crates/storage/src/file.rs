@@ -496,7 +496,7 @@ where
         ))
     };
     // serde_json's messages can quote values (tokens): report positions only.
-    let header: Header = serde_json::from_slice(&bytes).map_err(|e| {
+    let header: Header = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {
             return foreign();
         }
@@ -522,7 +522,7 @@ where
         }
         _ => return Err(foreign()),
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(bytes).map_err(|e| {
         StoreError::corrupt(format!(
             "`{}` is damaged (line {}, column {}): it was left untouched; move it away or \
              choose another path",
@@ -871,10 +871,10 @@ mod tests {
         let check = |input: &[u8]| match parse_document::<Sessions>(input, path, SESSIONS_FORMAT) {
             Ok(doc) => {
                 // Whatever parses must also hand out records or Corrupt, never panic.
-                if let Some((value, _)) = doc.body.get("k") {
-                    if let Err(e) = SessionRecord::from_value(value.clone()) {
-                        assert_eq!(e.kind(), StoreErrorKind::Corrupt);
-                    }
+                if let Some((value, _)) = doc.body.get("k")
+                    && let Err(e) = SessionRecord::from_value(value.clone())
+                {
+                    assert_eq!(e.kind(), StoreErrorKind::Corrupt);
                 }
             }
             Err(e) => {
