@@ -24,7 +24,7 @@
 //! use std::sync::atomic::{AtomicUsize, Ordering};
 //! use std::time::Duration;
 //!
-//! use arcgis_auth_core::{ExposeSecret, ManualClock, Portal, Timestamp, Token};
+//! use arcgis_auth_core::{Clock, ExposeSecret, ManualClock, Portal, Timestamp, Token};
 //! use arcgis_auth_flows::{FlowError, Renewal, RenewRequest, TokenManager, TokenSource};
 //! use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
 //!

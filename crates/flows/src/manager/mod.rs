@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
-use arcgis_auth_core::{Clock, SystemClock};
+use arcgis_auth_core::{Clock, SystemClock, Timestamp};
 use arcgis_auth_storage::{SaveMode, SessionRecord, SessionStore, validate_key};
 use tokio::sync::watch;
 
@@ -27,7 +27,7 @@ use self::state::{Cached, Pending, SessionState};
 /// ```
 /// # use std::sync::Arc;
 /// # use std::time::Duration;
-/// # use arcgis_auth_core::{ExposeSecret, ManualClock, Portal, Timestamp, Token};
+/// # use arcgis_auth_core::{Clock, ExposeSecret, ManualClock, Portal, Timestamp, Token};
 /// # use arcgis_auth_flows::{FlowError, Renewal, RenewRequest, TokenManager, TokenSource};
 /// # use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
 /// # #[derive(Debug)]
@@ -279,6 +279,16 @@ impl Inner {
         (self.clock.now() < cached.check_at).then(|| cached.token.clone())
     }
 
+    /// The current token if it is valid at `now` and not reported invalid,
+    /// even if it is due for renewal.
+    fn still_valid(&self, now: Timestamp) -> Option<AccessToken> {
+        let guard = self.current.load();
+        (*guard)
+            .as_ref()
+            .filter(|c| !c.is_invalid() && now < c.token.expires_at())
+            .map(|c| c.token.clone())
+    }
+
     fn report_invalid(&self, token: &AccessToken) -> bool {
         let guard = self.current.load();
         match (*guard).as_ref() {
@@ -311,13 +321,7 @@ impl Inner {
         let now = self.clock.now();
         // A token that is still valid and not reported invalid can be served
         // while someone else renews it, and if the renewal fails.
-        let still_valid = {
-            let guard = self.current.load();
-            (*guard)
-                .as_ref()
-                .filter(|c| !c.is_invalid() && now < c.token.expires_at())
-                .map(|c| c.token.clone())
-        };
+        let still_valid = self.still_valid(now);
         let (mut rx, leader) = {
             let mut slot = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
             match slot.as_ref() {
@@ -336,18 +340,18 @@ impl Inner {
                 }
             }
         };
-        if let (Some(token), false) = (&still_valid, leader) {
-            return Ok(token.clone());
+        if let (Some(token), false) = (still_valid, leader) {
+            return Ok(token);
         }
         let outcome = match rx.wait_for(Option::is_some).await {
             Ok(value) => value.clone().unwrap_or_else(|| Err(interrupted())),
             Err(_) => Err(interrupted()),
         };
-        match (outcome, still_valid) {
-            (Ok(token), _) => Ok(token),
-            // A failed early renewal: keep serving the token while it is valid.
-            (Err(_), Some(token)) if self.clock.now() < token.expires_at() => Ok(token),
-            (Err(err), _) => Err(err),
+        match outcome {
+            Ok(token) => Ok(token),
+            // A failed renewal leaves a still-valid token in place (it keeps
+            // being served until it expires); anything else is the error.
+            Err(err) => self.still_valid(self.clock.now()).ok_or(err),
         }
     }
 
