@@ -206,19 +206,28 @@ impl Inner {
                 let issued = record
                     .refresh_token_issued_at
                     .unwrap_or(Timestamp::UNIX_EPOCH);
-                match record.refresh_token_expires_at {
-                    Some(expiry) if now >= expiry => Err(FlowError::new(
-                        FlowErrorKind::SignInRequired,
-                        format!("the refresh token expired at {expiry}: sign in again"),
-                    )),
-                    Some(expiry) if now + self.config.exchange_window >= expiry => {
-                        Ok(Grant::Exchange)
+                let exchange = match record.refresh_token_expires_at {
+                    Some(expiry) if now >= expiry => {
+                        return Err(FlowError::new(
+                            FlowErrorKind::SignInRequired,
+                            format!("the refresh token expired at {expiry}: sign in again"),
+                        ));
                     }
-                    None if now.saturating_duration_since(issued) >= self.config.exchange_after => {
-                        Ok(Grant::Exchange)
-                    }
-                    _ => Ok(Grant::Refresh),
+                    Some(expiry) => now + self.config.exchange_window >= expiry,
+                    None => now.saturating_duration_since(issued) >= self.config.exchange_after,
+                };
+                if exchange && record.redirect_uri.is_none() {
+                    // `exchange_refresh_token` needs the redirect URI of the sign-in.
+                    tracing::debug!(
+                        "the refresh token is due for exchange but the session has no redirect URI; refreshing instead"
+                    );
+                    return Ok(Grant::Refresh);
                 }
+                Ok(if exchange {
+                    Grant::Exchange
+                } else {
+                    Grant::Refresh
+                })
             }
             Renewal::UserMustSignIn => Err(FlowError::new(
                 FlowErrorKind::SignInRequired,
@@ -285,8 +294,7 @@ impl Inner {
         if grant == Grant::Exchange && token.refresh_token().is_none() {
             tracing::warn!("the exchange answer carried no new refresh token; keeping the old one");
         }
-        record.set_token(&token);
-        record.updated_at = Some(now);
+        apply_renewed(&mut record, &token, Some(now));
         st.record = Some(record);
         st.pending = Some(Pending::Token(Box::new(token)));
         st.ended = None;
@@ -357,8 +365,7 @@ impl Inner {
                     // what they stored, or a new sign-in as a whole).
                     if let Some(Pending::Token(token)) = &st.pending {
                         let updated_at = st.record.as_ref().and_then(|r| r.updated_at);
-                        record.set_token(token);
-                        record.updated_at = updated_at;
+                        apply_renewed(&mut record, token, updated_at);
                         st.record = Some(record);
                     }
                     st.version = Some(version);
@@ -414,8 +421,7 @@ impl Inner {
                         (Some(stored), Pending::Token(token)) => {
                             let updated_at = record.updated_at;
                             record = stored.record;
-                            record.set_token(token);
-                            record.updated_at = updated_at;
+                            apply_renewed(&mut record, token, updated_at);
                             mode = SaveMode::Update(stored.version);
                         }
                         (Some(stored), Pending::Session) => mode = SaveMode::Update(stored.version),
@@ -586,6 +592,14 @@ impl Inner {
             format!("no session is stored under `{}`: sign in first", self.key),
         )
     }
+}
+
+/// Writes a renewed token into `record`. Federated server tokens were made
+/// from the previous portal token, so they are dropped with it.
+fn apply_renewed(record: &mut SessionRecord, token: &Token, updated_at: Option<Timestamp>) {
+    record.set_token(token);
+    record.updated_at = updated_at;
+    record.server_tokens.clear();
 }
 
 /// Marks the session as ended when `err` means only a new sign-in helps.

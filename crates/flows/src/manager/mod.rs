@@ -25,21 +25,29 @@ use self::state::{Cached, Pending, SessionState};
 /// how it renews, coordinates and persists.
 ///
 /// ```
-/// # use std::sync::Arc;
-/// # use std::time::Duration;
-/// # use arcgis_auth_core::{Clock, ExposeSecret, ManualClock, Portal, Timestamp, Token};
-/// # use arcgis_auth_flows::{FlowError, Renewal, RenewRequest, TokenManager, TokenSource};
-/// # use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
-/// # #[derive(Debug)]
-/// # struct AppSecret;
-/// # #[arcgis_auth_flows::async_trait]
-/// # impl TokenSource for AppSecret {
-/// #     fn renewal(&self, _: &SessionRecord) -> Renewal { Renewal::SignInAgain }
-/// #     async fn renew(&self, r: &RenewRequest<'_>) -> Result<Token, FlowError> {
-/// #         Ok(Token::new("next".into(), r.now() + Duration::from_secs(7200)))
-/// #     }
-/// # }
-/// # async fn demo(store: Arc<dyn SessionStore>) -> Result<(), FlowError> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use arcgis_auth_core::{Clock, ExposeSecret, ManualClock, Portal, Timestamp, Token};
+/// use arcgis_auth_flows::{FlowError, Renewal, RenewRequest, TokenManager, TokenSource};
+/// use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
+///
+/// /// Stands in for app credentials: "signs in again" for a new token.
+/// #[derive(Debug)]
+/// struct AppSecret;
+///
+/// #[arcgis_auth_flows::async_trait]
+/// impl TokenSource for AppSecret {
+///     fn renewal(&self, _: &SessionRecord) -> Renewal {
+///         Renewal::SignInAgain
+///     }
+///     async fn renew(&self, r: &RenewRequest<'_>) -> Result<Token, FlowError> {
+///         Ok(Token::new("next".into(), r.now() + Duration::from_secs(7200)))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), FlowError> {
+/// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
 /// let clock = ManualClock::new(Timestamp::from_unix_millis(0));
 /// let manager = TokenManager::builder(AppSecret, store, "my-app")
 ///     .clock(Arc::new(clock.clone()))
@@ -49,9 +57,11 @@ use self::state::{Cached, Pending, SessionState};
 /// let mut record = SessionRecord::new(Portal::arcgis_online(), SessionKind::App);
 /// record.set_token(&Token::new("first".into(), clock.now() + Duration::from_secs(7200)));
 /// manager.set_session(record).await?;
-///
 /// assert_eq!(manager.token().await?.secret().expose_secret(), "first");
-/// clock.advance(Duration::from_secs(7200));
+///
+/// // ArcGIS answered 498: report it, and the next call renews.
+/// let rejected = manager.token().await?;
+/// assert!(manager.report_invalid(&rejected));
 /// assert_eq!(manager.token().await?.secret().expose_secret(), "next");
 /// # Ok(())
 /// # }
@@ -181,6 +191,8 @@ impl TokenManager {
     ///   or was rejected.
     /// - [`FlowErrorKind::ArcGis`]: the renewal failed (after retries, if
     ///   transient). The next call tries again.
+    /// - [`FlowErrorKind::InvalidInput`]: a renewal was needed outside a
+    ///   Tokio runtime (renewals run as Tokio tasks and wait on Tokio time).
     /// - [`FlowErrorKind::Store`] / [`FlowErrorKind::LockTimeout`]: the store
     ///   could not be read and there is no valid session in memory, or another
     ///   process held the refresh lock too long.
@@ -322,6 +334,12 @@ impl Inner {
         // A token that is still valid and not reported invalid can be served
         // while someone else renews it, and if the renewal fails.
         let still_valid = self.still_valid(now);
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(FlowError::new(
+                FlowErrorKind::InvalidInput,
+                "TokenManager::token must be called from within a Tokio runtime to renew a token",
+            ));
+        }
         let (mut rx, leader) = {
             let mut slot = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
             match slot.as_ref() {

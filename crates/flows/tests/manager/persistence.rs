@@ -212,3 +212,26 @@ async fn a_session_deleted_elsewhere_ends_here_too() {
     );
     assert_eq!(source.calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn federated_server_tokens_are_dropped_when_the_portal_token_is_renewed() {
+    let clock = ManualClock::new(START);
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
+    let mut record = user_record("AT-SECRET-0", START + 30 * MINUTE, Some(START + 10 * DAY));
+    record.server_tokens.insert(
+        "https://gis.example.com/server".into(),
+        arcgis_auth_storage::ServerTokenRecord {
+            token: "SERVER-SECRET".into(),
+            expires_at: START + HOUR,
+            ssl: true,
+        },
+    );
+    seed(&*store, &record).await;
+    let source = Arc::new(FakeSource::new(Renewal::RefreshToken));
+    let m = manager(source.clone(), store.clone(), &clock, exact_config());
+    m.token().await.unwrap();
+    assert_eq!(stored(&*store).await.server_tokens.len(), 1);
+    clock.advance(31 * MINUTE);
+    m.token().await.unwrap();
+    assert!(stored(&*store).await.server_tokens.is_empty());
+}

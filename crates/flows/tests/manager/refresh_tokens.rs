@@ -215,3 +215,16 @@ async fn a_refresh_token_rotated_by_another_process_is_picked_up_instead_of_endi
         ("AT-SECRET-NEXT".into(), Some("RT-OTHER".into()))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_a_redirect_uri_the_refresh_token_is_refreshed_not_exchanged() {
+    let clock = ManualClock::new(START);
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
+    let mut record = user_record("AT-SECRET-0", START - MINUTE, Some(START + 12 * HOUR));
+    record.redirect_uri = None;
+    seed(&*store, &record).await;
+    let source = Arc::new(FakeSource::new(Renewal::RefreshToken));
+    let m = manager(source.clone(), store, &clock, exact_config());
+    m.token().await.unwrap();
+    assert_eq!(source.seen()[0].grant, Grant::Refresh);
+}
