@@ -9,3 +9,4 @@ mod persistence;
 mod refresh_tokens;
 mod single_flight;
 mod support;
+mod wire;
