@@ -1,33 +1,29 @@
 //! Clock-driven renewal: lead time, clamping for short-lived tokens, jitter.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use arcgis_auth_core::{ExposeSecret, ManualClock, Timestamp};
+use arcgis_auth_core::ErrorKind;
 use arcgis_auth_flows::{ManagerConfig, Renewal};
-use arcgis_auth_storage::{MemoryStore, SessionStore};
 
 use crate::support::*;
 
 /// The moment (offset from START) at which a session issued at START with
 /// `lifetime` is first renewed, found by stepping the clock one second at a time.
 async fn first_renewal(lifetime: Duration, config: ManagerConfig) -> Duration {
-    let clock = ManualClock::new(START);
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
     let mut record = user_record("AT-SECRET-0", START + lifetime, Some(START + 10 * DAY));
     record.updated_at = Some(START);
-    seed(&*store, &record).await;
-    let source = Arc::new(FakeSource::new(Renewal::RefreshToken).with_lifetime(lifetime));
-    let m = manager(source.clone(), store, &clock, config);
+    let source = FakeSource::new(Renewal::RefreshToken).with_lifetime(lifetime);
+    let fx = Fixture::new(source, Some(record)).await;
+    let m = fx.manager_with(config);
     let mut elapsed = Duration::ZERO;
     while elapsed <= lifetime {
-        let token = m.token().await.unwrap();
-        if source.calls() > 0 {
-            assert_eq!(token.secret().expose_secret(), "AT-SECRET-1");
+        let token = token_of(&m).await;
+        if fx.source.calls() > 0 {
+            assert_eq!(token, "AT-SECRET-1");
             return elapsed;
         }
-        assert_eq!(token.secret().expose_secret(), "AT-SECRET-0");
-        clock.advance(Duration::from_secs(1));
+        assert_eq!(token, "AT-SECRET-0");
+        fx.clock.advance(Duration::from_secs(1));
         elapsed += Duration::from_secs(1);
     }
     panic!("never renewed");
@@ -80,19 +76,13 @@ async fn jitter_spreads_renewals_within_the_extra_lead_and_is_seedable() {
 
 #[tokio::test(start_paused = true)]
 async fn an_expired_token_is_never_served() {
-    let clock = ManualClock::new(START);
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
-    seed(
-        &*store,
-        &user_record("AT-SECRET-0", START + MINUTE, Some(START + 10 * DAY)),
-    )
-    .await;
-    let source = Arc::new(
-        FakeSource::new(Renewal::RefreshToken)
-            .script(&[Step::Fail(arcgis_auth_core::ErrorKind::Server); 20]),
-    );
-    let m = manager(source.clone(), store, &clock, exact_config());
-    clock.set(Timestamp::from_unix_millis(START.as_unix_millis() + 60_000));
+    let record = user_record("AT-SECRET-0", START + MINUTE, Some(START + 10 * DAY));
+    let source =
+        FakeSource::new(Renewal::RefreshToken).script(&[Step::Fail(ErrorKind::Server); 20]);
+    let fx = Fixture::new(source, Some(record)).await;
+    let m = fx.manager();
+    assert_eq!(token_of(&m).await, "AT-SECRET-0");
+    fx.clock.advance(MINUTE);
     assert!(m.token().await.is_err());
     assert!(m.cached().is_none());
 }

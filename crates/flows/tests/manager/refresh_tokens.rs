@@ -4,23 +4,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arcgis_auth_core::{ExposeSecret, ManualClock, Timestamp};
+use arcgis_auth_core::{ExposeSecret, Timestamp};
 use arcgis_auth_flows::{Grant, Renewal};
-use arcgis_auth_storage::{MemoryStore, SessionStore};
+use arcgis_auth_storage::SessionStore;
 use tokio::sync::Semaphore;
 
 use crate::support::*;
 
 async fn grant_for(rt_issued: Timestamp, rt_expires: Option<Timestamp>) -> Grant {
-    let clock = ManualClock::new(START);
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
     let mut record = user_record("AT-SECRET-0", START - MINUTE, rt_expires);
     record.refresh_token_issued_at = Some(rt_issued);
-    seed(&*store, &record).await;
-    let source = Arc::new(FakeSource::new(Renewal::RefreshToken));
-    let m = manager(source.clone(), store, &clock, exact_config());
-    m.token().await.unwrap();
-    source.seen()[0].grant
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(record)).await;
+    fx.manager().token().await.unwrap();
+    fx.source.seen()[0].grant
 }
 
 #[tokio::test(start_paused = true)]
@@ -44,26 +40,20 @@ async fn the_grant_depends_on_how_close_the_refresh_token_is_to_its_end() {
     assert_eq!(grant_for(START - 8 * DAY, None).await, Grant::Exchange);
 }
 
+/// A session whose refresh token expires within the exchange window.
+fn near_end() -> arcgis_auth_storage::SessionRecord {
+    user_record("AT-SECRET-0", START - MINUTE, Some(START + 12 * HOUR))
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_exchange_rotates_the_refresh_token_and_the_old_one_is_never_used_again() {
-    let clock = ManualClock::new(START);
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
-    seed(
-        &*store,
-        &user_record("AT-SECRET-0", START - MINUTE, Some(START + 12 * HOUR)),
-    )
-    .await;
-    let source = Arc::new(FakeSource::new(Renewal::RefreshToken));
-    let m = manager(source.clone(), store.clone(), &clock, exact_config());
-
-    assert_eq!(
-        m.token().await.unwrap().secret().expose_secret(),
-        "AT-SECRET-1"
-    );
-    let calls = source.seen();
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(near_end())).await;
+    let m = fx.manager();
+    assert_eq!(token_of(&m).await, "AT-SECRET-1");
+    let calls = fx.source.seen();
     assert_eq!(calls[0].grant, Grant::Exchange);
     assert_eq!(calls[0].refresh_token.as_deref(), Some("RT-SECRET-0"));
-    let saved = stored(&*store).await;
+    let saved = stored(&*fx.store).await;
     assert_eq!(
         secret(&saved),
         ("AT-SECRET-1".into(), Some("RT-SECRET-1".into()))
@@ -73,62 +63,53 @@ async fn the_exchange_rotates_the_refresh_token_and_the_old_one_is_never_used_ag
     // Later renewals (in this manager and in a rebuilt one) use the new refresh
     // token with a plain refresh, and keep it.
     for i in 2..5 {
-        clock.advance(HOUR);
-        let token = m.token().await.unwrap();
-        assert_eq!(token.secret().expose_secret(), format!("AT-SECRET-{i}"));
+        fx.clock.advance(HOUR);
+        assert_eq!(token_of(&m).await, format!("AT-SECRET-{i}"));
     }
-    let rebuilt = manager(source.clone(), store.clone(), &clock, exact_config());
-    clock.advance(HOUR);
-    rebuilt.token().await.unwrap();
-    let calls = source.seen();
+    fx.clock.advance(HOUR);
+    token_of(&fx.manager()).await;
+    let calls = fx.source.seen();
     assert_eq!(calls.len(), 5);
     for call in &calls[1..] {
         assert_eq!(call.grant, Grant::Refresh);
         assert_eq!(call.refresh_token.as_deref(), Some("RT-SECRET-1"));
     }
     assert_eq!(
-        secret(&stored(&*store).await).1.as_deref(),
+        secret(&stored(&*fx.store).await).1.as_deref(),
         Some("RT-SECRET-1")
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_rotated_refresh_token_is_saved_before_the_new_token_is_handed_out() {
-    let clock = ManualClock::new(START);
-    let mut flaky = FlakyStore::new(MemoryStore::with_clock(Arc::new(clock.clone())));
-    seed(
-        &flaky,
-        &user_record("AT-SECRET-0", START - MINUTE, Some(START + 12 * HOUR)),
-    )
-    .await;
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(near_end())).await;
+    let mut flaky = FlakyStore::new(fx.memory.clone());
     let gate = Arc::new(Semaphore::new(0));
     flaky.save_gate = Some(gate.clone());
-    let saves = flaky.saves.clone();
-    let before = saves.load(Ordering::SeqCst);
-    let store: Arc<dyn SessionStore> = Arc::new(flaky.clone());
-    let source = Arc::new(FakeSource::new(Renewal::RefreshToken));
-    let m = manager(source.clone(), store.clone(), &clock, exact_config());
+    let m = manager(
+        fx.source.clone(),
+        Arc::new(flaky.clone()),
+        &fx.clock,
+        exact_config(),
+    );
 
     let caller = tokio::spawn({
         let m = m.clone();
         async move { m.token().await }
     });
     // The exchange has been made, the save is held: nobody gets the token yet.
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
-    }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(source.calls(), 1);
+    assert_eq!(fx.source.calls(), 1);
     assert!(!caller.is_finished());
     assert!(m.cached().is_none());
-    assert_eq!(saves.load(Ordering::SeqCst), before);
+    assert_eq!(flaky.saves.load(Ordering::SeqCst), 0);
 
     gate.add_permits(100);
     let token = caller.await.unwrap().unwrap();
     assert_eq!(token.secret().expose_secret(), "AT-SECRET-1");
-    assert_eq!(saves.load(Ordering::SeqCst), before + 1);
+    assert_eq!(flaky.saves.load(Ordering::SeqCst), 1);
     assert_eq!(
-        secret(&stored(&flaky.inner).await).1.as_deref(),
+        secret(&stored(&*fx.store).await).1.as_deref(),
         Some("RT-SECRET-1")
     );
 }
@@ -185,13 +166,8 @@ impl arcgis_auth_flows::TokenSource for RotatedMeanwhile {
 
 #[tokio::test(start_paused = true)]
 async fn a_refresh_token_rotated_by_another_process_is_picked_up_instead_of_ending_the_session() {
-    let clock = ManualClock::new(START);
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
-    seed(
-        &*store,
-        &user_record("AT-SECRET-0", START - MINUTE, Some(START + 10 * DAY)),
-    )
-    .await;
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(expired_user())).await;
+    let (clock, store) = (fx.clock.clone(), fx.store.clone());
     let source = Arc::new(RotatedMeanwhile {
         store: store.clone(),
         calls: std::sync::Mutex::new(Vec::new()),
@@ -218,13 +194,9 @@ async fn a_refresh_token_rotated_by_another_process_is_picked_up_instead_of_endi
 
 #[tokio::test(start_paused = true)]
 async fn without_a_redirect_uri_the_refresh_token_is_refreshed_not_exchanged() {
-    let clock = ManualClock::new(START);
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
-    let mut record = user_record("AT-SECRET-0", START - MINUTE, Some(START + 12 * HOUR));
+    let mut record = near_end();
     record.redirect_uri = None;
-    seed(&*store, &record).await;
-    let source = Arc::new(FakeSource::new(Renewal::RefreshToken));
-    let m = manager(source.clone(), store, &clock, exact_config());
-    m.token().await.unwrap();
-    assert_eq!(source.seen()[0].grant, Grant::Refresh);
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(record)).await;
+    fx.manager().token().await.unwrap();
+    assert_eq!(fx.source.seen()[0].grant, Grant::Refresh);
 }

@@ -15,7 +15,9 @@ use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore}
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{DAY, MINUTE, START, exact_config, seed, stored};
+use crate::support::{
+    DAY, HOUR, MINUTE, START, all_callers_get, exact_config, seed, stored, token_of, user_record,
+};
 
 const TOKEN_PATH: &str = "/portal/sharing/rest/oauth2/token";
 
@@ -88,8 +90,7 @@ impl WirePortal {
     }
 
     async fn seed_expired(&self, rt_expires: Timestamp) {
-        let mut record =
-            crate::support::user_record("WIRE-ACCESS-0", START - MINUTE, Some(rt_expires));
+        let mut record = user_record("WIRE-ACCESS-0", START - MINUTE, Some(rt_expires));
         record.kind = SessionKind::User;
         record.refresh_token = Some("WIRE-REFRESH-0".into());
         seed(&*self.store, &record).await;
@@ -119,33 +120,18 @@ fn ok(body: &str) -> ResponseTemplate {
         .set_delay(Duration::from_millis(200))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_callers_make_one_real_refresh_token_request() {
+const REFRESHED: &str = r#"{"access_token":"WIRE-ACCESS-1","expires_in":1800}"#;
+
+/// Real callers through real managers, counting real requests.
+async fn callers_make_one_request(managers: usize, callers: usize) {
     let p = WirePortal::start().await;
     p.seed_expired(START + 10 * DAY).await;
-    p.answer(
-        "refresh_token",
-        ok(r#"{"access_token":"WIRE-ACCESS-1","expires_in":1800}"#),
-        None,
-    )
-    .await;
-    let manager = p.manager();
-
-    let tasks: Vec<_> = (0..10_000)
-        .map(|_| {
-            let m = manager.clone();
-            tokio::spawn(async move { m.token().await })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(
-            task.await.unwrap().unwrap().secret().expose_secret(),
-            "WIRE-ACCESS-1"
-        );
-    }
-    assert_eq!(p.requests().await, 1);
-    let body =
-        String::from_utf8(p.server.received_requests().await.unwrap()[0].body.clone()).unwrap();
+    p.answer("refresh_token", ok(REFRESHED), None).await;
+    let managers: Vec<_> = (0..managers).map(|_| p.manager()).collect();
+    all_callers_get(&managers, callers, "WIRE-ACCESS-1").await;
+    let requests = p.server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body = String::from_utf8(requests[0].body.clone()).unwrap();
     assert!(body.contains("refresh_token=WIRE-REFRESH-0"), "{body}");
     let saved = stored(&*p.store).await;
     assert_eq!(
@@ -156,29 +142,13 @@ async fn ten_thousand_callers_make_one_real_refresh_token_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_callers_make_one_real_refresh_token_request() {
+    callers_make_one_request(1, 10_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_managers_over_one_store_make_one_real_request() {
-    let p = WirePortal::start().await;
-    p.seed_expired(START + 10 * DAY).await;
-    p.answer(
-        "refresh_token",
-        ok(r#"{"access_token":"WIRE-ACCESS-1","expires_in":1800}"#),
-        None,
-    )
-    .await;
-    let (a, b) = (p.manager(), p.manager());
-    let tasks: Vec<_> = (0..1_000)
-        .map(|i| {
-            let m = if i % 2 == 0 { a.clone() } else { b.clone() };
-            tokio::spawn(async move { m.token().await })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(
-            task.await.unwrap().unwrap().secret().expose_secret(),
-            "WIRE-ACCESS-1"
-        );
-    }
-    assert_eq!(p.requests().await, 1);
+    callers_make_one_request(2, 1_000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,37 +156,19 @@ async fn an_outage_page_is_retried_and_a_498_ends_the_session() {
     let p = WirePortal::start().await;
     p.seed_expired(START + 10 * DAY).await;
     // First an HTML outage page (HTTP 502), then success.
-    p.answer(
-        "refresh_token",
-        ResponseTemplate::new(502)
-            .insert_header("content-type", "text/html")
-            .set_body_string("<html><body>Bad gateway</body></html>"),
-        Some(1),
-    )
-    .await;
-    p.answer(
-        "refresh_token",
-        ok(r#"{"access_token":"WIRE-ACCESS-1","expires_in":1800}"#),
-        None,
-    )
-    .await;
+    let outage = ResponseTemplate::new(502)
+        .insert_header("content-type", "text/html")
+        .set_body_string("<html><body>Bad gateway</body></html>");
+    p.answer("refresh_token", outage, Some(1)).await;
+    p.answer("refresh_token", ok(REFRESHED), None).await;
     let manager = p.manager();
-    assert_eq!(
-        manager.token().await.unwrap().secret().expose_secret(),
-        "WIRE-ACCESS-1"
-    );
+    assert_eq!(token_of(&manager).await, "WIRE-ACCESS-1");
     assert_eq!(p.requests().await, 2);
 
     // The refresh token dies: ArcGIS answers 498 inside an HTTP 200.
     p.server.reset().await;
-    p.answer(
-        "refresh_token",
-        ResponseTemplate::new(200).insert_header("content-type", "application/json").set_body_string(
-            r#"{"error":{"code":498,"error":"invalid_request","error_description":"refresh_token expired","message":"refresh_token expired","details":[]}}"#,
-        ),
-        None,
-    )
-    .await;
+    let dead = r#"{"error":{"code":498,"error":"invalid_request","error_description":"refresh_token expired","message":"refresh_token expired","details":[]}}"#;
+    p.answer("refresh_token", ok(dead), None).await;
     p.clock.advance(31 * MINUTE);
     let err = manager.token().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::SignInRequired);
@@ -232,24 +184,14 @@ async fn an_outage_page_is_retried_and_a_498_ends_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_exchange_rotates_and_saves_the_refresh_token() {
     let p = WirePortal::start().await;
-    p.seed_expired(START + 12 * crate::support::HOUR).await;
-    p.answer(
-        "exchange_refresh_token",
-        ok(r#"{"access_token":"WIRE-ACCESS-1","expires_in":1800,"refresh_token":"WIRE-REFRESH-1","refresh_token_expires_in":1209600}"#),
-        None,
-    )
-    .await;
-    p.answer(
-        "refresh_token",
-        ok(r#"{"access_token":"WIRE-ACCESS-2","expires_in":1800}"#),
-        None,
-    )
-    .await;
+    p.seed_expired(START + 12 * HOUR).await;
+    let exchanged = r#"{"access_token":"WIRE-ACCESS-1","expires_in":1800,"refresh_token":"WIRE-REFRESH-1","refresh_token_expires_in":1209600}"#;
+    p.answer("exchange_refresh_token", ok(exchanged), None)
+        .await;
+    let refreshed = r#"{"access_token":"WIRE-ACCESS-2","expires_in":1800}"#;
+    p.answer("refresh_token", ok(refreshed), None).await;
     let manager = p.manager();
-    assert_eq!(
-        manager.token().await.unwrap().secret().expose_secret(),
-        "WIRE-ACCESS-1"
-    );
+    assert_eq!(token_of(&manager).await, "WIRE-ACCESS-1");
     let saved = stored(&*p.store).await;
     assert_eq!(
         saved.refresh_token.as_ref().unwrap().expose_secret(),
@@ -258,10 +200,7 @@ async fn the_real_exchange_rotates_and_saves_the_refresh_token() {
     assert_eq!(saved.refresh_token_expires_at, Some(START + 14 * DAY));
 
     p.clock.advance(31 * MINUTE);
-    assert_eq!(
-        manager.token().await.unwrap().secret().expose_secret(),
-        "WIRE-ACCESS-2"
-    );
+    assert_eq!(token_of(&manager).await, "WIRE-ACCESS-2");
     let requests = p.server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2);
     let second = String::from_utf8(requests[1].body.clone()).unwrap();
