@@ -169,3 +169,26 @@ async fn federated_server_tokens_are_dropped_when_the_portal_token_is_renewed() 
     m.token().await.unwrap();
     assert!(stored(&*fx.store).await.server_tokens.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn clear_forgets_the_session_in_memory_only() {
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(fresh_user())).await;
+    let m = fx.manager();
+    assert!(
+        m.session().await.is_none(),
+        "nothing is loaded before the first call"
+    );
+    m.token().await.unwrap();
+    assert_eq!(secret(&m.session().await.unwrap()).0, "AT-SECRET-0");
+
+    // Signed out: deleted from the store, forgotten here.
+    fx.store.delete("user:jdoe", None).await.unwrap();
+    m.clear().await;
+    assert!(m.cached().is_none());
+    assert!(m.session().await.is_none());
+    assert_eq!(
+        m.token().await.unwrap_err().kind(),
+        FlowErrorKind::NoSession
+    );
+    assert_eq!(fx.source.calls(), 0);
+}
