@@ -192,3 +192,21 @@ async fn clear_forgets_the_session_in_memory_only() {
     );
     assert_eq!(fx.source.calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn saving_later_does_not_revive_a_token_reported_invalid() {
+    let (flaky, fx, m) = flaky(Some(fresh_user())).await;
+    m.token().await.unwrap();
+    fx.clock.advance(31 * MINUTE);
+    flaky.fail_saves.store(true, Ordering::SeqCst);
+    let renewed = m.token().await.unwrap();
+    assert!(m.has_unsaved_changes().await);
+    m.report_invalid(&renewed);
+    flaky.fail_saves.store(false, Ordering::SeqCst);
+    m.persist().await.unwrap();
+    assert!(
+        m.cached().is_none(),
+        "still reported invalid after the save"
+    );
+    assert_eq!(token_of(&m).await, "AT-SECRET-2");
+}
