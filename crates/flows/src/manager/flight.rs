@@ -52,6 +52,7 @@ impl Inner {
         let span = tracing::info_span!(
             "arcgis_auth.renew",
             session = %self.key,
+            source = self.source.name(),
             reason = reason.as_str(),
             grant = tracing::field::Empty,
         );
