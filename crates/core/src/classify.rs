@@ -15,8 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Which kind of ArcGIS endpoint answered: this decides what a 498 means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EndpointKind {
+pub(crate) enum EndpointKind {
     /// A service, portal or `generateToken` call: 498 means the *access* token
     /// is invalid or expired ([`ErrorKind::InvalidToken`]); refresh and retry once.
     Service,
