@@ -267,7 +267,14 @@ impl Inner {
                 Ok(token) => return Ok(token),
                 Err(err) if err.is_transient() && retry < self.config.retry.max_retries => {
                     retry += 1;
-                    let pause = self.jitter.backoff(self.config.retry.ceiling(retry));
+                    let backoff = self.jitter.backoff(self.config.retry.ceiling(retry));
+                    // Honour `Retry-After`, unless it is longer than we would
+                    // ever wait: then the caller gets the error (with it) now.
+                    let pause = match err.retry_after() {
+                        Some(asked) if asked > self.config.retry.max_backoff => return Err(err),
+                        Some(asked) => asked.max(backoff),
+                        None => backoff,
+                    };
                     tracing::warn!(
                         error = %err,
                         retry,
