@@ -93,3 +93,26 @@ async fn a_waiting_manager_adopts_what_the_lock_holder_stores() {
     );
     assert_eq!(fx.source.calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_gives_up_does_not_cancel_the_renewal_for_the_others() {
+    let source = FakeSource::new(Renewal::RefreshToken).with_delay(Duration::from_secs(2));
+    let fx = Fixture::new(source, Some(expired_user())).await;
+    let m = fx.manager();
+    let impatient = tokio::time::timeout(Duration::from_millis(100), m.token()).await;
+    assert!(impatient.is_err(), "the first caller gave up");
+    assert_eq!(token_of(&m).await, "AT-SECRET-1");
+    assert_eq!(fx.source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_that_dies_releases_its_waiters_and_the_next_call_starts_afresh() {
+    let source = FakeSource::new(Renewal::RefreshToken)
+        .with_delay(Duration::from_millis(100))
+        .script(&[Step::Panic]);
+    let fx = Fixture::new(source, Some(expired_user())).await;
+    let m = fx.manager();
+    all_callers_fail(&m, 10, FlowErrorKind::Interrupted).await;
+    assert_eq!(token_of(&m).await, "AT-SECRET-2");
+    assert_eq!(fx.source.calls(), 2);
+}

@@ -33,6 +33,8 @@ pub(crate) enum Step {
     Fail(ErrorKind),
     /// A rate limit with `Retry-After`.
     RetryAfter(Duration),
+    /// A bug in the source: it panics.
+    Panic,
 }
 
 /// One call the fake source received.
@@ -126,6 +128,7 @@ impl TokenSource for FakeSource {
             Step::RetryAfter(wait) => Err(CoreError::new(ErrorKind::RateLimited, "slow down")
                 .with_retry_after(wait)
                 .into()),
+            Step::Panic => panic!("scripted panic in the source"),
             Step::Ok => {
                 let now = request.now();
                 let token = Token::new(format!("AT-SECRET-{n}").into(), now + self.lifetime)
