@@ -1,1 +1,292 @@
-fn main() {}
+//! Project automation for arcgis-auth. Run `cargo xtask help`.
+//!
+//! `cargo xtask ci` is the one command CI runs (through `.ci/run`) and the one
+//! a newcomer types on a fresh machine: it installs what the tests need
+//! (`redis-server` from Debian's packages, `cargo-deny` from crates.io),
+//! starts a throw-away Redis on a free loopback port, runs every check in
+//! order, and stops Redis again, whatever happened.
+
+use std::env;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+Commands:
+  ci     Run every check CI runs, in order: fmt, clippy, tests (nextest when
+         installed, else cargo test), doctests, rustdoc with -D warnings, and
+         cargo-deny (bans, licenses, sources). Installs redis-server and
+         cargo-deny when missing and runs the Redis tests against a private
+         redis-server on a free loopback port.
+  redis  Start a private redis-server and print its URL; stops on Enter.
+  help   This text.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("redis") => redis_shell(),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result {
+    eprintln!("\n==> {step}");
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: could not start: {e}"))?;
+    eprintln!(
+        "<== {step}: {status} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn cargo_has(sub: &str) -> bool {
+    cargo()
+        .args([sub, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ci() -> Result {
+    let started = Instant::now();
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
+        "cargo clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+
+    let redis = Redis::start()?;
+    let url = redis.url();
+    eprintln!("redis-server for tests at {url}");
+
+    let mut tests = if cargo_has("nextest") {
+        let mut c = cargo();
+        c.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--all-features",
+            "--no-fail-fast",
+        ]);
+        c
+    } else {
+        eprintln!("cargo-nextest not installed: falling back to cargo test");
+        let mut c = cargo();
+        c.args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--all-targets",
+            "--no-fail-fast",
+        ]);
+        c
+    };
+    tests.env("ARCGIS_AUTH_TEST_REDIS_URL", &url);
+    run("tests", &mut tests)?;
+    run(
+        "doctests",
+        cargo()
+            .args(["test", "--workspace", "--all-features", "--doc"])
+            .env("ARCGIS_AUTH_TEST_REDIS_URL", &url),
+    )?;
+    drop(redis);
+
+    run(
+        "cargo doc",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+
+    ensure_cargo_deny()?;
+    // `advisories` needs the RustSec database from the internet, which CI machines lack.
+    run(
+        "cargo deny",
+        cargo().args(["deny", "check", "bans", "licenses", "sources"]),
+    )?;
+
+    eprintln!(
+        "\nci: all checks passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn ensure_cargo_deny() -> Result {
+    if cargo_has("deny") {
+        return Ok(());
+    }
+    run(
+        "install cargo-deny",
+        cargo().args(["install", "--locked", "cargo-deny"]),
+    )
+}
+
+fn ensure_redis_server() -> Result {
+    if have("redis-server") {
+        return Ok(());
+    }
+    eprintln!("redis-server not found: installing Debian's redis-server package");
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
+    let apt = |args: &[&str]| {
+        let mut c = Command::new(sudo.first().copied().unwrap_or("apt-get"));
+        if !sudo.is_empty() {
+            c.arg("apt-get");
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run("apt-get update", &mut apt(&["update", "-q"]))?;
+    run(
+        "apt-get install redis-server",
+        &mut apt(&[
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "redis-server",
+        ]),
+    )?;
+    if have("redis-server") {
+        Ok(())
+    } else {
+        Err("redis-server still missing after installing it".into())
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"))
+}
+
+/// A private redis-server on a free loopback port, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start() -> Result<Redis> {
+        ensure_redis_server()?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port for redis-server: {e}"))?
+            .port();
+        let dir = env::temp_dir().join(format!("arcgis-auth-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        let redis = Redis { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "redis-server did not listen on 127.0.0.1:{port} within 10s"
+                ));
+            }
+            sleep(Duration::from_millis(50));
+        }
+        Ok(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn redis_shell() -> Result {
+    let redis = Redis::start()?;
+    println!("export ARCGIS_AUTH_TEST_REDIS_URL={}", redis.url());
+    eprintln!("redis-server running; press Enter to stop it");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    drop(redis);
+    Ok(())
+}

@@ -6,11 +6,16 @@
 //! what to do next. Messages never contain a token, password or secret.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::arcgis_error::ArcGisError;
 
 /// What kind of failure an [`Error`] is. Match on this, not on messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Serialises as its [`as_str`](ErrorKind::as_str) name (`"invalid_token"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A URL that is not what it claims to be (not a portal, not a server, unparseable).
@@ -40,11 +45,16 @@ pub enum ErrorKind {
     /// The portal or server failed (5xx, an outage page, a gateway error).
     Server,
     /// Any other error ArcGIS reported in a well-formed error body.
+    #[serde(rename = "arcgis")]
     ArcGis,
     /// The request never got an answer: connection refused or reset, DNS, TLS, timeout.
     Transport,
-    /// An answer arrived but could not be understood: HTML, empty, truncated, wrong types, absurd numbers.
+    /// An answer arrived but could not be understood: HTML, empty, truncated, wrong types,
+    /// absurd numbers, or a redirect (e.g. to a login page) instead of an answer.
     UnparseableResponse,
+    /// A value given by the caller is out of range or malformed (an expiration above the
+    /// maximum, a PKCE verifier of the wrong length, a missing client secret). Nothing was sent.
+    InvalidInput,
 }
 
 impl ErrorKind {
@@ -56,6 +66,28 @@ impl ErrorKind {
         )
     }
 
+    /// A stable `snake_case` name for logs and metrics (`"refresh_token_expired"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::InsecureTransport => "insecure_transport",
+            ErrorKind::InvalidToken => "invalid_token",
+            ErrorKind::TokenRequired => "token_required",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::InvalidClient => "invalid_client",
+            ErrorKind::InvalidGrant => "invalid_grant",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::RefreshTokenExpired => "refresh_token_expired",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Server => "server",
+            ErrorKind::ArcGis => "arcgis",
+            ErrorKind::Transport => "transport",
+            ErrorKind::UnparseableResponse => "unparseable_response",
+            ErrorKind::InvalidInput => "invalid_input",
+        }
+    }
+
     /// Whether the only cure is for the user to sign in again.
     pub fn needs_sign_in(self) -> bool {
         matches!(
@@ -65,7 +97,18 @@ impl ErrorKind {
     }
 }
 
-/// An error from `arcgis-auth-core`.
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error from `arcgis-auth-core`: a [`kind`](Error::kind) to match on, a
+/// message that says what to do next (never a secret), the ArcGIS error body
+/// when there was one, and the underlying cause as [`source`](std::error::Error::source).
+///
+/// `Error` is `Clone` (the cause is shared), so one failed refresh can be
+/// handed to every task that waited for it.
 ///
 /// ```
 /// use arcgis_auth_core::{Error, ErrorKind};
@@ -75,11 +118,13 @@ impl ErrorKind {
 /// assert_eq!(err.kind(), ErrorKind::InvalidToken);
 /// assert!(err.to_string().contains("Invalid token."));
 /// ```
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     arcgis: Option<Box<ArcGisError>>,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    retry_after: Option<Duration>,
 }
 
 impl Error {
@@ -92,6 +137,7 @@ impl Error {
             message: message.into(),
             arcgis: None,
             source: None,
+            retry_after: None,
         }
     }
 
@@ -100,7 +146,7 @@ impl Error {
         mut self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> Self {
-        self.source = Some(source.into());
+        self.source = Some(Arc::from(source.into()));
         self
     }
 
@@ -108,6 +154,18 @@ impl Error {
     pub fn with_arcgis(mut self, arcgis: ArcGisError) -> Self {
         self.arcgis = Some(Box::new(arcgis));
         self
+    }
+
+    /// Records how long the server asked us to wait (`Retry-After`).
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// How long the server asked us to wait before retrying (HTTP
+    /// `Retry-After` in seconds, on 429 and 503 answers), capped at one hour.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// What kind of failure this is.
@@ -133,6 +191,7 @@ impl fmt::Debug for Error {
             .field("message", &self.message)
             .field("arcgis", &self.arcgis)
             .field("source", &self.source)
+            .field("retry_after", &self.retry_after)
             .finish()
     }
 }
@@ -153,3 +212,40 @@ impl std::error::Error for Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_match_serde() {
+        use ErrorKind::*;
+        for kind in [
+            InvalidUrl,
+            InsecureTransport,
+            InvalidToken,
+            TokenRequired,
+            Forbidden,
+            InvalidClient,
+            InvalidGrant,
+            InvalidRequest,
+            RefreshTokenExpired,
+            AccessDenied,
+            RateLimited,
+            Server,
+            ArcGis,
+            Transport,
+            UnparseableResponse,
+            InvalidInput,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert!(RefreshTokenExpired.needs_sign_in());
+        assert!(!InvalidToken.needs_sign_in());
+        assert!(RateLimited.is_transient() && Server.is_transient() && Transport.is_transient());
+        assert!(!Forbidden.is_transient());
+    }
+}

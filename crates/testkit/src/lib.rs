@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(unreachable_pub, rust_2018_idioms)]
+
+mod browser;
+mod builder;
+mod calls;
+mod config;
+mod error;
+mod failure;
+mod lifetimes;
+mod portal;
+mod routes;
+mod state;
+mod tokens;
+mod wire;
+
+pub use browser::BrowserVisit;
+pub use builder::FakePortalBuilder;
+pub use calls::{Calls, Endpoint, Grant};
+pub use config::{App, OOB_REDIRECT_URI, Server};
+pub use error::{Error, ErrorKind};
+pub use failure::Failure;
+pub use portal::{
+    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal, FakeServer,
+    LOOPBACK_REDIRECT_URI, PASSWORD, PUBLIC_CLIENT_ID, SERVER_NAME, USERNAME,
+};
+pub use tokens::{IssuedToken, TokenKind};
+
+pub use wiremock;

@@ -1,0 +1,173 @@
+//! The portal's other endpoints: `revokeToken`, `info`, `portals/self`,
+//! `community/self` and the secured `content/items/{id}`.
+
+use serde_json::{Value, json};
+use wiremock::{Request, ResponseTemplate};
+
+use crate::state::{AccessRecord, Audience, Refusal, State};
+use crate::tokens::TokenKind;
+use crate::wire::{self, Params};
+
+/// `POST oauth2/revokeToken`: `{"success":true}`, even for unknown tokens.
+pub(super) fn revoke(state: &mut State, params: &Params) -> ResponseTemplate {
+    let Some(token) = params.get("token") else {
+        return wire::json_ok(wire::oauth_error(
+            400,
+            "invalid_request",
+            "token not specified",
+        ));
+    };
+    if state.refresh.contains_key(token) {
+        state.revoke_refresh(token);
+    } else if let Some(record) = state.access.get_mut(token) {
+        // App tokens and generateToken tokens cannot be revoked.
+        if matches!(
+            record.kind,
+            TokenKind::UserAccess { .. } | TokenKind::Implicit
+        ) {
+            record.revoked = true;
+        }
+    }
+    wire::json_ok(json!({"success": true}))
+}
+
+/// `info`: public, no token needed.
+pub(super) fn info(state: &State, params: &Params) -> ResponseTemplate {
+    if !params.wants_json() {
+        return wire::html_without_f_json();
+    }
+    wire::json_ok(json!({
+        "owningSystemUrl": state.settings.url_root,
+        "authInfo": {
+            "tokenServicesUrl": format!("{}/generateToken", state.settings.sharing_root),
+            "isTokenBasedSecurity": true,
+        },
+    }))
+}
+
+/// Who a request is from, by the token it presents.
+enum Caller {
+    /// No token.
+    Anonymous,
+    /// A token valid on the portal.
+    Valid(AccessRecord),
+    /// An unknown, expired or revoked token: answer 498.
+    Invalid,
+}
+
+fn caller(state: &State, params: &Params, request: &Request) -> Caller {
+    let Some(token) = wire::presented_token(request, params) else {
+        return Caller::Anonymous;
+    };
+    match state.check_access(&token, Audience::Portal, wire::referer(request)) {
+        Ok(record) => Caller::Valid(record.clone()),
+        Err(Refusal::Unknown | Refusal::Dead) => Caller::Invalid,
+    }
+}
+
+/// `host[:port][/web-adaptor]`: the URL root without its scheme, as ArcGIS reports it.
+fn hostname(url_root: &str) -> &str {
+    url_root
+        .split_once("://")
+        .map_or(url_root, |(_, rest)| rest)
+}
+
+fn user_json(username: &str) -> Value {
+    json!({
+        "username": username,
+        "fullName": username,
+        "email": format!("{username}@example.com"),
+        "role": "org_user",
+        "orgId": "TestkitOrg0001",
+        "privileges": ["portal:user:createItem", "portal:user:viewOrgItems"],
+    })
+}
+
+/// `portals/self`: anonymous callers get the public description; a valid
+/// token adds `user` (user tokens) or `appInfo` (app tokens); an invalid one gets 498.
+pub(super) fn portals_self(state: &State, params: &Params, request: &Request) -> ResponseTemplate {
+    let caller = match caller(state, params, request) {
+        Caller::Anonymous => None,
+        Caller::Valid(record) => Some(record),
+        Caller::Invalid => return wire::invalid_token(),
+    };
+    if !params.wants_json() {
+        return wire::html_without_f_json();
+    }
+    let mut body = json!({
+        "id": "TestkitOrg0001",
+        "name": "ArcGIS Auth Testkit",
+        "isPortal": false,
+        "allSSL": state.settings.ssl,
+        "portalHostname": hostname(&state.settings.url_root),
+        "maxTokenExpirationMinutes": state.settings.org_cap.map_or(-1, i64::from),
+    });
+    if let (Some(record), Some(obj)) = (caller, body.as_object_mut()) {
+        match (&record.username, &record.client_id) {
+            (Some(u), _) => {
+                obj.insert("user".into(), user_json(u));
+            }
+            (None, Some(app)) => {
+                obj.insert("appInfo".into(), json!({"appId": app}));
+            }
+            (None, None) => {}
+        }
+    }
+    wire::json_ok(body)
+}
+
+/// `community/self`: the signed-in user; 499 without a token, 498 with a bad
+/// one, 403 for app tokens (they have no user).
+pub(super) fn community_self(
+    state: &State,
+    params: &Params,
+    request: &Request,
+) -> ResponseTemplate {
+    let record = match caller(state, params, request) {
+        Caller::Valid(record) => record,
+        Caller::Anonymous => return wire::token_required(),
+        Caller::Invalid => return wire::invalid_token(),
+    };
+    let Some(username) = record.username else {
+        return forbidden();
+    };
+    if !params.wants_json() {
+        return wire::html_without_f_json();
+    }
+    wire::json_ok(user_json(&username))
+}
+
+fn forbidden() -> ResponseTemplate {
+    wire::json_ok(wire::rest_error(
+        403,
+        "You do not have permissions to access this resource or perform this operation.",
+        Some("GWM_0003"),
+        &[],
+    ))
+}
+
+/// `content/items/{id}`: a private item on the portal's own origin; any valid
+/// portal token (user or app) may read it.
+pub(super) fn content_item(
+    state: &State,
+    params: &Params,
+    request: &Request,
+    id: &str,
+) -> ResponseTemplate {
+    let record = match caller(state, params, request) {
+        Caller::Valid(record) => record,
+        Caller::Anonymous => return wire::token_required(),
+        Caller::Invalid => return wire::invalid_token(),
+    };
+    if !params.wants_json() {
+        return wire::html_without_f_json();
+    }
+    wire::json_ok(json!({
+        "id": id,
+        "owner": record.username.as_deref().unwrap_or("testkit_admin"),
+        "title": "Testkit private item",
+        "type": "Web Map",
+        "access": "private",
+        "accessedBy": record.username.or(record.client_id),
+    }))
+}
