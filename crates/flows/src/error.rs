@@ -48,6 +48,10 @@ pub enum FlowErrorKind {
     /// A configuration or input the flow cannot work with (for example a session
     /// record of a kind the strategy does not handle).
     InvalidInput,
+    /// The ArcGIS Server is federated with another portal (its `owningSystemUrl`
+    /// names a different portal): this session's tokens cannot be used there.
+    /// Sign in to that portal, or use the server without a token.
+    NotFederated,
 }
 
 impl FlowErrorKind {

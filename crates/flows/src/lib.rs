@@ -92,3 +92,10 @@ pub use config::{ManagerConfig, RetryPolicy};
 pub use error::{FlowError, FlowErrorKind, Result};
 pub use manager::{TokenManager, TokenManagerBuilder};
 pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
+
+pub mod federation;
+mod http_json;
+#[doc = include_str!("../../../docs/where-your-token-goes.md")]
+pub mod middleware;
+pub mod routing;
+pub mod session;
