@@ -462,10 +462,20 @@ mod tests {
             r.route(&url("https://user:pw@www.arcgis.com/sharing/rest")),
             Route::NoToken(NoTokenReason::UserInfo)
         );
+        // Plain http is another origin; trusted or not, it never gets a token
+        // unless it is loopback.
         assert_eq!(
             r.route(&url("http://www.arcgis.com/sharing/rest")),
+            Route::NoToken(NoTokenReason::UntrustedOrigin)
+        );
+        let r = online()
+            .trust_origin(Origin::parse("http://tiles.example.com").unwrap())
+            .trust_origin(Origin::parse("http://127.0.0.1:8080").unwrap());
+        assert_eq!(
+            r.route(&url("http://tiles.example.com/x")),
             Route::NoToken(NoTokenReason::InsecureTransport)
         );
+        assert_eq!(r.route(&url("http://127.0.0.1:8080/x")), Route::Trusted);
         assert_eq!(
             r.route(&url("ftp://www.arcgis.com/sharing/rest")),
             Route::NoToken(NoTokenReason::NotHttp)
