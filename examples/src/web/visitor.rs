@@ -111,10 +111,13 @@ impl Visitor {
 /// The URL without its query (which may carry a code or state).
 fn without_query(url: &Url) -> String {
     let mut shown = url.clone();
-    if shown.query().is_some() {
-        shown.set_query(Some("…"));
+    let query = shown.query().is_some();
+    shown.set_query(None);
+    if query {
+        format!("{shown}?…")
+    } else {
+        shown.to_string()
     }
-    shown.to_string()
 }
 
 /// Signs in and out of the site at `site` as a browser would, checking each
