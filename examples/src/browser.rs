@@ -32,12 +32,12 @@ pub async fn sign_in_with_loopback(
     options: &AuthorizeOptions,
 ) -> Result<SignedIn<UserSignIn>, BoxError> {
     let listener = LoopbackListener::bind(port).await?;
-    println!("  listening for the sign-in callback at {}", listener.redirect_uri());
+    println!("   listening for the sign-in callback at {}", listener.redirect_uri());
     let pending = sign_in.begin(listener.redirect_uri(), options)?;
     let finish = sign_in.complete_with_listener(&pending, listener, SIGN_IN_TIMEOUT);
     let signed_in = match target.fake() {
         Some(fake) => {
-            println!("  the example plays the browser: it opens the sign-in page, the portal approves");
+            println!("   the example plays the browser: it opens the sign-in page, the portal approves");
             let (signed_in, visit) = tokio::join!(finish, fake.play_browser(pending.url().as_str()));
             let visit = visit?;
             println!(
@@ -62,7 +62,7 @@ pub async fn sign_in_with_loopback(
 pub async fn out_of_band_code(fake: Option<&FakePortal>, url: &Url) -> Result<String, BoxError> {
     match fake {
         Some(fake) => {
-            println!("  the example plays the user: it opens the sign-in page and copies the code shown");
+            println!("   the example plays the user: it opens the sign-in page and copies the code shown");
             let visit = fake.play_browser(url.as_str()).await?;
             let title = visit
                 .body
@@ -74,7 +74,7 @@ pub async fn out_of_band_code(fake: Option<&FakePortal>, url: &Url) -> Result<St
         }
         None => {
             open_in_browser(url);
-            println!("  sign in, then paste the code the portal shows and press Enter:");
+            println!("   sign in, then paste the code the portal shows and press Enter:");
             let line = tokio::task::spawn_blocking(|| {
                 let mut line = String::new();
                 std::io::stdin().lock().read_line(&mut line).map(|_| line)
@@ -87,7 +87,7 @@ pub async fn out_of_band_code(fake: Option<&FakePortal>, url: &Url) -> Result<St
 
 /// Prints `url` and tries to open it in the user's browser.
 pub fn open_in_browser(url: &Url) {
-    println!("  open this page to sign in (trying to open it for you):\n    {url}");
+    println!("   open this page to sign in (trying to open it for you):\n     {url}");
     let opener: &[&str] = if cfg!(target_os = "macos") {
         &["open"]
     } else if cfg!(windows) {
@@ -104,6 +104,6 @@ pub fn open_in_browser(url: &Url) {
         .stderr(Stdio::null())
         .spawn();
     if opened.is_err() {
-        println!("  (could not start a browser: open the page by hand)");
+        println!("   (could not start a browser: open the page by hand)");
     }
 }
