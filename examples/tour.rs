@@ -30,11 +30,11 @@ use arcgis_auth_examples::BoxError;
 use arcgis_auth_examples::browser::sign_in_with_loopback;
 use arcgis_auth_examples::show;
 use arcgis_auth_examples::target::Target;
+use arcgis_auth_flows::AccessToken;
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::session::{Account, Revoked};
 use arcgis_auth_flows::signin::{AppSignIn, PasswordSignIn, UserSignIn};
-use arcgis_auth_flows::AccessToken;
 use arcgis_auth_storage::{FileStore, SessionStore};
 use arcgis_auth_testkit::{
     App, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, FakePortal, Grant,
@@ -106,14 +106,22 @@ async fn tour() -> Result<usize, BoxError> {
     // The examples' `Target`: the browser helper plays the user on it.
     let target = Target::Testkit(Box::new(fake));
     let fake = target.fake().ok_or("no fake portal")?;
-    let server = fake.server(SERVER_NAME).ok_or("the fake portal has no server")?;
+    let server = fake
+        .server(SERVER_NAME)
+        .ok_or("the fake portal has no server")?;
     let portal = fake.portal();
     let dir = tempfile::tempdir()?;
     let store_path = dir.path().join("sessions.json");
     let store: Arc<dyn SessionStore> = Arc::new(FileStore::new(&store_path)?);
     let http = HttpClient::new()?;
-    println!("   portal:  {} (signed-in user: {USERNAME})", fake.portal_url());
-    println!("   server:  {} (federated with the portal)", server.root_url());
+    println!(
+        "   portal:  {} (signed-in user: {USERNAME})",
+        fake.portal_url()
+    );
+    println!(
+        "   server:  {} (federated with the portal)",
+        server.root_url()
+    );
     println!("   store:   {}", store_path.display());
 
     // ---------------------------------------------------------------- app
@@ -125,9 +133,16 @@ async fn tour() -> Result<usize, BoxError> {
         http.clone(),
     )
     .with_clock(shared_clock.clone());
-    let app_manager = app.sign_in().await?.into_manager(store.clone(), "tour:app").await?;
+    let app_manager = app
+        .sign_in()
+        .await?
+        .into_manager(store.clone(), "tour:app")
+        .await?;
     let app_token = app_manager.token().await?;
-    t.say(format!("the app got {}", show::access(&app_token, clock.now())));
+    t.say(format!(
+        "the app got {}",
+        show::access(&app_token, clock.now())
+    ));
     t.check(
         fake.calls().token(Grant::ClientCredentials) == 1,
         "one client_credentials request to oauth2/token",
@@ -151,7 +166,10 @@ async fn tour() -> Result<usize, BoxError> {
     let user = UserSignIn::new(portal.clone(), PUBLIC_CLIENT_ID, http.clone())
         .with_clock(shared_clock.clone());
     let signed_in = sign_in_with_loopback(&target, &user, 0, &AuthorizeOptions::new()).await?;
-    t.say(format!("signed in: {}", show::token(signed_in.token(), clock.now())));
+    t.say(format!(
+        "signed in: {}",
+        show::token(signed_in.token(), clock.now())
+    ));
     let refresh_expires = signed_in
         .token()
         .refresh_token()
@@ -187,7 +205,8 @@ async fn tour() -> Result<usize, BoxError> {
         "one refresh_token request",
     )?;
     t.check(
-        stored_access_token(&*store, "tour:jdoe").await?.as_deref() == Some(second.secret().expose_secret()),
+        stored_access_token(&*store, "tour:jdoe").await?.as_deref()
+            == Some(second.secret().expose_secret()),
         "the store holds the new token, for the next process or restart",
     )?;
 
@@ -217,12 +236,20 @@ async fn tour() -> Result<usize, BoxError> {
 
     // ---------------------------------------------------------------- 498
     t.step("A service call that gets a 498 and recovers (the middleware)");
-    let client = ArcGisAuth::new(manager.clone(), TokenRouting::new(portal.clone()), http.clone())
-        .into_client()?;
+    let client = ArcGisAuth::new(
+        manager.clone(),
+        TokenRouting::new(portal.clone()),
+        http.clone(),
+    )
+    .into_client()?;
     fake.expire_access_tokens();
     t.say("the portal has just expired every access token (as after a password change), though the manager thinks its token is fine");
     let refreshes = fake.calls().token(Grant::RefreshToken);
-    let item = get_json(&client, &format!("{}?f=json", fake.secured_item_url("tour-item"))).await?;
+    let item = get_json(
+        &client,
+        &format!("{}?f=json", fake.secured_item_url("tour-item")),
+    )
+    .await?;
     t.check(
         item.get("error").is_none(),
         "the secured item was read, without an error in the answer",
@@ -237,7 +264,9 @@ async fn tour() -> Result<usize, BoxError> {
     )?;
 
     // ---------------------------------------------------------------- federated
-    t.step("A federated ArcGIS Server: the middleware trades the portal token for the server's own");
+    t.step(
+        "A federated ArcGIS Server: the middleware trades the portal token for the server's own",
+    );
     let service = format!("{}?f=json", server.service_url("Tour/MapServer"));
     let answer = get_json(&client, &service).await?;
     t.check(
@@ -259,8 +288,18 @@ async fn tour() -> Result<usize, BoxError> {
     )?;
     let portal_token = manager.token().await?;
     let mut leaked = false;
-    for request in server.mock_server().received_requests().await.unwrap_or_default() {
-        let seen = format!("{} {:?} {}", request.url, request.headers, String::from_utf8_lossy(&request.body));
+    for request in server
+        .mock_server()
+        .received_requests()
+        .await
+        .unwrap_or_default()
+    {
+        let seen = format!(
+            "{} {:?} {}",
+            request.url,
+            request.headers,
+            String::from_utf8_lossy(&request.body)
+        );
         leaked |= seen.contains(portal_token.secret().expose_secret())
             || seen.contains(third.secret().expose_secret());
     }
@@ -307,7 +346,10 @@ async fn tour() -> Result<usize, BoxError> {
     let plain = reqwest::Client::builder().no_proxy().build()?;
     let with_old = plain
         .post(fake.secured_item_url("tour-item"))
-        .form(&[("f", "json"), ("token", last_access.secret().expose_secret())])
+        .form(&[
+            ("f", "json"),
+            ("token", last_access.secret().expose_secret()),
+        ])
         .send()
         .await?
         .json::<serde_json::Value>()
@@ -322,7 +364,10 @@ async fn tour() -> Result<usize, BoxError> {
         "the manager now says: sign in again",
     )?;
     t.check(
-        !store.list("tour:jdoe").await?.contains(&"tour:jdoe".to_owned()),
+        !store
+            .list("tour:jdoe")
+            .await?
+            .contains(&"tour:jdoe".to_owned()),
         "the store no longer has the user's session",
     )?;
 
@@ -330,11 +375,20 @@ async fn tour() -> Result<usize, BoxError> {
     let calls = fake.calls();
     for (what, n) in [
         ("authorize", calls.endpoint(Endpoint::Authorize)),
-        ("token: client_credentials", calls.token(Grant::ClientCredentials)),
-        ("token: authorization_code", calls.token(Grant::AuthorizationCode)),
+        (
+            "token: client_credentials",
+            calls.token(Grant::ClientCredentials),
+        ),
+        (
+            "token: authorization_code",
+            calls.token(Grant::AuthorizationCode),
+        ),
         // Two of these are the tour's own checks that dead refresh tokens are refused.
         ("token: refresh_token", calls.token(Grant::RefreshToken)),
-        ("token: exchange_refresh_token", calls.token(Grant::ExchangeRefreshToken)),
+        (
+            "token: exchange_refresh_token",
+            calls.token(Grant::ExchangeRefreshToken),
+        ),
         ("generateToken", calls.endpoint(Endpoint::GenerateToken)),
         ("revokeToken", calls.endpoint(Endpoint::RevokeToken)),
         ("secured item", calls.endpoint(Endpoint::ContentItem)),
@@ -363,18 +417,29 @@ fn file_contains(path: &Path, text: &str) -> Result<bool, BoxError> {
     Ok(std::fs::read_to_string(path)?.contains(text))
 }
 
-async fn stored_access_token(store: &dyn SessionStore, key: &str) -> Result<Option<String>, BoxError> {
+async fn stored_access_token(
+    store: &dyn SessionStore,
+    key: &str,
+) -> Result<Option<String>, BoxError> {
     let stored = store.load(key).await?.ok_or("no session in the store")?;
-    Ok(stored.record.access_token.map(|t| t.expose_secret().to_owned()))
+    Ok(stored
+        .record
+        .access_token
+        .map(|t| t.expose_secret().to_owned()))
 }
 
-async fn stored_refresh_token(store: &dyn SessionStore, key: &str) -> Result<SecretString, BoxError> {
+async fn stored_refresh_token(
+    store: &dyn SessionStore,
+    key: &str,
+) -> Result<SecretString, BoxError> {
     let stored = store.load(key).await?.ok_or("no session in the store")?;
-    Ok(stored.record.refresh_token.ok_or("no refresh token in the store")?)
+    Ok(stored
+        .record
+        .refresh_token
+        .ok_or("no refresh token in the store")?)
 }
 
 /// GETs `url` through the middleware and reads the JSON answer.
 async fn get_json(client: &ClientWithMiddleware, url: &str) -> Result<serde_json::Value, BoxError> {
     Ok(client.get(url).send().await?.json().await?)
 }
-

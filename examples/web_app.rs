@@ -35,7 +35,9 @@ use arcgis_auth_examples::args::{Args, secret_from_env};
 use arcgis_auth_examples::target::{CLIENT_SECRET_VAR, PORTAL_USAGE, Target};
 use arcgis_auth_examples::web::{Settings, WebApp, demo_visit};
 use arcgis_auth_storage::{MemoryStore, SessionStore};
-use arcgis_auth_testkit::{App, FakePortal, LOOPBACK_REDIRECT_URI, PASSWORD, PUBLIC_CLIENT_ID, USERNAME};
+use arcgis_auth_testkit::{
+    App, FakePortal, LOOPBACK_REDIRECT_URI, PASSWORD, PUBLIC_CLIENT_ID, USERNAME,
+};
 
 const USAGE: &str = "\
 web_app: a web site with ArcGIS sign-in (server-side authorization-code flow)
@@ -80,7 +82,10 @@ async fn main() -> Result<(), BoxError> {
     };
     let app = WebApp::bind(listen, settings).await?;
     let site = app.url().clone();
-    println!("The site is at {site} (its redirect URI: {})", app.redirect_uri());
+    println!(
+        "The site is at {site} (its redirect URI: {})",
+        app.redirect_uri()
+    );
 
     if serve {
         if target.fake().is_some() {
@@ -108,7 +113,9 @@ async fn main() -> Result<(), BoxError> {
         calls.endpoint(arcgis_auth_testkit::Endpoint::RevokeToken),
         store.list("").await?.len()
     );
-    if calls.endpoint(arcgis_auth_testkit::Endpoint::RevokeToken) != 1 || !store.list("").await?.is_empty() {
+    if calls.endpoint(arcgis_auth_testkit::Endpoint::RevokeToken) != 1
+        || !store.list("").await?.is_empty()
+    {
         return Err("sign-out should revoke once and leave the store empty".into());
     }
     server.abort();

@@ -37,7 +37,9 @@ impl Args {
         let mut iter = args.into_iter();
         while let Some(arg) = iter.next() {
             let Some(name) = arg.strip_prefix("--") else {
-                return Err(format!("unexpected argument `{arg}`: options look like --name value"));
+                return Err(format!(
+                    "unexpected argument `{arg}`: options look like --name value"
+                ));
             };
             if let Some((name, value)) = name.split_once('=') {
                 parsed.values.insert(name.to_owned(), value.to_owned());
@@ -75,7 +77,10 @@ pub fn secret_from_env(var: &str) -> Option<SecretString> {
 /// A secret from `var`, or an error saying how to provide it.
 pub fn require_secret(var: &str, what: &str) -> Result<SecretString, BoxError> {
     secret_from_env(var).ok_or_else(|| {
-        format!("set {var} to the {what} (it is read from the environment so it never shows in `ps`)").into()
+        format!(
+            "set {var} to the {what} (it is read from the environment so it never shows in `ps`)"
+        )
+        .into()
     })
 }
 

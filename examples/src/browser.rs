@@ -32,16 +32,22 @@ pub async fn sign_in_with_loopback(
     options: &AuthorizeOptions,
 ) -> Result<SignedIn<UserSignIn>, BoxError> {
     let listener = LoopbackListener::bind(port).await?;
-    println!("   listening for the sign-in callback at {}", listener.redirect_uri());
+    println!(
+        "   listening for the sign-in callback at {}",
+        listener.redirect_uri()
+    );
     let pending = sign_in.begin(listener.redirect_uri(), options)?;
     let finish = sign_in.complete_with_listener(&pending, listener, SIGN_IN_TIMEOUT);
     let signed_in = match target.fake() {
         Some(fake) => {
-            println!("   the example plays the browser: it opens the sign-in page, the portal approves");
-            let (signed_in, visit) = tokio::join!(finish, fake.play_browser(pending.url().as_str()));
+            println!(
+                "   the example plays the browser: it opens the sign-in page, the portal approves"
+            );
+            let (signed_in, visit) =
+                tokio::join!(finish, fake.play_browser(pending.url().as_str()));
             let visit = visit?;
             println!(
-                "  the browser was sent back to the listener ({} {}), which answered HTTP {}",
+                "   the browser was sent back to the listener ({}{}), which answered HTTP {}",
                 visit.redirected_to.origin().ascii_serialization(),
                 visit.redirected_to.path(),
                 visit.status.unwrap_or_default()
@@ -62,7 +68,9 @@ pub async fn sign_in_with_loopback(
 pub async fn out_of_band_code(fake: Option<&FakePortal>, url: &Url) -> Result<String, BoxError> {
     match fake {
         Some(fake) => {
-            println!("   the example plays the user: it opens the sign-in page and copies the code shown");
+            println!(
+                "   the example plays the user: it opens the sign-in page and copies the code shown"
+            );
             let visit = fake.play_browser(url.as_str()).await?;
             let title = visit
                 .body

@@ -26,14 +26,25 @@ pub fn access(access: &AccessToken, now: Timestamp) -> String {
 
 /// "a 64-character secret": a length, never content.
 pub fn secret(secret: &SecretString) -> String {
-    format!("a {}-character secret", secret.expose_secret().chars().count())
+    format!(
+        "a {}-character secret",
+        secret.expose_secret().chars().count()
+    )
 }
 
-fn describe(secret: &SecretString, user: Option<&str>, expires: Timestamp, now: Timestamp) -> String {
+fn describe(
+    secret: &SecretString,
+    user: Option<&str>,
+    expires: Timestamp,
+    now: Timestamp,
+) -> String {
     let len = secret.expose_secret().chars().count();
     let whose = user.map(|u| format!(" for {u}")).unwrap_or_default();
     let left = if expires > now {
-        format!("valid for {}", duration(expires.saturating_duration_since(now)))
+        format!(
+            "valid for {}",
+            duration(expires.saturating_duration_since(now))
+        )
     } else {
         "expired".to_owned()
     };
@@ -42,7 +53,9 @@ fn describe(secret: &SecretString, user: Option<&str>, expires: Timestamp, now: 
 
 /// A duration in the largest whole unit that reads well: "45 s", "30 min", "2 h", "14 days".
 pub fn duration(d: Duration) -> String {
-    let secs = d.as_secs();
+    // To the nearest second: a token that lives 2 hours, looked at a few
+    // milliseconds after it arrived, still reads "2 h".
+    let secs = u64::try_from((d.as_millis() + 500) / 1000).unwrap_or(u64::MAX);
     match secs {
         0..120 => format!("{secs} s"),
         120..7_200 => format!("{} min", secs / 60),
@@ -75,6 +88,7 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(59)), "59 s");
         assert_eq!(duration(Duration::from_secs(1800)), "30 min");
         assert_eq!(duration(Duration::from_secs(7200)), "2 h");
+        assert_eq!(duration(Duration::from_millis(7_199_995)), "2 h");
         assert_eq!(duration(Duration::from_secs(14 * 86_400)), "14 days");
     }
 }

@@ -71,7 +71,11 @@ impl Target {
     /// The client id of a public app (user sign-in): `--client-id`, or the
     /// testkit's public app.
     pub fn public_client_id(&self, args: &Args) -> Result<String, BoxError> {
-        self.pick(args.value("client-id"), PUBLIC_CLIENT_ID, "--client-id ID (an app registered for user sign-in)")
+        self.pick(
+            args.value("client-id"),
+            PUBLIC_CLIENT_ID,
+            "--client-id ID (an app registered for user sign-in)",
+        )
     }
 
     /// The client id and secret of a confidential app (app credentials):
@@ -79,7 +83,9 @@ impl Target {
     pub fn app_credentials(&self, args: &Args) -> Result<(String, SecretString), BoxError> {
         match self {
             Target::Testkit(_) => Ok((
-                args.value("client-id").unwrap_or(CONFIDENTIAL_CLIENT_ID).to_owned(),
+                args.value("client-id")
+                    .unwrap_or(CONFIDENTIAL_CLIENT_ID)
+                    .to_owned(),
                 SecretString::from(CONFIDENTIAL_CLIENT_SECRET),
             )),
             Target::Real(_) => Ok((

@@ -47,7 +47,12 @@ fn cannot_run(why: &str) {
 async fn a_person_signs_in_and_out_in_chromium() {
     let chromium = find_program(
         "CHROME_BIN",
-        &["chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium"],
+        &[
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+            "/usr/bin/chromium",
+        ],
     );
     let chromedriver = find_program("CHROMEDRIVER", &["chromedriver", "/usr/bin/chromedriver"]);
     let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
@@ -128,7 +133,12 @@ async fn a_person_signs_in_and_out_in_chromium() {
     quit.unwrap();
 }
 
-async fn walk(browser: Arc<Session>, portal: Arc<FakePortal>, store: Arc<dyn SessionStore>, site_url: String) {
+async fn walk(
+    browser: Arc<Session>,
+    portal: Arc<FakePortal>,
+    store: Arc<dyn SessionStore>,
+    site_url: String,
+) {
     // 1. The site, signed out.
     browser.goto(&site_url).await.unwrap();
     let sign_in = browser.wait_for("#sign-in").await.unwrap();
@@ -142,7 +152,10 @@ async fn walk(browser: Arc<Session>, portal: Arc<FakePortal>, store: Arc<dyn Ses
         at.starts_with(&portal.url("oauth2/authorize")),
         "the browser should be on the portal's authorize page, not {at}"
     );
-    assert!(at.contains("code_challenge_method=S256"), "PKCE is used: {at}");
+    assert!(
+        at.contains("code_challenge_method=S256"),
+        "PKCE is used: {at}"
+    );
     assert_eq!(portal.calls().endpoint(Endpoint::Authorize), 1);
 
     // 3. Sign in: the portal redirects to the site's /callback, which
@@ -153,7 +166,10 @@ async fn walk(browser: Arc<Session>, portal: Arc<FakePortal>, store: Arc<dyn Ses
     let submit = browser.wait_for("#signIn").await.unwrap();
     browser.click(&submit).await.unwrap();
     let welcome = browser.wait_for("#user-info").await.unwrap();
-    assert_eq!(browser.text(&welcome).await.unwrap(), format!("Welcome, {USER}."));
+    assert_eq!(
+        browser.text(&welcome).await.unwrap(),
+        format!("Welcome, {USER}.")
+    );
     assert_eq!(
         browser.current_url().await.unwrap(),
         site_url,
@@ -173,10 +189,17 @@ async fn walk(browser: Arc<Session>, portal: Arc<FakePortal>, store: Arc<dyn Ses
     assert_eq!(ours[0]["sameSite"], "Lax");
     let jar = serde_json::to_string(&cookies).unwrap();
     for issued in portal.issued_tokens() {
-        assert!(!jar.contains(issued.token.expose_secret()), "a token reached the browser");
+        assert!(
+            !jar.contains(issued.token.expose_secret()),
+            "a token reached the browser"
+        );
     }
     let stored = store.list("web:").await.unwrap();
-    assert_eq!(stored.len(), 1, "one session, and no pending sign-in left: {stored:?}");
+    assert_eq!(
+        stored.len(),
+        1,
+        "one session, and no pending sign-in left: {stored:?}"
+    );
     assert!(stored[0].starts_with("web:user:"));
 
     // 4. Sign out: the refresh token is revoked, the session deleted.
@@ -191,7 +214,10 @@ async fn walk(browser: Arc<Session>, portal: Arc<FakePortal>, store: Arc<dyn Ses
         .filter(|t| t.kind == TokenKind::Refresh)
         .collect();
     assert_eq!(refresh_tokens.len(), 1);
-    assert!(refresh_tokens[0].revoked, "the refresh token was revoked at the portal");
+    assert!(
+        refresh_tokens[0].revoked,
+        "the refresh token was revoked at the portal"
+    );
     assert!(store.list("web:").await.unwrap().is_empty());
     let cookies = browser.cookies().await.unwrap();
     assert!(

@@ -196,7 +196,9 @@ fn ensure_chromium() -> Result {
     if found(&["chromium", "chromium-browser"]) && have("chromedriver") {
         return Ok(());
     }
-    eprintln!("chromium or chromedriver not found: installing Debian's chromium and chromium-driver");
+    eprintln!(
+        "chromium or chromedriver not found: installing Debian's chromium and chromium-driver"
+    );
     apt_install(&["chromium", "chromium-driver"])?;
     if found(&["chromium", "chromium-browser"]) && have("chromedriver") {
         Ok(())

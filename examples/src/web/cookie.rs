@@ -66,14 +66,20 @@ mod tests {
         headers.insert(COOKIE, HeaderValue::from_str(&cookie).unwrap());
         assert_eq!(session_id(&headers), Some(id));
 
-        headers.insert(COOKIE, HeaderValue::from_static("arcgis_example_session=../../etc"));
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("arcgis_example_session=../../etc"),
+        );
         assert_eq!(session_id(&headers), None);
         assert_eq!(session_id(&HeaderMap::new()), None);
     }
 
     #[test]
     fn cookie_attributes() {
-        assert_eq!(set("ab", false), "arcgis_example_session=ab; Path=/; HttpOnly; SameSite=Lax");
+        assert_eq!(
+            set("ab", false),
+            "arcgis_example_session=ab; Path=/; HttpOnly; SameSite=Lax"
+        );
         assert!(set("ab", true).ends_with("; Secure"));
         assert!(clear(false).contains("Max-Age=0"));
     }

@@ -132,7 +132,10 @@ impl WebApp {
 
     /// The redirect URI the app must have registered: `{site}/callback`.
     pub fn redirect_uri(&self) -> String {
-        self.url.join("callback").map(String::from).unwrap_or_default()
+        self.url
+            .join("callback")
+            .map(String::from)
+            .unwrap_or_default()
     }
 
     /// Serves until `shutdown` completes.
@@ -186,7 +189,12 @@ fn see_other(location: &str, cookie: Option<String>) -> Response {
 }
 
 async fn home(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let signed_out = || html(StatusCode::OK, pages::signed_out(app.portal.sharing_root().as_str()));
+    let signed_out = || {
+        html(
+            StatusCode::OK,
+            pages::signed_out(app.portal.sharing_root().as_str()),
+        )
+    };
     let Some(id) = cookie::session_id(&headers) else {
         return signed_out();
     };

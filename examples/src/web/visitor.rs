@@ -55,7 +55,11 @@ impl Visitor {
 
     async fn go(&mut self, mut url: Url, mut post: bool) -> Result<Page, BoxError> {
         for _ in 0..10 {
-            println!("    browser: {} {}", if post { "POST" } else { "GET" }, without_query(&url));
+            println!(
+                "    browser: {} {}",
+                if post { "POST" } else { "GET" },
+                without_query(&url)
+            );
             let mut request = if post {
                 self.http.post(url.clone()).form(&[("", ""); 0])
             } else {
@@ -126,18 +130,32 @@ pub async fn demo_visit(site: &Url, expected_name: &str) -> Result<(), BoxError>
     let mut visitor = Visitor::new()?;
     println!("  1. open the site");
     let page = visitor.get(site.clone()).await?;
-    check(page.body.contains("id=\"sign-in\""), "the start page shows a sign-in button")?;
+    check(
+        page.body.contains("id=\"sign-in\""),
+        "the start page shows a sign-in button",
+    )?;
 
-    println!("  2. click \"Sign in with ArcGIS\": the site redirects to the portal, which approves and redirects back");
+    println!(
+        "  2. click \"Sign in with ArcGIS\": the site redirects to the portal, which approves and redirects back"
+    );
     let page = visitor.submit(site.join("signin")?).await?;
     check(page.status == 200, "the browser lands back on the site")?;
     let welcome = format!("Welcome, {expected_name}.");
-    check(page.body.contains(&welcome), &format!("the page says \"{welcome}\""))?;
-    check(visitor.has_cookie(), "the browser holds the session cookie (a random id, no token)")?;
+    check(
+        page.body.contains(&welcome),
+        &format!("the page says \"{welcome}\""),
+    )?;
+    check(
+        visitor.has_cookie(),
+        "the browser holds the session cookie (a random id, no token)",
+    )?;
 
     println!("  3. click \"Sign out\": the site revokes the refresh token and deletes the session");
     let page = visitor.submit(site.join("signout")?).await?;
-    check(page.body.contains("id=\"sign-in\""), "the page shows the sign-in button again")?;
+    check(
+        page.body.contains("id=\"sign-in\""),
+        "the page shows the sign-in button again",
+    )?;
     check(!visitor.has_cookie(), "the cookie is gone")?;
     Ok(())
 }

@@ -142,13 +142,19 @@ pub(crate) struct Session {
 pub(crate) struct Element(String);
 
 impl Session {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Error> {
         call(&self.http, method, &format!("{}{path}", self.url), body).await
     }
 
     /// Navigates to `url`.
     pub(crate) async fn goto(&self, url: &str) -> Result<(), Error> {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await?;
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await?;
         Ok(())
     }
 
@@ -198,7 +204,9 @@ impl Session {
             if Instant::now() > deadline {
                 let url = self.current_url().await.unwrap_or_default();
                 let page = self.source().await.unwrap_or_default();
-                return Err(format!("no `{css}` on {url} after {WAIT:?}; the page:\n{page}").into());
+                return Err(
+                    format!("no `{css}` on {url} after {WAIT:?}; the page:\n{page}").into(),
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -206,8 +214,12 @@ impl Session {
 
     /// Clicks `element`.
     pub(crate) async fn click(&self, element: &Element) -> Result<(), Error> {
-        self.call(reqwest::Method::POST, &format!("/element/{}/click", element.0), Some(json!({})))
-            .await?;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/click", element.0),
+            Some(json!({})),
+        )
+        .await?;
         Ok(())
     }
 
@@ -225,7 +237,11 @@ impl Session {
     /// The visible text of `element`.
     pub(crate) async fn text(&self, element: &Element) -> Result<String, Error> {
         Ok(self
-            .call(reqwest::Method::GET, &format!("/element/{}/text", element.0), None)
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{}/text", element.0),
+                None,
+            )
             .await?
             .as_str()
             .unwrap_or_default()
