@@ -9,9 +9,9 @@
 //! Run it:
 //!
 //! ```text
-//! cargo run -p arcgis-auth-examples --example app_credentials
+//! cargo run --example app_credentials
 //!     # against the testkit's fake portal
-//! ARCGIS_CLIENT_SECRET=... cargo run -p arcgis-auth-examples --example app_credentials -- \
+//! ARCGIS_CLIENT_SECRET=... cargo run --example app_credentials -- \
 //!     --portal https://www.arcgis.com --client-id YOUR_CLIENT_ID
 //! ```
 

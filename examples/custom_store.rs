@@ -18,7 +18,7 @@
 //! `--portal URL --client-id ID` and the secret in `$ARCGIS_CLIENT_SECRET`):
 //!
 //! ```text
-//! cargo run -p arcgis-auth-examples --example custom_store
+//! cargo run --example custom_store
 //! ```
 
 use std::fmt;

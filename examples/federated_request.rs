@@ -12,8 +12,8 @@
 //! Run it:
 //!
 //! ```text
-//! cargo run -p arcgis-auth-examples --example federated_request
-//! cargo run -p arcgis-auth-examples --example federated_request -- \
+//! cargo run --example federated_request
+//! cargo run --example federated_request -- \
 //!     --portal https://gis.example.com/portal --client-id YOUR_CLIENT_ID \
 //!     --service https://gis.example.com/server/rest/services/SampleWorldCities/MapServer
 //! ```

@@ -10,8 +10,8 @@
 //! Run it:
 //!
 //! ```text
-//! cargo run -p arcgis-auth-examples --example generate_token
-//! ARCGIS_PASSWORD=... cargo run -p arcgis-auth-examples --example generate_token -- \
+//! cargo run --example generate_token
+//! ARCGIS_PASSWORD=... cargo run --example generate_token -- \
 //!     --portal https://gis.example.com/portal --username jdoe
 //! ```
 

@@ -11,8 +11,8 @@
 //! Run it:
 //!
 //! ```text
-//! cargo run -p arcgis-auth-examples --example out_of_band
-//! cargo run -p arcgis-auth-examples --example out_of_band -- \
+//! cargo run --example out_of_band
+//! cargo run --example out_of_band -- \
 //!     --portal https://www.arcgis.com --client-id YOUR_CLIENT_ID
 //!     # the app must have urn:ietf:wg:oauth:2.0:oob as a redirect URI
 //! ```

@@ -12,8 +12,8 @@
 //! Run it:
 //!
 //! ```text
-//! cargo run -p arcgis-auth-examples --example user_sign_in
-//! cargo run -p arcgis-auth-examples --example user_sign_in -- \
+//! cargo run --example user_sign_in
+//! cargo run --example user_sign_in -- \
 //!     --portal https://www.arcgis.com --client-id YOUR_CLIENT_ID --port 8765
 //!     # register http://127.0.0.1:8765/callback as a redirect URI of the app
 //! ```

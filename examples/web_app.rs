@@ -11,13 +11,13 @@
 //! Run it:
 //!
 //! ```text
-//! cargo run -p arcgis-auth-examples --example web_app
+//! cargo run --example web_app
 //!     # against the testkit's fake portal: a scripted browser signs in and
 //!     # out, and the example exits
-//! cargo run -p arcgis-auth-examples --example web_app -- --serve
+//! cargo run --example web_app -- --serve
 //!     # keeps serving: open the printed URL in your browser (the fake
 //!     # portal shows its sign-in form: jdoe / jdoe-password)
-//! cargo run -p arcgis-auth-examples --example web_app -- --serve \
+//! cargo run --example web_app -- --serve \
 //!     --portal https://www.arcgis.com --client-id YOUR_CLIENT_ID --listen 127.0.0.1:3000
 //!     # a real portal: register http://127.0.0.1:3000/callback as a redirect
 //!     # URI of the app; a confidential app's secret comes from $ARCGIS_CLIENT_SECRET

@@ -18,7 +18,7 @@ use arcgis_auth_core::{ExposeSecret, HttpClient};
 use arcgis_auth_examples::web::{Settings, WebApp, cookie};
 use arcgis_auth_storage::{MemoryStore, SessionStore};
 use arcgis_auth_testkit::{App, Endpoint, FakePortal, Grant, TokenKind};
-use support::webdriver::{Driver, Session, find_program};
+use support::webdriver::{Driver, Error, Session, find_program};
 
 const CLIENT_ID: &str = "browser-test-site";
 const USER: &str = "jdoe";
@@ -127,10 +127,11 @@ async fn a_person_signs_in_and_out_in_chromium() {
     .await;
     let quit = browser.quit().await;
     server.abort();
-    if let Err(panic) = walk {
-        std::panic::resume_unwind(panic.into_panic());
+    match walk {
+        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
+        Ok(Err(e)) => panic!("{e}"),
+        Ok(Ok(())) => quit.unwrap(),
     }
-    quit.unwrap();
 }
 
 async fn walk(
@@ -138,16 +139,16 @@ async fn walk(
     portal: Arc<FakePortal>,
     store: Arc<dyn SessionStore>,
     site_url: String,
-) {
+) -> Result<(), Error> {
     // 1. The site, signed out.
-    browser.goto(&site_url).await.unwrap();
-    let sign_in = browser.wait_for("#sign-in").await.unwrap();
-    assert!(browser.find("#user-info").await.unwrap().is_none());
+    browser.goto(&site_url).await?;
+    let sign_in = browser.wait_for("#sign-in").await?;
+    assert!(browser.find("#user-info").await?.is_none());
 
     // 2. Click sign in: the portal's authorize page, showing its sign-in form.
-    browser.click(&sign_in).await.unwrap();
-    let username = browser.wait_for("#user_username").await.unwrap();
-    let at = browser.current_url().await.unwrap();
+    browser.click(&sign_in).await?;
+    let username = browser.wait_for("#user_username").await?;
+    let at = browser.current_url().await?;
     assert!(
         at.starts_with(&portal.url("oauth2/authorize")),
         "the browser should be on the portal's authorize page, not {at}"
@@ -160,18 +161,15 @@ async fn walk(
 
     // 3. Sign in: the portal redirects to the site's /callback, which
     //    finishes and sends the browser home.
-    browser.type_text(&username, USER).await.unwrap();
-    let password = browser.wait_for("#user_password").await.unwrap();
-    browser.type_text(&password, PASSWORD).await.unwrap();
-    let submit = browser.wait_for("#signIn").await.unwrap();
-    browser.click(&submit).await.unwrap();
-    let welcome = browser.wait_for("#user-info").await.unwrap();
+    browser.type_text(&username, USER).await?;
+    let password = browser.wait_for("#user_password").await?;
+    browser.type_text(&password, PASSWORD).await?;
+    let submit = browser.wait_for("#signIn").await?;
+    browser.click(&submit).await?;
+    let welcome = browser.wait_for("#user-info").await?;
+    assert_eq!(browser.text(&welcome).await?, format!("Welcome, {USER}."));
     assert_eq!(
-        browser.text(&welcome).await.unwrap(),
-        format!("Welcome, {USER}.")
-    );
-    assert_eq!(
-        browser.current_url().await.unwrap(),
+        browser.current_url().await?,
         site_url,
         "the callback's code and state do not stay in the address bar"
     );
@@ -179,7 +177,7 @@ async fn walk(
     assert_eq!(portal.calls().endpoint(Endpoint::CommunitySelf), 1);
 
     // The browser holds one HttpOnly cookie with a random id, and no token.
-    let cookies = browser.cookies().await.unwrap();
+    let cookies = browser.cookies().await?;
     let ours: Vec<_> = cookies
         .iter()
         .filter(|c| c["name"] == cookie::NAME)
@@ -187,14 +185,14 @@ async fn walk(
     assert_eq!(ours.len(), 1, "one session cookie: {cookies:?}");
     assert_eq!(ours[0]["httpOnly"], true);
     assert_eq!(ours[0]["sameSite"], "Lax");
-    let jar = serde_json::to_string(&cookies).unwrap();
+    let jar = serde_json::to_string(&cookies)?;
     for issued in portal.issued_tokens() {
         assert!(
             !jar.contains(issued.token.expose_secret()),
             "a token reached the browser"
         );
     }
-    let stored = store.list("web:").await.unwrap();
+    let stored = store.list("web:").await?;
     assert_eq!(
         stored.len(),
         1,
@@ -203,10 +201,10 @@ async fn walk(
     assert!(stored[0].starts_with("web:user:"));
 
     // 4. Sign out: the refresh token is revoked, the session deleted.
-    let sign_out = browser.wait_for("#sign-out").await.unwrap();
-    browser.click(&sign_out).await.unwrap();
-    browser.wait_for("#sign-in").await.unwrap();
-    assert!(browser.find("#user-info").await.unwrap().is_none());
+    let sign_out = browser.wait_for("#sign-out").await?;
+    browser.click(&sign_out).await?;
+    browser.wait_for("#sign-in").await?;
+    assert!(browser.find("#user-info").await?.is_none());
     assert_eq!(portal.calls().endpoint(Endpoint::RevokeToken), 1);
     let refresh_tokens: Vec<_> = portal
         .issued_tokens()
@@ -218,10 +216,11 @@ async fn walk(
         refresh_tokens[0].revoked,
         "the refresh token was revoked at the portal"
     );
-    assert!(store.list("web:").await.unwrap().is_empty());
-    let cookies = browser.cookies().await.unwrap();
+    assert!(store.list("web:").await?.is_empty());
+    let cookies = browser.cookies().await?;
     assert!(
         cookies.iter().all(|c| c["name"] != cookie::NAME),
         "the session cookie is gone: {cookies:?}"
     );
+    Ok(())
 }
