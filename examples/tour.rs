@@ -14,9 +14,9 @@
 //! described. Tokens are never printed, not even in part: only their length,
 //! owner and expiry.
 //!
-//! Time is a shared `ManualClock`: the tour moves it forward (26 minutes,
-//! 13 days) instead of waiting, and the portal and the token managers agree
-//! on it.
+//! Time is stopped: the tour moves the portal's clock and the token
+//! managers' `ManualClock` forward together (26 minutes, 13 days) instead of
+//! waiting.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,8 +37,8 @@ use arcgis_auth_flows::session::{Account, Revoked};
 use arcgis_auth_flows::signin::{AppSignIn, PasswordSignIn, UserSignIn};
 use arcgis_auth_storage::{FileStore, SessionStore};
 use arcgis_auth_testkit::{
-    App, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, FakePortal, Grant,
-    LOOPBACK_REDIRECT_URI, OOB_REDIRECT_URI, PASSWORD, PUBLIC_CLIENT_ID, SERVER_NAME, USERNAME,
+    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, FakePortal, Grant, PASSWORD,
+    PUBLIC_CLIENT_ID, SERVER_NAME, USERNAME,
 };
 use reqwest_middleware::ClientWithMiddleware;
 
@@ -85,24 +85,16 @@ async fn tour() -> Result<usize, BoxError> {
     let mut t = Tour { step: 0, checks: 0 };
     println!("A tour of arcgis-auth: every flow against a fake ArcGIS portal on this machine.");
 
-    // One clock for the portal and every token manager, moved by the tour.
-    let clock = ManualClock::new(Timestamp::now());
+    // The portal decides expiry on its own clock, stopped at its start; the
+    // token managers get a clock stopped at the same time. The tour moves
+    // both together (`advance`) instead of waiting.
+    let fake = FakePortal::start().await;
+    let clock = ManualClock::new(fake.now());
     let shared_clock: Arc<dyn Clock> = Arc::new(clock.clone());
-    let fake = FakePortal::builder()
-        .app(
-            App::public(PUBLIC_CLIENT_ID)
-                .redirect_uri(LOOPBACK_REDIRECT_URI)
-                .redirect_uri(OOB_REDIRECT_URI),
-        )
-        .app(
-            App::confidential(CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET)
-                .redirect_uri(LOOPBACK_REDIRECT_URI),
-        )
-        .user(USERNAME, PASSWORD)
-        .federated_server(SERVER_NAME)
-        .clock(clock.clone())
-        .start()
-        .await;
+    let advance = |fake: &FakePortal, by: Duration| {
+        clock.advance(by);
+        fake.advance_clock(by);
+    };
     // The examples' `Target`: the browser helper plays the user on it.
     let target = Target::Testkit(Box::new(fake));
     let fake = target.fake().ok_or("no fake portal")?;
@@ -196,7 +188,7 @@ async fn tour() -> Result<usize, BoxError> {
 
     // ---------------------------------------------------------------- refresh
     t.step("Refresh: 26 minutes later the access token is due, and the manager renews it");
-    clock.advance(Duration::from_secs(26 * 60));
+    advance(fake, Duration::from_secs(26 * 60));
     let second = manager.token().await?;
     t.say(format!("now: {}", show::access(&second, clock.now())));
     t.check(!second.same_token(&first), "a new access token")?;
@@ -213,7 +205,7 @@ async fn tour() -> Result<usize, BoxError> {
     // ---------------------------------------------------------------- exchange
     t.step("Refresh-token exchange: 13 days later the refresh token nears its end, and is swapped for a new one");
     let old_refresh = stored_refresh_token(&*store, "tour:jdoe").await?;
-    clock.advance(Duration::from_secs(13 * 24 * 3600));
+    advance(fake, Duration::from_secs(13 * 24 * 3600));
     let third = manager.token().await?;
     t.say(format!("now: {}", show::access(&third, clock.now())));
     let new_refresh = stored_refresh_token(&*store, "tour:jdoe").await?;

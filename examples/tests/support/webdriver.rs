@@ -158,24 +158,20 @@ impl Session {
         Ok(())
     }
 
+    /// A GET whose answer is a string.
+    async fn get_string(&self, path: &str) -> Result<String, Error> {
+        let value = self.call(reqwest::Method::GET, path, None).await?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
+    }
+
     /// The current page's URL.
     pub(crate) async fn current_url(&self) -> Result<String, Error> {
-        Ok(self
-            .call(reqwest::Method::GET, "/url", None)
-            .await?
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
+        self.get_string("/url").await
     }
 
     /// The current page's HTML.
     pub(crate) async fn source(&self) -> Result<String, Error> {
-        Ok(self
-            .call(reqwest::Method::GET, "/source", None)
-            .await?
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
+        self.get_string("/source").await
     }
 
     /// The element matching `css` now, if any.
@@ -236,16 +232,8 @@ impl Session {
 
     /// The visible text of `element`.
     pub(crate) async fn text(&self, element: &Element) -> Result<String, Error> {
-        Ok(self
-            .call(
-                reqwest::Method::GET,
-                &format!("/element/{}/text", element.0),
-                None,
-            )
-            .await?
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
+        self.get_string(&format!("/element/{}/text", element.0))
+            .await
     }
 
     /// The cookies the browser holds for the current page.
