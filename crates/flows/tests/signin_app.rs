@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use arcgis_auth_core::{Clock, ErrorKind, ExposeSecret, Expiration, SecretString};
+use arcgis_auth_core::{Clock, ErrorKind, Expiration, ExposeSecret, SecretString};
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::SessionKind;
@@ -84,8 +84,13 @@ async fn the_manager_signs_in_again_when_the_token_expires() {
         .mount(&server)
         .await;
     let clock = clock();
-    let app = AppSignIn::new(portal(&server), "my-app", SecretString::from(SECRET), http())
-        .with_clock(arc_clock(&clock));
+    let app = AppSignIn::new(
+        portal(&server),
+        "my-app",
+        SecretString::from(SECRET),
+        http(),
+    )
+    .with_clock(arc_clock(&clock));
     let store = store();
     let manager = app
         .sign_in()
@@ -94,14 +99,23 @@ async fn the_manager_signs_in_again_when_the_token_expires() {
         .into_manager(store.clone(), "app")
         .await
         .unwrap();
-    assert_eq!(manager.token().await.unwrap().secret().expose_secret(), "APP-1");
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "APP-1"
+    );
     clock.advance(Duration::from_secs(86_400));
-    assert_eq!(manager.token().await.unwrap().secret().expose_secret(), "APP-2");
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "APP-2"
+    );
     let sent = forms(&server).await;
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[1]["grant_type"], "client_credentials");
     assert_eq!(sent[1]["client_secret"], SECRET);
-    assert!(!sent[1].contains_key("expiration"), "no expiration asked for");
+    assert!(
+        !sent[1].contains_key("expiration"),
+        "no expiration asked for"
+    );
 
     // Another process with the secret renews the stored session by itself.
     clock.advance(Duration::from_secs(86_400));
@@ -109,7 +123,10 @@ async fn the_manager_signs_in_again_when_the_token_expires() {
         .clock(arc_clock(&clock))
         .build()
         .unwrap();
-    assert_eq!(other.token().await.unwrap().secret().expose_secret(), "APP-2");
+    assert_eq!(
+        other.token().await.unwrap().secret().expose_secret(),
+        "APP-2"
+    );
     assert_eq!(forms(&server).await.len(), 3);
 }
 
@@ -124,7 +141,12 @@ async fn wrong_credentials_and_bad_expirations_are_typed() {
         })))
         .mount(&server)
         .await;
-    let app = AppSignIn::new(portal(&server), "my-app", SecretString::from(SECRET), http());
+    let app = AppSignIn::new(
+        portal(&server),
+        "my-app",
+        SecretString::from(SECRET),
+        http(),
+    );
     let err = app.sign_in().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidClient));
     assert!(!format!("{err:?}").contains(SECRET));
@@ -132,5 +154,9 @@ async fn wrong_credentials_and_bad_expirations_are_typed() {
     let too_long = app.clone().with_expiration(Expiration::minutes(30_000));
     let err = too_long.sign_in().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidInput));
-    assert_eq!(forms(&server).await.len(), 1, "nothing sent for a bad expiration");
+    assert_eq!(
+        forms(&server).await.len(),
+        1,
+        "nothing sent for a bad expiration"
+    );
 }

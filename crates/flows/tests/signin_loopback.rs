@@ -15,7 +15,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The browser: a plain client that never goes through a proxy.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("browser client")
 }
 
 async fn token_endpoint(server: &MockServer) {
@@ -30,8 +33,10 @@ async fn token_endpoint(server: &MockServer) {
 
 /// Sends raw bytes to the listener and returns whatever it answers.
 async fn raw(port: u16, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    stream.write_all(request).await.unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the listener accepts");
+    stream.write_all(request).await.expect("request sent");
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer).await;
     String::from_utf8_lossy(&answer).into_owned()
@@ -69,8 +74,16 @@ async fn the_browser_comes_back_and_the_sign_in_completes() {
         .await
         .unwrap();
     assert_eq!(favicon.status(), 404);
-    assert!(raw(port, b"\x00\x01\x02 garbage\r\n\r\n").await.starts_with("HTTP/1.1 400"));
-    assert!(raw(port, b"POST /callback HTTP/1.1\r\n\r\n").await.starts_with("HTTP/1.1 405"));
+    assert!(
+        raw(port, b"\x00\x01\x02 garbage\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 400")
+    );
+    assert!(
+        raw(port, b"POST /callback HTTP/1.1\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 405")
+    );
     // An endless header: cut at 8 KiB and refused (the answer may be lost to
     // the reset of the unread rest, so only the listener's survival is checked).
     let _ = raw(port, &[b'A'; 20_000]).await;
@@ -95,16 +108,16 @@ async fn the_browser_comes_back_and_the_sign_in_completes() {
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert_eq!(
-        page.headers()["content-type"],
-        "text/html; charset=utf-8"
-    );
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
     let html = page.text().await.unwrap();
     assert!(html.contains("You can close this tab"), "{html}");
 
     let signed_in: SignedIn<UserSignIn> = completion.await.unwrap().unwrap();
     assert_eq!(signed_in.token().access_token().expose_secret(), "AT-1");
-    assert_eq!(signed_in.record().redirect_uri.as_deref(), Some(redirect_uri.as_str()));
+    assert_eq!(
+        signed_in.record().redirect_uri.as_deref(),
+        Some(redirect_uri.as_str())
+    );
     let sent = forms(&server).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["code"], "the-code");
@@ -118,10 +131,14 @@ async fn the_browser_comes_back_and_the_sign_in_completes() {
 async fn a_declined_sign_in_shows_an_error_page_and_a_typed_error() {
     let server = MockServer::start().await;
     let sign_in = UserSignIn::new(portal(&server), "my-app", http());
-    let listener = LoopbackListener::bind_with_path(0, "/auth/done").await.unwrap();
+    let listener = LoopbackListener::bind_with_path(0, "/auth/done")
+        .await
+        .unwrap();
     let redirect_uri = listener.redirect_uri().to_owned();
     assert!(redirect_uri.ends_with("/auth/done"));
-    let pending = sign_in.begin(&redirect_uri, &AuthorizeOptions::new()).unwrap();
+    let pending = sign_in
+        .begin(&redirect_uri, &AuthorizeOptions::new())
+        .unwrap();
     let state = pending.state().to_owned();
     let completion = tokio::spawn({
         let (sign_in, pending) = (sign_in.clone(), pending.clone());
@@ -143,7 +160,10 @@ async fn a_declined_sign_in_shows_an_error_page_and_a_typed_error() {
     let html = page.text().await.unwrap();
     assert!(html.contains("Sign-in failed"), "{html}");
     assert!(html.contains("declined"), "{html}");
-    assert!(!html.contains("<script>"), "the description is escaped: {html}");
+    assert!(
+        !html.contains("<script>"),
+        "the description is escaped: {html}"
+    );
     assert!(html.contains("&lt;script&gt;"), "{html}");
 
     let err = completion.await.unwrap().unwrap_err();
@@ -183,7 +203,10 @@ async fn ports_paths_and_redirect_uris_are_checked() {
     // A chosen free port is used as given.
     drop(first);
     let chosen = LoopbackListener::bind(port).await.unwrap();
-    assert_eq!(chosen.redirect_uri(), format!("http://127.0.0.1:{port}/callback"));
+    assert_eq!(
+        chosen.redirect_uri(),
+        format!("http://127.0.0.1:{port}/callback")
+    );
 
     for bad in ["callback", "/cb?x=1", "/cb#x", "/c b", ""] {
         let err = LoopbackListener::bind_with_path(0, bad).await.unwrap_err();

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use arcgis_auth_core::{
-    ErrorKind, ExposeSecret, Expiration, Portal, SecretString, Timestamp, TokenBinding,
+    ErrorKind, Expiration, ExposeSecret, Portal, SecretString, Timestamp, TokenBinding,
 };
 use arcgis_auth_flows::signin::PasswordSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
@@ -124,7 +124,10 @@ async fn the_manager_signs_in_again_with_the_password_in_memory() {
         .into_manager(store(), "jdoe")
         .await
         .unwrap();
-    assert_eq!(manager.token().await.unwrap().secret().expose_secret(), "GT-1");
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "GT-1"
+    );
     clock.advance(Duration::from_secs(3600));
     let token = manager.token().await.unwrap();
     assert_eq!(token.secret().expose_secret(), "GT-2");
@@ -143,7 +146,8 @@ async fn a_restored_session_without_the_password_asks_for_a_new_sign_in() {
         .mount(&server)
         .await;
     let clock = clock();
-    let signer = PasswordSignIn::new(portal(&server), http(), referer()).with_clock(arc_clock(&clock));
+    let signer =
+        PasswordSignIn::new(portal(&server), http(), referer()).with_clock(arc_clock(&clock));
     let store = store();
     signer
         .sign_in("jdoe", SecretString::from(PASSWORD))
@@ -158,7 +162,10 @@ async fn a_restored_session_without_the_password_asks_for_a_new_sign_in() {
         .clock(arc_clock(&clock))
         .build()
         .unwrap();
-    assert_eq!(restored.token().await.unwrap().secret().expose_secret(), "GT-1");
+    assert_eq!(
+        restored.token().await.unwrap().secret().expose_secret(),
+        "GT-1"
+    );
     clock.advance(Duration::from_secs(3600));
     let err = restored.token().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::SignInRequired);
@@ -166,7 +173,9 @@ async fn a_restored_session_without_the_password_asks_for_a_new_sign_in() {
 
     // The password of another user does not renew jdoe's session either.
     let someone_else = TokenManager::builder(
-        signer.clone().with_credentials("asmith", SecretString::from("x")),
+        signer
+            .clone()
+            .with_credentials("asmith", SecretString::from("x")),
         store,
         "jdoe",
     )
@@ -175,7 +184,11 @@ async fn a_restored_session_without_the_password_asks_for_a_new_sign_in() {
     .unwrap();
     let err = someone_else.token().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::SignInRequired);
-    assert_eq!(forms(&server).await.len(), 1, "no request without the password");
+    assert_eq!(
+        forms(&server).await.len(),
+        1,
+        "no request without the password"
+    );
 }
 
 #[tokio::test]
@@ -185,7 +198,10 @@ async fn plain_http_is_refused_except_to_loopback() {
         .sign_in("jdoe", SecretString::from(PASSWORD))
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InsecureTransport));
+    assert_eq!(
+        err.kind(),
+        FlowErrorKind::ArcGis(ErrorKind::InsecureTransport)
+    );
     assert!(err.message().contains("https://"), "{err}");
     assert!(!err.message().contains("horse"));
     // (Every other test here talks plain http to 127.0.0.1.)

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arcgis_auth_core::oauth2::{PkceCodeChallenge, PkceCodeVerifier};
-use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret, Expiration, SecretString, Style};
+use arcgis_auth_core::{
+    AuthorizeOptions, ErrorKind, Expiration, ExposeSecret, SecretString, Style,
+};
 use arcgis_auth_flows::signin::{OOB_REDIRECT_URI, PendingSignIn, UserSignIn};
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::SessionKind;
@@ -35,7 +37,8 @@ async fn mount_code_exchange(server: &MockServer, access: &str, refresh: &str) {
         .and(path("/sharing/rest/oauth2/token"))
         .and(body_string_contains("grant_type=authorization_code"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(token_body(access, Some((refresh, 1_209_599)))),
+            ResponseTemplate::new(200)
+                .set_body_json(token_body(access, Some((refresh, 1_209_599)))),
         )
         .mount(server)
         .await;
@@ -202,7 +205,10 @@ async fn redirect_uri_with_its_own_query_works() {
     );
     sign_in.complete(&pending, &callback).await.unwrap();
     let sent = forms(&server).await;
-    assert_eq!(sent[0]["redirect_uri"], redirect, "the exchange repeats it exactly");
+    assert_eq!(
+        sent[0]["redirect_uri"], redirect,
+        "the exchange repeats it exactly"
+    );
     assert_eq!(sent[0]["code"], "c0de");
 }
 
@@ -240,7 +246,10 @@ async fn confidential_apps_send_their_secret_and_rejected_codes_are_typed() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidGrant));
-    assert_eq!(forms(&server).await[0]["client_secret"], "s3cret-of-the-app");
+    assert_eq!(
+        forms(&server).await[0]["client_secret"],
+        "s3cret-of-the-app"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +302,10 @@ async fn out_of_band_sign_in_with_a_pasted_code() {
         .complete_oob(&pending, "SUCCESS code=KIV31WkDhY6XIWXmWAc6U\n")
         .await
         .unwrap();
-    assert_eq!(signed_in.record().redirect_uri.as_deref(), Some(OOB_REDIRECT_URI));
+    assert_eq!(
+        signed_in.record().redirect_uri.as_deref(),
+        Some(OOB_REDIRECT_URI)
+    );
     let sent = forms(&server).await;
     assert_eq!(sent[0]["code"], "KIV31WkDhY6XIWXmWAc6U");
     assert_eq!(sent[0]["redirect_uri"], OOB_REDIRECT_URI);
@@ -336,8 +348,7 @@ async fn the_manager_refreshes_then_exchanges_the_refresh_token() {
         .and(path("/sharing/rest/oauth2/token"))
         .and(body_string_contains("grant_type=exchange_refresh_token"))
         .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(token_body("AT-3", Some(("RT-2", 1_209_599)))),
+            ResponseTemplate::new(200).set_body_json(token_body("AT-3", Some(("RT-2", 1_209_599)))),
         )
         .mount(&server)
         .await;
@@ -352,12 +363,21 @@ async fn the_manager_refreshes_then_exchanges_the_refresh_token() {
         .into_manager(store.clone(), "user:jdoe")
         .await
         .unwrap();
-    assert_eq!(manager.token().await.unwrap().secret().expose_secret(), "AT-1");
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "AT-1"
+    );
 
     clock.advance(Duration::from_secs(1800));
-    assert_eq!(manager.token().await.unwrap().secret().expose_secret(), "AT-2");
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "AT-2"
+    );
     clock.advance(Duration::from_secs(1800));
-    assert_eq!(manager.token().await.unwrap().secret().expose_secret(), "AT-3");
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "AT-3"
+    );
 
     let sent = forms(&server).await;
     assert_eq!(sent.len(), 3);
@@ -385,14 +405,22 @@ async fn the_manager_refreshes_then_exchanges_the_refresh_token() {
     // from the store alone (a restart) serves the same token without a request.
     let stored = store.load("user:jdoe").await.unwrap().unwrap();
     assert_eq!(
-        stored.record.refresh_token.as_ref().unwrap().expose_secret(),
+        stored
+            .record
+            .refresh_token
+            .as_ref()
+            .unwrap()
+            .expose_secret(),
         "RT-2"
     );
     let restarted = TokenManager::builder(sign_in.clone(), store, "user:jdoe")
         .clock(arc_clock(&clock))
         .build()
         .unwrap();
-    assert_eq!(restarted.token().await.unwrap().secret().expose_secret(), "AT-3");
+    assert_eq!(
+        restarted.token().await.unwrap().secret().expose_secret(),
+        "AT-3"
+    );
     assert_eq!(forms(&server).await.len(), 3);
 }
 
