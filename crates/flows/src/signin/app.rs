@@ -7,7 +7,7 @@ use arcgis_auth_core::{Clock, Expiration, HttpClient, OAuthClient, Portal, Secre
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 use async_trait::async_trait;
 
-use super::{SignedIn, foreign_record};
+use super::{SignedIn, check_owner};
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 
@@ -103,12 +103,7 @@ impl TokenSource for AppSignIn {
 
     async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token> {
         let record = request.session();
-        if record.client_id.as_deref() != Some(self.client.client_id()) {
-            return Err(foreign_record("belongs to another app (client id)"));
-        }
-        if &record.portal != self.client.portal() {
-            return Err(foreign_record("belongs to another portal"));
-        }
+        check_owner(record, &self.client)?;
         match request.grant() {
             Grant::SignIn => self.request().await,
             _ => Err(FlowError::new(

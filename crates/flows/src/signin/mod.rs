@@ -36,7 +36,7 @@ mod callback;
 use std::fmt;
 use std::sync::Arc;
 
-use arcgis_auth_core::{Clock, Token};
+use arcgis_auth_core::{Clock, OAuthClient, Token};
 use arcgis_auth_storage::{SessionRecord, SessionStore};
 use async_trait::async_trait;
 
@@ -191,6 +191,17 @@ impl TokenSource for NeverRenewed {
             "this token cannot be renewed: use a new API key or sign in again",
         ))
     }
+}
+
+/// Checks that `record` was signed in through `client`'s app and portal.
+pub(crate) fn check_owner(record: &SessionRecord, client: &OAuthClient) -> Result<()> {
+    if record.client_id.as_deref() != Some(client.client_id()) {
+        return Err(foreign_record("belongs to another app (client id)"));
+    }
+    if &record.portal != client.portal() {
+        return Err(foreign_record("belongs to another portal"));
+    }
+    Ok(())
 }
 
 /// The error for a session record that does not belong to the strategy renewing it.

@@ -1,16 +1,13 @@
 //! App credentials (client_credentials), against a wiremock portal.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{arc_clock, clock, forms, http, map, portal, portal_answering, store};
 use arcgis_auth_core::{Clock, ErrorKind, Expiration, ExposeSecret, SecretString};
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::SessionKind;
-use common::{arc_clock, clock, forms, http, map, portal, store};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 const SECRET: &str = "app-s3cret-value";
 
@@ -21,12 +18,7 @@ fn app_token(access: &str) -> ResponseTemplate {
 
 #[tokio::test]
 async fn sign_in_sends_the_expiration_and_keeps_the_secret_out_of_everything() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/oauth2/token"))
-        .respond_with(app_token("APP-1"))
-        .mount(&server)
-        .await;
+    let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
     let clock = clock();
     let app = AppSignIn::new(
         portal(&server),
@@ -71,18 +63,8 @@ async fn sign_in_sends_the_expiration_and_keeps_the_secret_out_of_everything() {
 
 #[tokio::test]
 async fn the_manager_signs_in_again_when_the_token_expires() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/oauth2/token"))
-        .respond_with(app_token("APP-1"))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/oauth2/token"))
-        .respond_with(app_token("APP-2"))
-        .mount(&server)
-        .await;
+    let server =
+        portal_answering("oauth2/token", vec![app_token("APP-1"), app_token("APP-2")]).await;
     let clock = clock();
     let app = AppSignIn::new(
         portal(&server),
@@ -132,15 +114,10 @@ async fn the_manager_signs_in_again_when_the_token_expires() {
 
 #[tokio::test]
 async fn wrong_credentials_and_bad_expirations_are_typed() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+    let server = portal_answering("oauth2/token", vec![ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "error": {"code": 400, "error": "invalid_client", "error_description": "Invalid client_secret",
                       "message": "Invalid client_secret", "details": []}
-        })))
-        .mount(&server)
-        .await;
+        }))]).await;
     let app = AppSignIn::new(
         portal(&server),
         "my-app",
