@@ -1,12 +1,16 @@
 //! App credentials (client_credentials), against a wiremock portal.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::{arc_clock, clock, forms, http, map, portal, portal_answering, store};
 use arcgis_auth_core::{Clock, ErrorKind, Expiration, ExposeSecret, SecretString};
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
-use arcgis_auth_storage::SessionKind;
+use arcgis_auth_storage::{
+    ChangeEvent, SaveMode, SessionKind, SessionRecord, SessionStore, StoreError, StoreErrorKind,
+    StoreResult, Version, Versioned,
+};
 use wiremock::ResponseTemplate;
 
 const SECRET: &str = "app-s3cret-value";
@@ -136,4 +140,84 @@ async fn wrong_credentials_and_bad_expirations_are_typed() {
         1,
         "nothing sent for a bad expiration"
     );
+}
+
+/// A store that is down: every call fails as unavailable.
+#[derive(Debug)]
+struct DownStore(tokio::sync::broadcast::Sender<ChangeEvent>);
+
+#[arcgis_auth_flows::async_trait]
+impl SessionStore for DownStore {
+    async fn load(&self, _key: &str) -> StoreResult<Option<Versioned>> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    async fn save(
+        &self,
+        _key: &str,
+        _record: &SessionRecord,
+        _mode: SaveMode,
+    ) -> StoreResult<Version> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    async fn delete(&self, _key: &str, _version: Option<&Version>) -> StoreResult<bool> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    async fn list(&self, _prefix: &str) -> StoreResult<Vec<String>> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
+        self.0.subscribe()
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_refuses_the_first_save_does_not_lose_the_sign_in() {
+    let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
+    let app = AppSignIn::new(
+        portal(&server),
+        "my-app",
+        SecretString::from(SECRET),
+        http(),
+    );
+    let store: Arc<dyn SessionStore> = Arc::new(DownStore(tokio::sync::broadcast::channel(4).0));
+    let manager = app
+        .sign_in()
+        .await
+        .unwrap()
+        .into_manager(store, "app")
+        .await
+        .expect("the manager is returned even though the save failed");
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "APP-1"
+    );
+    assert!(manager.has_unsaved_changes().await);
+    let err = manager.persist().await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        FlowErrorKind::Store(StoreErrorKind::Unavailable)
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_session_key_is_refused() {
+    let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
+    let app = AppSignIn::new(
+        portal(&server),
+        "my-app",
+        SecretString::from(SECRET),
+        http(),
+    );
+    let err = app
+        .sign_in()
+        .await
+        .unwrap()
+        .into_manager(store(), "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::InvalidInput);
 }
