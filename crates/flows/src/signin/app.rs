@@ -7,7 +7,7 @@ use arcgis_auth_core::{Clock, Expiration, HttpClient, OAuthClient, Portal, Secre
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 use async_trait::async_trait;
 
-use super::{SignedIn, check_owner};
+use super::{SignedIn, check_owner, renewal_for};
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 
@@ -95,10 +95,7 @@ impl fmt::Debug for AppSignIn {
 #[async_trait]
 impl TokenSource for AppSignIn {
     fn renewal(&self, session: &SessionRecord) -> Renewal {
-        match session.kind {
-            SessionKind::App => Renewal::SignInAgain,
-            _ => Renewal::UserMustSignIn,
-        }
+        renewal_for(session, SessionKind::App, Renewal::SignInAgain)
     }
 
     async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token> {

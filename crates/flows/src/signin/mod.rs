@@ -37,7 +37,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arcgis_auth_core::{Clock, OAuthClient, Token};
-use arcgis_auth_storage::{SessionRecord, SessionStore};
+use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
 use async_trait::async_trait;
 
 use crate::config::ManagerConfig;
@@ -190,6 +190,16 @@ impl TokenSource for NeverRenewed {
             FlowErrorKind::NotRenewable,
             "this token cannot be renewed: use a new API key or sign in again",
         ))
+    }
+}
+
+/// `renewal` for sessions of `kind`; any other session only the user can renew
+/// (it was not signed in by the strategy asked to renew it).
+pub(crate) fn renewal_for(session: &SessionRecord, kind: SessionKind, renewal: Renewal) -> Renewal {
+    if session.kind == kind {
+        renewal
+    } else {
+        Renewal::UserMustSignIn
     }
 }
 

@@ -16,7 +16,7 @@ use url::Url;
 use super::callback::{CallbackParams, query_of};
 use super::loopback::LoopbackListener;
 use super::oob::{OOB_REDIRECT_URI, code_from_pasted};
-use super::{SignedIn, check_owner, foreign_record};
+use super::{SignedIn, check_owner, foreign_record, renewal_for};
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 
@@ -227,10 +227,7 @@ impl fmt::Debug for UserSignIn {
 #[async_trait]
 impl TokenSource for UserSignIn {
     fn renewal(&self, session: &SessionRecord) -> Renewal {
-        match session.kind {
-            SessionKind::User => Renewal::RefreshToken,
-            _ => Renewal::UserMustSignIn,
-        }
+        renewal_for(session, SessionKind::User, Renewal::RefreshToken)
     }
 
     async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token> {

@@ -20,18 +20,18 @@ fn app_token(access: &str) -> ResponseTemplate {
         .set_body_json(serde_json::json!({"access_token": access, "expires_in": 86_400}))
 }
 
+/// The app `my-app` with [`SECRET`], signing in at `server`.
+fn app(server: &wiremock::MockServer) -> AppSignIn {
+    AppSignIn::new(portal(server), "my-app", SecretString::from(SECRET), http())
+}
+
 #[tokio::test]
 async fn sign_in_sends_the_expiration_and_keeps_the_secret_out_of_everything() {
     let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
     let clock = clock();
-    let app = AppSignIn::new(
-        portal(&server),
-        "my-app",
-        SecretString::from(SECRET),
-        http(),
-    )
-    .with_expiration(Expiration::minutes(1440))
-    .with_clock(arc_clock(&clock));
+    let app = app(&server)
+        .with_expiration(Expiration::minutes(1440))
+        .with_clock(arc_clock(&clock));
 
     let signed_in = app.sign_in().await.unwrap();
     assert_eq!(
@@ -70,13 +70,7 @@ async fn the_manager_signs_in_again_when_the_token_expires() {
     let server =
         portal_answering("oauth2/token", vec![app_token("APP-1"), app_token("APP-2")]).await;
     let clock = clock();
-    let app = AppSignIn::new(
-        portal(&server),
-        "my-app",
-        SecretString::from(SECRET),
-        http(),
-    )
-    .with_clock(arc_clock(&clock));
+    let app = app(&server).with_clock(arc_clock(&clock));
     let store = store();
     let manager = app
         .sign_in()
@@ -122,12 +116,7 @@ async fn wrong_credentials_and_bad_expirations_are_typed() {
             "error": {"code": 400, "error": "invalid_client", "error_description": "Invalid client_secret",
                       "message": "Invalid client_secret", "details": []}
         }))]).await;
-    let app = AppSignIn::new(
-        portal(&server),
-        "my-app",
-        SecretString::from(SECRET),
-        http(),
-    );
+    let app = app(&server);
     let err = app.sign_in().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidClient));
     assert!(!format!("{err:?}").contains(SECRET));
@@ -177,12 +166,7 @@ impl SessionStore for DownStore {
 #[tokio::test]
 async fn a_store_that_refuses_the_first_save_does_not_lose_the_sign_in() {
     let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
-    let app = AppSignIn::new(
-        portal(&server),
-        "my-app",
-        SecretString::from(SECRET),
-        http(),
-    );
+    let app = app(&server);
     let store: Arc<dyn SessionStore> = Arc::new(DownStore(tokio::sync::broadcast::channel(4).0));
     let manager = app
         .sign_in()
@@ -206,12 +190,7 @@ async fn a_store_that_refuses_the_first_save_does_not_lose_the_sign_in() {
 #[tokio::test]
 async fn an_invalid_session_key_is_refused() {
     let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
-    let app = AppSignIn::new(
-        portal(&server),
-        "my-app",
-        SecretString::from(SECRET),
-        http(),
-    );
+    let app = app(&server);
     let err = app
         .sign_in()
         .await
