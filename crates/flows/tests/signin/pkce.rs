@@ -457,3 +457,21 @@ async fn a_dead_refresh_token_asks_the_user_to_sign_in_again() {
     // One request, not a retry loop.
     assert_eq!(forms(&server).await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_remote_plain_http_portal_is_refused() {
+    let remote = arcgis_auth_core::Portal::parse("http://gis.example.com/portal").unwrap();
+    let err = UserSignIn::new(remote, "my-app", http())
+        .begin(REDIRECT, &AuthorizeOptions::new())
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        FlowErrorKind::ArcGis(ErrorKind::InsecureTransport)
+    );
+    // A redirect URI that is not a URL is a typed error too.
+    let server = MockServer::start().await;
+    let err = UserSignIn::new(portal(&server), "my-app", http())
+        .begin("not a url", &AuthorizeOptions::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidUrl));
+}
