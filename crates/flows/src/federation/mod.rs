@@ -14,7 +14,10 @@
 //!    tokens), one request at a time per root, saves it in the session record
 //!    (`server_tokens`), and drops **every** server token as soon as the
 //!    portal token changes (renewed, or reported invalid), so no server token
-//!    outlives the portal token it was made from.
+//!    outlives the portal token it was made from. In the store, server tokens
+//!    are saved only while the stored portal token is the one they were made
+//!    from, and a record's server tokens are dropped whenever its access token
+//!    changes ([`SessionRecord::set_token`](arcgis_auth_storage::SessionRecord::set_token)).
 //!
 //! Trusting a server's own claim of federation is safe: the portal only
 //! issues server tokens for servers it has federated, and a server token is
@@ -40,12 +43,6 @@ use crate::manager::TokenManager;
 use crate::routing::{NoTokenReason, Route, TokenRouting};
 
 pub use info::ServerInfo;
-
-/// The `extra` field of the session record that says which portal token the
-/// stored `server_tokens` were made from (the portal token's expiry, in epoch
-/// milliseconds). Server tokens stored for another portal token are ignored
-/// and dropped on the next save.
-pub const SERVER_TOKENS_FOR: &str = "server_tokens_portal_expires_at";
 
 /// How long save conflicts are retried when storing a server token.
 const MAX_SAVE_CONFLICTS: usize = 3;
@@ -121,7 +118,16 @@ impl CachedToken {
     }
 }
 
-type Slot = Arc<AsyncMutex<Option<CachedToken>>>;
+/// One server's token, behind an async mutex: one request at a time per server.
+#[derive(Default)]
+struct SlotState {
+    cached: Option<CachedToken>,
+    /// Whether the session record was consulted (only on the first miss, so a
+    /// token reported invalid is never read back from the store).
+    looked_in_store: bool,
+}
+
+type Slot = Arc<AsyncMutex<SlotState>>;
 
 struct InfoEntry {
     fetched_at: Timestamp,
@@ -364,8 +370,12 @@ impl Federation {
                 };
                 for slot in slots {
                     if let Ok(mut guard) = slot.try_lock() {
-                        if guard.as_ref().is_some_and(|c| c.token.same_token(token)) {
-                            *guard = None;
+                        if guard
+                            .cached
+                            .as_ref()
+                            .is_some_and(|c| c.token.same_token(token))
+                        {
+                            guard.cached = None;
                         }
                     } else {
                         // A renewal is running for this server: it replaces the token anyway.
@@ -441,16 +451,18 @@ impl Federation {
         };
         let mut guard = slot.lock().await;
         let now = self.now();
-        if let Some(cached) = guard.as_ref().filter(|c| now < c.refresh_at) {
+        if let Some(cached) = guard.cached.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(Ok(cached.token.clone()));
         }
-        if guard.is_none()
-            && let Some(stored) = self.load_stored(server, &portal, now).await
-            && now < stored.refresh_at
-        {
-            let token = stored.token.clone();
-            *guard = Some(stored);
-            return Ok(Ok(token));
+        if !guard.looked_in_store {
+            guard.looked_in_store = true;
+            if let Some(stored) = self.load_stored(server, &portal, now).await
+                && now < stored.refresh_at
+            {
+                let token = stored.token.clone();
+                guard.cached = Some(stored);
+                return Ok(Ok(token));
+            }
         }
         let request = GenerateTokenRequest::federated(portal.secret().clone(), server);
         let url = self.inner.routing.portal().generate_token_url();
@@ -462,7 +474,7 @@ impl Federation {
             Ok(token) => {
                 let token = AccessToken::new(token);
                 let now = self.now();
-                *guard = Some(CachedToken::new(token.clone(), now, self.lead()));
+                guard.cached = Some(CachedToken::new(token.clone(), now, self.lead()));
                 drop(guard);
                 self.store_token(server, &token, &portal).await;
                 Ok(Ok(token))
@@ -471,7 +483,7 @@ impl Federation {
             Err(err) => {
                 let err = FlowError::from(err);
                 // A failed early renewal: keep serving the token while it is valid.
-                match guard.as_ref() {
+                match guard.cached.as_ref() {
                     Some(c) if self.now() < c.token.expires_at() => {
                         tracing::warn!(server = %server, error = %err, "server token renewal failed; the current one is still valid");
                         Ok(Ok(c.token.clone()))
@@ -496,7 +508,7 @@ impl Federation {
         };
         let mut guard = slot.lock().await;
         let now = self.now();
-        if let Some(cached) = guard.as_ref().filter(|c| now < c.refresh_at) {
+        if let Some(cached) = guard.cached.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(cached.token.clone());
         }
         // The server's own token endpoint, as its /rest/info names it, but
@@ -521,10 +533,10 @@ impl Federation {
         {
             Ok(token) => {
                 let token = AccessToken::new(token);
-                *guard = Some(CachedToken::new(token.clone(), self.now(), self.lead()));
+                guard.cached = Some(CachedToken::new(token.clone(), self.now(), self.lead()));
                 Ok(token)
             }
-            Err(err) => match guard.as_ref() {
+            Err(err) => match guard.cached.as_ref() {
                 Some(c) if self.now() < c.token.expires_at() => Ok(c.token.clone()),
                 _ => Err(err.into()),
             },
@@ -574,21 +586,10 @@ impl Federation {
                 }
             };
             let mut record = stored.record;
-            if !record
-                .access_token
-                .as_ref()
-                .is_some_and(|t| same_secret(t, portal))
-            {
+            if !made_from(&record, portal) {
                 // The portal token was renewed meanwhile: this server token is already stale.
                 return;
             }
-            if !made_from(&record, portal) {
-                record.server_tokens.clear();
-            }
-            record.extra.insert(
-                SERVER_TOKENS_FOR.to_owned(),
-                serde_json::Value::from(portal.expires_at().as_unix_millis()),
-            );
             record.server_tokens.insert(
                 server.as_url().as_str().to_owned(),
                 ServerTokenRecord {
@@ -626,17 +627,14 @@ impl From<RetryWith> for FlowError {
     }
 }
 
-/// Whether the record's server tokens were made from `portal`.
+/// Whether the record's server tokens were made from `portal`: a record's
+/// server tokens are dropped whenever its access token changes, and saved only
+/// while it is the one they were made from.
 fn made_from(record: &arcgis_auth_storage::SessionRecord, portal: &AccessToken) -> bool {
     record
-        .extra
-        .get(SERVER_TOKENS_FOR)
-        .and_then(serde_json::Value::as_i64)
-        == Some(portal.expires_at().as_unix_millis())
-        && record
-            .access_token
-            .as_ref()
-            .is_some_and(|t| same_secret(t, portal))
+        .access_token
+        .as_ref()
+        .is_some_and(|t| same_secret(t, portal))
 }
 
 fn same_secret(secret: &arcgis_auth_core::SecretString, token: &AccessToken) -> bool {
