@@ -15,8 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Which kind of ArcGIS endpoint answered: this decides what a 498 means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EndpointKind {
+pub(crate) enum EndpointKind {
     /// A service, portal or `generateToken` call: 498 means the *access* token
     /// is invalid or expired ([`ErrorKind::InvalidToken`]); refresh and retry once.
     Service,
@@ -56,7 +55,14 @@ pub fn classify_response(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<()> {
-    classify(EndpointKind::Service, status, content_type, None, body)
+    classify(
+        EndpointKind::Service,
+        false,
+        status,
+        content_type,
+        None,
+        body,
+    )
 }
 
 /// As [`classify_response`], for answers from `oauth2/token` and
@@ -77,18 +83,20 @@ pub fn classify_token_response(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<()> {
-    classify(EndpointKind::Token, status, content_type, None, body)
+    classify(EndpointKind::Token, true, status, content_type, None, body)
 }
 
-/// The full classification; `location` is the `Location` header of a redirect.
+/// The full classification. `strict`: the answer must be a JSON object
+/// whatever its content type (auth endpoints). `location` is the `Location`
+/// header of a redirect.
 pub(crate) fn classify(
     endpoint: EndpointKind,
+    strict: bool,
     status: StatusCode,
     content_type: Option<&str>,
     location: Option<&str>,
     body: &[u8],
 ) -> Result<()> {
-    let strict = endpoint == EndpointKind::Token;
     if status.is_redirection() {
         return Err(redirect_error(status, location));
     }
@@ -128,8 +136,8 @@ pub(crate) fn classify(
     if html {
         return Err(Error::new(
             ErrorKind::UnparseableResponse,
-            "ArcGIS answered with an HTML page instead of JSON: the request may lack f=json, \
-             or a proxy or web-tier login page is in front of the portal",
+            "ArcGIS answered with an HTML (or XML) page instead of JSON: the request may lack \
+             f=json, or a proxy or web-tier login page is in front of the portal",
         ));
     }
     if trimmed.first() == Some(&b'[') && !strict {
@@ -335,6 +343,7 @@ mod tests {
     fn redirects_name_the_target_without_its_query() {
         let e = classify(
             EndpointKind::Token,
+            true,
             StatusCode::FOUND,
             None,
             Some("https://idp.example/login?returnUrl=secret-ish"),

@@ -81,17 +81,34 @@ impl Answer {
         self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
     }
 
-    /// Classifies the answer; `Ok` only for a usable success body.
+    /// Classifies an auth endpoint's answer; `Ok` only for a JSON object without an error.
     pub(crate) fn check(&self, endpoint: EndpointKind) -> Result<()> {
         let location = self.headers.get(LOCATION).and_then(|v| v.to_str().ok());
         classify(
             endpoint,
+            true,
             self.status,
             self.content_type(),
             location,
             &self.body,
         )
+        .map_err(|e| match retry_after(&self.headers) {
+            Some(wait) if e.kind().is_transient() => e.with_retry_after(wait),
+            _ => e,
+        })
     }
+}
+
+/// `Retry-After` in delta-seconds, capped at an hour (HTTP dates are ignored).
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.min(3600)))
 }
 
 impl HttpClient {
