@@ -4,7 +4,7 @@
 //! it takes a *server token*, which the portal issues for it (`generateToken`
 //! with `token` + `serverUrl`). [`Federation`] does the whole dance:
 //!
-//! 1. reads the server's `/rest/info` ([`ServerInfo`]), cached for
+//! 1. reads the server's `/rest/info` ([`ServerInfo`], from `arcgis-auth-core`), cached for
 //!    [`FederationConfig::info_ttl`];
 //! 2. if its `owningSystemUrl` is this portal
 //!    ([`TokenRouting::is_this_portal`]), asks the portal for a server token;
@@ -23,16 +23,14 @@
 //! issues server tokens for servers it has federated, and a server token is
 //! only good for the server it was issued for.
 
-mod info;
-
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arcgis_auth_core::{
-    ErrorKind, ExposeSecret, GenerateTokenRequest, HttpClient, Origin, ServerRoot, Timestamp,
-    Token, constant_time_eq, effective_lead,
+    ErrorKind, ExposeSecret, GenerateTokenRequest, HttpClient, Origin, ServerInfo, ServerRoot,
+    Timestamp, Token, constant_time_eq, effective_lead,
 };
 use arcgis_auth_storage::{SaveMode, ServerTokenRecord, StoreErrorKind};
 use tokio::sync::Mutex as AsyncMutex;
@@ -41,8 +39,6 @@ use crate::access::AccessToken;
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::manager::TokenManager;
 use crate::routing::{NoTokenReason, Route, TokenRouting};
-
-pub use info::ServerInfo;
 
 /// How long save conflicts are retried when storing a server token.
 const MAX_SAVE_CONFLICTS: usize = 3;
@@ -246,9 +242,11 @@ impl Federation {
             }
         }
         tracing::debug!(server = %server, "reading the server's /rest/info");
-        let result = crate::http_json::get_json(&self.inner.http, &server.rest_info_url())
+        let result = self
+            .inner
+            .http
+            .server_info(server)
             .await
-            .and_then(|body| ServerInfo::from_body(&body))
             .map(Arc::new)
             .map_err(FlowError::from);
         *entry = Some(InfoEntry {
@@ -263,7 +261,7 @@ impl Federation {
         let info = self.server_info(server).await?;
         Ok(info
             .owning_system_url()
-            .is_some_and(|u| self.inner.routing.is_this_portal(u)))
+            .is_some_and(|u| self.inner.routing.is_this_portal(u.as_str())))
     }
 
     /// A server token for `server`, which must be federated with this
@@ -283,14 +281,14 @@ impl Federation {
     pub async fn server_token(&self, server: &ServerRoot) -> Result<AccessToken> {
         let info = self.server_info(server).await?;
         match info.owning_system_url() {
-            Some(owner) if self.inner.routing.is_this_portal(owner) => {
+            Some(owner) if self.inner.routing.is_this_portal(owner.as_str()) => {
                 self.federated_token(server).await
             }
             Some(owner) => Err(FlowError::new(
                 FlowErrorKind::NotFederated,
                 format!(
                     "{server} is federated with {}, not with {}: sign in to that portal to use it",
-                    redact_str(owner),
+                    crate::http_json::redact(owner),
                     self.inner.routing.portal()
                 ),
             )),
@@ -322,7 +320,7 @@ impl Federation {
             } => {
                 let reason = match self.server_info(server).await {
                     Ok(info) => match info.owning_system_url() {
-                        Some(owner) if self.inner.routing.is_this_portal(owner) => {
+                        Some(owner) if self.inner.routing.is_this_portal(owner.as_str()) => {
                             return Ok(Some(Credential::Server {
                                 server: server.clone(),
                                 token: self.federated_token(server).await?,
@@ -642,14 +640,6 @@ fn same_secret(secret: &arcgis_auth_core::SecretString, token: &AccessToken) -> 
         secret.expose_secret().as_bytes(),
         token.secret().expose_secret().as_bytes(),
     )
-}
-
-/// A URL from the network, without query, for messages.
-fn redact_str(s: &str) -> String {
-    match url::Url::parse(s) {
-        Ok(u) => crate::http_json::redact(&u),
-        Err(_) => "an unreadable URL".to_owned(),
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
