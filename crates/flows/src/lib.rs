@@ -123,7 +123,6 @@ pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
 
 pub mod federation;
 mod http_json;
-#[doc = include_str!("../../../docs/where-your-token-goes.md")]
 pub mod middleware;
 pub mod routing;
 pub mod session;

@@ -1,5 +1,6 @@
 //! Federated and standalone servers: discovery, server tokens, caching,
 //! persistence, and dropping server tokens when the portal token changes.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! The middleware on the wire: where tokens go (and do not), how they travel,
 //! and the one retry after a 498/499. Every server is wiremock on loopback.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod support;
 

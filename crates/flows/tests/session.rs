@@ -1,5 +1,6 @@
 //! Account helpers on the wire: community/self, portals/self,
 //! validateAppAccess, and sign-out (revoke, then delete, whatever happens).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod support;
 

@@ -1,4 +1,4 @@
-// The module docs are docs/where-your-token-goes.md, attached in lib.rs.
+#![doc = include_str!("../../../../docs/where-your-token-goes.md")]
 
 mod attach;
 mod client;
