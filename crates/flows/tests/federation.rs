@@ -477,3 +477,39 @@ async fn one_server_token_request_for_many_concurrent_callers() {
     }
     assert_eq!(generate_requests(&portal_server).await.len(), 1);
 }
+
+#[tokio::test]
+async fn server_tokens_are_renewed_early() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    let federation = Federation::new(
+        session.manager.clone(),
+        TokenRouting::new(portal),
+        HttpClient::new().unwrap(),
+    );
+    let root = ServerRoot::parse(&format!("{}/server", server.uri())).unwrap();
+    let first = federation.server_token(&root).await.unwrap();
+    assert_eq!(first.secret().expose_secret(), "server-1");
+    // 54 minutes into a one-hour token: still fresh (the lead is 5 minutes).
+    session.clock.advance(Duration::from_secs(54 * 60));
+    let same = federation.server_token(&root).await.unwrap();
+    assert_eq!(same.secret().expose_secret(), "server-1");
+    // 56 minutes in: renewed before it expires, with the same portal token.
+    session.clock.advance(Duration::from_secs(2 * 60));
+    let next = federation.server_token(&root).await.unwrap();
+    assert_eq!(next.secret().expose_secret(), "server-2");
+    let generated = generate_requests(&portal_server).await;
+    assert_eq!(generated.len(), 2);
+    assert_eq!(
+        form_value(&generated[1], "token").as_deref(),
+        Some("token-0")
+    );
+    assert_eq!(session.source.count(), 0);
+}

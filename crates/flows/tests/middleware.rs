@@ -534,3 +534,35 @@ async fn app_credentials_from_the_real_strategy_are_renewed_and_retried() {
     );
     assert_no_token_in_urls(&portal_server).await;
 }
+
+#[tokio::test]
+async fn hosts_are_compared_parsed_not_as_text() {
+    let portal_server = MockServer::start().await;
+    let tiles = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json())
+        .mount(&tiles)
+        .await;
+    let port = tiles.address().port();
+    let portal = portal_of(&portal_server);
+    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let routing = TokenRouting::new(portal)
+        .trust_origin(Origin::parse(&format!("http://localhost:{port}")).unwrap());
+    let client = client(&session, routing);
+    // Mixed case is the same host; 127.0.0.1 is the same socket but another origin.
+    client
+        .get(format!("http://LocalHost:{port}/tile/1"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("http://127.0.0.1:{port}/tile/2"))
+        .send()
+        .await
+        .unwrap();
+    let got = tiles.received_requests().await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(esri_header(&got[0]).as_deref(), Some("Bearer token-0"));
+    assert!(!carries_token(&got[1]));
+    assert_no_token_in_urls(&tiles).await;
+}

@@ -40,6 +40,9 @@ use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::manager::TokenManager;
 use crate::routing::{NoTokenReason, Route, TokenRouting};
 
+/// Above this many servers, out-of-date `/rest/info` answers are forgotten.
+const MAX_INFO_ENTRIES: usize = 256;
+
 /// How long save conflicts are retried when storing a server token.
 const MAX_SAVE_CONFLICTS: usize = 3;
 
@@ -222,8 +225,18 @@ impl Federation {
     /// [`FederationConfig::info_ttl`] (failures are remembered for
     /// [`FederationConfig::failed_info_ttl`]). No token is sent.
     pub async fn server_info(&self, server: &ServerRoot) -> Result<Arc<ServerInfo>> {
+        let now = self.now();
         let slot = {
             let mut infos = lock(&self.inner.infos);
+            if infos.len() >= MAX_INFO_ENTRIES && !infos.contains_key(server) {
+                // Forget answers that are out of date anyway (unless being read now).
+                let ttl = self.inner.config.info_ttl;
+                infos.retain(|_, slot| {
+                    slot.try_lock().map_or(true, |e| {
+                        e.as_ref().is_some_and(|e| now < e.fetched_at + ttl)
+                    })
+                });
+            }
             Arc::clone(infos.entry(server.clone()).or_default())
         };
         let mut entry = slot.lock().await;
