@@ -566,3 +566,38 @@ async fn hosts_are_compared_parsed_not_as_text() {
     assert!(!carries_token(&got[1]));
     assert_no_token_in_urls(&tiles).await;
 }
+
+#[tokio::test]
+async fn a_server_that_rejects_fresh_tokens_does_not_make_every_request_renew() {
+    use std::time::Duration;
+
+    let portal_server = MockServer::start().await;
+    Mock::given(path(SELF_PATH))
+        .respond_with(arcgis_error(498))
+        .mount(&portal_server)
+        .await;
+    let portal = portal_of(&portal_server);
+    let session = support::session(portal.clone(), SessionKind::App, Renewal::SignInAgain).await;
+    let client = client(&session, TokenRouting::new(portal));
+    let url = format!("{}{SELF_PATH}?f=json", portal_server.uri());
+    let attempts = || async { portal_server.received_requests().await.unwrap().len() };
+
+    let err = client.get(&url).send().await.unwrap_err();
+    assert_eq!(
+        flow_error(&err).unwrap().kind(),
+        FlowErrorKind::ArcGis(ErrorKind::InvalidToken)
+    );
+    assert_eq!((attempts().await, session.source.count()), (2, 1));
+
+    // Within the cooldown: one attempt, no renewal, the same typed error.
+    let err = client.get(&url).send().await.unwrap_err();
+    let flow = flow_error(&err).unwrap();
+    assert_eq!(flow.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidToken));
+    assert!(flow.to_string().contains("moments ago"), "{flow}");
+    assert_eq!((attempts().await, session.source.count()), (3, 1));
+
+    // After it: renewed and retried again.
+    session.clock.advance(Duration::from_secs(61));
+    client.get(&url).send().await.unwrap_err();
+    assert_eq!((attempts().await, session.source.count()), (5, 2));
+}
