@@ -227,3 +227,22 @@ async fn validate_app_access() {
     assert!(err.to_string().contains("does not have access"), "{err}");
     assert_no_token_in_urls(&portal_server).await;
 }
+
+#[tokio::test]
+async fn after_sign_out_a_token_due_for_renewal_is_not_served_either() {
+    use std::time::Duration;
+
+    let portal_server = MockServer::start().await;
+    Mock::given(path(REVOKE))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .mount(&portal_server)
+        .await;
+    let session = user_session(&portal_server).await;
+    // 1h57m into a 2h token: due for renewal (off the fast path), still valid.
+    session.clock.advance(Duration::from_secs(7020));
+    assert!(session.manager.cached().is_none());
+    let report = account(&session).sign_out().await;
+    assert!(report.is_complete(), "{report:?}");
+    let err = session.manager.token().await.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::NoSession);
+}
