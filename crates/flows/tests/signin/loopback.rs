@@ -1,15 +1,14 @@
 //! The loopback listener, end to end: the test plays the browser.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{forms, http, portal, token_body};
 use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret};
-use arcgis_auth_flows::signin::{LoopbackListener, UserSignIn};
-use arcgis_auth_flows::{FlowErrorKind, SignedIn};
-use common::{forms, http, portal, token_body};
+use arcgis_auth_flows::signin::{LoopbackListener, PendingSignIn, UserSignIn};
+use arcgis_auth_flows::{FlowError, FlowErrorKind, SignedIn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -29,6 +28,20 @@ async fn token_endpoint(server: &MockServer) {
         )
         .mount(server)
         .await;
+}
+
+/// Completes `pending` with `listener` in the background (a minute at most).
+fn spawn_completion(
+    sign_in: &UserSignIn,
+    pending: &PendingSignIn,
+    listener: LoopbackListener,
+) -> JoinHandle<Result<SignedIn<UserSignIn>, FlowError>> {
+    let (sign_in, pending) = (sign_in.clone(), pending.clone());
+    tokio::spawn(async move {
+        sign_in
+            .complete_with_listener(&pending, listener, Duration::from_secs(60))
+            .await
+    })
 }
 
 /// Sends raw bytes to the listener and returns whatever it answers.
@@ -57,14 +70,7 @@ async fn the_browser_comes_back_and_the_sign_in_completes() {
         .unwrap();
     let state = pending.state().to_owned();
 
-    let completion = tokio::spawn({
-        let (sign_in, pending) = (sign_in.clone(), pending.clone());
-        async move {
-            sign_in
-                .complete_with_listener(&pending, listener, Duration::from_secs(60))
-                .await
-        }
-    });
+    let completion = spawn_completion(&sign_in, &pending, listener);
     let browser = browser();
 
     // Unrelated requests are answered and ignored.
@@ -140,14 +146,7 @@ async fn a_declined_sign_in_shows_an_error_page_and_a_typed_error() {
         .begin(&redirect_uri, &AuthorizeOptions::new())
         .unwrap();
     let state = pending.state().to_owned();
-    let completion = tokio::spawn({
-        let (sign_in, pending) = (sign_in.clone(), pending.clone());
-        async move {
-            sign_in
-                .complete_with_listener(&pending, listener, Duration::from_secs(60))
-                .await
-        }
-    });
+    let completion = spawn_completion(&sign_in, &pending, listener);
 
     let page = browser()
         .get(format!(

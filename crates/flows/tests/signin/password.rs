@@ -1,19 +1,16 @@
 //! generateToken (username/password), against a wiremock portal.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use crate::support::{T0, arc_clock, clock, forms, http, map, portal, portal_answering, store};
 use arcgis_auth_core::{
     ErrorKind, Expiration, ExposeSecret, Portal, SecretString, Timestamp, TokenBinding,
 };
 use arcgis_auth_flows::signin::PasswordSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::SessionKind;
-use common::{T0, arc_clock, clock, forms, http, map, portal, store};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 const PASSWORD: &str = "correct horse battery staple";
 const HOUR_MS: i64 = 3_600_000;
@@ -29,12 +26,8 @@ fn referer() -> TokenBinding {
 
 #[tokio::test]
 async fn sign_in_posts_the_credentials_and_reads_the_expiry_in_milliseconds() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/generateToken"))
-        .respond_with(generated("GT-1", T0 + HOUR_MS + 123))
-        .mount(&server)
-        .await;
+    let server =
+        portal_answering("generateToken", vec![generated("GT-1", T0 + HOUR_MS + 123)]).await;
     let clock = clock();
     let signer = PasswordSignIn::new(portal(&server), http(), referer())
         .with_expiration(Expiration::minutes(60))
@@ -77,12 +70,7 @@ async fn sign_in_posts_the_credentials_and_reads_the_expiry_in_milliseconds() {
 
 #[tokio::test]
 async fn ip_bindings_are_sent() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/generateToken"))
-        .respond_with(generated("GT-1", T0 + HOUR_MS))
-        .mount(&server)
-        .await;
+    let server = portal_answering("generateToken", vec![generated("GT-1", T0 + HOUR_MS)]).await;
     let clock = clock();
     for binding in [
         TokenBinding::Ip(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7))),
@@ -103,18 +91,14 @@ async fn ip_bindings_are_sent() {
 
 #[tokio::test]
 async fn the_manager_signs_in_again_with_the_password_in_memory() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/generateToken"))
-        .respond_with(generated("GT-1", T0 + HOUR_MS))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/generateToken"))
-        .respond_with(generated("GT-2", T0 + 2 * HOUR_MS))
-        .mount(&server)
-        .await;
+    let server = portal_answering(
+        "generateToken",
+        vec![
+            generated("GT-1", T0 + HOUR_MS),
+            generated("GT-2", T0 + 2 * HOUR_MS),
+        ],
+    )
+    .await;
     let clock = clock();
     let manager = PasswordSignIn::new(portal(&server), http(), referer())
         .with_clock(arc_clock(&clock))
@@ -139,12 +123,7 @@ async fn the_manager_signs_in_again_with_the_password_in_memory() {
 
 #[tokio::test]
 async fn a_restored_session_without_the_password_asks_for_a_new_sign_in() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/generateToken"))
-        .respond_with(generated("GT-1", T0 + HOUR_MS))
-        .mount(&server)
-        .await;
+    let server = portal_answering("generateToken", vec![generated("GT-1", T0 + HOUR_MS)]).await;
     let clock = clock();
     let signer =
         PasswordSignIn::new(portal(&server), http(), referer()).with_clock(arc_clock(&clock));
@@ -209,15 +188,14 @@ async fn plain_http_is_refused_except_to_loopback() {
 
 #[tokio::test]
 async fn a_wrong_password_is_an_arcgis_error() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/generateToken"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+    let server = portal_answering(
+        "generateToken",
+        vec![ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "error": {"code": 400, "message": "Unable to generate token.",
                       "details": ["Invalid username or password."]}
-        })))
-        .mount(&server)
-        .await;
+        }))],
+    )
+    .await;
     let clock = clock();
     let err = PasswordSignIn::new(portal(&server), http(), referer())
         .with_clock(arc_clock(&clock))

@@ -1,16 +1,14 @@
 //! No secret in any `Debug` output, error or log line of the sign-in strategies.
 
-mod common;
-
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{T0, arc_clock, clock, http, portal, store};
 use arcgis_auth_core::{AuthorizeOptions, Portal, SecretString, TokenBinding};
 use arcgis_auth_flows::signin::{
     ApiKey, AppSignIn, ImplicitCallback, LoopbackListener, PasswordSignIn, UserSignIn,
 };
-use common::{T0, arc_clock, clock, http, portal, store};
 use tracing_subscriber::fmt::MakeWriter;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -1,15 +1,13 @@
 //! Implicit-grant callbacks (deprecated flow, kept for migrations).
 #![allow(deprecated)]
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{arc_clock, clock, store};
 use arcgis_auth_core::{ErrorKind, ExposeSecret, Portal};
 use arcgis_auth_flows::FlowErrorKind;
 use arcgis_auth_flows::signin::ImplicitCallback;
 use arcgis_auth_storage::SessionKind;
-use common::{arc_clock, clock, store};
 
 const STATE: &str = "Zq1Rk8c0tVbP3s9X";
 

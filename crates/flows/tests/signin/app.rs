@@ -1,16 +1,17 @@
 //! App credentials (client_credentials), against a wiremock portal.
 
-mod common;
-
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{arc_clock, clock, forms, http, map, portal, portal_answering, store};
 use arcgis_auth_core::{Clock, ErrorKind, Expiration, ExposeSecret, SecretString};
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
-use arcgis_auth_storage::SessionKind;
-use common::{arc_clock, clock, forms, http, map, portal, store};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use arcgis_auth_storage::{
+    ChangeEvent, SaveMode, SessionKind, SessionRecord, SessionStore, StoreError, StoreErrorKind,
+    StoreResult, Version, Versioned,
+};
+use wiremock::ResponseTemplate;
 
 const SECRET: &str = "app-s3cret-value";
 
@@ -19,23 +20,18 @@ fn app_token(access: &str) -> ResponseTemplate {
         .set_body_json(serde_json::json!({"access_token": access, "expires_in": 86_400}))
 }
 
+/// The app `my-app` with [`SECRET`], signing in at `server`.
+fn app(server: &wiremock::MockServer) -> AppSignIn {
+    AppSignIn::new(portal(server), "my-app", SecretString::from(SECRET), http())
+}
+
 #[tokio::test]
 async fn sign_in_sends_the_expiration_and_keeps_the_secret_out_of_everything() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/oauth2/token"))
-        .respond_with(app_token("APP-1"))
-        .mount(&server)
-        .await;
+    let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
     let clock = clock();
-    let app = AppSignIn::new(
-        portal(&server),
-        "my-app",
-        SecretString::from(SECRET),
-        http(),
-    )
-    .with_expiration(Expiration::minutes(1440))
-    .with_clock(arc_clock(&clock));
+    let app = app(&server)
+        .with_expiration(Expiration::minutes(1440))
+        .with_clock(arc_clock(&clock));
 
     let signed_in = app.sign_in().await.unwrap();
     assert_eq!(
@@ -71,26 +67,10 @@ async fn sign_in_sends_the_expiration_and_keeps_the_secret_out_of_everything() {
 
 #[tokio::test]
 async fn the_manager_signs_in_again_when_the_token_expires() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/oauth2/token"))
-        .respond_with(app_token("APP-1"))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/oauth2/token"))
-        .respond_with(app_token("APP-2"))
-        .mount(&server)
-        .await;
+    let server =
+        portal_answering("oauth2/token", vec![app_token("APP-1"), app_token("APP-2")]).await;
     let clock = clock();
-    let app = AppSignIn::new(
-        portal(&server),
-        "my-app",
-        SecretString::from(SECRET),
-        http(),
-    )
-    .with_clock(arc_clock(&clock));
+    let app = app(&server).with_clock(arc_clock(&clock));
     let store = store();
     let manager = app
         .sign_in()
@@ -132,21 +112,11 @@ async fn the_manager_signs_in_again_when_the_token_expires() {
 
 #[tokio::test]
 async fn wrong_credentials_and_bad_expirations_are_typed() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+    let server = portal_answering("oauth2/token", vec![ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "error": {"code": 400, "error": "invalid_client", "error_description": "Invalid client_secret",
                       "message": "Invalid client_secret", "details": []}
-        })))
-        .mount(&server)
-        .await;
-    let app = AppSignIn::new(
-        portal(&server),
-        "my-app",
-        SecretString::from(SECRET),
-        http(),
-    );
+        }))]).await;
+    let app = app(&server);
     let err = app.sign_in().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidClient));
     assert!(!format!("{err:?}").contains(SECRET));
@@ -159,4 +129,74 @@ async fn wrong_credentials_and_bad_expirations_are_typed() {
         1,
         "nothing sent for a bad expiration"
     );
+}
+
+/// A store that is down: every call fails as unavailable.
+#[derive(Debug)]
+struct DownStore(tokio::sync::broadcast::Sender<ChangeEvent>);
+
+#[arcgis_auth_flows::async_trait]
+impl SessionStore for DownStore {
+    async fn load(&self, _key: &str) -> StoreResult<Option<Versioned>> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    async fn save(
+        &self,
+        _key: &str,
+        _record: &SessionRecord,
+        _mode: SaveMode,
+    ) -> StoreResult<Version> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    async fn delete(&self, _key: &str, _version: Option<&Version>) -> StoreResult<bool> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    async fn list(&self, _prefix: &str) -> StoreResult<Vec<String>> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
+        self.0.subscribe()
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_refuses_the_first_save_does_not_lose_the_sign_in() {
+    let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
+    let app = app(&server);
+    let store: Arc<dyn SessionStore> = Arc::new(DownStore(tokio::sync::broadcast::channel(4).0));
+    let manager = app
+        .sign_in()
+        .await
+        .unwrap()
+        .into_manager(store, "app")
+        .await
+        .expect("the manager is returned even though the save failed");
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "APP-1"
+    );
+    assert!(manager.has_unsaved_changes().await);
+    let err = manager.persist().await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        FlowErrorKind::Store(StoreErrorKind::Unavailable)
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_session_key_is_refused() {
+    let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
+    let app = app(&server);
+    let err = app
+        .sign_in()
+        .await
+        .unwrap()
+        .into_manager(store(), "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::InvalidInput);
 }

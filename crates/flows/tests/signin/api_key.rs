@@ -1,14 +1,12 @@
 //! API keys: static, never renewed, a clear error when ArcGIS rejects them.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::{T0, arc_clock, clock, http, portal, store};
 use arcgis_auth_core::{ErrorKind, ExposeSecret, Portal, SecretString, Timestamp};
-use arcgis_auth_flows::FlowErrorKind;
 use arcgis_auth_flows::signin::{ApiKey, looks_like_api_key};
+use arcgis_auth_flows::{FlowError, FlowErrorKind};
 use arcgis_auth_storage::SessionKind;
-use common::{T0, arc_clock, clock, http, portal, store};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -70,21 +68,26 @@ async fn verify_sends_the_key_in_a_header() {
     assert!(!requests[0].url.as_str().contains(KEY), "never in the URL");
 }
 
-#[tokio::test]
-async fn a_498_says_the_key_must_be_replaced() {
+/// Verifies [`KEY`] against a portal whose `portals/self` gives `answer`.
+async fn verify_against(answer: ResponseTemplate) -> Result<(), FlowError> {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/sharing/rest/portals/self"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "error": {"code": 498, "message": "Invalid token.", "details": []}
-        })))
+        .respond_with(answer)
         .mount(&server)
         .await;
-    let err = ApiKey::new(KEY.into())
-        .unwrap()
+    ApiKey::new(KEY.into())?
         .verify(&portal(&server), &http())
         .await
-        .unwrap_err();
+}
+
+#[tokio::test]
+async fn a_498_says_the_key_must_be_replaced() {
+    let err = verify_against(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "error": {"code": 498, "message": "Invalid token.", "details": []}
+    })))
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::NotRenewable);
     assert_eq!(err.arcgis_kind(), Some(ErrorKind::InvalidToken));
     assert!(
@@ -110,17 +113,10 @@ async fn a_498_says_the_key_must_be_replaced() {
 
 #[tokio::test]
 async fn other_answers_keep_their_kind() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/sharing/rest/portals/self"))
-        .respond_with(ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"))
-        .mount(&server)
-        .await;
-    let err = ApiKey::new(KEY.into())
-        .unwrap()
-        .verify(&portal(&server), &http())
-        .await
-        .unwrap_err();
+    let err =
+        verify_against(ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>"))
+            .await
+            .unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::Server));
     assert!(err.is_transient());
 }

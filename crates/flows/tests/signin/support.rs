@@ -1,6 +1,5 @@
 //! Helpers shared by the sign-in tests: a wiremock portal on loopback, form
 //! bodies as maps, an injected clock.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -72,4 +71,27 @@ pub(crate) fn token_body(access: &str, refresh: Option<(&str, u64)>) -> serde_js
         body["refresh_token_expires_in"] = expires_in.into();
     }
     body
+}
+
+/// A portal on loopback that answers POSTs to `endpoint` (below the sharing
+/// root) with `answers` in turn, the last one for good.
+pub(crate) async fn portal_answering(
+    endpoint: &str,
+    answers: Vec<wiremock::ResponseTemplate>,
+) -> MockServer {
+    use wiremock::matchers::{method, path};
+    let server = MockServer::start().await;
+    let last = answers.len().saturating_sub(1);
+    for (i, answer) in answers.into_iter().enumerate() {
+        let mock = wiremock::Mock::given(method("POST"))
+            .and(path(format!("/sharing/rest/{endpoint}")))
+            .respond_with(answer);
+        let mock = if i < last {
+            mock.up_to_n_times(1)
+        } else {
+            mock
+        };
+        mock.mount(&server).await;
+    }
+    server
 }

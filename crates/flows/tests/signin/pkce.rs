@@ -1,10 +1,9 @@
 //! User sign-in with the authorization code flow and PKCE, against a wiremock portal.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::{arc_clock, clock, forms, http, map, portal, store, token_body};
 use arcgis_auth_core::oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use arcgis_auth_core::{
     AuthorizeOptions, ErrorKind, Expiration, ExposeSecret, SecretString, Style,
@@ -12,7 +11,6 @@ use arcgis_auth_core::{
 use arcgis_auth_flows::signin::{OOB_REDIRECT_URI, PendingSignIn, UserSignIn};
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::SessionKind;
-use common::{arc_clock, clock, forms, http, map, portal, store, token_body};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -310,12 +308,17 @@ async fn out_of_band_sign_in_with_a_pasted_code() {
     assert_eq!(sent[0]["code"], "KIV31WkDhY6XIWXmWAc6U");
     assert_eq!(sent[0]["redirect_uri"], OOB_REDIRECT_URI);
 
-    // Garbage is refused before anything is sent.
+    // Garbage, or a page without a code, is refused before anything is sent.
     let err = sign_in
-        .complete_oob(&pending, "<title>ERROR</title>")
+        .complete_oob(&pending, "code with spaces")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::InvalidInput);
+    let err = sign_in
+        .complete_oob(&pending, "<html><title>Sign In</title></html>")
+        .await
+        .unwrap_err();
+    assert_eq!(err.arcgis_kind(), Some(ErrorKind::AccessDenied));
     assert_eq!(forms(&server).await.len(), 1);
 
     // A redirect sign-in cannot be completed out of band (its state would go unchecked).
@@ -453,4 +456,22 @@ async fn a_dead_refresh_token_asks_the_user_to_sign_in_again() {
     assert!(err.message().contains("sign in again"), "{err}");
     // One request, not a retry loop.
     assert_eq!(forms(&server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_remote_plain_http_portal_is_refused() {
+    let remote = arcgis_auth_core::Portal::parse("http://gis.example.com/portal").unwrap();
+    let err = UserSignIn::new(remote, "my-app", http())
+        .begin(REDIRECT, &AuthorizeOptions::new())
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        FlowErrorKind::ArcGis(ErrorKind::InsecureTransport)
+    );
+    // A redirect URI that is not a URL is a typed error too.
+    let server = MockServer::start().await;
+    let err = UserSignIn::new(portal(&server), "my-app", http())
+        .begin("not a url", &AuthorizeOptions::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidUrl));
 }
