@@ -1,11 +1,9 @@
 //! Federated and standalone servers: discovery, server tokens, caching,
 //! persistence, and dropping server tokens when the portal token changes.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
-
-mod support;
 
 use std::time::Duration;
 
+use super::support::*;
 use arcgis_auth_core::{Clock, ExposeSecret, HttpClient, ServerRoot};
 use arcgis_auth_flows::federation::{Federation, FederationConfig};
 use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
@@ -14,7 +12,6 @@ use arcgis_auth_flows::{FlowErrorKind, Renewal};
 use arcgis_auth_storage::{SessionKind, SessionStore};
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::json;
-use support::*;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -81,7 +78,8 @@ async fn a_federated_server_gets_its_own_token_cached_and_stored() {
     let portal_server = MockServer::start().await;
     let server = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     mount_generate_token(&portal_server, &session).await;
     // Federated with "http://host/portal/" (trailing slash): ArcGIS is tolerant, so are we.
     Mock::given(path("/server/rest/info"))
@@ -131,7 +129,8 @@ async fn server_tokens_are_dropped_when_the_portal_token_changes() {
     let portal_server = MockServer::start().await;
     let server = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     mount_generate_token(&portal_server, &session).await;
     Mock::given(path("/server/rest/info"))
         .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
@@ -208,7 +207,8 @@ async fn a_rejected_server_token_is_replaced_once() {
     let portal_server = MockServer::start().await;
     let server = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     mount_generate_token(&portal_server, &session).await;
     Mock::given(path("/server/rest/info"))
         .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
@@ -244,7 +244,8 @@ async fn a_server_of_another_portal_gets_no_token_and_a_typed_error() {
     let portal_server = MockServer::start().await;
     let server = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     mount_generate_token(&portal_server, &session).await;
     Mock::given(path("/server/rest/info"))
         .respond_with(info(Some("https://other.example.com/portal")))
@@ -279,7 +280,8 @@ async fn standalone_servers_get_a_token_only_when_trusted() {
     let standalone = MockServer::start().await;
     let own = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     for s in [&standalone, &own] {
         Mock::given(path("/arcgis/rest/info"))
             .respond_with(info(None))
@@ -342,7 +344,8 @@ async fn rest_info_is_cached_for_a_bounded_time() {
     let portal_server = MockServer::start().await;
     let server = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     Mock::given(path("/server/rest/info"))
         .respond_with(info(None))
         .mount(&server)
@@ -372,7 +375,8 @@ async fn rest_info_is_cached_for_a_bounded_time() {
 async fn a_server_behind_the_portals_web_server_is_discovered_first() {
     let portal_server = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     mount_generate_token(&portal_server, &session).await;
     // Federated /server, standalone /other: both on the portal's origin.
     Mock::given(path("/server/rest/info"))
@@ -416,7 +420,8 @@ async fn the_portal_rejecting_its_own_token_during_generate_token_renews_it_once
     let portal_server = MockServer::start().await;
     let server = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     Mock::given(path(GENERATE))
         .and(body_string_contains("token=token-0"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(
@@ -451,7 +456,8 @@ async fn one_server_token_request_for_many_concurrent_callers() {
     let portal_server = MockServer::start().await;
     let server = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     mount_generate_token(&portal_server, &session).await;
     Mock::given(path("/server/rest/info"))
         .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
@@ -483,7 +489,8 @@ async fn server_tokens_are_renewed_early() {
     let portal_server = MockServer::start().await;
     let server = MockServer::start().await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     mount_generate_token(&portal_server, &session).await;
     Mock::given(path("/server/rest/info"))
         .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))

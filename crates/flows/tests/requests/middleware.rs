@@ -1,9 +1,7 @@
 //! The middleware on the wire: where tokens go (and do not), how they travel,
 //! and the one retry after a 498/499. Every server is wiremock on loopback.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
-
+use super::support::*;
 use arcgis_auth_core::{ErrorKind, HttpClient, Origin};
 use arcgis_auth_flows::middleware::{ArcGisAuth, TokenTransport, flow_error};
 use arcgis_auth_flows::routing::TokenRouting;
@@ -12,7 +10,6 @@ use arcgis_auth_storage::SessionKind;
 use bytes::Bytes;
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::json;
-use support::*;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -48,7 +45,8 @@ async fn the_portal_origin_gets_the_token_other_origins_never_do() {
             .await;
     }
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal.clone()));
     let portal_url = format!("{}/portal/sharing/rest", portal_server.uri());
     let port = portal_server.address().port();
@@ -117,7 +115,8 @@ async fn trusted_origins_get_the_portal_token_with_their_own_transport() {
         .mount(&forms)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let tiles_origin = Origin::parse(&tiles.uri()).unwrap();
     let forms_origin = Origin::parse(&forms.uri()).unwrap();
     let routing = TokenRouting::new(portal)
@@ -162,7 +161,8 @@ async fn long_gets_become_form_posts() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let q = "x".repeat(2500);
     let r = client
@@ -194,7 +194,8 @@ async fn a_498_in_a_200_body_renews_once_and_retries_once() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::App, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::App, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let r = client
         .get(format!("{}{SELF_PATH}?f=json", portal_server.uri()))
@@ -216,7 +217,8 @@ async fn a_second_498_is_a_typed_error_after_exactly_two_attempts() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let err = client
         .post(format!("{}{SELF_PATH}", portal_server.uri()))
@@ -253,7 +255,8 @@ async fn a_499_and_an_http_498_are_retried_once_with_a_new_token() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let base = format!("{}/portal/sharing/rest", portal_server.uri());
     assert_eq!(
@@ -297,7 +300,8 @@ async fn a_403_is_never_retried() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let r = client
         .get(format!("{}{SELF_PATH}?f=json", portal_server.uri()))
@@ -318,7 +322,8 @@ async fn api_keys_cannot_be_renewed_so_a_498_is_a_typed_error() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::ApiKey, Renewal::Never).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::ApiKey, Renewal::Never).await;
     let client = client(&session, TokenRouting::new(portal));
     let err = client
         .get(format!("{}{SELF_PATH}?f=json", portal_server.uri()))
@@ -340,7 +345,8 @@ async fn streamed_request_bodies_are_not_retried() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let body = reqwest::Body::wrap(http_body_util::Full::new(Bytes::from_static(b"file bytes")));
     let err = client
@@ -377,7 +383,8 @@ async fn other_bodies_stream_through_untouched() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let base = format!("{}/portal/sharing/rest", portal_server.uri());
 
@@ -440,7 +447,8 @@ async fn no_token_event_never_shows_the_token() {
         .mount(&elsewhere)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     client
         .get(format!("{}/data?secret=query-value", elsewhere.uri()))
@@ -545,7 +553,8 @@ async fn hosts_are_compared_parsed_not_as_text() {
         .await;
     let port = tiles.address().port();
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let routing = TokenRouting::new(portal)
         .trust_origin(Origin::parse(&format!("http://localhost:{port}")).unwrap());
     let client = client(&session, routing);
@@ -577,7 +586,8 @@ async fn a_server_that_rejects_fresh_tokens_does_not_make_every_request_renew() 
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::App, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::App, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let url = format!("{}{SELF_PATH}?f=json", portal_server.uri());
     let attempts = || async { portal_server.received_requests().await.unwrap().len() };

@@ -1,15 +1,12 @@
 //! Account helpers on the wire: community/self, portals/self,
 //! validateAppAccess, and sign-out (revoke, then delete, whatever happens).
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod support;
-
+use super::support::*;
 use arcgis_auth_core::{ErrorKind, HttpClient};
 use arcgis_auth_flows::session::{Account, Revoked};
 use arcgis_auth_flows::{FlowErrorKind, Renewal};
 use arcgis_auth_storage::{SessionKind, SessionStore};
 use serde_json::json;
-use support::*;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
