@@ -611,3 +611,39 @@ async fn a_server_that_rejects_fresh_tokens_does_not_make_every_request_renew() 
     client.get(&url).send().await.unwrap_err();
     assert_eq!((attempts().await, session.source.count()), (5, 2));
 }
+
+#[tokio::test]
+async fn the_user_info_trick_does_not_fool_the_routing() {
+    let portal_server = MockServer::start().await;
+    let evil = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json())
+        .mount(&evil)
+        .await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let client = client(&session, TokenRouting::new(portal));
+    // Reads like the portal, goes to `evil` (everything before `@` is a user name).
+    let portal_authority = portal_server.uri().trim_start_matches("http://").to_owned();
+    let evil_authority = evil.uri().trim_start_matches("http://").to_owned();
+    client
+        .get(format!(
+            "http://{portal_authority}@{evil_authority}/portal/sharing/rest/portals/self?f=json"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let got = evil.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(esri_header(&got[0]).is_none());
+    // reqwest turns the user info into Basic credentials; never our token.
+    let authorization = got[0]
+        .headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(!authorization.contains("Bearer"), "{authorization}");
+    assert!(portal_server.received_requests().await.unwrap().is_empty());
+    assert_no_token_in_urls(&evil).await;
+}
