@@ -42,6 +42,12 @@ async fn sign_out_revokes_the_refresh_token_then_deletes_the_session() {
         .mount(&portal_server)
         .await;
     let session = user_session(&portal_server).await;
+    assert_eq!(
+        arcgis_auth_flows::session::stored_portal(&session.manager)
+            .await
+            .unwrap(),
+        session.portal
+    );
     let account = account(&session);
     let report = account.sign_out().await;
     assert!(report.is_complete(), "{report:?}");
@@ -50,6 +56,10 @@ async fn sign_out_revokes_the_refresh_token_then_deletes_the_session() {
     assert!(session.store.load(KEY).await.unwrap().is_none());
     // The manager no longer hands out the old token.
     let err = session.manager.token().await.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::NoSession);
+    let err = arcgis_auth_flows::session::stored_portal(&session.manager)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::NoSession);
     assert_no_token_in_urls(&portal_server).await;
 }
