@@ -186,10 +186,12 @@ impl SessionRecord {
     /// A different access token drops [`server_tokens`](Self::server_tokens):
     /// they were issued for the old one, and stay valid only as long as it does.
     pub fn set_token(&mut self, token: &Token) {
-        let same = self
-            .access_token
-            .as_ref()
-            .is_some_and(|old| old.expose_secret() == token.access_token().expose_secret());
+        let same = self.access_token.as_ref().is_some_and(|old| {
+            arcgis_auth_core::constant_time_eq(
+                old.expose_secret().as_bytes(),
+                token.access_token().expose_secret().as_bytes(),
+            )
+        });
         if !same {
             self.server_tokens.clear();
         }
