@@ -23,6 +23,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex as AsyncMutex;
 use url::Url;
 
+use crate::access::AccessToken;
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::manager::TokenManager;
 
@@ -249,8 +250,14 @@ impl Account {
     pub async fn sign_out(&self) -> SignOutReport {
         let store = self.manager.store();
         let key = self.manager.key();
+        // The token the store holds, to stop the manager serving it even when
+        // it is not in its fast path any more (due for renewal, still valid).
+        let mut stored_token = None;
         let revoked = match store.load(key).await {
-            Ok(Some(stored)) => self.revoke(&stored.record).await,
+            Ok(Some(stored)) => {
+                stored_token = stored.record.token().map(AccessToken::new);
+                self.revoke(&stored.record).await
+            }
             Ok(None) => Ok(Revoked::NothingToRevoke),
             Err(err) => Err(FlowError::from(err)),
         };
@@ -258,7 +265,7 @@ impl Account {
             tracing::warn!(session = %key, error = %err, "revoking the token failed; deleting the session anyway");
         }
         let deleted = store.delete(key, None).await.map_err(FlowError::from);
-        if let Some(token) = self.manager.cached() {
+        for token in stored_token.into_iter().chain(self.manager.cached()) {
             self.manager.report_invalid(&token);
         }
         *self.cache.lock().await = Cache::default();

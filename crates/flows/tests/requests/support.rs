@@ -1,7 +1,6 @@
 //! Shared pieces for the request, federation and session tests: a counting
 //! token source, a manager over a memory store, loopback mock servers, and
 //! the "no token in any URL" check.
-#![allow(dead_code, unreachable_pub)]
 
 use std::net::TcpListener;
 use std::sync::Arc;

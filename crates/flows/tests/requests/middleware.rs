@@ -1,8 +1,7 @@
 //! The middleware on the wire: where tokens go (and do not), how they travel,
 //! and the one retry after a 498/499. Every server is wiremock on loopback.
 
-mod support;
-
+use super::support::*;
 use arcgis_auth_core::{ErrorKind, HttpClient, Origin};
 use arcgis_auth_flows::middleware::{ArcGisAuth, TokenTransport, flow_error};
 use arcgis_auth_flows::routing::TokenRouting;
@@ -11,7 +10,6 @@ use arcgis_auth_storage::SessionKind;
 use bytes::Bytes;
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::json;
-use support::*;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -47,7 +45,8 @@ async fn the_portal_origin_gets_the_token_other_origins_never_do() {
             .await;
     }
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal.clone()));
     let portal_url = format!("{}/portal/sharing/rest", portal_server.uri());
     let port = portal_server.address().port();
@@ -116,7 +115,8 @@ async fn trusted_origins_get_the_portal_token_with_their_own_transport() {
         .mount(&forms)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let tiles_origin = Origin::parse(&tiles.uri()).unwrap();
     let forms_origin = Origin::parse(&forms.uri()).unwrap();
     let routing = TokenRouting::new(portal)
@@ -161,7 +161,8 @@ async fn long_gets_become_form_posts() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let q = "x".repeat(2500);
     let r = client
@@ -193,7 +194,8 @@ async fn a_498_in_a_200_body_renews_once_and_retries_once() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::App, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::App, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let r = client
         .get(format!("{}{SELF_PATH}?f=json", portal_server.uri()))
@@ -215,7 +217,8 @@ async fn a_second_498_is_a_typed_error_after_exactly_two_attempts() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let err = client
         .post(format!("{}{SELF_PATH}", portal_server.uri()))
@@ -252,7 +255,8 @@ async fn a_499_and_an_http_498_are_retried_once_with_a_new_token() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let base = format!("{}/portal/sharing/rest", portal_server.uri());
     assert_eq!(
@@ -296,7 +300,8 @@ async fn a_403_is_never_retried() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let r = client
         .get(format!("{}{SELF_PATH}?f=json", portal_server.uri()))
@@ -317,7 +322,8 @@ async fn api_keys_cannot_be_renewed_so_a_498_is_a_typed_error() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::ApiKey, Renewal::Never).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::ApiKey, Renewal::Never).await;
     let client = client(&session, TokenRouting::new(portal));
     let err = client
         .get(format!("{}{SELF_PATH}?f=json", portal_server.uri()))
@@ -339,7 +345,8 @@ async fn streamed_request_bodies_are_not_retried() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let body = reqwest::Body::wrap(http_body_util::Full::new(Bytes::from_static(b"file bytes")));
     let err = client
@@ -376,7 +383,8 @@ async fn other_bodies_stream_through_untouched() {
         .mount(&portal_server)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     let base = format!("{}/portal/sharing/rest", portal_server.uri());
 
@@ -439,7 +447,8 @@ async fn no_token_event_never_shows_the_token() {
         .mount(&elsewhere)
         .await;
     let portal = portal_of(&portal_server);
-    let session = support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
     let client = client(&session, TokenRouting::new(portal));
     client
         .get(format!("{}/data?secret=query-value", elsewhere.uri()))
@@ -462,4 +471,179 @@ async fn no_token_event_never_shows_the_token() {
         !logs.contains("query-value"),
         "queries are not logged: {logs}"
     );
+}
+
+#[tokio::test]
+async fn app_credentials_from_the_real_strategy_are_renewed_and_retried() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use arcgis_auth_core::SecretString;
+    use arcgis_auth_flows::signin::AppSignIn;
+    use arcgis_auth_storage::{MemoryStore, SessionStore};
+
+    let portal_server = MockServer::start().await;
+    let issued = Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    Mock::given(method("POST"))
+        .and(path("/portal/sharing/rest/oauth2/token"))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .respond_with(move |_: &wiremock::Request| {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": format!("APP-{n}"), "expires_in": 7200}))
+        })
+        .mount(&portal_server)
+        .await;
+    Mock::given(path(SELF_PATH))
+        .and(header("x-esri-authorization", "Bearer APP-1"))
+        .respond_with(arcgis_error(498))
+        .expect(1)
+        .mount(&portal_server)
+        .await;
+    Mock::given(path(SELF_PATH))
+        .and(header("x-esri-authorization", "Bearer APP-2"))
+        .respond_with(ok_json())
+        .expect(1)
+        .mount(&portal_server)
+        .await;
+    let portal = portal_of(&portal_server);
+    let app = AppSignIn::new(
+        portal.clone(),
+        "my-app",
+        SecretString::from("app-secret"),
+        HttpClient::new().unwrap(),
+    );
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+    let manager = app
+        .sign_in()
+        .await
+        .unwrap()
+        .into_manager(store, "app:test")
+        .await
+        .unwrap();
+    let client = ArcGisAuth::new(
+        manager,
+        TokenRouting::new(portal),
+        HttpClient::new().unwrap(),
+    )
+    .into_client()
+    .unwrap();
+    let r = client
+        .get(format!("{}{SELF_PATH}?f=json", portal_server.uri()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        2,
+        "signed in, then once more after the 498"
+    );
+    assert_no_token_in_urls(&portal_server).await;
+}
+
+#[tokio::test]
+async fn hosts_are_compared_parsed_not_as_text() {
+    let portal_server = MockServer::start().await;
+    let tiles = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json())
+        .mount(&tiles)
+        .await;
+    let port = tiles.address().port();
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let routing = TokenRouting::new(portal)
+        .trust_origin(Origin::parse(&format!("http://localhost:{port}")).unwrap());
+    let client = client(&session, routing);
+    // Mixed case is the same host; 127.0.0.1 is the same socket but another origin.
+    client
+        .get(format!("http://LocalHost:{port}/tile/1"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("http://127.0.0.1:{port}/tile/2"))
+        .send()
+        .await
+        .unwrap();
+    let got = tiles.received_requests().await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(esri_header(&got[0]).as_deref(), Some("Bearer token-0"));
+    assert!(!carries_token(&got[1]));
+    assert_no_token_in_urls(&tiles).await;
+}
+
+#[tokio::test]
+async fn a_server_that_rejects_fresh_tokens_does_not_make_every_request_renew() {
+    use std::time::Duration;
+
+    let portal_server = MockServer::start().await;
+    Mock::given(path(SELF_PATH))
+        .respond_with(arcgis_error(498))
+        .mount(&portal_server)
+        .await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::App, Renewal::SignInAgain).await;
+    let client = client(&session, TokenRouting::new(portal));
+    let url = format!("{}{SELF_PATH}?f=json", portal_server.uri());
+    let attempts = || async { portal_server.received_requests().await.unwrap().len() };
+
+    let err = client.get(&url).send().await.unwrap_err();
+    assert_eq!(
+        flow_error(&err).unwrap().kind(),
+        FlowErrorKind::ArcGis(ErrorKind::InvalidToken)
+    );
+    assert_eq!((attempts().await, session.source.count()), (2, 1));
+
+    // Within the cooldown: one attempt, no renewal, the same typed error.
+    let err = client.get(&url).send().await.unwrap_err();
+    let flow = flow_error(&err).unwrap();
+    assert_eq!(flow.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidToken));
+    assert!(flow.to_string().contains("moments ago"), "{flow}");
+    assert_eq!((attempts().await, session.source.count()), (3, 1));
+
+    // After it: renewed and retried again.
+    session.clock.advance(Duration::from_secs(61));
+    client.get(&url).send().await.unwrap_err();
+    assert_eq!((attempts().await, session.source.count()), (5, 2));
+}
+
+#[tokio::test]
+async fn the_user_info_trick_does_not_fool_the_routing() {
+    let portal_server = MockServer::start().await;
+    let evil = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json())
+        .mount(&evil)
+        .await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let client = client(&session, TokenRouting::new(portal));
+    // Reads like the portal, goes to `evil` (everything before `@` is a user name).
+    let portal_authority = portal_server.uri().trim_start_matches("http://").to_owned();
+    let evil_authority = evil.uri().trim_start_matches("http://").to_owned();
+    client
+        .get(format!(
+            "http://{portal_authority}@{evil_authority}/portal/sharing/rest/portals/self?f=json"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let got = evil.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(esri_header(&got[0]).is_none());
+    // reqwest turns the user info into Basic credentials; never our token.
+    let authorization = got[0]
+        .headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(!authorization.contains("Bearer"), "{authorization}");
+    assert!(portal_server.received_requests().await.unwrap().is_empty());
+    assert_no_token_in_urls(&evil).await;
 }
