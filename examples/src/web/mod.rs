@@ -24,6 +24,7 @@ mod visitor;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use arcgis_auth_core::{AuthorizeOptions, ErrorKind, HttpClient, Portal, SecretString};
@@ -42,10 +43,13 @@ use url::Url;
 
 use crate::BoxError;
 
-pub use visitor::{Visitor, demo_visit};
+pub use visitor::{Page, Step, Visitor, demo_visit};
 
 /// How long a started sign-in may wait for its callback.
 pub const PENDING_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+/// How often abandoned sign-ins are swept out of the store (at most).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// The record field holding a pending sign-in.
 const PENDING_FIELD: &str = "pending_sign_in";
@@ -78,6 +82,8 @@ pub struct WebApp {
 }
 
 struct AppState {
+    /// When abandoned sign-ins were last swept out of the store (Unix ms).
+    last_sweep: AtomicI64,
     sign_in: UserSignIn,
     store: Arc<dyn SessionStore>,
     http: HttpClient,
@@ -105,6 +111,7 @@ impl WebApp {
             sign_in = sign_in.with_client_secret(secret);
         }
         let state = Arc::new(AppState {
+            last_sweep: AtomicI64::new(0),
             sign_in,
             store: settings.store,
             http: settings.http,
@@ -210,6 +217,10 @@ async fn home(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response 
         // No session under this id (never signed in, signed out, or the
         // refresh token ran out): show the sign-in button, forget the cookie.
         Err(e) if e.kind().needs_sign_in() => {
+            // A session that can no longer be renewed is of no use: drop it.
+            if let Err(e) = app.store.delete(&user_key(&id), None).await {
+                eprintln!("could not delete an ended session: {e}");
+            }
             let mut response = signed_out();
             if let Ok(value) = cookie::clear(app.secure).parse() {
                 response.headers_mut().insert(SET_COOKIE, value);
@@ -224,6 +235,7 @@ async fn home(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response 
 }
 
 async fn begin_sign_in(State(app): State<Arc<AppState>>) -> Response {
+    sweep_soon(&app);
     match start(&app).await {
         Ok((id, location)) => see_other(&location, Some(cookie::set(&id, app.secure))),
         Err(e) => problem(
@@ -248,6 +260,51 @@ async fn start(app: &AppState) -> Result<(String, String), BoxError> {
         .save(&pending_key(&id), &record, SaveMode::Create)
         .await?;
     Ok((id, pending.url().to_string()))
+}
+
+/// Starts a sweep of abandoned sign-ins in the background, unless one ran
+/// less than [`SWEEP_EVERY`] ago.
+fn sweep_soon(app: &Arc<AppState>) {
+    let now = app.sign_in.client().clock().now().as_unix_millis();
+    let last = app.last_sweep.load(Ordering::Relaxed);
+    let every = i64::try_from(SWEEP_EVERY.as_millis()).unwrap_or(i64::MAX);
+    if now.saturating_sub(last) < every
+        || app
+            .last_sweep
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        if let Err(e) = sweep(&app).await {
+            eprintln!("sweeping abandoned sign-ins failed: {e}");
+        }
+    });
+}
+
+/// Deletes the pending sign-ins older than [`PENDING_LIFETIME`]: browsers
+/// that went to the portal and never came back.
+async fn sweep(app: &AppState) -> Result<(), BoxError> {
+    let now = app.sign_in.client().clock().now();
+    for key in app.store.list("web:pending:").await? {
+        let Some(stored) = app.store.load(&key).await? else {
+            continue;
+        };
+        let created = stored
+            .record
+            .extra
+            .get(PENDING_FIELD)
+            .and_then(|v| serde_json::from_value::<PendingSignIn>(v.clone()).ok())
+            .map(|p| p.created_at());
+        let stale = created.is_none_or(|t| now.saturating_duration_since(t) > PENDING_LIFETIME);
+        if stale {
+            // A conflict means it changed meanwhile: leave it for next time.
+            let _ = app.store.delete(&key, Some(&stored.version)).await;
+        }
+    }
+    Ok(())
 }
 
 /// Takes the pending sign-in of session `id` out of the store: it can be used once.

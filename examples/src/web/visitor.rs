@@ -21,6 +21,15 @@ pub struct Page {
     pub body: String,
 }
 
+/// What one request led to.
+#[derive(Debug)]
+pub enum Step {
+    /// A redirect to this URL.
+    Redirect(Url),
+    /// A page.
+    Page(Page),
+}
+
 /// A browser stand-in with the site's session cookie.
 #[derive(Debug)]
 pub struct Visitor {
@@ -43,6 +52,11 @@ impl Visitor {
         self.cookie.is_some()
     }
 
+    /// The session id the site gave this visitor (to check that it changes).
+    pub fn session_id(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+
     /// GETs `url` and follows redirects (at most 10), printing each hop.
     pub async fn get(&mut self, url: Url) -> Result<Page, BoxError> {
         self.go(url, false).await
@@ -55,42 +69,51 @@ impl Visitor {
 
     async fn go(&mut self, mut url: Url, mut post: bool) -> Result<Page, BoxError> {
         for _ in 0..10 {
-            println!(
-                "    browser: {} {}",
-                if post { "POST" } else { "GET" },
-                without_query(&url)
-            );
-            let mut request = if post {
-                self.http.post(url.clone()).form(&[("", ""); 0])
-            } else {
-                self.http.get(url.clone())
-            };
-            if let Some(id) = &self.cookie {
-                request = request.header("cookie", format!("{}={id}", cookie::NAME));
+            match self.request(url, post).await? {
+                Step::Redirect(next) => {
+                    url = next;
+                    post = false;
+                }
+                Step::Page(page) => return Ok(page),
             }
-            let response = request.send().await?;
-            for value in response.headers().get_all(SET_COOKIE) {
-                self.take_cookie(value.to_str().unwrap_or_default());
-            }
-            let status = response.status();
-            if status.is_redirection() {
-                let location = response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or("a redirect without a Location")?;
-                url = url.join(location)?;
-                post = false;
-                continue;
-            }
-            let body = response.text().await?;
-            return Ok(Page {
-                url,
-                status: status.as_u16(),
-                body,
-            });
         }
         Err("more than 10 redirects".into())
+    }
+
+    /// One request, without following a redirect: the page, or where it redirects.
+    pub async fn request(&mut self, url: Url, post: bool) -> Result<Step, BoxError> {
+        println!(
+            "    browser: {} {}",
+            if post { "POST" } else { "GET" },
+            without_query(&url)
+        );
+        let mut request = if post {
+            self.http.post(url.clone()).form(&[("", ""); 0])
+        } else {
+            self.http.get(url.clone())
+        };
+        if let Some(id) = &self.cookie {
+            request = request.header("cookie", format!("{}={id}", cookie::NAME));
+        }
+        let response = request.send().await?;
+        for value in response.headers().get_all(SET_COOKIE) {
+            self.take_cookie(value.to_str().unwrap_or_default());
+        }
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or("a redirect without a Location")?;
+            return Ok(Step::Redirect(url.join(location)?));
+        }
+        let body = response.text().await?;
+        Ok(Step::Page(Page {
+            url,
+            status: status.as_u16(),
+            body,
+        }))
     }
 
     fn take_cookie(&mut self, set_cookie: &str) {
