@@ -32,12 +32,12 @@ async fn site() -> Site {
         client_id: PUBLIC_CLIENT_ID.to_owned(),
         client_secret: None,
         store: store.clone(),
-        http: HttpClient::new().unwrap(),
+        http: HttpClient::new().expect("an HTTP client"),
         public_url: None,
     };
     let app = WebApp::bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings)
         .await
-        .unwrap();
+        .expect("the site listens on loopback");
     let url = app.url().clone();
     Site {
         portal,
@@ -49,11 +49,11 @@ async fn site() -> Site {
 
 impl Site {
     fn at(&self, path: &str) -> Url {
-        self.url.join(path).unwrap()
+        self.url.join(path).expect("a path on the site")
     }
 
     async fn keys(&self) -> Vec<String> {
-        self.store.list("").await.unwrap()
+        self.store.list("").await.expect("the memory store lists")
     }
 }
 
