@@ -29,7 +29,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use arcgis_auth_core::HttpClient;
 use arcgis_auth_examples::BoxError;
 use arcgis_auth_examples::args::{Args, secret_from_env};
 use arcgis_auth_examples::target::{CLIENT_SECRET_VAR, PORTAL_USAGE, Target};
@@ -72,14 +71,12 @@ async fn main() -> Result<(), BoxError> {
     };
     let listen: SocketAddr = args.value("listen").unwrap_or("127.0.0.1:0").parse()?;
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
-    let settings = Settings {
-        portal: target.portal(),
-        client_id: target.public_client_id(&args)?,
-        client_secret: secret_from_env(CLIENT_SECRET_VAR).filter(|_| target.fake().is_none()),
-        store: store.clone(),
-        http: HttpClient::new()?,
-        public_url: None,
-    };
+    let mut settings = Settings::new(
+        target.portal(),
+        target.public_client_id(&args)?,
+        store.clone(),
+    )?;
+    settings.client_secret = secret_from_env(CLIENT_SECRET_VAR).filter(|_| target.fake().is_none());
     let app = WebApp::bind(listen, settings).await?;
     let site = app.url().clone();
     println!(

@@ -14,7 +14,7 @@ mod support;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use arcgis_auth_core::{ExposeSecret, HttpClient};
+use arcgis_auth_core::ExposeSecret;
 use arcgis_auth_examples::web::{Settings, WebApp, cookie};
 use arcgis_auth_storage::{MemoryStore, SessionStore};
 use arcgis_auth_testkit::{App, Endpoint, FakePortal, Grant, TokenKind};
@@ -69,14 +69,7 @@ async fn a_person_signs_in_and_out_in_chromium() {
         .start()
         .await;
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
-    let settings = Settings {
-        portal: portal.portal(),
-        client_id: CLIENT_ID.to_owned(),
-        client_secret: None,
-        store: store.clone(),
-        http: HttpClient::new().unwrap(),
-        public_url: None,
-    };
+    let settings = Settings::new(portal.portal(), CLIENT_ID, store.clone()).unwrap();
     let site = WebApp::bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings)
         .await
         .unwrap();

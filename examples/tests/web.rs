@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use arcgis_auth_core::HttpClient;
 use arcgis_auth_examples::web::{Settings, Step, Visitor, WebApp};
 use arcgis_auth_storage::{MemoryStore, SessionStore};
 use arcgis_auth_testkit::{Endpoint, FakePortal, Grant, PUBLIC_CLIENT_ID, USERNAME};
@@ -27,14 +26,8 @@ impl Drop for Site {
 async fn site() -> Site {
     let portal = FakePortal::start().await;
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
-    let settings = Settings {
-        portal: portal.portal(),
-        client_id: PUBLIC_CLIENT_ID.to_owned(),
-        client_secret: None,
-        store: store.clone(),
-        http: HttpClient::new().expect("an HTTP client"),
-        public_url: None,
-    };
+    let settings =
+        Settings::new(portal.portal(), PUBLIC_CLIENT_ID, store.clone()).expect("an HTTP client");
     let app = WebApp::bind(SocketAddr::from(([127, 0, 0, 1], 0)), settings)
         .await
         .expect("the site listens on loopback");

@@ -73,6 +73,25 @@ pub struct Settings {
     pub public_url: Option<Url>,
 }
 
+impl Settings {
+    /// Settings for a public app (no client secret) served at its listen
+    /// address, with a new HTTP client.
+    pub fn new(
+        portal: Portal,
+        client_id: impl Into<String>,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Settings, BoxError> {
+        Ok(Settings {
+            portal,
+            client_id: client_id.into(),
+            client_secret: None,
+            store,
+            http: HttpClient::new()?,
+            public_url: None,
+        })
+    }
+}
+
 /// The site, bound to its address and ready to serve.
 #[derive(Debug)]
 pub struct WebApp {
