@@ -93,6 +93,7 @@ async fn main() -> Result<(), BoxError> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+        println!("Stopped.");
         return Ok(());
     }
 
