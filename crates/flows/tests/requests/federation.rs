@@ -482,6 +482,7 @@ async fn one_server_token_request_for_many_concurrent_callers() {
         assert_eq!(task.await.unwrap(), 200);
     }
     assert_eq!(generate_requests(&portal_server).await.len(), 1);
+    drop_servers(vec![portal_server, server]).await;
 }
 
 #[tokio::test]
