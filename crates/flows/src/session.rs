@@ -23,7 +23,6 @@ use serde::Deserialize;
 use tokio::sync::Mutex as AsyncMutex;
 use url::Url;
 
-use crate::access::AccessToken;
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::manager::TokenManager;
 
@@ -250,14 +249,8 @@ impl Account {
     pub async fn sign_out(&self) -> SignOutReport {
         let store = self.manager.store();
         let key = self.manager.key();
-        // The token the store holds, to stop the manager serving it even when
-        // it is not in its fast path any more (due for renewal, still valid).
-        let mut stored_token = None;
         let revoked = match store.load(key).await {
-            Ok(Some(stored)) => {
-                stored_token = stored.record.token().map(AccessToken::new);
-                self.revoke(&stored.record).await
-            }
+            Ok(Some(stored)) => self.revoke(&stored.record).await,
             Ok(None) => Ok(Revoked::NothingToRevoke),
             Err(err) => Err(FlowError::from(err)),
         };
@@ -265,9 +258,9 @@ impl Account {
             tracing::warn!(session = %key, error = %err, "revoking the token failed; deleting the session anyway");
         }
         let deleted = store.delete(key, None).await.map_err(FlowError::from);
-        for token in stored_token.into_iter().chain(self.manager.cached()) {
-            self.manager.report_invalid(&token);
-        }
+        // Whatever the manager holds in memory goes too; its next call
+        // finds no session (or, if the delete failed, the stored one).
+        self.manager.clear().await;
         *self.cache.lock().await = Cache::default();
         tracing::info!(
             session = %key,
@@ -352,8 +345,13 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     })
 }
 
-/// The portal of a stored session, for callers that only have the manager.
+/// The portal of the session, for callers that only have the manager (to
+/// build a [`TokenRouting`](crate::routing::TokenRouting), say): the session
+/// in the manager's memory, or else the stored one.
 pub async fn stored_portal(manager: &TokenManager) -> Result<Portal> {
+    if let Some(record) = manager.session().await {
+        return Ok(record.portal);
+    }
     match manager.store().load(manager.key()).await? {
         Some(stored) => Ok(stored.record.portal),
         None => Err(FlowError::new(

@@ -182,19 +182,7 @@ impl SessionRecord {
 
     /// Stores `token` (and its refresh token, when it has one; an existing refresh
     /// token is kept when `token` carries none, as after a `refresh_token` grant).
-    ///
-    /// A different access token drops [`server_tokens`](Self::server_tokens):
-    /// they were issued for the old one, and stay valid only as long as it does.
     pub fn set_token(&mut self, token: &Token) {
-        let same = self.access_token.as_ref().is_some_and(|old| {
-            arcgis_auth_core::constant_time_eq(
-                old.expose_secret().as_bytes(),
-                token.access_token().expose_secret().as_bytes(),
-            )
-        });
-        if !same {
-            self.server_tokens.clear();
-        }
         self.access_token = Some(token.access_token().clone());
         self.expires_at = Some(token.expires_at());
         self.ssl = token.ssl();

@@ -16,8 +16,8 @@
 //!    portal token changes (renewed, or reported invalid), so no server token
 //!    outlives the portal token it was made from. In the store, server tokens
 //!    are saved only while the stored portal token is the one they were made
-//!    from, and a record's server tokens are dropped whenever its access token
-//!    changes ([`SessionRecord::set_token`](arcgis_auth_storage::SessionRecord::set_token)).
+//!    from, and the [`TokenManager`] drops a record's server tokens whenever
+//!    it renews the portal token.
 //!
 //! Trusting a server's own claim of federation is safe: the portal only
 //! issues server tokens for servers it has federated, and a server token is
@@ -638,9 +638,9 @@ impl From<RetryWith> for FlowError {
     }
 }
 
-/// Whether the record's server tokens were made from `portal`: a record's
-/// server tokens are dropped whenever its access token changes, and saved only
-/// while it is the one they were made from.
+/// Whether the record's server tokens were made from `portal`: the manager
+/// drops a record's server tokens whenever it renews the portal token, and
+/// they are saved only while it is the one they were made from.
 fn made_from(record: &arcgis_auth_storage::SessionRecord, portal: &AccessToken) -> bool {
     record
         .access_token

@@ -482,6 +482,7 @@ async fn one_server_token_request_for_many_concurrent_callers() {
         assert_eq!(task.await.unwrap(), 200);
     }
     assert_eq!(generate_requests(&portal_server).await.len(), 1);
+    drop_servers(vec![portal_server, server]).await;
 }
 
 #[tokio::test]
@@ -519,4 +520,35 @@ async fn server_tokens_are_renewed_early() {
         Some("token-0")
     );
     assert_eq!(session.source.count(), 0);
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_a_token() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    let routing = TokenRouting::new(portal).trust_server_with_credentials(
+        ServerRoot::parse("https://own.example.com/arcgis").unwrap(),
+        ServerCredentials::new("svc", "pw-secret".into()),
+    );
+    let (client, federation) = client(&session, routing);
+    let url = url::Url::parse(&format!("{}{SERVICE}", server.uri())).unwrap();
+    let route = federation.routing().route(&url);
+    let credential = federation.credential(&route).await.unwrap().unwrap();
+    assert_eq!(credential.token().secret().expose_secret(), "server-1");
+    let auth = ArcGisAuth::from_federation(federation.clone());
+    let shown = format!(
+        "{credential:?} {federation:?} {auth:?} {client:?} {route:?} {:?}",
+        federation.routing()
+    );
+    for secret in ["server-1", "token-0", "pw-secret"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
 }

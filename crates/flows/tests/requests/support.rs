@@ -144,3 +144,10 @@ pub fn generate_token_answer(token: &str, now: Timestamp) -> serde_json::Value {
         "ssl": false
     })
 }
+
+/// Drops mock servers outside tokio's cooperative budget: wiremock verifies
+/// its expectations on drop with a nested `block_on`, which can spin forever
+/// when the test task has used up its budget (after many awaits).
+pub async fn drop_servers(servers: Vec<MockServer>) {
+    tokio::task::unconstrained(async move { drop(servers) }).await;
+}
