@@ -201,7 +201,11 @@ impl SessionStore for FileStore {
                 None => Ok(None),
                 Some((value, version)) => Ok(Some(Versioned {
                     record: SessionRecord::from_value(value.clone()).map_err(|e| {
-                        StoreError::corrupt(format!("session `{key}` in {}", e.message()))
+                        StoreError::corrupt(format!(
+                            "session `{key}` in `{}`: {}",
+                            inner.paths.file.display(),
+                            e.message()
+                        ))
                     })?,
                     version,
                 })),
@@ -423,62 +427,7 @@ impl Paths {
             }
             Err(e) => return Err(self.io_error("read", path, e)),
         };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Document {
-                format: format.to_owned(),
-                version: DOCUMENT_VERSION,
-                body: B::default(),
-                extra: BTreeMap::new(),
-            });
-        }
-        let foreign = || {
-            StoreError::corrupt(format!(
-                "`{}` is not an arcgis-auth {} file: it was left untouched; move it away or \
-                 choose another path",
-                path.display(),
-                if format == LEASES_FORMAT {
-                    "lease"
-                } else {
-                    "session store"
-                }
-            ))
-        };
-        // serde_json's messages can quote values (tokens): report positions only.
-        let header: Header = serde_json::from_slice(&bytes).map_err(|e| {
-            if e.is_data() {
-                return foreign();
-            }
-            StoreError::corrupt(format!(
-                "`{}` is not valid JSON (line {}, column {}): it was left untouched; move it away \
-                 or choose another path",
-                path.display(),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        if header.format.as_ref().and_then(|f| f.as_str()) != Some(format) {
-            return Err(foreign());
-        }
-        match header.version.as_ref().and_then(serde_json::Value::as_u64) {
-            Some(v) if v == u64::from(DOCUMENT_VERSION) => {}
-            Some(v) if v > u64::from(DOCUMENT_VERSION) => {
-                return Err(StoreError::corrupt(format!(
-                    "`{}` was written by a newer arcgis-auth (layout {v}, this release reads \
-                     {DOCUMENT_VERSION}): upgrade; the file was left untouched",
-                    path.display()
-                )));
-            }
-            _ => return Err(foreign()),
-        }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            StoreError::corrupt(format!(
-                "`{}` is damaged (line {}, column {}): it was left untouched; move it away or \
-                 choose another path",
-                path.display(),
-                e.line(),
-                e.column()
-            ))
-        })
+        parse_document(&bytes, path, format)
     }
 
     /// Writes `doc` to `path` atomically.
@@ -490,11 +439,19 @@ impl Paths {
             )
             .with_source(e)
         })?;
-        let target = path
+        // A symlinked store file (a dotfiles manager's) stays a symlink: the
+        // rename replaces the file it points to, in that file's directory.
+        let resolved =
+            resolve_links(path).map_err(|e| self.io_error("resolve the link", path, e))?;
+        let dir = match resolved.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => self.dir.as_path(),
+        };
+        let target = resolved
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or(self.name.as_str());
-        write_atomic(&self.dir, path, target, &bytes).map_err(|e| self.io_error("write", path, e))
+        write_atomic(dir, &resolved, target, &bytes).map_err(|e| self.io_error("write", path, e))
     }
 
     fn io_error(&self, what: &str, path: &Path, e: io::Error) -> StoreError {
@@ -510,6 +467,89 @@ impl Paths {
         ))
         .with_source(e)
     }
+}
+
+/// Parses and checks a document read from `path`; blank input is an empty
+/// document. Never panics and never quotes the input in an error.
+fn parse_document<B>(bytes: &[u8], path: &Path, format: &str) -> StoreResult<Document<B>>
+where
+    B: DeserializeOwned + Default,
+{
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Document {
+            format: format.to_owned(),
+            version: DOCUMENT_VERSION,
+            body: B::default(),
+            extra: BTreeMap::new(),
+        });
+    }
+    let foreign = || {
+        StoreError::corrupt(format!(
+            "`{}` is not an arcgis-auth {} file: it was left untouched; move it away or \
+             choose another path",
+            path.display(),
+            if format == LEASES_FORMAT {
+                "lease"
+            } else {
+                "session store"
+            }
+        ))
+    };
+    // serde_json's messages can quote values (tokens): report positions only.
+    let header: Header = serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            return foreign();
+        }
+        StoreError::corrupt(format!(
+            "`{}` is not valid JSON (line {}, column {}): it was left untouched; move it away \
+             or choose another path",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if header.format.as_ref().and_then(|f| f.as_str()) != Some(format) {
+        return Err(foreign());
+    }
+    match header.version.as_ref().and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(DOCUMENT_VERSION) => {}
+        Some(v) if v > u64::from(DOCUMENT_VERSION) => {
+            return Err(StoreError::corrupt(format!(
+                "`{}` was written by a newer arcgis-auth (layout {v}, this release reads \
+                 {DOCUMENT_VERSION}): upgrade; the file was left untouched",
+                path.display()
+            )));
+        }
+        _ => return Err(foreign()),
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::corrupt(format!(
+            "`{}` is damaged (line {}, column {}): it was left untouched; move it away or \
+             choose another path",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// Follows `path` through symbolic links (also dangling ones, whose target
+/// does not exist yet) to the file a write should replace.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..32 {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 /// Reads `path`, refusing files over [`MAX_FILE_SIZE`] with `InvalidData`.
@@ -749,6 +789,32 @@ mod tests {
         assert_eq!(mode(s.path().parent().unwrap()), 0o700);
     }
 
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_symlinked_store_file_stays_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("dotfiles");
+        fs::create_dir(&real_dir).unwrap();
+        let real = real_dir.join("sessions.json");
+        let s = store(&dir);
+        fs::create_dir_all(s.path().parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&real, s.path()).unwrap();
+        s.save("k", &record(), SaveMode::Create).await.unwrap();
+        s.save("k", &record(), SaveMode::Overwrite).await.unwrap();
+        assert!(
+            fs::symlink_metadata(s.path())
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            fs::read_to_string(&real)
+                .unwrap()
+                .contains("very-secret-access")
+        );
+        assert!(s.load("k").await.unwrap().is_some());
+    }
+
     #[tokio::test]
     async fn stale_temp_files_are_cleaned_up() {
         let dir = tempfile::tempdir().unwrap();
@@ -784,6 +850,50 @@ mod tests {
         let err = a.try_acquire("k", lease).await.unwrap_err();
         assert_eq!(err.kind(), StoreErrorKind::Corrupt);
         assert_eq!(fs::read(&a.inner.paths.leases).unwrap(), b"{\"leases\": 3}");
+    }
+
+    #[test]
+    fn every_truncation_and_byte_flip_is_ok_or_corrupt() {
+        let mut table = Sessions::default();
+        let mut r = record();
+        r.extra.insert("n".into(), serde_json::json!(u64::MAX));
+        table
+            .save("k", serde_json::to_value(&r).unwrap(), &SaveMode::Create)
+            .unwrap();
+        let doc = Document {
+            format: SESSIONS_FORMAT.to_owned(),
+            version: DOCUMENT_VERSION,
+            body: table,
+            extra: BTreeMap::new(),
+        };
+        let bytes = serde_json::to_vec_pretty(&doc).unwrap();
+        let path = Path::new("sessions.json");
+        let check = |input: &[u8]| match parse_document::<Sessions>(input, path, SESSIONS_FORMAT) {
+            Ok(doc) => {
+                // Whatever parses must also hand out records or Corrupt, never panic.
+                if let Some((value, _)) = doc.body.get("k")
+                    && let Err(e) = SessionRecord::from_value(value.clone())
+                {
+                    assert_eq!(e.kind(), StoreErrorKind::Corrupt);
+                }
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), StoreErrorKind::Corrupt);
+                assert!(!format!("{e} {e:?}").contains("very-secret-access"));
+            }
+        };
+        for len in 0..bytes.len() {
+            check(&bytes[..len]);
+        }
+        let mut flipped = bytes.clone();
+        for i in 0..flipped.len() {
+            for mask in [0x01, 0x20, 0x80] {
+                flipped[i] ^= mask;
+                check(&flipped);
+                flipped[i] ^= mask;
+            }
+        }
+        assert!(parse_document::<Sessions>(&bytes, path, SESSIONS_FORMAT).is_ok());
     }
 
     #[test]
