@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arcgis_auth_core::{Error as CoreError, ErrorKind};
 use arcgis_auth_storage::{StoreError, StoreErrorKind};
@@ -95,6 +96,7 @@ struct Inner {
     kind: FlowErrorKind,
     message: String,
     arcgis_kind: Option<ErrorKind>,
+    retry_after: Option<Duration>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -129,9 +131,17 @@ impl FlowError {
                 kind,
                 message,
                 arcgis_kind,
+                retry_after: None,
                 source,
             }),
         }
+    }
+
+    fn retrying_after(mut self, retry_after: Option<Duration>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.retry_after = retry_after;
+        }
+        self
     }
 
     /// A "sign in again" error caused by a core error (a 498 from the token
@@ -159,6 +169,12 @@ impl FlowError {
         self.inner.arcgis_kind
     }
 
+    /// How long ArcGIS asked us to wait before trying again (`Retry-After` on
+    /// a rate limit or 503), when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
     /// The human-readable message (also what `Display` prints).
     pub fn message(&self) -> &str {
         &self.inner.message
@@ -182,7 +198,8 @@ impl From<CoreError> for FlowError {
             FlowErrorKind::ArcGis(core_kind)
         };
         let message = err.message().to_owned();
-        Self::build(kind, message, Some(core_kind), Some(Box::new(err)))
+        let retry_after = err.retry_after();
+        Self::build(kind, message, Some(core_kind), Some(Box::new(err))).retrying_after(retry_after)
     }
 }
 
@@ -200,6 +217,7 @@ impl fmt::Debug for FlowError {
             .field("kind", &self.inner.kind)
             .field("message", &self.inner.message)
             .field("arcgis_kind", &self.inner.arcgis_kind)
+            .field("retry_after", &self.inner.retry_after)
             .field("source", &self.inner.source)
             .finish()
     }

@@ -34,6 +34,51 @@ enum LockOutcome {
     Adopted(Arc<Cached>),
 }
 
+/// The cross-process refresh lock while we hold it. Released explicitly when
+/// the renewal ends; released by a spawned task if the renewal is dropped
+/// half-way (cancelled, or a source panicked), so the process does not wait
+/// out its own lease.
+struct HeldLock {
+    store: Arc<dyn arcgis_auth_storage::SessionStore>,
+    lease: Option<Lease>,
+}
+
+impl HeldLock {
+    async fn release(mut self) {
+        if let Some(lease) = self.lease.take() {
+            release_lock(&*self.store, &lease).await;
+        }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let store = Arc::clone(&self.store);
+            runtime.spawn(async move { release_lock(&*store, &lease).await });
+        }
+    }
+}
+
+async fn release_lock(store: &dyn arcgis_auth_storage::SessionStore, lease: &Lease) {
+    let Some(lock) = store.refresh_lock() else {
+        return;
+    };
+    match lock.release(lease).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "the refresh lock ran out before the renewal finished; consider a longer lock_lease"
+        ),
+        Err(err) => tracing::warn!(
+            error = %err,
+            "could not release the refresh lock; it frees itself when the lease runs out"
+        ),
+    }
+}
+
 impl Inner {
     /// Runs one renewal under the session mutex and installs what it found.
     pub(super) async fn renew(&self) -> Result<AccessToken> {
@@ -52,6 +97,7 @@ impl Inner {
         let span = tracing::info_span!(
             "arcgis_auth.renew",
             session = %self.key,
+            source = self.source.name(),
             reason = reason.as_str(),
             grant = tracing::field::Empty,
         );
@@ -115,16 +161,17 @@ impl Inner {
         if let Err(err) = self.plan(st, now, reason) {
             return Err(end_if_final(st, err));
         }
-        let lease = match self.acquire_lock(st, rejected).await? {
+        let held = match self.acquire_lock(st, rejected).await? {
             LockOutcome::Adopted(cached) => return Ok(cached),
-            LockOutcome::Acquired(lease) => lease,
+            LockOutcome::Acquired(lease) => HeldLock {
+                store: Arc::clone(&self.store),
+                lease,
+            },
         };
         let result = self
-            .renew_under_lock(st, reason, rejected, lease.is_some())
+            .renew_under_lock(st, reason, rejected, held.lease.is_some())
             .await;
-        if let Some(lease) = lease {
-            self.release_lock(&lease).await;
-        }
+        held.release().await;
         result
     }
 
@@ -206,19 +253,28 @@ impl Inner {
                 let issued = record
                     .refresh_token_issued_at
                     .unwrap_or(Timestamp::UNIX_EPOCH);
-                match record.refresh_token_expires_at {
-                    Some(expiry) if now >= expiry => Err(FlowError::new(
-                        FlowErrorKind::SignInRequired,
-                        format!("the refresh token expired at {expiry}: sign in again"),
-                    )),
-                    Some(expiry) if now + self.config.exchange_window >= expiry => {
-                        Ok(Grant::Exchange)
+                let exchange = match record.refresh_token_expires_at {
+                    Some(expiry) if now >= expiry => {
+                        return Err(FlowError::new(
+                            FlowErrorKind::SignInRequired,
+                            format!("the refresh token expired at {expiry}: sign in again"),
+                        ));
                     }
-                    None if now.saturating_duration_since(issued) >= self.config.exchange_after => {
-                        Ok(Grant::Exchange)
-                    }
-                    _ => Ok(Grant::Refresh),
+                    Some(expiry) => now + self.config.exchange_window >= expiry,
+                    None => now.saturating_duration_since(issued) >= self.config.exchange_after,
+                };
+                if exchange && record.redirect_uri.is_none() {
+                    // `exchange_refresh_token` needs the redirect URI of the sign-in.
+                    tracing::debug!(
+                        "the refresh token is due for exchange but the session has no redirect URI; refreshing instead"
+                    );
+                    return Ok(Grant::Refresh);
                 }
+                Ok(if exchange {
+                    Grant::Exchange
+                } else {
+                    Grant::Refresh
+                })
             }
             Renewal::UserMustSignIn => Err(FlowError::new(
                 FlowErrorKind::SignInRequired,
@@ -257,7 +313,14 @@ impl Inner {
                 Ok(token) => return Ok(token),
                 Err(err) if err.is_transient() && retry < self.config.retry.max_retries => {
                     retry += 1;
-                    let pause = self.jitter.backoff(self.config.retry.ceiling(retry));
+                    let backoff = self.jitter.backoff(self.config.retry.ceiling(retry));
+                    // Honour `Retry-After`, unless it is longer than we would
+                    // ever wait: then the caller gets the error (with it) now.
+                    let pause = match err.retry_after() {
+                        Some(asked) if asked > self.config.retry.max_backoff => return Err(err),
+                        Some(asked) => asked.max(backoff),
+                        None => backoff,
+                    };
                     tracing::warn!(
                         error = %err,
                         retry,
@@ -285,8 +348,7 @@ impl Inner {
         if grant == Grant::Exchange && token.refresh_token().is_none() {
             tracing::warn!("the exchange answer carried no new refresh token; keeping the old one");
         }
-        record.set_token(&token);
-        record.updated_at = Some(now);
+        apply_renewed(&mut record, &token, Some(now));
         st.record = Some(record);
         st.pending = Some(Pending::Token(Box::new(token)));
         st.ended = None;
@@ -357,8 +419,7 @@ impl Inner {
                     // what they stored, or a new sign-in as a whole).
                     if let Some(Pending::Token(token)) = &st.pending {
                         let updated_at = st.record.as_ref().and_then(|r| r.updated_at);
-                        record.set_token(token);
-                        record.updated_at = updated_at;
+                        apply_renewed(&mut record, token, updated_at);
                         st.record = Some(record);
                     }
                     st.version = Some(version);
@@ -414,8 +475,7 @@ impl Inner {
                         (Some(stored), Pending::Token(token)) => {
                             let updated_at = record.updated_at;
                             record = stored.record;
-                            record.set_token(token);
-                            record.updated_at = updated_at;
+                            apply_renewed(&mut record, token, updated_at);
                             mode = SaveMode::Update(stored.version);
                         }
                         (Some(stored), Pending::Session) => mode = SaveMode::Update(stored.version),
@@ -514,21 +574,6 @@ impl Inner {
         }
     }
 
-    async fn release_lock(&self, lease: &Lease) {
-        let Some(lock) = self.store.refresh_lock() else {
-            return;
-        };
-        match lock.release(lease).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                "the refresh lock ran out before the renewal finished; consider a longer lock_lease"
-            ),
-            Err(err) => {
-                tracing::warn!(error = %err, "could not release the refresh lock; it frees itself when the lease runs out")
-            }
-        }
-    }
-
     /// What to serve for the session in memory, if it has a token.
     pub(super) fn cached_for(&self, st: &SessionState, now: Timestamp) -> Option<Cached> {
         let record = st.record.as_ref()?;
@@ -574,10 +619,16 @@ impl Inner {
     }
 
     /// Installs what the session state says (after `set_session`/`persist`).
+    /// A token already reported invalid stays reported.
     pub(super) fn install_from_state(&self, st: &SessionState, now: Timestamp) {
-        if let Some(cached) = self.cached_for(st, now) {
-            self.current.store(Some(Arc::new(cached)));
+        let Some(cached) = self.cached_for(st, now) else {
+            return;
+        };
+        let previous = self.current.load_full();
+        if previous.is_some_and(|p| p.is_invalid() && p.token.same_token(&cached.token)) {
+            cached.mark_invalid();
         }
+        self.current.store(Some(Arc::new(cached)));
     }
 
     fn no_session(&self) -> FlowError {
@@ -586,6 +637,14 @@ impl Inner {
             format!("no session is stored under `{}`: sign in first", self.key),
         )
     }
+}
+
+/// Writes a renewed token into `record`. Federated server tokens were made
+/// from the previous portal token, so they are dropped with it.
+fn apply_renewed(record: &mut SessionRecord, token: &Token, updated_at: Option<Timestamp>) {
+    record.set_token(token);
+    record.updated_at = updated_at;
+    record.server_tokens.clear();
 }
 
 /// Marks the session as ended when `err` means only a new sign-in helps.

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
-use arcgis_auth_core::{Clock, SystemClock};
+use arcgis_auth_core::{Clock, SystemClock, Timestamp};
 use arcgis_auth_storage::{SaveMode, SessionRecord, SessionStore, validate_key};
 use tokio::sync::watch;
 
@@ -25,21 +25,29 @@ use self::state::{Cached, Pending, SessionState};
 /// how it renews, coordinates and persists.
 ///
 /// ```
-/// # use std::sync::Arc;
-/// # use std::time::Duration;
-/// # use arcgis_auth_core::{ExposeSecret, ManualClock, Portal, Timestamp, Token};
-/// # use arcgis_auth_flows::{FlowError, Renewal, RenewRequest, TokenManager, TokenSource};
-/// # use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
-/// # #[derive(Debug)]
-/// # struct AppSecret;
-/// # #[arcgis_auth_flows::async_trait]
-/// # impl TokenSource for AppSecret {
-/// #     fn renewal(&self, _: &SessionRecord) -> Renewal { Renewal::SignInAgain }
-/// #     async fn renew(&self, r: &RenewRequest<'_>) -> Result<Token, FlowError> {
-/// #         Ok(Token::new("next".into(), r.now() + Duration::from_secs(7200)))
-/// #     }
-/// # }
-/// # async fn demo(store: Arc<dyn SessionStore>) -> Result<(), FlowError> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use arcgis_auth_core::{Clock, ExposeSecret, ManualClock, Portal, Timestamp, Token};
+/// use arcgis_auth_flows::{FlowError, Renewal, RenewRequest, TokenManager, TokenSource};
+/// use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
+///
+/// /// Stands in for app credentials: "signs in again" for a new token.
+/// #[derive(Debug)]
+/// struct AppSecret;
+///
+/// #[arcgis_auth_flows::async_trait]
+/// impl TokenSource for AppSecret {
+///     fn renewal(&self, _: &SessionRecord) -> Renewal {
+///         Renewal::SignInAgain
+///     }
+///     async fn renew(&self, r: &RenewRequest<'_>) -> Result<Token, FlowError> {
+///         Ok(Token::new("next".into(), r.now() + Duration::from_secs(7200)))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), FlowError> {
+/// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
 /// let clock = ManualClock::new(Timestamp::from_unix_millis(0));
 /// let manager = TokenManager::builder(AppSecret, store, "my-app")
 ///     .clock(Arc::new(clock.clone()))
@@ -49,9 +57,11 @@ use self::state::{Cached, Pending, SessionState};
 /// let mut record = SessionRecord::new(Portal::arcgis_online(), SessionKind::App);
 /// record.set_token(&Token::new("first".into(), clock.now() + Duration::from_secs(7200)));
 /// manager.set_session(record).await?;
-///
 /// assert_eq!(manager.token().await?.secret().expose_secret(), "first");
-/// clock.advance(Duration::from_secs(7200));
+///
+/// // ArcGIS answered 498: report it, and the next call renews.
+/// let rejected = manager.token().await?;
+/// assert!(manager.report_invalid(&rejected));
 /// assert_eq!(manager.token().await?.secret().expose_secret(), "next");
 /// # Ok(())
 /// # }
@@ -181,6 +191,8 @@ impl TokenManager {
     ///   or was rejected.
     /// - [`FlowErrorKind::ArcGis`]: the renewal failed (after retries, if
     ///   transient). The next call tries again.
+    /// - [`FlowErrorKind::InvalidInput`]: a renewal was needed outside a
+    ///   Tokio runtime (renewals run as Tokio tasks and wait on Tokio time).
     /// - [`FlowErrorKind::Store`] / [`FlowErrorKind::LockTimeout`]: the store
     ///   could not be read and there is no valid session in memory, or another
     ///   process held the refresh lock too long.
@@ -239,6 +251,23 @@ impl TokenManager {
         result
     }
 
+    /// The session as the manager currently knows it (a copy), or `None`
+    /// before it was loaded or set. Its secrets stay [`SecretString`](arcgis_auth_core::SecretString)s.
+    pub async fn session(&self) -> Option<SessionRecord> {
+        self.inner.session.lock().await.record.clone()
+    }
+
+    /// Forgets the session in memory (after a sign-out, say): the cached token
+    /// is no longer served, and the next call to [`token`](Self::token) loads
+    /// the session from the store again. The store is not touched; delete the
+    /// session there to sign out everywhere.
+    pub async fn clear(&self) {
+        let mut st = self.inner.session.lock().await;
+        *st = SessionState::default();
+        self.inner.current.store(None);
+        tracing::info!(session = %self.inner.key, "session forgotten in memory");
+    }
+
     /// Whether the session in memory has changes the store has not accepted yet.
     pub async fn has_unsaved_changes(&self) -> bool {
         self.inner.session.lock().await.pending.is_some()
@@ -279,6 +308,16 @@ impl Inner {
         (self.clock.now() < cached.check_at).then(|| cached.token.clone())
     }
 
+    /// The current token if it is valid at `now` and not reported invalid,
+    /// even if it is due for renewal.
+    fn still_valid(&self, now: Timestamp) -> Option<AccessToken> {
+        let guard = self.current.load();
+        (*guard)
+            .as_ref()
+            .filter(|c| !c.is_invalid() && now < c.token.expires_at())
+            .map(|c| c.token.clone())
+    }
+
     fn report_invalid(&self, token: &AccessToken) -> bool {
         let guard = self.current.load();
         match (*guard).as_ref() {
@@ -311,13 +350,13 @@ impl Inner {
         let now = self.clock.now();
         // A token that is still valid and not reported invalid can be served
         // while someone else renews it, and if the renewal fails.
-        let still_valid = {
-            let guard = self.current.load();
-            (*guard)
-                .as_ref()
-                .filter(|c| !c.is_invalid() && now < c.token.expires_at())
-                .map(|c| c.token.clone())
-        };
+        let still_valid = self.still_valid(now);
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(FlowError::new(
+                FlowErrorKind::InvalidInput,
+                "TokenManager::token must be called from within a Tokio runtime to renew a token",
+            ));
+        }
         let (mut rx, leader) = {
             let mut slot = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
             match slot.as_ref() {
@@ -336,18 +375,18 @@ impl Inner {
                 }
             }
         };
-        if let (Some(token), false) = (&still_valid, leader) {
-            return Ok(token.clone());
+        if let (Some(token), false) = (still_valid, leader) {
+            return Ok(token);
         }
         let outcome = match rx.wait_for(Option::is_some).await {
             Ok(value) => value.clone().unwrap_or_else(|| Err(interrupted())),
             Err(_) => Err(interrupted()),
         };
-        match (outcome, still_valid) {
-            (Ok(token), _) => Ok(token),
-            // A failed early renewal: keep serving the token while it is valid.
-            (Err(_), Some(token)) if self.clock.now() < token.expires_at() => Ok(token),
-            (Err(err), _) => Err(err),
+        match outcome {
+            Ok(token) => Ok(token),
+            // A failed renewal leaves a still-valid token in place (it keeps
+            // being served until it expires); anything else is the error.
+            Err(err) => self.still_valid(self.clock.now()).ok_or(err),
         }
     }
 
