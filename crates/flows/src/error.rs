@@ -49,6 +49,15 @@ pub enum FlowErrorKind {
     /// A configuration or input the flow cannot work with (for example a session
     /// record of a kind the strategy does not handle).
     InvalidInput,
+    /// The sign-in callback does not carry the `state` this sign-in sent: it is
+    /// forged, or belongs to another (older) sign-in. Start the sign-in again.
+    StateMismatch,
+    /// No sign-in callback arrived in time (the loopback listener gave up
+    /// waiting for the browser). Start the sign-in again.
+    SignInTimedOut,
+    /// A local I/O operation failed, such as binding the loopback listener's
+    /// port. The message says which.
+    Io,
 }
 
 impl FlowErrorKind {
@@ -67,7 +76,10 @@ impl FlowErrorKind {
     pub fn needs_sign_in(self) -> bool {
         matches!(
             self,
-            FlowErrorKind::SignInRequired | FlowErrorKind::NoSession
+            FlowErrorKind::SignInRequired
+                | FlowErrorKind::NoSession
+                | FlowErrorKind::StateMismatch
+                | FlowErrorKind::SignInTimedOut
         )
     }
 }
@@ -155,6 +167,17 @@ impl FlowError {
             arcgis_kind,
             Some(Box::new(cause)),
         )
+    }
+
+    /// An error of `kind` caused by a core error, keeping its kind for
+    /// [`FlowError::arcgis_kind`] (e.g. an API key rejected with a 498).
+    pub(crate) fn from_core(
+        kind: FlowErrorKind,
+        message: impl Into<String>,
+        cause: CoreError,
+    ) -> Self {
+        let arcgis_kind = Some(cause.kind());
+        Self::build(kind, message.into(), arcgis_kind, Some(Box::new(cause)))
     }
 
     /// What kind of failure this is.

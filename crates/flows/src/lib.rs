@@ -13,6 +13,9 @@
 //!   renew a session; the manager decides when and which [`Grant`].
 //! - [`FlowError`] is the crate's one error type; match on
 //!   [`FlowError::kind`].
+//! - The [`signin`] module holds every way to sign in (user sign-in with
+//!   PKCE, app credentials, `generateToken`, API keys, implicit-grant
+//!   callbacks); each returns a [`SignedIn`] that becomes a manager in one call.
 //!
 //! # Design
 //!
@@ -104,6 +107,7 @@ mod error;
 mod jitter;
 #[doc = include_str!("../../../docs/token-manager.md")]
 pub mod manager;
+pub mod signin;
 mod source;
 
 pub use access::AccessToken;
@@ -111,4 +115,8 @@ pub use async_trait::async_trait;
 pub use config::{ManagerConfig, RetryPolicy};
 pub use error::{FlowError, FlowErrorKind, Result};
 pub use manager::{TokenManager, TokenManagerBuilder};
+pub use signin::{
+    ApiKey, AppSignIn, LoopbackListener, NeverRenewed, PasswordSignIn, PendingSignIn, SignedIn,
+    UserSignIn,
+};
 pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
