@@ -58,6 +58,10 @@ pub enum FlowErrorKind {
     /// A local I/O operation failed, such as binding the loopback listener's
     /// port. The message says which.
     Io,
+    /// The ArcGIS Server is federated with another portal (its `owningSystemUrl`
+    /// names a different portal): this session's tokens cannot be used there.
+    /// Sign in to that portal, or use the server without a token.
+    NotFederated,
 }
 
 impl FlowErrorKind {

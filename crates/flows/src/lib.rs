@@ -120,3 +120,10 @@ pub use signin::{
     UserSignIn,
 };
 pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
+
+pub mod federation;
+mod http_json;
+#[doc = include_str!("../../../docs/where-your-token-goes.md")]
+pub mod middleware;
+pub mod routing;
+pub mod session;
