@@ -57,12 +57,6 @@ impl CliError {
         self.message = format!("{context}: {}", self.message);
         self
     }
-
-    /// Replaces the message, keeping the status.
-    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
-        self
-    }
 }
 
 impl fmt::Display for CliError {

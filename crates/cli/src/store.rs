@@ -34,7 +34,7 @@ impl FromStr for StoreSpec {
         }
         if let Some(path) = input.strip_prefix("file:") {
             if path.is_empty() {
-                return Err("`file:` needs a path, as in file:/path/to/sessions.json".into());
+                return Err("`file:` needs a path: use file:PATH, as in file:/path/to/sessions.json".into());
             }
             return Ok(StoreSpec::File(PathBuf::from(path)));
         }

@@ -1,0 +1,120 @@
+//! `login user`: the test plays the browser.
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+
+use arcgis_auth_testkit::{Endpoint, Grant, PUBLIC_CLIENT_ID, USERNAME};
+use serde_json::Value;
+
+use crate::support::{Setup, expire, read_open_line, stdout_of};
+
+/// Signs `profile` in with `login user --redirect oob`: reads the `Open:`
+/// line, lets the portal approve, and types the code it shows on stdin.
+pub(crate) async fn login_oob(s: &Setup, profile: &str) {
+    let mut child = s
+        .command(&[
+            "--profile",
+            profile,
+            "login",
+            "user",
+            "--client-id",
+            PUBLIC_CLIENT_ID,
+            "--redirect",
+            "oob",
+            "--no-browser",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (url, mut stderr) = read_open_line(&mut child);
+    let approval = s.portal.authorize_redirect(&url).await.unwrap();
+    assert!(approval.path().ends_with("oauth2/approval"), "{approval}");
+    // The user reads the code off the approval page and pastes it.
+    let page = reqwest::get(approval.as_str()).await.unwrap().text().await.unwrap();
+    let title = page
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split("</title>").next())
+        .unwrap();
+    let code = title.strip_prefix("SUCCESS code=").unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{code}").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status}: {rest}");
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert_eq!(stdout, "", "nothing on stdout from login");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn loopback_login_with_the_test_as_the_browser() {
+    let s = Setup::start().await;
+    let mut child = s
+        .command(&["login", "user", "--client-id", PUBLIC_CLIENT_ID, "--no-browser"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (url, mut stderr) = read_open_line(&mut child);
+    assert!(url.starts_with(&s.portal.url("oauth2/authorize")), "{url}");
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"), "{url}");
+    let visit = s.portal.play_browser(&url).await.unwrap();
+    assert_eq!(visit.status, Some(200), "{}", visit.body);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status}: {rest}");
+    assert!(rest.contains(&format!("as {USERNAME}")), "{rest}");
+
+    let out = s.cmd(&["token", "--json"]).assert().success().get_output().clone();
+    let v: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(v["username"], USERNAME);
+    let out = s.cmd(&["status", "--json"]).assert().success().get_output().clone();
+    let v: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(v["kind"], "user");
+    assert!(v["refresh_expires_at"].is_string(), "{v}");
+    assert_eq!(s.portal.calls().token(Grant::AuthorizationCode), 1);
+    assert_eq!(s.portal.calls().secrets_in_url(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oob_login_reads_the_code_from_stdin_and_refreshes_later() {
+    let s = Setup::start().await;
+    login_oob(&s, "default").await;
+    assert_eq!(s.portal.calls().token(Grant::AuthorizationCode), 1);
+    assert_eq!(s.portal.calls().endpoint(Endpoint::Authorize), 1);
+    let first = s.token("default");
+    expire(&s.file_store(), "default").await;
+    let second = s.token("default");
+    assert_ne!(first, second);
+    assert_eq!(s.portal.calls().token(Grant::RefreshToken), 1);
+    // The store holds the refresh token but never a client secret or password.
+    let text = std::fs::read_to_string(s.store_path()).unwrap();
+    assert!(text.contains("refresh_token"), "a user session keeps its refresh token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_sign_in_exits_3() {
+    let s = Setup::start().await;
+    s.portal.deny_next_authorization();
+    let mut child = s
+        .command(&["login", "user", "--client-id", PUBLIC_CLIENT_ID, "--no-browser"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (url, mut stderr) = read_open_line(&mut child);
+    let _ = s.portal.play_browser(&url).await.unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(3), "{rest}");
+    assert_eq!(rest.lines().filter(|l| l.starts_with("arcgis-auth: ")).count(), 1, "{rest}");
+    s.cmd(&["profiles"]).assert().success().stdout("");
+}

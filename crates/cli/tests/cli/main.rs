@@ -1,0 +1,9 @@
+//! Integration tests: the real `arcgis-auth` binary against the testkit's
+//! fake portal, over loopback.
+
+mod browser;
+mod commands;
+mod concurrency;
+mod exit_codes;
+mod help;
+mod support;
