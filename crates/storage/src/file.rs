@@ -64,7 +64,8 @@ const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 /// refreshes. Change events cover writes made through this handle and its
 /// clones, not writes by other processes.
 ///
-/// All file work runs on tokio's blocking thread pool.
+/// Keep the file on a local disk: network file systems may not honour the
+/// OS file lock. All file work runs on tokio's blocking thread pool.
 ///
 /// ```
 /// use arcgis_auth_core::Portal;

@@ -110,8 +110,9 @@ return 0
 /// - The refresh lock is `SET <prefix>:lock:<key> <holder> NX PX <lease>`,
 ///   released by a script that deletes the key only if it still holds this
 ///   holder's id.
-/// - A record expires (`PEXPIREAT`) a margin after its refresh token does,
-///   when the portal said when that is; records without a known refresh token
+/// - A record expires (`PEXPIREAT`) a margin after its refresh token does
+///   (by this machine's clock; see [`RedisStoreBuilder::ttl_margin`]), when
+///   the portal said when that is; records without a known refresh token
 ///   expiry never expire.
 /// - Change events cover this process's writes at once, and other processes'
 ///   writes through the `<prefix>:changes` pub/sub channel (unless turned off
