@@ -3,9 +3,10 @@
 
 use std::process::{Output, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arcgis_auth_storage::{RedisStore, SessionStore};
-use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant};
+use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_SECRET, Endpoint, Failure, Grant};
 
 use crate::support::{Setup, expire, stdout_of};
 
@@ -17,7 +18,13 @@ mod redis_server;
 const PROCESSES: usize = 12;
 
 /// Starts `PROCESSES` `token` processes for `profile` at once and waits for all.
+///
+/// The portal answers the token request slowly, so every process has started
+/// and found the session expired while the first renewal is still running:
+/// without the store's refresh lock they would all renew.
 fn token_race(s: &Setup, profile: &str) -> Vec<Output> {
+    s.portal
+        .fail_next_token_calls(1, Failure::Slow(Duration::from_millis(1500)));
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
             s.command(&["--profile", profile, "token"])
