@@ -78,6 +78,7 @@ pub(crate) struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "ARCGIS_PORTAL",
         hide_env_values = true,
         value_name = "URL",
@@ -90,6 +91,7 @@ pub(crate) struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "ARCGIS_AUTH_STORE",
         hide_env_values = true,
         value_name = "SPEC",
@@ -101,6 +103,7 @@ pub(crate) struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "ARCGIS_AUTH_PROFILE",
         hide_env_values = true,
         value_name = "NAME",
@@ -318,7 +321,7 @@ Examples:
         /// The app's client id.
         #[arg(long, value_name = "ID")]
         client_id: String,
-        /// How the code comes back: loopback (default) or oob.
+        /// How the sign-in code comes back to arcgis-auth.
         #[arg(long, value_enum, default_value_t = Redirect::Loopback)]
         redirect: Redirect,
         /// The loopback port to listen on (default: any free port).

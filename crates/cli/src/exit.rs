@@ -64,7 +64,11 @@ impl fmt::Display for CliError {
     /// (from an I/O error, say) must not break the "one line on stderr" rule.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
-        for part in self.message.split(['\n', '\r']).filter(|p| !p.trim().is_empty()) {
+        for part in self
+            .message
+            .split(['\n', '\r'])
+            .filter(|p| !p.trim().is_empty())
+        {
             if !first {
                 f.write_str(" ")?;
             }
@@ -130,7 +134,10 @@ impl From<CoreError> for CliError {
 
 impl From<StoreError> for CliError {
     fn from(err: StoreError) -> Self {
-        CliError::new(for_store(err.kind()), format!("session store: {}", err.message()))
+        CliError::new(
+            for_store(err.kind()),
+            format!("session store: {}", err.message()),
+        )
     }
 }
 
@@ -151,15 +158,27 @@ mod tests {
             for_flow(FlowErrorKind::ArcGis(ErrorKind::InvalidClient)),
             REFUSED
         );
-        assert_eq!(for_flow(FlowErrorKind::ArcGis(ErrorKind::Forbidden)), REFUSED);
-        assert_eq!(for_flow(FlowErrorKind::ArcGis(ErrorKind::InvalidGrant)), REFUSED);
+        assert_eq!(
+            for_flow(FlowErrorKind::ArcGis(ErrorKind::Forbidden)),
+            REFUSED
+        );
+        assert_eq!(
+            for_flow(FlowErrorKind::ArcGis(ErrorKind::InvalidGrant)),
+            REFUSED
+        );
         assert_eq!(for_flow(FlowErrorKind::ArcGis(ErrorKind::Server)), NETWORK);
-        assert_eq!(for_flow(FlowErrorKind::ArcGis(ErrorKind::Transport)), NETWORK);
+        assert_eq!(
+            for_flow(FlowErrorKind::ArcGis(ErrorKind::Transport)),
+            NETWORK
+        );
         assert_eq!(
             for_flow(FlowErrorKind::ArcGis(ErrorKind::UnparseableResponse)),
             NETWORK
         );
-        assert_eq!(for_flow(FlowErrorKind::ArcGis(ErrorKind::InvalidUrl)), USAGE);
+        assert_eq!(
+            for_flow(FlowErrorKind::ArcGis(ErrorKind::InvalidUrl)),
+            USAGE
+        );
         assert_eq!(
             for_flow(FlowErrorKind::ArcGis(ErrorKind::InsecureTransport)),
             USAGE
@@ -168,7 +187,10 @@ mod tests {
             for_flow(FlowErrorKind::Store(StoreErrorKind::Unavailable)),
             NETWORK
         );
-        assert_eq!(for_flow(FlowErrorKind::Store(StoreErrorKind::Corrupt)), OTHER);
+        assert_eq!(
+            for_flow(FlowErrorKind::Store(StoreErrorKind::Corrupt)),
+            OTHER
+        );
         assert_eq!(for_flow(FlowErrorKind::LockTimeout), OTHER);
     }
 

@@ -40,10 +40,10 @@ pub(crate) fn client_secret(
 /// `ARCGIS_PASSWORD`, else stdin (prompting without echo on a terminal).
 pub(crate) fn password(username: &str, from_stdin: bool) -> Result<SecretString, CliError> {
     if !from_stdin {
-        if let Ok(value) = std::env::var(PASSWORD_VAR) {
-            if !value.is_empty() {
-                return Ok(SecretString::from(value));
-            }
+        if let Ok(value) = std::env::var(PASSWORD_VAR)
+            && !value.is_empty()
+        {
+            return Ok(SecretString::from(value));
         }
         if io::stdin().is_terminal() {
             let prompt = format!("Password for {username}: ");
@@ -72,16 +72,19 @@ pub(crate) fn prompt_line(prompt: &str) -> Result<SecretString, CliError> {
 /// One line from stdin without its line ending; an empty line is a usage error.
 fn read_stdin_line() -> Result<SecretString, CliError> {
     let mut line = String::new();
-    io::stdin().lock().read_line(&mut line).map_err(|e| {
-        CliError::usage(format!("could not read standard input ({e})"))
-    })?;
+    io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::usage(format!("could not read standard input ({e})")))?;
     let value = line.trim_end_matches(['\n', '\r']).to_owned();
     non_empty(value, "standard input")
 }
 
 fn non_empty(value: String, what: &str) -> Result<SecretString, CliError> {
     if value.is_empty() {
-        return Err(CliError::usage(format!("{what} is empty: nothing to sign in with")));
+        return Err(CliError::usage(format!(
+            "{what} is empty: nothing to sign in with"
+        )));
     }
     Ok(SecretString::from(value))
 }

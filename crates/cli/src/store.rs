@@ -34,7 +34,9 @@ impl FromStr for StoreSpec {
         }
         if let Some(path) = input.strip_prefix("file:") {
             if path.is_empty() {
-                return Err("`file:` needs a path: use file:PATH, as in file:/path/to/sessions.json".into());
+                return Err(
+                    "`file:` needs a path: use file:PATH, as in file:/path/to/sessions.json".into(),
+                );
             }
             return Ok(StoreSpec::File(PathBuf::from(path)));
         }
@@ -49,7 +51,8 @@ impl FromStr for StoreSpec {
 
 /// Checks `redis://HOST:PORT[/DB]` (and optional `user:password@`).
 fn parse_redis(input: &str) -> Result<(), String> {
-    let bad = |why: &str| format!("`{input}` is not a Redis URL ({why}): use redis://HOST:PORT[/DB]");
+    let bad =
+        |why: &str| format!("`{input}` is not a Redis URL ({why}): use redis://HOST:PORT[/DB]");
     let url = url::Url::parse(input).map_err(|e| bad(&e.to_string()))?;
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("no host"));

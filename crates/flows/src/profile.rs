@@ -377,9 +377,10 @@ mod tests {
                 .password("p".into()),
         );
         let mut user = record(SessionKind::User);
-        assert_eq!(none.renewal(&user), Renewal::UserMustSignIn); // no refresh token
         user.refresh_token = Some("r".into());
         assert_eq!(none.renewal(&user), Renewal::RefreshToken);
+        user.client_id = None; // nothing to refresh with
+        assert_eq!(none.renewal(&user), Renewal::UserMustSignIn);
         assert_eq!(
             none.renewal(&record(SessionKind::App)),
             Renewal::UserMustSignIn
@@ -437,7 +438,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), FlowErrorKind::NoSession);
         assert_eq!(
-            profiles.open("a b", RenewalSecrets::new()).unwrap_err().kind(),
+            profiles
+                .open("a b", RenewalSecrets::new())
+                .unwrap_err()
+                .kind(),
             FlowErrorKind::InvalidInput
         );
     }

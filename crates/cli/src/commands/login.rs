@@ -67,9 +67,10 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
                         progress("Could not start a browser: open the URL above yourself.");
                     }
                     let pasted = secrets::prompt_line("Paste the code shown after signing in: ")?;
-                    user.complete_oob(&pending, arcgis_auth_core::ExposeSecret::expose_secret(
-                        &pasted,
-                    ))
+                    user.complete_oob(
+                        &pending,
+                        arcgis_auth_core::ExposeSecret::expose_secret(&pasted),
+                    )
                     .await?
                 }
             };
@@ -100,7 +101,10 @@ async fn keep<S: TokenSource + 'static>(
     ctx: &Context,
     signed_in: SignedIn<S>,
 ) -> Result<(), CliError> {
-    let who = match (signed_in.record().username.as_deref(), &signed_in.record().client_id) {
+    let who = match (
+        signed_in.record().username.as_deref(),
+        &signed_in.record().client_id,
+    ) {
         (Some(user), _) => format!("as {user}"),
         (None, Some(app)) => format!("as app {app}"),
         (None, None) => String::new(),

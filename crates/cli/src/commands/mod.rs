@@ -107,20 +107,20 @@ impl Context {
         secret: &SecretArgs,
     ) -> Result<(TokenManager, SessionRecord), CliError> {
         let record = self.session().await?;
-        if let Some(portal) = &self.portal {
-            if portal != &record.portal {
-                return Err(CliError::usage(format!(
-                    "profile `{}` is signed in to {}, not {portal}: choose another --profile, or \
-                     sign in to {portal} first",
-                    self.profile, record.portal
-                )));
-            }
+        if let Some(portal) = &self.portal
+            && portal != &record.portal
+        {
+            return Err(CliError::usage(format!(
+                "profile `{}` is signed in to {}, not {portal}: choose another --profile, or \
+                 sign in to {portal} first",
+                self.profile, record.portal
+            )));
         }
         let mut secrets = RenewalSecrets::new();
-        if record.kind == SessionKind::App {
-            if let Some(secret) = secrets::client_secret(secret, false)? {
-                secrets = secrets.client_secret(secret);
-            }
+        if record.kind == SessionKind::App
+            && let Some(secret) = secrets::client_secret(secret, false)?
+        {
+            secrets = secrets.client_secret(secret);
         }
         let manager = self.profiles.open(&self.profile, secrets)?;
         Ok((manager, record))

@@ -60,7 +60,10 @@ pub(super) async fn run(
         Some(flow) => ctx.token_error(flow.clone(), &record, secret),
         None => CliError::new(
             NETWORK,
-            format!("the request failed ({}): check the URL and the network", without_url(&err)),
+            format!(
+                "the request failed ({}): check the URL and the network",
+                without_url(&err)
+            ),
         ),
     })?;
     let status = response.status();

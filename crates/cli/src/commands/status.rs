@@ -85,20 +85,26 @@ mod tests {
         let mut r = SessionRecord::new(Portal::arcgis_online(), SessionKind::User);
         r.client_id = Some("app".into());
         r.set_token(
-            &Token::new("access-s3cr3t".into(), Timestamp::from_unix_millis(1_700_000_060_000))
-                .with_username(Some("jdoe".into()))
-                .with_refresh_token(Some(RefreshToken::new(
-                    "refresh-s3cr3t".into(),
-                    now,
-                    Some(Timestamp::from_unix_millis(1_700_100_000_000)),
-                ))),
+            &Token::new(
+                "access-s3cr3t".into(),
+                Timestamp::from_unix_millis(1_700_000_060_000),
+            )
+            .with_username(Some("jdoe".into()))
+            .with_refresh_token(Some(RefreshToken::new(
+                "refresh-s3cr3t".into(),
+                now,
+                Some(Timestamp::from_unix_millis(1_700_100_000_000)),
+            ))),
         );
         let text = status_text("default", &r, now);
         let json = status_json("default", &r, now).to_string();
         for shown in [&text, &json] {
             assert!(!shown.contains("s3cr3t"), "{shown}");
         }
-        assert!(text.contains("valid until 2023-11-14T22:14:20.000Z"), "{text}");
+        assert!(
+            text.contains("valid until 2023-11-14T22:14:20.000Z"),
+            "{text}"
+        );
         assert!(text.contains("jdoe"), "{text}");
         let v = status_json("default", &r, now);
         assert_eq!(v["kind"], "user");

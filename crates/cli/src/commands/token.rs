@@ -17,10 +17,7 @@ pub(super) async fn run(ctx: &Context, as_json: bool, secret: &SecretArgs) -> Re
     if as_json {
         // The portal as stored after a renewal (it cannot change, but the
         // record read before may be older than the token).
-        let portal = manager
-            .session()
-            .await
-            .map_or(record.portal, |r| r.portal);
+        let portal = manager.session().await.map_or(record.portal, |r| r.portal);
         result_json(&json!({
             "token": token.secret().expose_secret(),
             "expires_at": token.expires_at().to_rfc3339(),

@@ -32,7 +32,12 @@ pub(crate) async fn login_oob(s: &Setup, profile: &str) {
     let approval = s.portal.authorize_redirect(&url).await.unwrap();
     assert!(approval.path().ends_with("oauth2/approval"), "{approval}");
     // The user reads the code off the approval page and pastes it.
-    let page = reqwest::get(approval.as_str()).await.unwrap().text().await.unwrap();
+    let page = reqwest::get(approval.as_str())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let title = page
         .split("<title>")
         .nth(1)
@@ -47,7 +52,12 @@ pub(crate) async fn login_oob(s: &Setup, profile: &str) {
     stderr.read_to_string(&mut rest).unwrap();
     assert!(status.success(), "{status}: {rest}");
     let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
     assert_eq!(stdout, "", "nothing on stdout from login");
 }
 
@@ -55,7 +65,13 @@ pub(crate) async fn login_oob(s: &Setup, profile: &str) {
 async fn loopback_login_with_the_test_as_the_browser() {
     let s = Setup::start().await;
     let mut child = s
-        .command(&["login", "user", "--client-id", PUBLIC_CLIENT_ID, "--no-browser"])
+        .command(&[
+            "login",
+            "user",
+            "--client-id",
+            PUBLIC_CLIENT_ID,
+            "--no-browser",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -63,7 +79,10 @@ async fn loopback_login_with_the_test_as_the_browser() {
     let (url, mut stderr) = read_open_line(&mut child);
     assert!(url.starts_with(&s.portal.url("oauth2/authorize")), "{url}");
     assert!(url.contains("code_challenge_method=S256"), "{url}");
-    assert!(url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"), "{url}");
+    assert!(
+        url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
+        "{url}"
+    );
     let visit = s.portal.play_browser(&url).await.unwrap();
     assert_eq!(visit.status, Some(200), "{}", visit.body);
     let status = child.wait().unwrap();
@@ -72,10 +91,20 @@ async fn loopback_login_with_the_test_as_the_browser() {
     assert!(status.success(), "{status}: {rest}");
     assert!(rest.contains(&format!("as {USERNAME}")), "{rest}");
 
-    let out = s.cmd(&["token", "--json"]).assert().success().get_output().clone();
+    let out = s
+        .cmd(&["token", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let v: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
     assert_eq!(v["username"], USERNAME);
-    let out = s.cmd(&["status", "--json"]).assert().success().get_output().clone();
+    let out = s
+        .cmd(&["status", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let v: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
     assert_eq!(v["kind"], "user");
     assert!(v["refresh_expires_at"].is_string(), "{v}");
@@ -96,7 +125,10 @@ async fn oob_login_reads_the_code_from_stdin_and_refreshes_later() {
     assert_eq!(s.portal.calls().token(Grant::RefreshToken), 1);
     // The store holds the refresh token but never a client secret or password.
     let text = std::fs::read_to_string(s.store_path()).unwrap();
-    assert!(text.contains("refresh_token"), "a user session keeps its refresh token");
+    assert!(
+        text.contains("refresh_token"),
+        "a user session keeps its refresh token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,7 +136,13 @@ async fn a_declined_sign_in_exits_3() {
     let s = Setup::start().await;
     s.portal.deny_next_authorization();
     let mut child = s
-        .command(&["login", "user", "--client-id", PUBLIC_CLIENT_ID, "--no-browser"])
+        .command(&[
+            "login",
+            "user",
+            "--client-id",
+            PUBLIC_CLIENT_ID,
+            "--no-browser",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -115,6 +153,12 @@ async fn a_declined_sign_in_exits_3() {
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
     assert_eq!(status.code(), Some(3), "{rest}");
-    assert_eq!(rest.lines().filter(|l| l.starts_with("arcgis-auth: ")).count(), 1, "{rest}");
+    assert_eq!(
+        rest.lines()
+            .filter(|l| l.starts_with("arcgis-auth: "))
+            .count(),
+        1,
+        "{rest}"
+    );
     s.cmd(&["profiles"]).assert().success().stdout("");
 }

@@ -20,7 +20,11 @@ async fn login_app_then_token_prints_only_the_token() {
         .stdout("")
         .get_output()
         .clone();
-    assert!(stderr_of(&out).contains("Signed in to"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("Signed in to"),
+        "{}",
+        stderr_of(&out)
+    );
 
     let token = s.token("default");
     assert!(s.is_app_token(&token));
@@ -65,7 +69,12 @@ async fn the_secret_can_come_from_another_variable_or_stdin() {
 async fn token_json_has_the_documented_shape() {
     let s = Setup::start().await;
     s.login_app("default");
-    let out = s.cmd(&["token", "--json"]).assert().success().get_output().clone();
+    let out = s
+        .cmd(&["token", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let stdout = stdout_of(&out);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let v: Value = serde_json::from_str(&stdout).unwrap();
@@ -79,7 +88,10 @@ async fn token_json_has_the_documented_shape() {
     let expires = v["expires_at"].as_str().unwrap();
     // RFC 3339 in UTC: 2026-11-21T08:30:00.000Z
     assert_eq!(expires.len(), 24, "{expires}");
-    assert!(expires.ends_with('Z') && expires.as_bytes()[10] == b'T', "{expires}");
+    assert!(
+        expires.ends_with('Z') && expires.as_bytes()[10] == b'T',
+        "{expires}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -100,25 +112,50 @@ async fn an_expired_app_session_signs_in_again_with_the_secret() {
 #[tokio::test(flavor = "multi_thread")]
 async fn login_password_and_token() {
     let s = Setup::start().await;
-    s.cmd(&["login", "password", "--username", USERNAME, "--password-stdin"])
-        .write_stdin(format!("{PASSWORD}\n"))
+    s.cmd(&[
+        "login",
+        "password",
+        "--username",
+        USERNAME,
+        "--password-stdin",
+    ])
+    .write_stdin(format!("{PASSWORD}\n"))
+    .assert()
+    .success()
+    .stdout("");
+    let out = s
+        .cmd(&["token", "--json"])
         .assert()
         .success()
-        .stdout("");
-    let out = s.cmd(&["token", "--json"]).assert().success().get_output().clone();
+        .get_output()
+        .clone();
     let v: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
     assert_eq!(v["username"], USERNAME);
     assert_eq!(s.portal.calls().endpoint(Endpoint::GenerateToken), 1);
 
     // The password may also come from ARCGIS_PASSWORD, or stdin without the flag.
-    s.cmd(&["--profile", "env", "login", "password", "--username", USERNAME])
-        .env("ARCGIS_PASSWORD", PASSWORD)
-        .assert()
-        .success();
-    s.cmd(&["--profile", "piped", "login", "password", "--username", USERNAME])
-        .write_stdin(PASSWORD)
-        .assert()
-        .success();
+    s.cmd(&[
+        "--profile",
+        "env",
+        "login",
+        "password",
+        "--username",
+        USERNAME,
+    ])
+    .env("ARCGIS_PASSWORD", PASSWORD)
+    .assert()
+    .success();
+    s.cmd(&[
+        "--profile",
+        "piped",
+        "login",
+        "password",
+        "--username",
+        USERNAME,
+    ])
+    .write_stdin(PASSWORD)
+    .assert()
+    .success();
     assert_eq!(s.portal.calls().endpoint(Endpoint::GenerateToken), 3);
 }
 
@@ -126,14 +163,27 @@ async fn login_password_and_token() {
 async fn the_store_file_is_0600_and_holds_no_password_or_secret() {
     let s = Setup::start().await;
     s.login_app("app");
-    s.cmd(&["--profile", "pw", "login", "password", "--username", USERNAME])
-        .env("ARCGIS_PASSWORD", PASSWORD)
-        .assert()
-        .success();
-    let mode = std::fs::metadata(s.store_path()).unwrap().permissions().mode();
+    s.cmd(&[
+        "--profile",
+        "pw",
+        "login",
+        "password",
+        "--username",
+        USERNAME,
+    ])
+    .env("ARCGIS_PASSWORD", PASSWORD)
+    .assert()
+    .success();
+    let mode = std::fs::metadata(s.store_path())
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
     let text = std::fs::read_to_string(s.store_path()).unwrap();
-    assert!(text.contains("profile/app") && text.contains("profile/pw"), "{text}");
+    assert!(
+        text.contains("profile/app") && text.contains("profile/pw"),
+        "{text}"
+    );
     assert!(!text.contains(CONFIDENTIAL_CLIENT_SECRET));
     assert!(!text.contains(PASSWORD));
 }
@@ -154,7 +204,12 @@ async fn status_shows_the_session_and_never_a_token() {
     ] {
         assert!(text.contains(expected), "{expected} in {text}");
     }
-    let out = s.cmd(&["status", "--json"]).assert().success().get_output().clone();
+    let out = s
+        .cmd(&["status", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let json = stdout_of(&out);
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["kind"], "app");
@@ -198,8 +253,16 @@ async fn the_default_store_is_in_the_config_directory() {
     let s = Setup::start().await;
     let xdg = s.dir.path().join("xdg");
     for (var, dir, file) in [
-        ("HOME", s.dir.path().to_path_buf(), s.dir.path().join(".config/arcgis-auth/sessions.json")),
-        ("XDG_CONFIG_HOME", xdg.clone(), xdg.join("arcgis-auth/sessions.json")),
+        (
+            "HOME",
+            s.dir.path().to_path_buf(),
+            s.dir.path().join(".config/arcgis-auth/sessions.json"),
+        ),
+        (
+            "XDG_CONFIG_HOME",
+            xdg.clone(),
+            xdg.join("arcgis-auth/sessions.json"),
+        ),
     ] {
         let mut cmd = std::process::Command::new(crate::support::BIN);
         cmd.env_clear()
@@ -220,7 +283,12 @@ async fn request_attaches_the_token_in_a_header_and_adds_f_json() {
     s.login_app("default");
     let token = s.token("default");
     let url = s.portal.secured_item_url("abc");
-    let out = s.cmd(&["request", &url]).assert().success().get_output().clone();
+    let out = s
+        .cmd(&["request", &url])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let body: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
     assert!(body.get("error").is_none(), "{body}");
     assert_eq!(s.portal.calls().endpoint(Endpoint::ContentItem), 1);
@@ -231,9 +299,18 @@ async fn request_attaches_the_token_in_a_header_and_adds_f_json() {
         .iter()
         .find(|r| r.url.path().ends_with("content/items/abc"))
         .unwrap();
-    assert!(item.url.query_pairs().any(|(k, v)| k == "f" && v == "json"), "{}", item.url);
+    assert!(
+        item.url.query_pairs().any(|(k, v)| k == "f" && v == "json"),
+        "{}",
+        item.url
+    );
     assert!(!item.url.as_str().contains(&token));
-    let header = item.headers.get("x-esri-authorization").unwrap().to_str().unwrap();
+    let header = item
+        .headers
+        .get("x-esri-authorization")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert_eq!(header, format!("Bearer {token}"));
 
     // POST with --data: a form body, still no token in the URL.
@@ -263,10 +340,29 @@ async fn logout_revokes_a_user_session_and_deletes_it() {
     let s = Setup::start().await;
     crate::browser::login_oob(&s, "default").await;
     let revoked_before = s.portal.calls().endpoint(Endpoint::RevokeToken);
-    let out = s.cmd(&["logout"]).assert().success().stdout("").get_output().clone();
-    assert!(stderr_of(&out).contains("refresh token was revoked"), "{}", stderr_of(&out));
-    assert_eq!(s.portal.calls().endpoint(Endpoint::RevokeToken), revoked_before + 1);
-    assert!(s.portal.issued_tokens().iter().filter(|t| t.kind == arcgis_auth_testkit::TokenKind::Refresh).all(|t| t.revoked));
+    let out = s
+        .cmd(&["logout"])
+        .assert()
+        .success()
+        .stdout("")
+        .get_output()
+        .clone();
+    assert!(
+        stderr_of(&out).contains("refresh token was revoked"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        s.portal.calls().endpoint(Endpoint::RevokeToken),
+        revoked_before + 1
+    );
+    assert!(
+        s.portal
+            .issued_tokens()
+            .iter()
+            .filter(|t| t.kind == arcgis_auth_testkit::TokenKind::Refresh)
+            .all(|t| t.revoked)
+    );
     s.cmd(&["profiles"]).assert().success().stdout("");
     s.cmd(&["token"]).assert().code(3);
     // Logging out of nothing is fine.
@@ -278,6 +374,10 @@ async fn logout_of_an_app_session_deletes_it() {
     let s = Setup::start().await;
     s.login_app("default");
     let out = s.cmd(&["logout"]).assert().success().get_output().clone();
-    assert!(stderr_of(&out).contains("cannot be revoked"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("cannot be revoked"),
+        "{}",
+        stderr_of(&out)
+    );
     s.cmd(&["profiles"]).assert().success().stdout("");
 }

@@ -85,12 +85,19 @@ async fn many_processes_on_redis_refresh_once() {
     let profile = redis_server::TestRedis::prefix();
     s.login_app(&profile);
     let old = s.token(&profile);
-    let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(redis.url.clone()).await.unwrap());
+    let store: Arc<dyn SessionStore> =
+        Arc::new(RedisStore::connect(redis.url.clone()).await.unwrap());
     expire(&store, &profile).await;
     s.portal.reset_calls();
     let outputs = token_race(&s, &profile);
     assert_one_new_token(&s, &outputs, &old);
     // Clean up: the session is deleted (app tokens cannot be revoked).
     s.cmd(&["--profile", &profile, "logout"]).assert().success();
-    assert!(store.load(&format!("profile/{profile}")).await.unwrap().is_none());
+    assert!(
+        store
+            .load(&format!("profile/{profile}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -24,10 +24,14 @@ async fn usage_errors_exit_2() {
     s.cmd(&["token", "--what"]).assert().code(2).stdout("");
     let mut bad_store = s.cmd(&["--store", "postgres://x", "token"]);
     bad_store.assert().code(2).stdout("");
-    s.cmd(&["--portal", "not a url", "token"]).assert().code(2).stdout("");
+    s.cmd(&["--portal", "not a url", "token"])
+        .assert()
+        .code(2)
+        .stdout("");
     // Our own usage errors are one line.
     let err = run(
-        s.cmd(&["login", "app", "--client-id", CONFIDENTIAL_CLIENT_ID]).env_remove("ARCGIS_CLIENT_SECRET"),
+        s.cmd(&["login", "app", "--client-id", CONFIDENTIAL_CLIENT_ID])
+            .env_remove("ARCGIS_CLIENT_SECRET"),
         2,
     );
     assert!(err.contains("ARCGIS_CLIENT_SECRET"), "{err}");
@@ -63,13 +67,21 @@ async fn sign_in_required_exits_3() {
     assert!(err.contains("ARCGIS_CLIENT_SECRET"), "{err}");
 
     // An expired generateToken session: its password was never stored.
-    s.cmd(&["--profile", "pw", "login", "password", "--username", USERNAME])
-        .env("ARCGIS_PASSWORD", PASSWORD)
-        .assert()
-        .success();
+    s.cmd(&[
+        "--profile",
+        "pw",
+        "login",
+        "password",
+        "--username",
+        USERNAME,
+    ])
+    .env("ARCGIS_PASSWORD", PASSWORD)
+    .assert()
+    .success();
     expire(&s.file_store(), "pw").await;
     let err = run(
-        s.cmd(&["--profile", "pw", "token"]).env("ARCGIS_PASSWORD", PASSWORD),
+        s.cmd(&["--profile", "pw", "token"])
+            .env("ARCGIS_PASSWORD", PASSWORD),
         3,
     );
     assert!(err.contains("login password"), "{err}");
@@ -120,7 +132,8 @@ async fn network_failures_exit_5_and_a_later_call_recovers() {
     // More failures than the command retries.
     s.portal.fail_next_token_calls(50, Failure::HtmlPage);
     let err = run(
-        s.cmd(&["token"]).env("ARCGIS_CLIENT_SECRET", CONFIDENTIAL_CLIENT_SECRET),
+        s.cmd(&["token"])
+            .env("ARCGIS_CLIENT_SECRET", CONFIDENTIAL_CLIENT_SECRET),
         5,
     );
     assert!(err.contains("HTML"), "{err}");
@@ -132,7 +145,11 @@ async fn network_failures_exit_5_and_a_later_call_recovers() {
     assert!(s.is_app_token(&token));
 
     // Nobody listening at all.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cmd = s.base();
     cmd.args(["--portal", &format!("http://127.0.0.1:{port}/sharing/rest")])
         .args(["login", "app", "--client-id", CONFIDENTIAL_CLIENT_ID])
@@ -155,7 +172,11 @@ async fn transient_token_failures_are_retried_within_the_command() {
         let after = s.token("default");
         assert_ne!(before, after, "{failure:?}");
         assert!(s.is_app_token(&after), "{failure:?}");
-        assert_eq!(s.portal.calls().token(Grant::ClientCredentials), 4, "{failure:?}");
+        assert_eq!(
+            s.portal.calls().token(Grant::ClientCredentials),
+            4,
+            "{failure:?}"
+        );
     }
 }
 

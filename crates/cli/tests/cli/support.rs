@@ -79,11 +79,18 @@ impl Setup {
 
     /// `login app` with the testkit's confidential app, as profile `profile`.
     pub(crate) fn login_app(&self, profile: &str) {
-        self.cmd(&["--profile", profile, "login", "app", "--client-id", CONFIDENTIAL_CLIENT_ID])
-            .env("ARCGIS_CLIENT_SECRET", CONFIDENTIAL_CLIENT_SECRET)
-            .assert()
-            .success()
-            .stdout("");
+        self.cmd(&[
+            "--profile",
+            profile,
+            "login",
+            "app",
+            "--client-id",
+            CONFIDENTIAL_CLIENT_ID,
+        ])
+        .env("ARCGIS_CLIENT_SECRET", CONFIDENTIAL_CLIENT_SECRET)
+        .assert()
+        .success()
+        .stdout("");
     }
 
     /// `token` for `profile`, which must succeed; returns the token.
@@ -96,8 +103,13 @@ impl Setup {
             .get_output()
             .clone();
         let stdout = String::from_utf8(out.stdout).unwrap();
-        let token = stdout.strip_suffix('\n').expect("a newline after the token");
-        assert!(!token.is_empty() && !token.contains(char::is_whitespace), "{stdout:?}");
+        let token = stdout
+            .strip_suffix('\n')
+            .expect("a newline after the token");
+        assert!(
+            !token.is_empty() && !token.contains(char::is_whitespace),
+            "{stdout:?}"
+        );
         token.to_owned()
     }
 
@@ -109,7 +121,8 @@ impl Setup {
     /// Whether the portal issued `token` to the confidential app.
     pub(crate) fn is_app_token(&self, token: &str) -> bool {
         self.portal.issued_tokens().iter().any(|t| {
-            t.token.expose_secret() == token && t.client_id.as_deref() == Some(CONFIDENTIAL_CLIENT_ID)
+            t.token.expose_secret() == token
+                && t.client_id.as_deref() == Some(CONFIDENTIAL_CLIENT_ID)
         })
     }
 }
@@ -135,7 +148,10 @@ pub(crate) fn read_open_line(child: &mut Child) -> (String, BufReader<ChildStder
     loop {
         let mut line = String::new();
         let n = stderr.read_line(&mut line).unwrap();
-        assert!(n > 0, "the binary exited before printing `Open:`; stderr: {seen}");
+        assert!(
+            n > 0,
+            "the binary exited before printing `Open:`; stderr: {seen}"
+        );
         if let Some(url) = line.trim_end().strip_prefix("Open: ") {
             return (url.to_owned(), stderr);
         }
@@ -157,7 +173,11 @@ pub(crate) fn stderr_of(output: &std::process::Output) -> String {
 /// panic or backtrace, and returns it.
 pub(crate) fn one_line_error(output: &std::process::Output) -> String {
     let stderr = stderr_of(output);
-    assert!(stdout_of(output).is_empty(), "stdout: {}", stdout_of(output));
+    assert!(
+        stdout_of(output).is_empty(),
+        "stdout: {}",
+        stdout_of(output)
+    );
     assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
     assert!(stderr.starts_with("arcgis-auth: "), "stderr: {stderr}");
     for bad in ["panicked", "backtrace", "RUST_BACKTRACE"] {
