@@ -66,12 +66,7 @@ pub(super) async fn run(
             ),
         ),
     })?;
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let (status, headers) = (response.status(), response.headers().clone());
     let body = response.bytes().await.map_err(|e| {
         CliError::new(
             NETWORK,
@@ -80,7 +75,8 @@ pub(super) async fn run(
     })?;
     // ArcGIS errors often come inside HTTP 200 answers; downloads (images,
     // files) with a 2xx status pass as they are.
-    classify_response(status, content_type.as_deref(), &body)
+    let content_type = headers.get(CONTENT_TYPE).map(HeaderValue::to_str);
+    classify_response(status, content_type.and_then(Result::ok), &body)
         .map_err(|err| CliError::from(err).context("the resource answered with an error"))?;
     result(&body)
 }

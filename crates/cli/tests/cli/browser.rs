@@ -1,35 +1,16 @@
 //! `login user`: the test plays the browser.
 
-use std::io::{Read, Write};
-use std::process::Stdio;
+use std::io::Write;
 
-use arcgis_auth_testkit::{Endpoint, Grant, PUBLIC_CLIENT_ID, USERNAME};
-use serde_json::Value;
+use arcgis_auth_testkit::{Endpoint, Grant, USERNAME};
 
-use crate::support::{Setup, expire, read_open_line, stdout_of};
+use crate::support::{Setup, expire};
 
 /// Signs `profile` in with `login user --redirect oob`: reads the `Open:`
 /// line, lets the portal approve, and types the code it shows on stdin.
 pub(crate) async fn login_oob(s: &Setup, profile: &str) {
-    let mut child = s
-        .command(&[
-            "--profile",
-            profile,
-            "login",
-            "user",
-            "--client-id",
-            PUBLIC_CLIENT_ID,
-            "--redirect",
-            "oob",
-            "--no-browser",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (url, mut stderr) = read_open_line(&mut child);
-    let approval = s.portal.authorize_redirect(&url).await.unwrap();
+    let mut login = s.spawn_login_user(&["--profile", profile, "--redirect", "oob"]);
+    let approval = s.portal.authorize_redirect(&login.url).await.unwrap();
     assert!(approval.path().ends_with("oauth2/approval"), "{approval}");
     // The user reads the code off the approval page and pastes it.
     let page = reqwest::get(approval.as_str())
@@ -44,39 +25,18 @@ pub(crate) async fn login_oob(s: &Setup, profile: &str) {
         .and_then(|t| t.split("</title>").next())
         .unwrap();
     let code = title.strip_prefix("SUCCESS code=").unwrap();
-    let mut stdin = child.stdin.take().unwrap();
+    let mut stdin = login.child.stdin.take().unwrap();
     writeln!(stdin, "{code}").unwrap();
     drop(stdin);
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert!(status.success(), "{status}: {rest}");
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    assert_eq!(stdout, "", "nothing on stdout from login");
+    let (status, stderr) = login.finish();
+    assert!(status.success(), "{status}: {stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn loopback_login_with_the_test_as_the_browser() {
     let s = Setup::start().await;
-    let mut child = s
-        .command(&[
-            "login",
-            "user",
-            "--client-id",
-            PUBLIC_CLIENT_ID,
-            "--no-browser",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (url, mut stderr) = read_open_line(&mut child);
+    let login = s.spawn_login_user(&[]);
+    let url = login.url.clone();
     assert!(url.starts_with(&s.portal.url("oauth2/authorize")), "{url}");
     assert!(url.contains("code_challenge_method=S256"), "{url}");
     assert!(
@@ -85,27 +45,12 @@ async fn loopback_login_with_the_test_as_the_browser() {
     );
     let visit = s.portal.play_browser(&url).await.unwrap();
     assert_eq!(visit.status, Some(200), "{}", visit.body);
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert!(status.success(), "{status}: {rest}");
-    assert!(rest.contains(&format!("as {USERNAME}")), "{rest}");
+    let (status, stderr) = login.finish();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains(&format!("as {USERNAME}")), "{stderr}");
 
-    let out = s
-        .cmd(&["token", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let v: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
-    assert_eq!(v["username"], USERNAME);
-    let out = s
-        .cmd(&["status", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let v: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(s.json(&["token", "--json"])["username"], USERNAME);
+    let v = s.json(&["status", "--json"]);
     assert_eq!(v["kind"], "user");
     assert!(v["refresh_expires_at"].is_string(), "{v}");
     assert_eq!(s.portal.calls().token(Grant::AuthorizationCode), 1);
@@ -123,7 +68,6 @@ async fn oob_login_reads_the_code_from_stdin_and_refreshes_later() {
     let second = s.token("default");
     assert_ne!(first, second);
     assert_eq!(s.portal.calls().token(Grant::RefreshToken), 1);
-    // The store holds the refresh token but never a client secret or password.
     let text = std::fs::read_to_string(s.store_path()).unwrap();
     assert!(
         text.contains("refresh_token"),
@@ -135,30 +79,11 @@ async fn oob_login_reads_the_code_from_stdin_and_refreshes_later() {
 async fn a_declined_sign_in_exits_3() {
     let s = Setup::start().await;
     s.portal.deny_next_authorization();
-    let mut child = s
-        .command(&[
-            "login",
-            "user",
-            "--client-id",
-            PUBLIC_CLIENT_ID,
-            "--no-browser",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (url, mut stderr) = read_open_line(&mut child);
-    let _ = s.portal.play_browser(&url).await.unwrap();
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert_eq!(status.code(), Some(3), "{rest}");
-    assert_eq!(
-        rest.lines()
-            .filter(|l| l.starts_with("arcgis-auth: "))
-            .count(),
-        1,
-        "{rest}"
-    );
+    let login = s.spawn_login_user(&[]);
+    let _ = s.portal.play_browser(&login.url).await.unwrap();
+    let (status, stderr) = login.finish();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let errors = stderr.lines().filter(|l| l.starts_with("arcgis-auth: "));
+    assert_eq!(errors.count(), 1, "{stderr}");
     s.cmd(&["profiles"]).assert().success().stdout("");
 }

@@ -7,24 +7,17 @@ use arcgis_auth_testkit::{
 };
 use serde_json::Value;
 
-use crate::support::{Setup, expire, stderr_of, stdout_of};
+use crate::support::{Setup, expire, quiet_success, stdout_of};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn login_app_then_token_prints_only_the_token() {
     let s = Setup::start().await;
-    let out = s
-        .cmd(&["login", "app", "--client-id", CONFIDENTIAL_CLIENT_ID])
-        .env("ARCGIS_CLIENT_SECRET", CONFIDENTIAL_CLIENT_SECRET)
-        .assert()
-        .success()
-        .stdout("")
-        .get_output()
-        .clone();
-    assert!(
-        stderr_of(&out).contains("Signed in to"),
-        "{}",
-        stderr_of(&out)
+    let login = ["login", "app", "--client-id", CONFIDENTIAL_CLIENT_ID];
+    let stderr = quiet_success(
+        s.cmd(&login)
+            .env("ARCGIS_CLIENT_SECRET", CONFIDENTIAL_CLIENT_SECRET),
     );
+    assert!(stderr.contains("Signed in to"), "{stderr}");
 
     let token = s.token("default");
     assert!(s.is_app_token(&token));
@@ -123,28 +116,12 @@ async fn login_password_and_token() {
     .assert()
     .success()
     .stdout("");
-    let out = s
-        .cmd(&["token", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let v: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let v = s.json(&["token", "--json"]);
     assert_eq!(v["username"], USERNAME);
     assert_eq!(s.portal.calls().endpoint(Endpoint::GenerateToken), 1);
 
     // The password may also come from ARCGIS_PASSWORD, or stdin without the flag.
-    s.cmd(&[
-        "--profile",
-        "env",
-        "login",
-        "password",
-        "--username",
-        USERNAME,
-    ])
-    .env("ARCGIS_PASSWORD", PASSWORD)
-    .assert()
-    .success();
+    s.login_password("env");
     s.cmd(&[
         "--profile",
         "piped",
@@ -163,17 +140,7 @@ async fn login_password_and_token() {
 async fn the_store_file_is_0600_and_holds_no_password_or_secret() {
     let s = Setup::start().await;
     s.login_app("app");
-    s.cmd(&[
-        "--profile",
-        "pw",
-        "login",
-        "password",
-        "--username",
-        USERNAME,
-    ])
-    .env("ARCGIS_PASSWORD", PASSWORD)
-    .assert()
-    .success();
+    s.login_password("pw");
     let mode = std::fs::metadata(s.store_path())
         .unwrap()
         .permissions()
@@ -204,14 +171,8 @@ async fn status_shows_the_session_and_never_a_token() {
     ] {
         assert!(text.contains(expected), "{expected} in {text}");
     }
-    let out = s
-        .cmd(&["status", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let json = stdout_of(&out);
-    let v: Value = serde_json::from_str(&json).unwrap();
+    let v = s.json(&["status", "--json"]);
+    let json = v.to_string();
     assert_eq!(v["kind"], "app");
     assert_eq!(v["expired"], false);
     assert_eq!(v["client_id"], CONFIDENTIAL_CLIENT_ID);
@@ -340,18 +301,8 @@ async fn logout_revokes_a_user_session_and_deletes_it() {
     let s = Setup::start().await;
     crate::browser::login_oob(&s, "default").await;
     let revoked_before = s.portal.calls().endpoint(Endpoint::RevokeToken);
-    let out = s
-        .cmd(&["logout"])
-        .assert()
-        .success()
-        .stdout("")
-        .get_output()
-        .clone();
-    assert!(
-        stderr_of(&out).contains("refresh token was revoked"),
-        "{}",
-        stderr_of(&out)
-    );
+    let stderr = quiet_success(&mut s.cmd(&["logout"]));
+    assert!(stderr.contains("refresh token was revoked"), "{stderr}");
     assert_eq!(
         s.portal.calls().endpoint(Endpoint::RevokeToken),
         revoked_before + 1
@@ -373,11 +324,7 @@ async fn logout_revokes_a_user_session_and_deletes_it() {
 async fn logout_of_an_app_session_deletes_it() {
     let s = Setup::start().await;
     s.login_app("default");
-    let out = s.cmd(&["logout"]).assert().success().get_output().clone();
-    assert!(
-        stderr_of(&out).contains("cannot be revoked"),
-        "{}",
-        stderr_of(&out)
-    );
+    let stderr = quiet_success(&mut s.cmd(&["logout"]));
+    assert!(stderr.contains("cannot be revoked"), "{stderr}");
     s.cmd(&["profiles"]).assert().success().stdout("");
 }

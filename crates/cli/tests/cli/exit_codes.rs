@@ -67,17 +67,7 @@ async fn sign_in_required_exits_3() {
     assert!(err.contains("ARCGIS_CLIENT_SECRET"), "{err}");
 
     // An expired generateToken session: its password was never stored.
-    s.cmd(&[
-        "--profile",
-        "pw",
-        "login",
-        "password",
-        "--username",
-        USERNAME,
-    ])
-    .env("ARCGIS_PASSWORD", PASSWORD)
-    .assert()
-    .success();
+    s.login_password("pw");
     expire(&s.file_store(), "pw").await;
     let err = run(
         s.cmd(&["--profile", "pw", "token"])

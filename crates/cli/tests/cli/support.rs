@@ -1,14 +1,17 @@
 //! The harness: a fake portal in this process, the real binary in others.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arcgis_auth_core::{ExposeSecret, Timestamp};
 use arcgis_auth_storage::{FileStore, SaveMode, SessionStore};
-use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal};
+use arcgis_auth_testkit::{
+    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal, PASSWORD, PUBLIC_CLIENT_ID,
+    USERNAME,
+};
 
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_arcgis-auth");
@@ -79,18 +82,60 @@ impl Setup {
 
     /// `login app` with the testkit's confidential app, as profile `profile`.
     pub(crate) fn login_app(&self, profile: &str) {
-        self.cmd(&[
+        let args = [
             "--profile",
             profile,
             "login",
             "app",
             "--client-id",
             CONFIDENTIAL_CLIENT_ID,
-        ])
-        .env("ARCGIS_CLIENT_SECRET", CONFIDENTIAL_CLIENT_SECRET)
-        .assert()
-        .success()
-        .stdout("");
+        ];
+        quiet_success(
+            self.cmd(&args)
+                .env("ARCGIS_CLIENT_SECRET", CONFIDENTIAL_CLIENT_SECRET),
+        );
+    }
+
+    /// `login password` as the testkit's user (password from `ARCGIS_PASSWORD`).
+    pub(crate) fn login_password(&self, profile: &str) {
+        quiet_success(
+            self.cmd(&[
+                "--profile",
+                profile,
+                "login",
+                "password",
+                "--username",
+                USERNAME,
+            ])
+            .env("ARCGIS_PASSWORD", PASSWORD),
+        );
+    }
+
+    /// Runs `args`, which must succeed and print one JSON value.
+    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cmd(args).assert().success().get_output().clone();
+        serde_json::from_str(&stdout_of(&out)).unwrap()
+    }
+
+    /// Starts `login user --client-id <public app> --no-browser` plus `extra`,
+    /// with piped stdio, and reads its `Open:` line.
+    pub(crate) fn spawn_login_user(&self, extra: &[&str]) -> LoginInProgress {
+        let mut child = self
+            .command(&[
+                "login",
+                "user",
+                "--client-id",
+                PUBLIC_CLIENT_ID,
+                "--no-browser",
+            ])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (url, stderr) = read_open_line(&mut child);
+        LoginInProgress { child, url, stderr }
     }
 
     /// `token` for `profile`, which must succeed; returns the token.
@@ -140,9 +185,39 @@ pub(crate) async fn expire(store: &Arc<dyn SessionStore>, profile: &str) {
         .unwrap();
 }
 
+/// A `login user` process waiting for the browser (or the pasted code).
+pub(crate) struct LoginInProgress {
+    pub(crate) child: Child,
+    /// The URL of the `Open:` line.
+    pub(crate) url: String,
+    stderr: BufReader<ChildStderr>,
+}
+
+impl LoginInProgress {
+    /// Waits for the process; returns its status and the rest of its stderr,
+    /// after checking it printed nothing on stdout.
+    pub(crate) fn finish(mut self) -> (ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        self.stderr.read_to_string(&mut rest).unwrap();
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            out.read_to_string(&mut stdout).unwrap();
+        }
+        assert_eq!(stdout, "", "nothing on stdout from login");
+        (status, rest)
+    }
+}
+
+/// Runs `cmd`, which must succeed without printing on stdout; returns stderr.
+pub(crate) fn quiet_success(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.assert().success().stdout("").get_output().clone();
+    stderr_of(&out)
+}
+
 /// Reads the child's stderr until the `Open: <url>` line; returns the URL and
 /// the rest of stderr (to keep the pipe open).
-pub(crate) fn read_open_line(child: &mut Child) -> (String, BufReader<ChildStderr>) {
+fn read_open_line(child: &mut Child) -> (String, BufReader<ChildStderr>) {
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr piped"));
     let mut seen = String::new();
     loop {
