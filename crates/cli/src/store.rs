@@ -118,7 +118,14 @@ impl StoreSpec {
         Ok(match self {
             StoreSpec::File(path) => Arc::new(FileStore::new(path.clone())?),
             StoreSpec::Memory => Arc::new(MemoryStore::new()),
-            StoreSpec::Redis(url) => Arc::new(RedisStore::connect(url.clone()).await?),
+            // A short-lived process needs no subscription to others' changes:
+            // the token manager polls the store while another process renews.
+            StoreSpec::Redis(url) => Arc::new(
+                RedisStore::builder(url.clone())
+                    .remote_events(false)
+                    .connect()
+                    .await?,
+            ),
         })
     }
 }

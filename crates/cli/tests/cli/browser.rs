@@ -35,14 +35,17 @@ pub(crate) async fn login_oob(s: &Setup, profile: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn loopback_login_with_the_test_as_the_browser() {
     let s = Setup::start().await;
-    let login = s.spawn_login_user(&[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let login = s.spawn_login_user(&["--port", &port.to_string()]);
     let url = login.url.clone();
     assert!(url.starts_with(&s.portal.url("oauth2/authorize")), "{url}");
     assert!(url.contains("code_challenge_method=S256"), "{url}");
-    assert!(
-        url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
-        "{url}"
-    );
+    let redirect = format!("redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Fcallback");
+    assert!(url.contains(&redirect), "{url}");
     let visit = s.portal.play_browser(&url).await.unwrap();
     assert_eq!(visit.status, Some(200), "{}", visit.body);
     let (status, stderr) = login.finish();

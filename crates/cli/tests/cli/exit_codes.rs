@@ -22,12 +22,16 @@ async fn usage_errors_exit_2() {
     s.cmd(&["login"]).assert().code(2).stdout("");
     s.cmd(&["login", "app"]).assert().code(2).stdout("");
     s.cmd(&["token", "--what"]).assert().code(2).stdout("");
-    let mut bad_store = s.cmd(&["--store", "postgres://x", "token"]);
-    bad_store.assert().code(2).stdout("");
-    s.cmd(&["--portal", "not a url", "token"])
-        .assert()
-        .code(2)
-        .stdout("");
+    for bad in [["--store", "postgres://x"], ["--portal", "not a url"]] {
+        let mut cmd = s.base();
+        cmd.args(bad).arg("token");
+        let out = assert_cmd::Command::from_std(cmd)
+            .assert()
+            .code(2)
+            .stdout("");
+        let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+        assert!(stderr.contains(bad[0]), "{stderr}");
+    }
     // Our own usage errors are one line.
     let err = run(
         s.cmd(&["login", "app", "--client-id", CONFIDENTIAL_CLIENT_ID])
@@ -54,7 +58,10 @@ async fn usage_errors_exit_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_required_exits_3() {
     let s = Setup::start().await;
-    // No session.
+    // No session (also in a store that lives only as long as the process).
+    let mut memory = s.base();
+    memory.args(["--store", "memory", "token"]);
+    run(&mut assert_cmd::Command::from_std(memory), 3);
     let err = run(&mut s.cmd(&["token"]), 3);
     assert!(err.contains("login"), "{err}");
     run(&mut s.cmd(&["status"]), 3);

@@ -55,23 +55,25 @@ impl Setup {
         self.dir.path().join("sessions.json")
     }
 
-    /// The binary with a clean environment and `--store`, without `--portal`.
+    /// The binary with a clean environment (`HOME` in the temporary
+    /// directory), without `--portal` or `--store`.
     pub(crate) fn base(&self) -> Command {
         let mut cmd = Command::new(BIN);
         for var in CLEARED {
             cmd.env_remove(var);
         }
-        cmd.env("HOME", self.dir.path())
-            .arg("--store")
-            .arg(&self.store)
-            .stdin(Stdio::null());
+        cmd.env("HOME", self.dir.path()).stdin(Stdio::null());
         cmd
     }
 
     /// The binary with a clean environment, `--portal` and `--store`, then `args`.
     pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = self.base();
-        cmd.arg("--portal").arg(self.portal.portal_url()).args(args);
+        cmd.arg("--portal")
+            .arg(self.portal.portal_url())
+            .arg("--store")
+            .arg(&self.store)
+            .args(args);
         cmd
     }
 
