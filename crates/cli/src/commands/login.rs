@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use arcgis_auth_core::{AuthorizeOptions, Expiration, TokenBinding};
+use arcgis_auth_core::{AuthorizeOptions, Expiration, ExposeSecret, TokenBinding};
 use arcgis_auth_flows::signin::{AppSignIn, LoopbackListener, PasswordSignIn, UserSignIn};
 use arcgis_auth_flows::{SignedIn, TokenSource};
 
@@ -47,10 +47,7 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
                 Redirect::Loopback => {
                     let listener = LoopbackListener::bind(port.unwrap_or(0)).await?;
                     let pending = user.begin(listener.redirect_uri(), &options)?;
-                    progress(format_args!("Open: {}", pending.url()));
-                    if !no_browser && webbrowser::open(pending.url().as_str()).is_err() {
-                        progress("Could not start a browser: open the URL above yourself.");
-                    }
+                    show_sign_in_page(pending.url(), no_browser);
                     progress("Waiting for the browser to come back...");
                     user.complete_with_listener(&pending, listener, BROWSER_TIMEOUT)
                         .await?
@@ -62,16 +59,9 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
                         ));
                     }
                     let pending = user.begin_oob(&options)?;
-                    progress(format_args!("Open: {}", pending.url()));
-                    if !no_browser && webbrowser::open(pending.url().as_str()).is_err() {
-                        progress("Could not start a browser: open the URL above yourself.");
-                    }
+                    show_sign_in_page(pending.url(), no_browser);
                     let pasted = secrets::prompt_line("Paste the code shown after signing in: ")?;
-                    user.complete_oob(
-                        &pending,
-                        arcgis_auth_core::ExposeSecret::expose_secret(&pasted),
-                    )
-                    .await?
+                    user.complete_oob(&pending, pasted.expose_secret()).await?
                 }
             };
             keep(ctx, signed_in).await
@@ -93,6 +83,14 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
             }
             keep(ctx, signer.sign_in(username, password).await?).await
         }
+    }
+}
+
+/// Prints the `Open: <url>` line on stderr and opens the browser unless told not to.
+fn show_sign_in_page(url: &url::Url, no_browser: bool) {
+    progress(format_args!("Open: {url}"));
+    if !no_browser && webbrowser::open(url.as_str()).is_err() {
+        progress("Could not start a browser: open the URL above yourself.");
     }
 }
 

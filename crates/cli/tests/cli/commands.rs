@@ -3,7 +3,8 @@
 use std::os::unix::fs::PermissionsExt;
 
 use arcgis_auth_testkit::{
-    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, PASSWORD, USERNAME,
+    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, PASSWORD, SERVER_NAME,
+    USERNAME,
 };
 use serde_json::Value;
 
@@ -327,4 +328,49 @@ async fn logout_of_an_app_session_deletes_it() {
     let stderr = quiet_success(&mut s.cmd(&["logout"]));
     assert!(stderr.contains("cannot be revoked"), "{stderr}");
     s.cmd(&["profiles"]).assert().success().stdout("");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_to_a_federated_server_uses_a_server_token() {
+    let s = Setup::start().await;
+    s.login_password("default");
+    let server = s.portal.server(SERVER_NAME).unwrap();
+    let url = server.service_url("Parcels/FeatureServer/0/query");
+    let out = s
+        .cmd(&["request", &url, "--data", "where=1=1"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let body: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert!(body.get("error").is_none(), "{body}");
+    assert_eq!(
+        s.portal
+            .calls()
+            .server(SERVER_NAME, Endpoint::ServerServices),
+        1
+    );
+    assert_eq!(s.portal.calls().secrets_in_url(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_sends_no_token_to_another_origin() {
+    let s = Setup::start().await;
+    s.login_app("default");
+    let token = s.token("default");
+    let other = arcgis_auth_testkit::FakePortal::start().await;
+    // The other portal wants a token (499) and gets none: exit 4.
+    let out = s
+        .cmd(&["request", &other.secured_item_url("x")])
+        .assert()
+        .code(4)
+        .get_output()
+        .clone();
+    crate::support::one_line_error(&out);
+    for request in other.received_requests().await {
+        assert!(request.headers.get("x-esri-authorization").is_none());
+        assert!(request.headers.get("authorization").is_none());
+        assert!(!request.url.as_str().contains(&token));
+    }
+    assert!(!other.received_requests().await.is_empty());
 }
