@@ -7,7 +7,7 @@ use arcgis_auth_core::{Clock, Expiration, HttpClient, OAuthClient, Portal, Secre
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 use async_trait::async_trait;
 
-use super::{SignedIn, foreign_record};
+use super::{SignedIn, check_owner, renewal_for};
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 
@@ -95,20 +95,12 @@ impl fmt::Debug for AppSignIn {
 #[async_trait]
 impl TokenSource for AppSignIn {
     fn renewal(&self, session: &SessionRecord) -> Renewal {
-        match session.kind {
-            SessionKind::App => Renewal::SignInAgain,
-            _ => Renewal::UserMustSignIn,
-        }
+        renewal_for(session, SessionKind::App, Renewal::SignInAgain)
     }
 
     async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token> {
         let record = request.session();
-        if record.client_id.as_deref() != Some(self.client.client_id()) {
-            return Err(foreign_record("belongs to another app (client id)"));
-        }
-        if &record.portal != self.client.portal() {
-            return Err(foreign_record("belongs to another portal"));
-        }
+        check_owner(record, &self.client)?;
         match request.grant() {
             Grant::SignIn => self.request().await,
             _ => Err(FlowError::new(

@@ -36,8 +36,8 @@ mod callback;
 use std::fmt;
 use std::sync::Arc;
 
-use arcgis_auth_core::{Clock, Token};
-use arcgis_auth_storage::{SessionRecord, SessionStore};
+use arcgis_auth_core::{Clock, OAuthClient, Token};
+use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
 use async_trait::async_trait;
 
 use crate::config::ManagerConfig;
@@ -191,6 +191,27 @@ impl TokenSource for NeverRenewed {
             "this token cannot be renewed: use a new API key or sign in again",
         ))
     }
+}
+
+/// `renewal` for sessions of `kind`; any other session only the user can renew
+/// (it was not signed in by the strategy asked to renew it).
+pub(crate) fn renewal_for(session: &SessionRecord, kind: SessionKind, renewal: Renewal) -> Renewal {
+    if session.kind == kind {
+        renewal
+    } else {
+        Renewal::UserMustSignIn
+    }
+}
+
+/// Checks that `record` was signed in through `client`'s app and portal.
+pub(crate) fn check_owner(record: &SessionRecord, client: &OAuthClient) -> Result<()> {
+    if record.client_id.as_deref() != Some(client.client_id()) {
+        return Err(foreign_record("belongs to another app (client id)"));
+    }
+    if &record.portal != client.portal() {
+        return Err(foreign_record("belongs to another portal"));
+    }
+    Ok(())
 }
 
 /// The error for a session record that does not belong to the strategy renewing it.

@@ -26,61 +26,45 @@ use arcgis_auth_core::SecretString;
 use super::callback::printable;
 use crate::error::{FlowError, FlowErrorKind, Result};
 
+/// The code from the HTML of the portal's approval page, read from its
+/// `<title>SUCCESS code=...</title>` (the core crate's parser, re-exported).
+/// A page without a code is
+/// [`AccessDenied`](arcgis_auth_core::ErrorKind::AccessDenied): the sign-in
+/// was declined or not finished.
+pub use arcgis_auth_core::code_from_approval_page;
+
 /// The out-of-band redirect URI: the portal shows the code instead of redirecting.
 pub const OOB_REDIRECT_URI: &str = "urn:ietf:wg:oauth:2.0:oob";
 
 /// The longest code accepted (ArcGIS codes are a few dozen characters).
 const MAX_CODE_LEN: usize = 2048;
 
-/// The code from the HTML of the portal's approval page, read from its
-/// `<title>SUCCESS code=...</title>`.
-///
-/// Errors: [`FlowErrorKind::InvalidInput`] when the page has no title, or its
-/// title is not a `SUCCESS` (the sign-in failed or was declined: the title is
-/// quoted in the message), or the code is malformed.
-pub fn code_from_approval_page(html: &str) -> Result<SecretString> {
-    let title = title_of(html).ok_or_else(|| {
-        FlowError::new(
-            FlowErrorKind::InvalidInput,
-            "the approval page has no <title>: is this the portal's oauth2/approval page?",
-        )
-    })?;
-    code_from_title(title.trim())
-}
-
 /// The code from what a user pasted after an out-of-band sign-in: the code
 /// itself, `code=<CODE>`, the page title `SUCCESS code=<CODE>`, or the whole
 /// approval page. Surrounding white space is ignored.
 ///
 /// Errors: [`FlowErrorKind::InvalidInput`] when nothing that looks like a code
-/// is found (empty, white space inside, markup, more than 2048 characters).
+/// is found (empty, white space inside, more than 2048 characters, a title
+/// that is not a `SUCCESS`); for a pasted page, those of
+/// [`code_from_approval_page`] (as [`FlowErrorKind::SignInRequired`]).
 pub fn code_from_pasted(input: &str) -> Result<SecretString> {
     let input = input.trim();
     if input.contains('<') {
-        return code_from_approval_page(input);
+        return Ok(code_from_approval_page(input)?);
     }
-    if input.starts_with("SUCCESS") {
-        return code_from_title(input);
+    if let Some(rest) = input.strip_prefix("SUCCESS") {
+        return match rest.trim_start().strip_prefix("code=") {
+            Some(code) => check_code(code.trim()),
+            None => Err(FlowError::new(
+                FlowErrorKind::InvalidInput,
+                format!(
+                    "`{}` shows no code: paste the text after `SUCCESS code=` on the approval page",
+                    printable(input, 100)
+                ),
+            )),
+        };
     }
     check_code(input.strip_prefix("code=").unwrap_or(input))
-}
-
-fn code_from_title(title: &str) -> Result<SecretString> {
-    match title
-        .strip_prefix("SUCCESS")
-        .map(str::trim_start)
-        .and_then(|rest| rest.strip_prefix("code="))
-    {
-        Some(code) => check_code(code.trim()),
-        None => Err(FlowError::new(
-            FlowErrorKind::InvalidInput,
-            format!(
-                "the approval page does not show a code (its title is `{}`): the sign-in did \
-                 not succeed; start it again",
-                printable(title, 100)
-            ),
-        )),
-    }
 }
 
 fn check_code(code: &str) -> Result<SecretString> {
@@ -100,27 +84,27 @@ fn check_code(code: &str) -> Result<SecretString> {
     }
 }
 
-/// The text inside the first `<title ...>...</title>` (tag names in any case).
-fn title_of(html: &str) -> Option<&str> {
-    let lower = html.to_ascii_lowercase();
-    let open = lower.find("<title")?;
-    let content_start = open + lower.get(open..)?.find('>')? + 1;
-    let len = lower.get(content_start..)?.find("</title")?;
-    html.get(content_start..content_start + len)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arcgis_auth_core::ExposeSecret;
+    use arcgis_auth_core::{ErrorKind, ExposeSecret};
 
     #[test]
-    fn titles_in_any_case_and_with_attributes() {
-        let page = "<HTML><Head><TITLE lang=\"en\">\n SUCCESS code=abc-123 \n</TITLE></Head>";
-        assert_eq!(
-            code_from_approval_page(page).unwrap().expose_secret(),
-            "abc-123"
-        );
+    fn pasted_codes_titles_and_pages() {
+        for input in [
+            "abc-123",
+            "  abc-123\n",
+            "code=abc-123",
+            "SUCCESS code=abc-123",
+            "SUCCESS  code=abc-123 ",
+            "<html><head><title>SUCCESS code=abc-123</title></head></html>",
+        ] {
+            assert_eq!(
+                code_from_pasted(input).unwrap().expose_secret(),
+                "abc-123",
+                "{input:?}"
+            );
+        }
     }
 
     #[test]
@@ -128,29 +112,19 @@ mod tests {
         for bad in [
             "",
             "   ",
-            "<html></html>",
-            "<title>ERROR error=access_denied</title>",
-            "<title>SUCCESS code=</title>",
-            "<title>unterminated",
             "code with spaces",
+            "code=",
             "SUCCESS nothing",
-            "<titl\u{e9}>",
+            "SUCCESS code=",
+            "a\u{e9}b",
         ] {
             let err = code_from_pasted(bad).unwrap_err();
             assert_eq!(err.kind(), FlowErrorKind::InvalidInput, "{bad:?}");
         }
-        let err = code_from_pasted("<title>ERROR error=access_denied</title>").unwrap_err();
-        assert!(err.message().contains("ERROR error=access_denied"));
         assert!(code_from_pasted(&"a".repeat(MAX_CODE_LEN + 1)).is_err());
-    }
-
-    #[test]
-    fn multibyte_text_before_the_title_does_not_panic() {
-        let page = "é\u{130}<title>SUCCESS code=xyz</title>";
-        // `to_ascii_lowercase` keeps byte offsets, so slicing stays on boundaries.
-        assert_eq!(
-            code_from_approval_page(page).unwrap().expose_secret(),
-            "xyz"
-        );
+        // A page without a code: the sign-in was declined or not finished.
+        let err = code_from_pasted("<title>Sign In</title>").unwrap_err();
+        assert_eq!(err.kind(), FlowErrorKind::SignInRequired);
+        assert_eq!(err.arcgis_kind(), Some(ErrorKind::AccessDenied));
     }
 }

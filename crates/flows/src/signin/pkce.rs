@@ -16,7 +16,7 @@ use url::Url;
 use super::callback::{CallbackParams, query_of};
 use super::loopback::LoopbackListener;
 use super::oob::{OOB_REDIRECT_URI, code_from_pasted};
-use super::{SignedIn, foreign_record};
+use super::{SignedIn, check_owner, foreign_record, renewal_for};
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 
@@ -212,16 +212,6 @@ impl UserSignIn {
         let clock = Arc::clone(self.client.clock());
         Ok(SignedIn::new(record, token, self.clone(), clock))
     }
-
-    fn check_record(&self, record: &SessionRecord) -> Result<()> {
-        if record.client_id.as_deref() != Some(self.client.client_id()) {
-            return Err(foreign_record("belongs to another app (client id)"));
-        }
-        if &record.portal != self.client.portal() {
-            return Err(foreign_record("belongs to another portal"));
-        }
-        Ok(())
-    }
 }
 
 impl fmt::Debug for UserSignIn {
@@ -237,15 +227,12 @@ impl fmt::Debug for UserSignIn {
 #[async_trait]
 impl TokenSource for UserSignIn {
     fn renewal(&self, session: &SessionRecord) -> Renewal {
-        match session.kind {
-            SessionKind::User => Renewal::RefreshToken,
-            _ => Renewal::UserMustSignIn,
-        }
+        renewal_for(session, SessionKind::User, Renewal::RefreshToken)
     }
 
     async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token> {
         let record = request.session();
-        self.check_record(record)?;
+        check_owner(record, &self.client)?;
         let secret = record.refresh_token.clone().ok_or_else(|| {
             FlowError::new(
                 FlowErrorKind::SignInRequired,
