@@ -1,4 +1,4 @@
-//! Small JSON calls to the portal and servers (`/rest/info`, `community/self`,
+//! Small JSON calls to the portal (`community/self`, `portals/self`,
 //! `validateAppAccess`), read and classified like every ArcGIS answer.
 
 use arcgis_auth_core::{Error, ErrorKind, HttpClient, SecretString, classify_response};
@@ -15,14 +15,6 @@ pub(crate) fn redact(url: &Url) -> String {
     u.set_query(None);
     u.set_fragment(None);
     u.to_string()
-}
-
-/// GET `url?f=json` (no credentials) and return the body of a successful answer.
-pub(crate) async fn get_json(http: &HttpClient, url: &Url) -> Result<Vec<u8>, Error> {
-    let mut url = url.clone();
-    url.query_pairs_mut().append_pair("f", "json");
-    let request = http.reqwest().get(url.clone());
-    send(request, &url).await
 }
 
 /// POST `form` plus `f=json` to `url`; `token`, when given, travels as a

@@ -16,6 +16,13 @@
 //! - The [`signin`] module holds every way to sign in (user sign-in with
 //!   PKCE, app credentials, `generateToken`, API keys, implicit-grant
 //!   callbacks); each returns a [`SignedIn`] that becomes a manager in one call.
+//! - The [`middleware`] module puts the token on your requests, only where it
+//!   belongs, and recovers from 498s: [`middleware::ArcGisAuth`] is a
+//!   `reqwest-middleware` middleware. Its guide, "where your token goes", is
+//!   the module's page. [`routing`] holds the rules, [`federation`] the
+//!   federated servers and their tokens.
+//! - The [`session`] module answers "who is signed in?" (`community/self`,
+//!   `portals/self`), checks app access, and signs out.
 //!
 //! # Design
 //!
@@ -124,7 +131,6 @@ pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
 
 pub mod federation;
 mod http_json;
-#[doc = include_str!("../../../docs/where-your-token-goes.md")]
 pub mod middleware;
 pub mod routing;
 pub mod session;

@@ -322,7 +322,7 @@ impl TokenRouting {
             // A server behind the portal's web server (…/server/rest/services)
             // may be federated: it then needs its own token.
             return match server {
-                Some(server) if self.discover_federation && !self.under_portal_path(url) => {
+                Some(server) if self.discover_federation && !self.is_portal_root(&server) => {
                     Route::Federation {
                         server,
                         same_origin_as_portal: true,
@@ -346,15 +346,19 @@ impl TokenRouting {
         }
     }
 
-    fn under_portal_path(&self, url: &Url) -> bool {
-        let mut theirs = url
+    /// Whether a "server root" cut from a URL is the portal's own web adaptor.
+    /// (The portal's `sharing/rest` URLs never parse as server URLs at all.)
+    fn is_portal_root(&self, server: &ServerRoot) -> bool {
+        let segments: Vec<&str> = server
+            .as_url()
             .path_segments()
-            .into_iter()
-            .flatten()
-            .filter(|s| !s.is_empty());
-        self.portal_path
-            .iter()
-            .all(|mine| theirs.next().is_some_and(|t| t.eq_ignore_ascii_case(mine)))
+            .map(|s| s.filter(|x| !x.is_empty()).collect())
+            .unwrap_or_default();
+        segments.len() == self.portal_path.len()
+            && segments
+                .iter()
+                .zip(&self.portal_path)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b))
     }
 
     /// Whether `owning_system_url` (from a server's `/rest/info`) names this
@@ -462,10 +466,20 @@ mod tests {
             r.route(&url("https://user:pw@www.arcgis.com/sharing/rest")),
             Route::NoToken(NoTokenReason::UserInfo)
         );
+        // Plain http is another origin; trusted or not, it never gets a token
+        // unless it is loopback.
         assert_eq!(
             r.route(&url("http://www.arcgis.com/sharing/rest")),
+            Route::NoToken(NoTokenReason::UntrustedOrigin)
+        );
+        let r = online()
+            .trust_origin(Origin::parse("http://tiles.example.com").unwrap())
+            .trust_origin(Origin::parse("http://127.0.0.1:8080").unwrap());
+        assert_eq!(
+            r.route(&url("http://tiles.example.com/x")),
             Route::NoToken(NoTokenReason::InsecureTransport)
         );
+        assert_eq!(r.route(&url("http://127.0.0.1:8080/x")), Route::Trusted);
         assert_eq!(
             r.route(&url("ftp://www.arcgis.com/sharing/rest")),
             Route::NoToken(NoTokenReason::NotHttp)
@@ -532,6 +546,25 @@ mod tests {
             r.route(&url("https://gis.example.com:8443/portal/sharing/rest")),
             Route::NoToken(NoTokenReason::UntrustedOrigin)
         );
+        assert_eq!(
+            r.route(&url("https://gis.example.com/portal/rest/services")),
+            Route::Portal
+        );
+        // A portal at the host's root, with a server next to it.
+        let root = TokenRouting::new(Portal::parse("https://gis.example.com").unwrap());
+        assert_eq!(
+            root.route(&url("https://gis.example.com/sharing/rest/portals/self")),
+            Route::Portal
+        );
+        assert!(matches!(
+            root.route(&url(
+                "https://gis.example.com/server/rest/services/A/MapServer"
+            )),
+            Route::Federation {
+                same_origin_as_portal: true,
+                ..
+            }
+        ));
     }
 
     #[test]

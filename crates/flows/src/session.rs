@@ -258,9 +258,9 @@ impl Account {
             tracing::warn!(session = %key, error = %err, "revoking the token failed; deleting the session anyway");
         }
         let deleted = store.delete(key, None).await.map_err(FlowError::from);
-        if let Some(token) = self.manager.cached() {
-            self.manager.report_invalid(&token);
-        }
+        // Whatever the manager holds in memory goes too; its next call
+        // finds no session (or, if the delete failed, the stored one).
+        self.manager.clear().await;
         *self.cache.lock().await = Cache::default();
         tracing::info!(
             session = %key,
@@ -345,8 +345,13 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     })
 }
 
-/// The portal of a stored session, for callers that only have the manager.
+/// The portal of the session, for callers that only have the manager (to
+/// build a [`TokenRouting`](crate::routing::TokenRouting), say): the session
+/// in the manager's memory, or else the stored one.
 pub async fn stored_portal(manager: &TokenManager) -> Result<Portal> {
+    if let Some(record) = manager.session().await {
+        return Ok(record.portal);
+    }
     match manager.store().load(manager.key()).await? {
         Some(stored) => Ok(stored.record.portal),
         None => Err(FlowError::new(

@@ -4,7 +4,7 @@
 //! it takes a *server token*, which the portal issues for it (`generateToken`
 //! with `token` + `serverUrl`). [`Federation`] does the whole dance:
 //!
-//! 1. reads the server's `/rest/info` ([`ServerInfo`]), cached for
+//! 1. reads the server's `/rest/info` ([`ServerInfo`], from `arcgis-auth-core`), cached for
 //!    [`FederationConfig::info_ttl`];
 //! 2. if its `owningSystemUrl` is this portal
 //!    ([`TokenRouting::is_this_portal`]), asks the portal for a server token;
@@ -14,13 +14,14 @@
 //!    tokens), one request at a time per root, saves it in the session record
 //!    (`server_tokens`), and drops **every** server token as soon as the
 //!    portal token changes (renewed, or reported invalid), so no server token
-//!    outlives the portal token it was made from.
+//!    outlives the portal token it was made from. In the store, server tokens
+//!    are saved only while the stored portal token is the one they were made
+//!    from, and the [`TokenManager`] drops a record's server tokens whenever
+//!    it renews the portal token.
 //!
 //! Trusting a server's own claim of federation is safe: the portal only
 //! issues server tokens for servers it has federated, and a server token is
 //! only good for the server it was issued for.
-
-mod info;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,8 +29,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arcgis_auth_core::{
-    ErrorKind, ExposeSecret, GenerateTokenRequest, HttpClient, Origin, ServerRoot, Timestamp,
-    Token, constant_time_eq, effective_lead,
+    ErrorKind, ExposeSecret, GenerateTokenRequest, HttpClient, Origin, ServerInfo, ServerRoot,
+    Timestamp, Token, constant_time_eq, effective_lead,
 };
 use arcgis_auth_storage::{SaveMode, ServerTokenRecord, StoreErrorKind};
 use tokio::sync::Mutex as AsyncMutex;
@@ -39,13 +40,8 @@ use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::manager::TokenManager;
 use crate::routing::{NoTokenReason, Route, TokenRouting};
 
-pub use info::ServerInfo;
-
-/// The `extra` field of the session record that says which portal token the
-/// stored `server_tokens` were made from (the portal token's expiry, in epoch
-/// milliseconds). Server tokens stored for another portal token are ignored
-/// and dropped on the next save.
-pub const SERVER_TOKENS_FOR: &str = "server_tokens_portal_expires_at";
+/// Above this many servers, out-of-date `/rest/info` answers are forgotten.
+const MAX_INFO_ENTRIES: usize = 256;
 
 /// How long save conflicts are retried when storing a server token.
 const MAX_SAVE_CONFLICTS: usize = 3;
@@ -121,7 +117,16 @@ impl CachedToken {
     }
 }
 
-type Slot = Arc<AsyncMutex<Option<CachedToken>>>;
+/// One server's token, behind an async mutex: one request at a time per server.
+#[derive(Default)]
+struct SlotState {
+    cached: Option<CachedToken>,
+    /// Whether the session record was consulted (only on the first miss, so a
+    /// token reported invalid is never read back from the store).
+    looked_in_store: bool,
+}
+
+type Slot = Arc<AsyncMutex<SlotState>>;
 
 struct InfoEntry {
     fetched_at: Timestamp,
@@ -220,8 +225,18 @@ impl Federation {
     /// [`FederationConfig::info_ttl`] (failures are remembered for
     /// [`FederationConfig::failed_info_ttl`]). No token is sent.
     pub async fn server_info(&self, server: &ServerRoot) -> Result<Arc<ServerInfo>> {
+        let now = self.now();
         let slot = {
             let mut infos = lock(&self.inner.infos);
+            if infos.len() >= MAX_INFO_ENTRIES && !infos.contains_key(server) {
+                // Forget answers that are out of date anyway (unless being read now).
+                let ttl = self.inner.config.info_ttl;
+                infos.retain(|_, slot| {
+                    slot.try_lock().map_or(true, |e| {
+                        e.as_ref().is_some_and(|e| now < e.fetched_at + ttl)
+                    })
+                });
+            }
             Arc::clone(infos.entry(server.clone()).or_default())
         };
         let mut entry = slot.lock().await;
@@ -240,9 +255,11 @@ impl Federation {
             }
         }
         tracing::debug!(server = %server, "reading the server's /rest/info");
-        let result = crate::http_json::get_json(&self.inner.http, &server.rest_info_url())
+        let result = self
+            .inner
+            .http
+            .server_info(server)
             .await
-            .and_then(|body| ServerInfo::from_body(&body))
             .map(Arc::new)
             .map_err(FlowError::from);
         *entry = Some(InfoEntry {
@@ -257,7 +274,7 @@ impl Federation {
         let info = self.server_info(server).await?;
         Ok(info
             .owning_system_url()
-            .is_some_and(|u| self.inner.routing.is_this_portal(u)))
+            .is_some_and(|u| self.inner.routing.is_this_portal(u.as_str())))
     }
 
     /// A server token for `server`, which must be federated with this
@@ -277,14 +294,14 @@ impl Federation {
     pub async fn server_token(&self, server: &ServerRoot) -> Result<AccessToken> {
         let info = self.server_info(server).await?;
         match info.owning_system_url() {
-            Some(owner) if self.inner.routing.is_this_portal(owner) => {
+            Some(owner) if self.inner.routing.is_this_portal(owner.as_str()) => {
                 self.federated_token(server).await
             }
             Some(owner) => Err(FlowError::new(
                 FlowErrorKind::NotFederated,
                 format!(
                     "{server} is federated with {}, not with {}: sign in to that portal to use it",
-                    redact_str(owner),
+                    crate::http_json::redact(owner),
                     self.inner.routing.portal()
                 ),
             )),
@@ -316,7 +333,7 @@ impl Federation {
             } => {
                 let reason = match self.server_info(server).await {
                     Ok(info) => match info.owning_system_url() {
-                        Some(owner) if self.inner.routing.is_this_portal(owner) => {
+                        Some(owner) if self.inner.routing.is_this_portal(owner.as_str()) => {
                             return Ok(Some(Credential::Server {
                                 server: server.clone(),
                                 token: self.federated_token(server).await?,
@@ -364,8 +381,12 @@ impl Federation {
                 };
                 for slot in slots {
                     if let Ok(mut guard) = slot.try_lock() {
-                        if guard.as_ref().is_some_and(|c| c.token.same_token(token)) {
-                            *guard = None;
+                        if guard
+                            .cached
+                            .as_ref()
+                            .is_some_and(|c| c.token.same_token(token))
+                        {
+                            guard.cached = None;
                         }
                     } else {
                         // A renewal is running for this server: it replaces the token anyway.
@@ -441,16 +462,18 @@ impl Federation {
         };
         let mut guard = slot.lock().await;
         let now = self.now();
-        if let Some(cached) = guard.as_ref().filter(|c| now < c.refresh_at) {
+        if let Some(cached) = guard.cached.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(Ok(cached.token.clone()));
         }
-        if guard.is_none()
-            && let Some(stored) = self.load_stored(server, &portal, now).await
-            && now < stored.refresh_at
-        {
-            let token = stored.token.clone();
-            *guard = Some(stored);
-            return Ok(Ok(token));
+        if !guard.looked_in_store {
+            guard.looked_in_store = true;
+            if let Some(stored) = self.load_stored(server, &portal, now).await
+                && now < stored.refresh_at
+            {
+                let token = stored.token.clone();
+                guard.cached = Some(stored);
+                return Ok(Ok(token));
+            }
         }
         let request = GenerateTokenRequest::federated(portal.secret().clone(), server);
         let url = self.inner.routing.portal().generate_token_url();
@@ -462,7 +485,7 @@ impl Federation {
             Ok(token) => {
                 let token = AccessToken::new(token);
                 let now = self.now();
-                *guard = Some(CachedToken::new(token.clone(), now, self.lead()));
+                guard.cached = Some(CachedToken::new(token.clone(), now, self.lead()));
                 drop(guard);
                 self.store_token(server, &token, &portal).await;
                 Ok(Ok(token))
@@ -471,7 +494,7 @@ impl Federation {
             Err(err) => {
                 let err = FlowError::from(err);
                 // A failed early renewal: keep serving the token while it is valid.
-                match guard.as_ref() {
+                match guard.cached.as_ref() {
                     Some(c) if self.now() < c.token.expires_at() => {
                         tracing::warn!(server = %server, error = %err, "server token renewal failed; the current one is still valid");
                         Ok(Ok(c.token.clone()))
@@ -496,7 +519,7 @@ impl Federation {
         };
         let mut guard = slot.lock().await;
         let now = self.now();
-        if let Some(cached) = guard.as_ref().filter(|c| now < c.refresh_at) {
+        if let Some(cached) = guard.cached.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(cached.token.clone());
         }
         // The server's own token endpoint, as its /rest/info names it, but
@@ -521,10 +544,10 @@ impl Federation {
         {
             Ok(token) => {
                 let token = AccessToken::new(token);
-                *guard = Some(CachedToken::new(token.clone(), self.now(), self.lead()));
+                guard.cached = Some(CachedToken::new(token.clone(), self.now(), self.lead()));
                 Ok(token)
             }
-            Err(err) => match guard.as_ref() {
+            Err(err) => match guard.cached.as_ref() {
                 Some(c) if self.now() < c.token.expires_at() => Ok(c.token.clone()),
                 _ => Err(err.into()),
             },
@@ -574,21 +597,10 @@ impl Federation {
                 }
             };
             let mut record = stored.record;
-            if !record
-                .access_token
-                .as_ref()
-                .is_some_and(|t| same_secret(t, portal))
-            {
+            if !made_from(&record, portal) {
                 // The portal token was renewed meanwhile: this server token is already stale.
                 return;
             }
-            if !made_from(&record, portal) {
-                record.server_tokens.clear();
-            }
-            record.extra.insert(
-                SERVER_TOKENS_FOR.to_owned(),
-                serde_json::Value::from(portal.expires_at().as_unix_millis()),
-            );
             record.server_tokens.insert(
                 server.as_url().as_str().to_owned(),
                 ServerTokenRecord {
@@ -626,17 +638,14 @@ impl From<RetryWith> for FlowError {
     }
 }
 
-/// Whether the record's server tokens were made from `portal`.
+/// Whether the record's server tokens were made from `portal`: the manager
+/// drops a record's server tokens whenever it renews the portal token, and
+/// they are saved only while it is the one they were made from.
 fn made_from(record: &arcgis_auth_storage::SessionRecord, portal: &AccessToken) -> bool {
     record
-        .extra
-        .get(SERVER_TOKENS_FOR)
-        .and_then(serde_json::Value::as_i64)
-        == Some(portal.expires_at().as_unix_millis())
-        && record
-            .access_token
-            .as_ref()
-            .is_some_and(|t| same_secret(t, portal))
+        .access_token
+        .as_ref()
+        .is_some_and(|t| same_secret(t, portal))
 }
 
 fn same_secret(secret: &arcgis_auth_core::SecretString, token: &AccessToken) -> bool {
@@ -644,14 +653,6 @@ fn same_secret(secret: &arcgis_auth_core::SecretString, token: &AccessToken) -> 
         secret.expose_secret().as_bytes(),
         token.secret().expose_secret().as_bytes(),
     )
-}
-
-/// A URL from the network, without query, for messages.
-fn redact_str(s: &str) -> String {
-    match url::Url::parse(s) {
-        Ok(u) => crate::http_json::redact(&u),
-        Err(_) => "an unreadable URL".to_owned(),
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,8 +1,11 @@
 //! The middleware itself: route, attach, send, look for a 498, retry once.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use arcgis_auth_core::{Error as CoreError, HttpClient, Origin};
+use arcgis_auth_core::{Error as CoreError, HttpClient, Origin, Timestamp};
 use async_trait::async_trait;
 use http::Extensions;
 use reqwest::{Request, Response};
@@ -18,6 +21,10 @@ use crate::routing::{Route, TokenRouting};
 
 /// ArcGIS clients turn GETs longer than this into POSTs.
 pub const DEFAULT_MAX_URL_LENGTH: usize = 2000;
+
+/// How long an origin that rejected a freshly renewed token is not sent
+/// another renewal's worth of retries (default of [`ArcGisAuth::rejection_cooldown`]).
+pub const DEFAULT_REJECTION_COOLDOWN: Duration = Duration::from_secs(60);
 
 /// A [`reqwest_middleware::Middleware`] that puts the right ArcGIS token on
 /// each request, and only where it belongs, and recovers from 498s.
@@ -49,6 +56,10 @@ pub const DEFAULT_MAX_URL_LENGTH: usize = 2000;
 pub struct ArcGisAuth {
     federation: Federation,
     max_url_length: Option<usize>,
+    rejection_cooldown: Duration,
+    /// Origins that rejected a freshly renewed token, and until when they are
+    /// not worth another renewal.
+    refusing: Arc<Mutex<HashMap<Origin, Timestamp>>>,
 }
 
 impl fmt::Debug for ArcGisAuth {
@@ -56,6 +67,7 @@ impl fmt::Debug for ArcGisAuth {
         f.debug_struct("ArcGisAuth")
             .field("federation", &self.federation)
             .field("max_url_length", &self.max_url_length)
+            .field("rejection_cooldown", &self.rejection_cooldown)
             .finish()
     }
 }
@@ -77,7 +89,35 @@ impl ArcGisAuth {
         ArcGisAuth {
             federation,
             max_url_length: Some(DEFAULT_MAX_URL_LENGTH),
+            rejection_cooldown: DEFAULT_REJECTION_COOLDOWN,
+            refusing: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// When an origin rejects even a freshly renewed token (a server that
+    /// will not take this token at all), its rejections during the next
+    /// `cooldown` are handed back at once as typed errors, without renewing
+    /// the token again (default [`DEFAULT_REJECTION_COOLDOWN`]; measured on
+    /// the manager's clock). This keeps one misconfigured server from making
+    /// every request renew the session.
+    pub fn rejection_cooldown(mut self, cooldown: Duration) -> Self {
+        self.rejection_cooldown = cooldown;
+        self
+    }
+
+    fn now(&self) -> Timestamp {
+        self.federation.manager().clock().now()
+    }
+
+    fn refusing(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, Timestamp>> {
+        self.refusing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cooling_down(&self, origin: Option<&Origin>) -> bool {
+        let now = self.now();
+        let mut refusing = self.refusing();
+        refusing.retain(|_, until| now < *until);
+        origin.is_some_and(|o| refusing.contains_key(o))
     }
 
     /// GETs with a token whose URL is longer than this become form POSTs
@@ -121,10 +161,11 @@ impl Middleware for ArcGisAuth {
             }
             return next.run(request, extensions).await;
         };
-        let transport = match Origin::of(request.url()) {
-            Ok(origin) => self.routing().transport(&origin),
-            Err(_) => Default::default(),
-        };
+        let origin = Origin::of(request.url()).ok();
+        let transport = origin
+            .as_ref()
+            .map(|o| self.routing().transport(o))
+            .unwrap_or_default();
         maybe_post(&mut request, transport, self.max_url_length);
         // Cloned before the token goes on: the retry carries a new one.
         let spare = request.try_clone();
@@ -134,11 +175,19 @@ impl Middleware for ArcGisAuth {
         let Some(rejection) = inspected.rejection else {
             return Ok(inspected.response);
         };
-        tracing::info!(
-            url = %redact(spare.as_ref().map_or_else(|| inspected.response.url(), Request::url)),
-            kind = %rejection.kind(),
-            "the token was rejected; renewing it"
+        let url = redact(
+            spare
+                .as_ref()
+                .map_or_else(|| inspected.response.url(), Request::url),
         );
+        if self.cooling_down(origin.as_ref()) {
+            return Err(into_mw(rejected(
+                rejection,
+                "this server also rejected a freshly renewed token moments ago, so the token \
+                 was not renewed again: check that this token is meant for this server",
+            )));
+        }
+        tracing::info!(url = %url, kind = %rejection.kind(), "the token was rejected; renewing it");
         self.federation.report_invalid(&credential);
         let Some(mut retry) = spare else {
             return Err(into_mw(rejected(
@@ -158,11 +207,18 @@ impl Middleware for ArcGisAuth {
         let inspected = inspect(response).await?;
         match inspected.rejection {
             None => Ok(inspected.response),
-            Some(again) => Err(into_mw(rejected(
-                again,
-                "it was rejected again after the token was renewed and the request retried once: \
+            Some(again) => {
+                if let Some(origin) = origin {
+                    let until = self.now() + self.rejection_cooldown;
+                    self.refusing().insert(origin, until);
+                }
+                tracing::warn!(url = %url, kind = %again.kind(), "a freshly renewed token was rejected too");
+                Err(into_mw(rejected(
+                    again,
+                    "it was rejected again after the token was renewed and the request retried once: \
                  sign in again, or check that this token is meant for this server",
-            ))),
+                )))
+            }
         }
     }
 }

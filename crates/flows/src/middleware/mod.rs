@@ -1,4 +1,4 @@
-// The module docs are docs/where-your-token-goes.md, attached in lib.rs.
+#![doc = include_str!("../../../../docs/where-your-token-goes.md")]
 
 mod attach;
 mod client;
@@ -6,6 +6,6 @@ mod inspect;
 mod layer;
 
 pub use client::same_origin_redirects;
-pub use layer::{ArcGisAuth, DEFAULT_MAX_URL_LENGTH, flow_error};
+pub use layer::{ArcGisAuth, DEFAULT_MAX_URL_LENGTH, DEFAULT_REJECTION_COOLDOWN, flow_error};
 
 pub use crate::routing::TokenTransport;
