@@ -103,15 +103,15 @@ async fn keep<S: TokenSource + 'static>(
         signed_in.record().username.as_deref(),
         &signed_in.record().client_id,
     ) {
-        (Some(user), _) => format!("as {user}"),
-        (None, Some(app)) => format!("as app {app}"),
+        (Some(user), _) => format!(" as {user}"),
+        (None, Some(app)) => format!(" as app {app}"),
         (None, None) => String::new(),
     };
     let portal = signed_in.record().portal.clone();
     let expires = signed_in.token().expires_at();
     ctx.profiles.keep(&ctx.profile, signed_in).await?;
     progress(format_args!(
-        "Signed in to {portal} {who} (profile `{}`); the token is valid until {}.",
+        "Signed in to {portal}{who} (profile `{}`); the token is valid until {}.",
         ctx.profile,
         expires.to_rfc3339()
     ));
