@@ -8,5 +8,4 @@ mod implicit;
 mod loopback;
 mod password;
 mod pkce;
-mod secrets;
 mod support;

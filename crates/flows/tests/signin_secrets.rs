@@ -1,4 +1,13 @@
 //! No secret in any `Debug` output, error or log line of the sign-in strategies.
+//!
+//! In its own test binary: tracing caches per call site whether anyone
+//! listens, so a test capturing logs must not share its process with tests
+//! that run without a subscriber.
+
+// The sign-in tests' helpers; this binary uses only some of them.
+#[allow(dead_code)]
+#[path = "signin/support.rs"]
+mod support;
 
 use std::io;
 use std::sync::{Arc, Mutex};
