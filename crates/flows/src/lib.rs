@@ -114,6 +114,7 @@ mod error;
 mod jitter;
 #[doc = include_str!("../../../docs/token-manager.md")]
 pub mod manager;
+pub mod profile;
 pub mod signin;
 mod source;
 
