@@ -15,12 +15,13 @@
 //!     --portal https://www.arcgis.com --client-id YOUR_CLIENT_ID
 //! ```
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use arcgis_auth_core::{HttpClient, Timestamp};
 use arcgis_auth_examples::args::Args;
 use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
-use arcgis_auth_examples::{BoxError, show};
+use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::signin::AppSignIn;
@@ -34,8 +35,16 @@ Options:
                      $ARCGIS_CLIENT_SECRET";
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::from_env(&format!("{USAGE}\n{PORTAL_USAGE}"), &[])?;
+async fn main() -> ExitCode {
+    exit_status(run().await)
+}
+
+async fn run() -> Result<(), BoxError> {
+    let args = Args::from_env(
+        &format!("{USAGE}\n{PORTAL_USAGE}"),
+        &["portal", "client-id"],
+        &[],
+    )?;
     let target = Target::from_args(&args).await?;
     let portal = target.portal();
     let (client_id, secret) = target.app_credentials(&args)?;

@@ -22,6 +22,7 @@
 //! ```
 
 use std::fmt;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -29,7 +30,7 @@ use std::time::Duration;
 use arcgis_auth_core::HttpClient;
 use arcgis_auth_examples::args::Args;
 use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
-use arcgis_auth_examples::{BoxError, show};
+use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::TokenManager;
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_storage::{
@@ -192,8 +193,16 @@ const USAGE: &str =
     "custom_store: an audited session store plugged into the token manager\n\nOptions:";
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::from_env(&format!("{USAGE}\n{PORTAL_USAGE}"), &[])?;
+async fn main() -> ExitCode {
+    exit_status(run().await)
+}
+
+async fn run() -> Result<(), BoxError> {
+    let args = Args::from_env(
+        &format!("{USAGE}\n{PORTAL_USAGE}"),
+        &["portal", "client-id"],
+        &[],
+    )?;
     let target = Target::from_args(&args).await?;
     let (client_id, secret) = target.app_credentials(&args)?;
     let store = AuditedStore::new(MemoryStore::new());

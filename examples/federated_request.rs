@@ -18,13 +18,14 @@
 //!     --service https://gis.example.com/server/rest/services/SampleWorldCities/MapServer
 //! ```
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use arcgis_auth_core::{AuthorizeOptions, HttpClient};
-use arcgis_auth_examples::BoxError;
 use arcgis_auth_examples::args::Args;
 use arcgis_auth_examples::browser::sign_in_with_loopback;
 use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
+use arcgis_auth_examples::{BoxError, exit_status};
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::signin::UserSignIn;
@@ -41,8 +42,16 @@ Options:
   --port PORT        the sign-in listener's port (default 0: any free port)";
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::from_env(&format!("{USAGE}\n{PORTAL_USAGE}"), &[])?;
+async fn main() -> ExitCode {
+    exit_status(run().await)
+}
+
+async fn run() -> Result<(), BoxError> {
+    let args = Args::from_env(
+        &format!("{USAGE}\n{PORTAL_USAGE}"),
+        &["portal", "client-id", "service", "port"],
+        &[],
+    )?;
     let target = Target::from_args(&args).await?;
     let service = match (args.value("service"), target.fake()) {
         (Some(url), _) => url.to_owned(),

@@ -15,12 +15,13 @@
 //!     --portal https://gis.example.com/portal --username jdoe
 //! ```
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use arcgis_auth_core::{ExposeSecret, HttpClient, Timestamp, TokenBinding};
 use arcgis_auth_examples::args::Args;
 use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
-use arcgis_auth_examples::{BoxError, show};
+use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::session::Account;
 use arcgis_auth_flows::signin::PasswordSignIn;
 use arcgis_auth_storage::{MemoryStore, SessionStore};
@@ -32,8 +33,16 @@ Options:
   --username NAME    the user (with --portal); the password is read from $ARCGIS_PASSWORD";
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::from_env(&format!("{USAGE}\n{PORTAL_USAGE}"), &[])?;
+async fn main() -> ExitCode {
+    exit_status(run().await)
+}
+
+async fn run() -> Result<(), BoxError> {
+    let args = Args::from_env(
+        &format!("{USAGE}\n{PORTAL_USAGE}"),
+        &["portal", "username"],
+        &[],
+    )?;
     let target = Target::from_args(&args).await?;
     let (username, password) = target.user_credentials(&args)?;
     let http = HttpClient::new()?;

@@ -21,8 +21,9 @@ use arcgis_auth_core::{AuthorizeOptions, HttpClient, Timestamp};
 use arcgis_auth_examples::args::Args;
 use arcgis_auth_examples::browser::out_of_band_code;
 use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
-use arcgis_auth_examples::{BoxError, show};
+use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::signin::UserSignIn;
+use std::process::ExitCode;
 
 const USAGE: &str = "\
 out_of_band: a person signs in and pastes the code the portal shows
@@ -31,8 +32,16 @@ Options:
   --client-id ID     the app's client id (with --portal)";
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::from_env(&format!("{USAGE}\n{PORTAL_USAGE}"), &[])?;
+async fn main() -> ExitCode {
+    exit_status(run().await)
+}
+
+async fn run() -> Result<(), BoxError> {
+    let args = Args::from_env(
+        &format!("{USAGE}\n{PORTAL_USAGE}"),
+        &["portal", "client-id"],
+        &[],
+    )?;
     let target = Target::from_args(&args).await?;
     let sign_in = UserSignIn::new(
         target.portal(),

@@ -18,13 +18,14 @@
 //!     # register http://127.0.0.1:8765/callback as a redirect URI of the app
 //! ```
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use arcgis_auth_core::{AuthorizeOptions, HttpClient, Timestamp};
 use arcgis_auth_examples::args::Args;
 use arcgis_auth_examples::browser::sign_in_with_loopback;
 use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
-use arcgis_auth_examples::{BoxError, show};
+use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::session::Account;
 use arcgis_auth_flows::signin::UserSignIn;
 use arcgis_auth_storage::MemoryStore;
@@ -38,8 +39,16 @@ Options:
                      have http://127.0.0.1:PORT/callback as a redirect URI";
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::from_env(&format!("{USAGE}\n{PORTAL_USAGE}"), &[])?;
+async fn main() -> ExitCode {
+    exit_status(run().await)
+}
+
+async fn run() -> Result<(), BoxError> {
+    let args = Args::from_env(
+        &format!("{USAGE}\n{PORTAL_USAGE}"),
+        &["portal", "client-id", "port"],
+        &[],
+    )?;
     let target = Target::from_args(&args).await?;
     let port: u16 = args.value("port").unwrap_or("0").parse()?;
     let http = HttpClient::new()?;

@@ -27,12 +27,13 @@
 //! drives this site in headless Chromium.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 
-use arcgis_auth_examples::BoxError;
 use arcgis_auth_examples::args::{Args, secret_from_env};
 use arcgis_auth_examples::target::{CLIENT_SECRET_VAR, PORTAL_USAGE, Target};
 use arcgis_auth_examples::web::{Settings, WebApp, demo_visit};
+use arcgis_auth_examples::{BoxError, exit_status};
 use arcgis_auth_storage::{MemoryStore, SessionStore};
 use arcgis_auth_testkit::{
     App, FakePortal, LOOPBACK_REDIRECT_URI, PASSWORD, PUBLIC_CLIENT_ID, USERNAME,
@@ -50,8 +51,16 @@ Options:
                      sent as the client secret (confidential apps).";
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::from_env(&format!("{USAGE}\n{PORTAL_USAGE}"), &["serve"])?;
+async fn main() -> ExitCode {
+    exit_status(run().await)
+}
+
+async fn run() -> Result<(), BoxError> {
+    let args = Args::from_env(
+        &format!("{USAGE}\n{PORTAL_USAGE}"),
+        &["portal", "client-id", "listen"],
+        &["serve"],
+    )?;
     let serve = args.flag("serve");
     let target = match args.value("portal") {
         Some(_) => Target::from_args(&args).await?,

@@ -19,20 +19,20 @@ pub struct Args {
 }
 
 impl Args {
-    /// Parses the process's arguments; `flags` names the options that take no value.
+    /// Parses the process's arguments: `options` take a value, `flags` do not.
     ///
     /// `--help` prints `usage` and exits.
-    pub fn from_env(usage: &str, flags: &[&str]) -> Result<Args, BoxError> {
+    pub fn from_env(usage: &str, options: &[&str], flags: &[&str]) -> Result<Args, BoxError> {
         let args: Vec<String> = std::env::args().skip(1).collect();
         if args.iter().any(|a| a == "--help" || a == "-h") {
             println!("{usage}");
             std::process::exit(0);
         }
-        Args::parse(args, flags).map_err(|e| format!("{e}\n\n{usage}").into())
+        Args::parse(args, options, flags).map_err(|e| format!("{e}\n\n{usage}").into())
     }
 
     /// Parses `args` (without the program name).
-    pub fn parse(args: Vec<String>, flags: &[&str]) -> Result<Args, String> {
+    pub fn parse(args: Vec<String>, options: &[&str], flags: &[&str]) -> Result<Args, String> {
         let mut parsed = Args::default();
         let mut iter = args.into_iter();
         while let Some(arg) = iter.next() {
@@ -41,6 +41,10 @@ impl Args {
                     "unexpected argument `{arg}`: options look like --name value"
                 ));
             };
+            let bare = name.split_once('=').map_or(name, |(n, _)| n);
+            if !options.contains(&bare) && !flags.contains(&bare) {
+                return Err(format!("unknown option --{bare} (see --help)"));
+            }
             if let Some((name, value)) = name.split_once('=') {
                 parsed.values.insert(name.to_owned(), value.to_owned());
             } else if flags.contains(&name) {
@@ -89,7 +93,11 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Args, String> {
-        Args::parse(args.iter().map(|s| s.to_string()).collect(), &["serve"])
+        Args::parse(
+            args.iter().map(|s| s.to_string()).collect(),
+            &["portal", "client-id"],
+            &["serve"],
+        )
     }
 
     #[test]
@@ -105,5 +113,15 @@ mod tests {
     fn mistakes_are_explained() {
         assert!(parse(&["--portal"]).unwrap_err().contains("needs a value"));
         assert!(parse(&["portal"]).unwrap_err().contains("unexpected"));
+        assert!(
+            parse(&["--bogus"])
+                .unwrap_err()
+                .contains("unknown option --bogus")
+        );
+        assert!(
+            parse(&["--bogus=1"])
+                .unwrap_err()
+                .contains("unknown option --bogus")
+        );
     }
 }

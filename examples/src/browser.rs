@@ -7,7 +7,6 @@
 //! opened in the user's browser (and printed, in case that fails).
 
 use std::io::BufRead;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use arcgis_auth_core::AuthorizeOptions;
@@ -93,25 +92,12 @@ pub async fn out_of_band_code(fake: Option<&FakePortal>, url: &Url) -> Result<St
     }
 }
 
-/// Prints `url` and tries to open it in the user's browser.
+/// Prints `url` and tries to open it in the user's browser (`webbrowser`
+/// honours `$BROWSER`, WSL, macOS and Windows, and never hands the terminal
+/// to a text-mode browser).
 pub fn open_in_browser(url: &Url) {
     println!("   open this page to sign in (trying to open it for you):\n     {url}");
-    let opener: &[&str] = if cfg!(target_os = "macos") {
-        &["open"]
-    } else if cfg!(windows) {
-        &["cmd", "/C", "start", ""]
-    } else {
-        &["xdg-open"]
-    };
-    let (program, args) = opener.split_first().unwrap_or((&"xdg-open", &[]));
-    let opened = Command::new(program)
-        .args(args)
-        .arg(url.as_str())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    if opened.is_err() {
+    if webbrowser::open(url.as_str()).is_err() {
         println!("   (could not start a browser: open the page by hand)");
     }
 }

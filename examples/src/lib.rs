@@ -20,5 +20,17 @@ pub mod show;
 pub mod target;
 pub mod web;
 
-/// The error type of the examples: anything printable, so `main` can return it.
+/// The error type of the examples: anything printable.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An example's exit status: success, or its error printed in plain words
+/// (its `Display`, which says what to do next) and status 1.
+pub fn exit_status(result: Result<(), BoxError>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

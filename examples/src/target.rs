@@ -16,8 +16,8 @@ pub const CLIENT_SECRET_VAR: &str = "ARCGIS_CLIENT_SECRET";
 pub const PASSWORD_VAR: &str = "ARCGIS_PASSWORD";
 
 /// The usage lines every example that needs a portal shares.
-pub const PORTAL_USAGE: &str = "\
-  --portal URL       a real portal (ArcGIS Online: https://www.arcgis.com, or your
+pub const PORTAL_USAGE: &str =
+    "  --portal URL       a real portal (ArcGIS Online: https://www.arcgis.com, or your
                      ArcGIS Enterprise portal URL); default: start the testkit's fake
                      portal on loopback and run against it";
 
