@@ -12,6 +12,10 @@
 //! | `GET /callback` | the pending sign-in is taken out of the store (once), checked (`state`, age) and completed: code + verifier for tokens; the session is saved under `web:user:{new id}` and the browser gets the new id (a fresh id after sign-in, so an id known before cannot be used after) |
 //! | `POST /signout` | the refresh token is revoked at the portal, the session is deleted from the store, the cookie is cleared |
 //!
+//! Sign-ins started and never finished are swept out of the store after
+//! [`PENDING_LIFETIME`]; a session that can no longer be renewed is deleted
+//! the next time its browser shows up.
+//!
 //! The browser only ever holds a random id. Tokens live in the store, where
 //! every server of a fleet finds them (use a `RedisStore` there); each request
 //! builds a [`TokenManager`] over the stored session, which refreshes it
@@ -31,7 +35,7 @@ use arcgis_auth_core::{AuthorizeOptions, ErrorKind, HttpClient, Portal, SecretSt
 use arcgis_auth_flows::session::Account;
 use arcgis_auth_flows::signin::{PendingSignIn, UserSignIn};
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
-use arcgis_auth_storage::{SaveMode, SessionKind, SessionRecord, SessionStore};
+use arcgis_auth_storage::{SaveMode, SessionKind, SessionRecord, SessionStore, StoreErrorKind};
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
@@ -332,8 +336,12 @@ async fn take_pending(app: &AppState, id: &str) -> Result<Option<PendingSignIn>,
     let Some(stored) = app.store.load(&key).await? else {
         return Ok(None);
     };
-    if !app.store.delete(&key, Some(&stored.version)).await? {
-        return Ok(None); // another request took it first
+    match app.store.delete(&key, Some(&stored.version)).await {
+        Ok(true) => {}
+        // Another request (a double-clicked link, a replay) took it first.
+        Ok(false) => return Ok(None),
+        Err(e) if e.kind() == StoreErrorKind::Conflict => return Ok(None),
+        Err(e) => return Err(e.into()),
     }
     let Some(value) = stored.record.extra.get(PENDING_FIELD) else {
         return Ok(None);
