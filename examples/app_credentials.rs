@@ -19,8 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arcgis_auth_core::{HttpClient, Timestamp};
-use arcgis_auth_examples::args::Args;
-use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
+use arcgis_auth_examples::target::Target;
 use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
@@ -40,12 +39,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), BoxError> {
-    let args = Args::from_env(
-        &format!("{USAGE}\n{PORTAL_USAGE}"),
-        &["portal", "client-id"],
-        &[],
-    )?;
-    let target = Target::from_args(&args).await?;
+    let (args, target) = Target::from_cli(USAGE, &["client-id"], &[]).await?;
     let portal = target.portal();
     let (client_id, secret) = target.app_credentials(&args)?;
     let http = HttpClient::new()?;

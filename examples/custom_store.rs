@@ -28,8 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arcgis_auth_core::HttpClient;
-use arcgis_auth_examples::args::Args;
-use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
+use arcgis_auth_examples::target::Target;
 use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::TokenManager;
 use arcgis_auth_flows::signin::AppSignIn;
@@ -198,12 +197,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), BoxError> {
-    let args = Args::from_env(
-        &format!("{USAGE}\n{PORTAL_USAGE}"),
-        &["portal", "client-id"],
-        &[],
-    )?;
-    let target = Target::from_args(&args).await?;
+    let (args, target) = Target::from_cli(USAGE, &["client-id"], &[]).await?;
     let (client_id, secret) = target.app_credentials(&args)?;
     let store = AuditedStore::new(MemoryStore::new());
     let shared: Arc<dyn SessionStore> = Arc::new(store.clone());

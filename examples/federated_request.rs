@@ -22,9 +22,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arcgis_auth_core::{AuthorizeOptions, HttpClient};
-use arcgis_auth_examples::args::Args;
 use arcgis_auth_examples::browser::sign_in_with_loopback;
-use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
+use arcgis_auth_examples::target::Target;
 use arcgis_auth_examples::{BoxError, exit_status};
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
@@ -47,12 +46,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), BoxError> {
-    let args = Args::from_env(
-        &format!("{USAGE}\n{PORTAL_USAGE}"),
-        &["portal", "client-id", "service", "port"],
-        &[],
-    )?;
-    let target = Target::from_args(&args).await?;
+    let (args, target) = Target::from_cli(USAGE, &["client-id", "service", "port"], &[]).await?;
     let service = match (args.value("service"), target.fake()) {
         (Some(url), _) => url.to_owned(),
         (None, Some(fake)) => fake

@@ -19,8 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arcgis_auth_core::{ExposeSecret, HttpClient, Timestamp, TokenBinding};
-use arcgis_auth_examples::args::Args;
-use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
+use arcgis_auth_examples::target::Target;
 use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::session::Account;
 use arcgis_auth_flows::signin::PasswordSignIn;
@@ -38,12 +37,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), BoxError> {
-    let args = Args::from_env(
-        &format!("{USAGE}\n{PORTAL_USAGE}"),
-        &["portal", "username"],
-        &[],
-    )?;
-    let target = Target::from_args(&args).await?;
+    let (args, target) = Target::from_cli(USAGE, &["username"], &[]).await?;
     let (username, password) = target.user_credentials(&args)?;
     let http = HttpClient::new()?;
 

@@ -18,9 +18,8 @@
 //! ```
 
 use arcgis_auth_core::{AuthorizeOptions, HttpClient, Timestamp};
-use arcgis_auth_examples::args::Args;
 use arcgis_auth_examples::browser::out_of_band_code;
-use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
+use arcgis_auth_examples::target::Target;
 use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::signin::UserSignIn;
 use std::process::ExitCode;
@@ -37,12 +36,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), BoxError> {
-    let args = Args::from_env(
-        &format!("{USAGE}\n{PORTAL_USAGE}"),
-        &["portal", "client-id"],
-        &[],
-    )?;
-    let target = Target::from_args(&args).await?;
+    let (args, target) = Target::from_cli(USAGE, &["client-id"], &[]).await?;
     let sign_in = UserSignIn::new(
         target.portal(),
         target.public_client_id(&args)?,

@@ -22,9 +22,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arcgis_auth_core::{AuthorizeOptions, HttpClient, Timestamp};
-use arcgis_auth_examples::args::Args;
 use arcgis_auth_examples::browser::sign_in_with_loopback;
-use arcgis_auth_examples::target::{PORTAL_USAGE, Target};
+use arcgis_auth_examples::target::Target;
 use arcgis_auth_examples::{BoxError, exit_status, show};
 use arcgis_auth_flows::session::Account;
 use arcgis_auth_flows::signin::UserSignIn;
@@ -44,12 +43,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), BoxError> {
-    let args = Args::from_env(
-        &format!("{USAGE}\n{PORTAL_USAGE}"),
-        &["portal", "client-id", "port"],
-        &[],
-    )?;
-    let target = Target::from_args(&args).await?;
+    let (args, target) = Target::from_cli(USAGE, &["client-id", "port"], &[]).await?;
     let port: u16 = args.value("port").unwrap_or("0").parse()?;
     let http = HttpClient::new()?;
     let sign_in = UserSignIn::new(

@@ -52,6 +52,20 @@ impl Target {
         }
     }
 
+    /// Reads the command line (`usage` and [`PORTAL_USAGE`] for `--help`;
+    /// `options` take a value, `flags` do not; `--portal` is always known)
+    /// and picks the portal.
+    pub async fn from_cli(
+        usage: &str,
+        options: &[&str],
+        flags: &[&str],
+    ) -> Result<(Args, Target), BoxError> {
+        let options: Vec<&str> = options.iter().copied().chain(["portal"]).collect();
+        let args = Args::from_env(&format!("{usage}\n{PORTAL_USAGE}"), &options, flags)?;
+        let target = Target::from_args(&args).await?;
+        Ok((args, target))
+    }
+
     /// The portal.
     pub fn portal(&self) -> Portal {
         match self {
