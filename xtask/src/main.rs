@@ -21,13 +21,26 @@ cargo xtask <command>
 
 Commands:
   ci     Run every check CI runs, in order: fmt, clippy, tests (nextest when
-         installed, else cargo test), the tour, doctests, rustdoc with -D warnings,
-         and cargo-deny (bans, licenses, sources). Installs redis-server, chromium,
-         chromium-driver and cargo-deny when missing and runs the Redis tests
-         against a private redis-server on a free loopback port.
+         installed, else cargo test), the tour and the other examples, doctests,
+         rustdoc with -D warnings, and cargo-deny (bans, licenses, sources).
+         Installs redis-server, chromium, chromium-driver and cargo-deny when
+         missing and runs the Redis tests against a private redis-server on a
+         free loopback port.
   redis  Start a private redis-server and print its URL; stops on Enter.
   help   This text.
 ";
+
+/// The examples `ci` runs (`examples/README.md` lists them), the tour first.
+const EXAMPLES: &[&str] = &[
+    "tour",
+    "app_credentials",
+    "user_sign_in",
+    "out_of_band",
+    "generate_token",
+    "web_app",
+    "custom_store",
+    "federated_request",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -146,10 +159,15 @@ fn ci() -> Result {
     };
     tests.env("ARCGIS_AUTH_TEST_REDIS_URL", &url);
     run("tests", &mut tests)?;
-    run(
-        "the tour (cargo run --example tour)",
-        cargo().args(["run", "--quiet", "--example", "tour"]),
-    )?;
+    // The tour, then every other example, each with no arguments (against
+    // the testkit's portal): each checks what it shows and exits non-zero
+    // when something does not behave as described.
+    for example in EXAMPLES {
+        run(
+            &format!("cargo run --example {example}"),
+            cargo().args(["run", "--quiet", "--example", example]),
+        )?;
+    }
     run(
         "doctests",
         cargo()
