@@ -81,7 +81,7 @@ async fn main() {
     }
 }
 
-async fn tour() -> Result<usize, BoxError> {
+pub(crate) async fn tour() -> Result<usize, BoxError> {
     let mut t = Tour { step: 0, checks: 0 };
     println!("A tour of arcgis-auth: every flow against a fake ArcGIS portal on this machine.");
 
