@@ -24,14 +24,6 @@ pub fn access(access: &AccessToken, now: Timestamp) -> String {
     describe(access.secret(), access.username(), access.expires_at(), now)
 }
 
-/// "a 64-character secret": a length, never content.
-pub fn secret(secret: &SecretString) -> String {
-    format!(
-        "a {}-character secret",
-        secret.expose_secret().chars().count()
-    )
-}
-
 fn describe(
     secret: &SecretString,
     user: Option<&str>,
