@@ -117,10 +117,7 @@ impl Visitor {
     }
 
     fn take_cookie(&mut self, set_cookie: &str) {
-        let Some((name_value, attributes)) = set_cookie.split_once(';').or(Some((set_cookie, "")))
-        else {
-            return;
-        };
+        let (name_value, attributes) = set_cookie.split_once(';').unwrap_or((set_cookie, ""));
         let Some((name, value)) = name_value.split_once('=') else {
             return;
         };
