@@ -41,9 +41,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arcgis_auth_core::{
-    Clock, ErrorKind, HttpClient, SecretString, SystemClock, Token, TokenBinding,
-};
+use arcgis_auth_core::{Clock, HttpClient, SecretString, SystemClock, Token, TokenBinding};
 use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
 use async_trait::async_trait;
 
@@ -233,29 +231,12 @@ impl TokenSource for StoredSession {
 
     async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token> {
         match self.strategy(request.session()) {
-            Some(strategy) => strategy
-                .source()
-                .renew(request)
-                .await
-                .map_err(outage_page_is_transient),
+            Some(strategy) => strategy.source().renew(request).await,
             None => Err(FlowError::new(
                 FlowErrorKind::SignInRequired,
                 "this session cannot be renewed without its secret (never stored): sign in again",
             )),
         }
-    }
-}
-
-/// An HTML page where the token endpoint's JSON belongs is what maintenance
-/// pages, overloaded gateways and captive portals answer: worth retrying like
-/// a server failure (the manager retries [`ErrorKind::Server`] with backoff).
-/// The message is kept.
-fn outage_page_is_transient(err: FlowError) -> FlowError {
-    if err.kind() == FlowErrorKind::ArcGis(ErrorKind::UnparseableResponse) {
-        let message = err.message().to_owned();
-        FlowError::with_source(FlowErrorKind::ArcGis(ErrorKind::Server), message, err)
-    } else {
-        err
     }
 }
 
