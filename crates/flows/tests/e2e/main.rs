@@ -7,4 +7,5 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod support;
+mod renewal;
 mod user;
