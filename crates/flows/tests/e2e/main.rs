@@ -8,4 +8,5 @@
 
 mod support;
 mod renewal;
+mod requests;
 mod user;

@@ -1,0 +1,215 @@
+//! Authenticated requests through the middleware: recovery after the portal
+//! revokes or expires tokens, and federated, foreign and standalone servers.
+
+use arcgis_auth_core::ErrorKind;
+use arcgis_auth_flows::federation::Federation;
+use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
+use arcgis_auth_flows::routing::TokenRouting;
+use arcgis_auth_flows::{FlowErrorKind, TokenManager};
+use arcgis_auth_testkit::{Endpoint, Grant, SERVER_NAME, USERNAME};
+use reqwest_middleware::ClientWithMiddleware;
+use serde_json::Value;
+
+use crate::support::*;
+
+fn client(kit: &Kit, manager: &TokenManager) -> (ClientWithMiddleware, Federation) {
+    let federation = Federation::new(
+        manager.clone(),
+        TokenRouting::new(kit.portal.portal()),
+        kit.http.clone(),
+    );
+    let client = ArcGisAuth::from_federation(federation.clone())
+        .into_client()
+        .unwrap();
+    (client, federation)
+}
+
+async fn get_json(client: &ClientWithMiddleware, url: &str) -> Value {
+    client
+        .get(format!("{url}?f=json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn revoked_sessions_end_with_sign_in_required_after_one_renewal_attempt() {
+    let kit = Kit::start().await;
+    let manager = kit.user_manager().await;
+    let (client, _) = client(&kit, &manager);
+    let item = kit.portal.secured_item_url("item1");
+    assert_eq!(get_json(&client, &item).await["accessedBy"], USERNAME);
+
+    // An administrator revokes everything: the item answers 498 inside an
+    // HTTP 200, the middleware reports it, the refresh is refused (the
+    // refresh token is revoked too), and the caller gets "sign in again".
+    kit.portal.revoke_all_tokens();
+    let err = client
+        .get(format!("{item}?f=json"))
+        .send()
+        .await
+        .unwrap_err();
+    let flow = flow_error(&err).unwrap();
+    assert_eq!(flow.kind(), FlowErrorKind::SignInRequired, "{flow}");
+    // The portal's answer to the refresh: 498 "Invalid refresh_token".
+    assert_eq!(flow.arcgis_kind(), Some(ErrorKind::RefreshTokenExpired), "{flow}");
+    assert!(flow.to_string().contains("sign in again"), "{flow}");
+    let calls = kit.portal.calls();
+    assert_eq!(calls.token(Grant::RefreshToken), 1);
+    assert_eq!(calls.endpoint(Endpoint::ContentItem), 2); // no retry without a token
+    // The manager does not try again on its own: the session is over.
+    assert_eq!(
+        manager.token().await.unwrap_err().kind(),
+        FlowErrorKind::SignInRequired
+    );
+    assert_eq!(kit.portal.calls().token(Grant::RefreshToken), 1);
+    assert_eq!(kit.portal.calls().secrets_in_url(), 0);
+    kit.assert_no_secret(&format!("{err} {err:?} {manager:?} {client:?}"));
+    finish(kit).await;
+}
+
+#[tokio::test]
+async fn expired_access_tokens_cost_one_refresh_and_one_retry() {
+    let kit = Kit::start().await;
+    let manager = kit.user_manager().await;
+    let (client, _) = client(&kit, &manager);
+    let item = kit.portal.secured_item_url("item1");
+    assert_eq!(get_json(&client, &item).await["accessedBy"], USERNAME);
+
+    // Expired early at the portal (the client's clock says the token is fine).
+    kit.portal.expire_access_tokens();
+    assert_eq!(get_json(&client, &item).await["accessedBy"], USERNAME);
+    let calls = kit.portal.calls();
+    assert_eq!(calls.token(Grant::RefreshToken), 1);
+    assert_eq!(calls.endpoint(Endpoint::ContentItem), 3); // ok, 498, retry
+    // And the renewed token keeps working without another refresh.
+    assert_eq!(get_json(&client, &item).await["accessedBy"], USERNAME);
+    assert_eq!(kit.portal.calls().token(Grant::RefreshToken), 1);
+    assert_eq!(kit.portal.calls().secrets_in_url(), 0);
+    finish(kit).await;
+}
+
+#[tokio::test]
+async fn federated_server_gets_its_own_token_cached_and_renewed_with_the_portal_token() {
+    let kit = Kit::start().await;
+    let manager = kit.user_manager().await;
+    let (client, federation) = client(&kit, &manager);
+    let server = kit.portal.server(SERVER_NAME).unwrap();
+    let service = server.service_url("Hosted/Parcels/FeatureServer");
+
+    // Discovery, a server token from the portal, success.
+    let answer = get_json(&client, &service).await;
+    assert_eq!(answer["user"], USERNAME, "{answer}");
+    assert_eq!(answer["server"], SERVER_NAME);
+    let calls = kit.portal.calls();
+    assert_eq!(calls.server(SERVER_NAME, Endpoint::ServerInfo), 1);
+    assert_eq!(calls.endpoint(Endpoint::GenerateToken), 1);
+    assert_eq!(calls.server(SERVER_NAME, Endpoint::ServerServices), 1);
+    // It was a server token (made with serverUrl), not the portal token.
+    let sent = kit.portal.received_requests().await;
+    let generate = sent
+        .iter()
+        .find(|r| r.url.path().ends_with("/generateToken"))
+        .unwrap();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&generate.body)
+        .into_owned()
+        .collect();
+    assert!(
+        form.iter()
+            .any(|(k, v)| k == "serverUrl" && v.trim_end_matches('/') == server.root_url())
+    );
+
+    // Cached: the second request makes no new token (and reads no /rest/info).
+    assert_eq!(get_json(&client, &service).await["user"], USERNAME);
+    let calls = kit.portal.calls();
+    assert_eq!(calls.endpoint(Endpoint::GenerateToken), 1);
+    assert_eq!(calls.server(SERVER_NAME, Endpoint::ServerInfo), 1);
+
+    // The portal token is renewed (reported invalid): server tokens go with it.
+    manager.report_invalid(&manager.token().await.unwrap());
+    assert_eq!(get_json(&client, &service).await["user"], USERNAME);
+    let calls = kit.portal.calls();
+    assert_eq!(calls.token(Grant::RefreshToken), 1);
+    assert_eq!(calls.endpoint(Endpoint::GenerateToken), 2);
+
+    // The portal token expires on the shared clock: refreshed, and a new
+    // server token made from it.
+    kit.clock.advance(31 * MINUTE);
+    assert_eq!(get_json(&client, &service).await["user"], USERNAME);
+    let calls = kit.portal.calls();
+    assert_eq!(calls.token(Grant::RefreshToken), 2);
+    assert_eq!(calls.endpoint(Endpoint::GenerateToken), 3);
+    assert_eq!(calls.server(SERVER_NAME, Endpoint::ServerServices), 4);
+    assert_eq!(calls.secrets_in_url(), 0);
+    kit.assert_no_secret(&format!("{client:?} {federation:?} {manager:?}"));
+    finish(kit).await;
+}
+
+/// Every request the named server received: none carried a credential.
+async fn assert_server_saw_no_token(kit: &Kit, name: &str) {
+    let requests = kit
+        .portal
+        .server(name)
+        .unwrap()
+        .mock_server()
+        .received_requests()
+        .await
+        .unwrap_or_default();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert!(!carries_token(request), "a token went to {}", request.url);
+        let text = format!("{:?} {}", request.headers, String::from_utf8_lossy(&request.body));
+        kit.assert_no_secret(&text);
+    }
+}
+
+#[tokio::test]
+async fn servers_of_another_portal_and_untrusted_standalone_servers_get_no_token() {
+    let kit = Kit::start().await;
+    let manager = kit.user_manager().await;
+    let (client, federation) = client(&kit, &manager);
+    let issued_before = kit.portal.issued_tokens().len();
+
+    for name in [FOREIGN, STANDALONE] {
+        let server = kit.portal.server(name).unwrap();
+        let answer = get_json(&client, &server.service_url("Hosted/Parcels/FeatureServer")).await;
+        // Sent without a token, so the server asks for one (499 in a 200).
+        assert_eq!(arcgis_error(&answer).0, 499, "{answer}");
+        assert_server_saw_no_token(&kit, name).await;
+
+        let err = federation
+            .server_token(&server.server_root())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), FlowErrorKind::NotFederated, "{err}");
+        kit.assert_no_secret(&format!("{err} {err:?}"));
+    }
+    let calls = kit.portal.calls();
+    assert_eq!(calls.endpoint(Endpoint::GenerateToken), 0);
+    assert_eq!(calls.server(STANDALONE, Endpoint::ServerGenerateToken), 0);
+    assert_eq!(calls.token(Grant::RefreshToken), 0);
+    assert_eq!(kit.portal.issued_tokens().len(), issued_before);
+    assert_eq!(calls.secrets_in_url(), 0);
+    finish(kit).await;
+}
+
+#[tokio::test]
+async fn a_plain_client_without_the_middleware_sends_nothing() {
+    // The counterpart of the tests above: the secured item refuses an
+    // anonymous request, so their successes are the middleware's doing.
+    let kit = Kit::start().await;
+    let item = kit.portal.secured_item_url("item1");
+    let answer: Value = reqwest::Client::new()
+        .get(format!("{item}?f=json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(arcgis_error(&answer).0, 499, "{answer}");
+    finish(kit).await;
+}
