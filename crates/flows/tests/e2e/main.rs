@@ -7,6 +7,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod support;
+mod failures;
 mod renewal;
 mod requests;
+mod sign_out;
 mod user;
