@@ -7,6 +7,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod support;
+mod api_key;
 mod failures;
 mod renewal;
 mod requests;
