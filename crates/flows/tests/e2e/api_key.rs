@@ -3,13 +3,11 @@
 //! a static token the portal accepts until it is expired, which is exactly
 //! what the strategy relies on. Key prefixes are covered by the unit tests.
 
-use arcgis_auth_core::{ExposeSecret, Expiration};
+use arcgis_auth_core::{Expiration, ExposeSecret};
 use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
 use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::{ApiKey, AppSignIn, FlowErrorKind};
-use arcgis_auth_testkit::{
-    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant,
-};
+use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant};
 use serde_json::Value;
 
 use crate::support::*;
@@ -44,7 +42,14 @@ async fn a_static_key_opens_the_secured_item_until_the_portal_rejects_it() {
     .into_client()
     .unwrap();
     let item = format!("{}?f=json", kit.portal.secured_item_url("item1"));
-    let answer: Value = client.get(&item).send().await.unwrap().json().await.unwrap();
+    let answer: Value = client
+        .get(&item)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(answer["accessedBy"], CONFIDENTIAL_CLIENT_ID, "{answer}");
 
     // Keys never expire on the client's clock...

@@ -55,7 +55,11 @@ async fn an_outage_longer_than_the_retries_is_a_transient_error_and_does_not_poi
     kit.clock.advance(31 * MINUTE);
 
     let err = manager.token().await.unwrap_err();
-    assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::Server), "{err}");
+    assert_eq!(
+        err.kind(),
+        FlowErrorKind::ArcGis(ErrorKind::Server),
+        "{err}"
+    );
     assert!(err.is_transient());
     assert_eq!(kit.portal.calls().token(Grant::RefreshToken), retries + 1);
 
@@ -107,7 +111,8 @@ async fn a_failed_app_sign_in_is_retried_too() {
         .into_manager_with(kit.store.clone(), KEY, config())
         .await
         .unwrap();
-    kit.portal.fail_next_token_calls(1, Failure::ConnectionReset);
+    kit.portal
+        .fail_next_token_calls(1, Failure::ConnectionReset);
     kit.portal.fail_next_token_calls(1, Failure::HtmlPage);
     kit.clock.advance(2 * HOUR + MINUTE);
     // Two failures (a dropped connection, an outage page), then success.

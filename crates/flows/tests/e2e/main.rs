@@ -6,10 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code, unreachable_pub)]
 
-mod support;
 mod api_key;
 mod failures;
 mod renewal;
 mod requests;
 mod sign_out;
+mod support;
 mod user;

@@ -47,7 +47,10 @@ async fn app_credentials_sign_in_again_on_expiry_once_for_ten_thousand_callers()
         .into_manager_with(kit.store.clone(), KEY, config())
         .await
         .unwrap();
-    assert_eq!(manager.token().await.unwrap().secret().expose_secret(), first);
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        first
+    );
     assert_eq!(kit.portal.calls().token(Grant::ClientCredentials), 1);
 
     // The 2-hour app token expires: the app signs in again.
@@ -58,7 +61,7 @@ async fn app_credentials_sign_in_again_on_expiry_once_for_ten_thousand_callers()
 
     // Expired again, and 10,000 callers at once: one token request.
     kit.clock.advance(2 * HOUR + MINUTE);
-    let secrets = concurrent_tokens(&[manager.clone()], 10_000).await;
+    let secrets = concurrent_tokens(std::slice::from_ref(&manager), 10_000).await;
     assert_eq!(secrets.len(), 10_000);
     assert!(secrets.iter().all(|s| s == &secrets[0]));
     assert_ne!(secrets[0], second.secret().expose_secret());
@@ -73,8 +76,12 @@ async fn app_credentials_sign_in_again_on_expiry_once_for_ten_thousand_callers()
 #[tokio::test]
 async fn generate_token_signs_in_again_with_the_password_in_memory_only() {
     let kit = Kit::start().await;
-    let sign_in = PasswordSignIn::new(kit.portal.portal(), kit.http.clone(), TokenBinding::RequestIp)
-        .with_clock(kit.arc_clock());
+    let sign_in = PasswordSignIn::new(
+        kit.portal.portal(),
+        kit.http.clone(),
+        TokenBinding::RequestIp,
+    )
+    .with_clock(kit.arc_clock());
     let signed_in = sign_in
         .sign_in(USERNAME, PASSWORD.to_owned().into())
         .await
@@ -117,8 +124,12 @@ async fn generate_token_signs_in_again_with_the_password_in_memory_only() {
 
     // The same with the strategy itself, built without credentials.
     let bare = TokenManager::builder(
-        PasswordSignIn::new(kit.portal.portal(), kit.http.clone(), TokenBinding::RequestIp)
-            .with_clock(kit.arc_clock()),
+        PasswordSignIn::new(
+            kit.portal.portal(),
+            kit.http.clone(),
+            TokenBinding::RequestIp,
+        )
+        .with_clock(kit.arc_clock()),
         kit.store.clone(),
         KEY,
     )

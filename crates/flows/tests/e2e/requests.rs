@@ -4,8 +4,8 @@
 use arcgis_auth_core::ErrorKind;
 use arcgis_auth_flows::federation::Federation;
 use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
-use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
+use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::{AppSignIn, FlowErrorKind, TokenManager};
 use arcgis_auth_testkit::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, SERVER_NAME, USERNAME,
@@ -58,7 +58,11 @@ async fn revoked_sessions_end_with_sign_in_required_after_one_renewal_attempt() 
     let flow = flow_error(&err).unwrap();
     assert_eq!(flow.kind(), FlowErrorKind::SignInRequired, "{flow}");
     // The portal's answer to the refresh: 498 "Invalid refresh_token".
-    assert_eq!(flow.arcgis_kind(), Some(ErrorKind::RefreshTokenExpired), "{flow}");
+    assert_eq!(
+        flow.arcgis_kind(),
+        Some(ErrorKind::RefreshTokenExpired),
+        "{flow}"
+    );
     assert!(flow.to_string().contains("sign in again"), "{flow}");
     let calls = kit.portal.calls();
     assert_eq!(calls.token(Grant::RefreshToken), 1);
@@ -164,7 +168,11 @@ async fn assert_server_saw_no_token(kit: &Kit, name: &str) {
     assert!(!requests.is_empty());
     for request in &requests {
         assert!(!carries_token(request), "a token went to {}", request.url);
-        let text = format!("{:?} {}", request.headers, String::from_utf8_lossy(&request.body));
+        let text = format!(
+            "{:?} {}",
+            request.headers,
+            String::from_utf8_lossy(&request.body)
+        );
         kit.assert_no_secret(&text);
     }
 }
@@ -290,10 +298,16 @@ async fn app_sessions_recover_from_a_498_too() {
     .unwrap();
     let (client, _) = middleware_client(&kit, &manager);
     let item = kit.portal.secured_item_url("item1");
-    assert_eq!(get_json(&client, &item).await["accessedBy"], CONFIDENTIAL_CLIENT_ID);
+    assert_eq!(
+        get_json(&client, &item).await["accessedBy"],
+        CONFIDENTIAL_CLIENT_ID
+    );
 
     kit.portal.expire_access_tokens();
-    assert_eq!(get_json(&client, &item).await["accessedBy"], CONFIDENTIAL_CLIENT_ID);
+    assert_eq!(
+        get_json(&client, &item).await["accessedBy"],
+        CONFIDENTIAL_CLIENT_ID
+    );
     let calls = kit.portal.calls();
     assert_eq!(calls.token(Grant::ClientCredentials), 2);
     assert_eq!(calls.endpoint(Endpoint::ContentItem), 3);

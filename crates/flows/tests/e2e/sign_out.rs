@@ -46,7 +46,11 @@ async fn a_failed_revocation_still_deletes_the_session_and_reports_it() {
     let report = account.sign_out().await;
     assert!(!report.is_complete());
     let err = report.revoked.as_ref().unwrap_err();
-    assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::Server), "{err}");
+    assert_eq!(
+        err.kind(),
+        FlowErrorKind::ArcGis(ErrorKind::Server),
+        "{err}"
+    );
     assert!(report.deleted.as_ref().unwrap());
     assert!(kit.stored().await.is_none());
     assert!(kit.portal.calls().endpoint(Endpoint::RevokeToken) >= 1);

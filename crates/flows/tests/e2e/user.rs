@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret, Expiration};
+use arcgis_auth_core::{AuthorizeOptions, ErrorKind, Expiration, ExposeSecret};
 use arcgis_auth_flows::{FlowErrorKind, LoopbackListener, PendingSignIn, UserSignIn};
 use arcgis_auth_testkit::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, USERNAME,
@@ -29,7 +29,11 @@ async fn pkce_through_the_loopback_listener_then_refresh_then_rotation() {
     let signed_in = signed_in.unwrap();
     let visit = visit.unwrap();
     assert_eq!(visit.status, Some(200));
-    assert!(visit.body.contains("You can close this tab"), "{}", visit.body);
+    assert!(
+        visit.body.contains("You can close this tab"),
+        "{}",
+        visit.body
+    );
     assert_eq!(kit.portal.calls().token(Grant::AuthorizationCode), 1);
     let first = signed_in.token().access_token().expose_secret().to_owned();
     kit.assert_no_secret(&format!("{signed_in:?} {pending:?} {visit:?}"));
@@ -79,7 +83,11 @@ async fn out_of_band_the_code_is_read_from_the_approval_page_title() {
     let pending = sign_in.begin_oob(&AuthorizeOptions::new()).unwrap();
     assert!(pending.is_oob());
 
-    let visit = kit.portal.play_browser(pending.url().as_str()).await.unwrap();
+    let visit = kit
+        .portal
+        .play_browser(pending.url().as_str())
+        .await
+        .unwrap();
     assert!(visit.redirected_to.path().ends_with("/oauth2/approval"));
     assert_eq!(kit.portal.calls().endpoint(Endpoint::Approval), 1);
     // What the user copies: the page title.
@@ -97,7 +105,11 @@ async fn out_of_band_the_code_is_read_from_the_approval_page_title() {
 
     // Codes are single-use: pasting it again is refused by the portal.
     let again = sign_in.complete_oob(&pending, &title).await.unwrap_err();
-    assert_eq!(again.arcgis_kind(), Some(ErrorKind::InvalidRequest), "{again}");
+    assert_eq!(
+        again.arcgis_kind(),
+        Some(ErrorKind::InvalidRequest),
+        "{again}"
+    );
     kit.assert_no_secret(&format!("{again} {again:?} {signed_in:?}"));
 
     let manager = signed_in
@@ -105,10 +117,16 @@ async fn out_of_band_the_code_is_read_from_the_approval_page_title() {
         .await
         .unwrap();
     let item = reqwest::Client::new()
-        .get(format!("{}?f=json", kit.portal.secured_item_url("oob-item")))
+        .get(format!(
+            "{}?f=json",
+            kit.portal.secured_item_url("oob-item")
+        ))
         .header(
             "X-Esri-Authorization",
-            format!("Bearer {}", manager.token().await.unwrap().secret().expose_secret()),
+            format!(
+                "Bearer {}",
+                manager.token().await.unwrap().secret().expose_secret()
+            ),
         )
         .send()
         .await
@@ -122,9 +140,13 @@ async fn out_of_band_the_code_is_read_from_the_approval_page_title() {
 
 /// The confidential web app, as a server would hold it.
 fn web_app(kit: &Kit) -> UserSignIn {
-    UserSignIn::new(kit.portal.portal(), CONFIDENTIAL_CLIENT_ID, kit.http.clone())
-        .with_client_secret(CONFIDENTIAL_CLIENT_SECRET.to_owned().into())
-        .with_clock(kit.arc_clock())
+    UserSignIn::new(
+        kit.portal.portal(),
+        CONFIDENTIAL_CLIENT_ID,
+        kit.http.clone(),
+    )
+    .with_client_secret(CONFIDENTIAL_CLIENT_SECRET.to_owned().into())
+    .with_clock(kit.arc_clock())
 }
 
 /// What a web server keeps between the redirect and the callback.
@@ -149,12 +171,18 @@ async fn own_web_server_two_steps_with_the_pending_sign_in_stored_between() {
         .unwrap();
     // The redirect URI keeps its own query next to the code.
     assert_eq!(
-        callback.query_pairs().find(|(k, _)| k == "tenant").map(|(_, v)| v.into_owned()),
+        callback
+            .query_pairs()
+            .find(|(k, _)| k == "tenant")
+            .map(|(_, v)| v.into_owned()),
         Some("7".to_owned())
     );
 
     // Step 2 (the callback, maybe in another process): a fresh UserSignIn.
-    let signed_in = web_app(&kit).complete(&saved, callback.as_str()).await.unwrap();
+    let signed_in = web_app(&kit)
+        .complete(&saved, callback.as_str())
+        .await
+        .unwrap();
     assert_eq!(signed_in.token().username(), Some(USERNAME));
     assert_eq!(kit.portal.calls().token(Grant::AuthorizationCode), 1);
     let sent = kit.portal.received_requests().await;
@@ -165,7 +193,10 @@ async fn own_web_server_two_steps_with_the_pending_sign_in_stored_between() {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&exchange.body)
         .into_owned()
         .collect();
-    assert!(form.iter().any(|(k, v)| k == "redirect_uri" && v == WEB_REDIRECT_URI));
+    assert!(
+        form.iter()
+            .any(|(k, v)| k == "redirect_uri" && v == WEB_REDIRECT_URI)
+    );
     assert!(form.iter().any(|(k, _)| k == "client_secret"));
     assert!(form.iter().any(|(k, _)| k == "code_verifier"));
     kit.assert_no_secret(&format!("{saved:?} {signed_in:?}"));
@@ -176,20 +207,31 @@ async fn own_web_server_two_steps_with_the_pending_sign_in_stored_between() {
 async fn own_web_server_callback_of_another_sign_in_is_a_state_mismatch() {
     let kit = Kit::start().await;
     let app = web_app(&kit);
-    let mine = round_trip(&app.begin(WEB_REDIRECT_URI, &AuthorizeOptions::new()).unwrap());
-    let other = app.begin(WEB_REDIRECT_URI, &AuthorizeOptions::new()).unwrap();
+    let mine = round_trip(
+        &app.begin(WEB_REDIRECT_URI, &AuthorizeOptions::new())
+            .unwrap(),
+    );
+    let other = app
+        .begin(WEB_REDIRECT_URI, &AuthorizeOptions::new())
+        .unwrap();
     let others_callback = kit
         .portal
         .authorize_redirect(other.url().as_str())
         .await
         .unwrap();
 
-    let err = app.complete(&mine, others_callback.as_str()).await.unwrap_err();
+    let err = app
+        .complete(&mine, others_callback.as_str())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::StateMismatch);
     assert!(err.kind().needs_sign_in());
     // Refused before any request: the code was not spent.
     assert_eq!(kit.portal.calls().endpoint(Endpoint::Token), 0);
-    let signed_in = app.complete(&other, others_callback.as_str()).await.unwrap();
+    let signed_in = app
+        .complete(&other, others_callback.as_str())
+        .await
+        .unwrap();
     assert_eq!(signed_in.token().username(), Some(USERNAME));
     kit.assert_no_secret(&format!("{err} {err:?}"));
     finish(kit).await;
@@ -199,14 +241,21 @@ async fn own_web_server_callback_of_another_sign_in_is_a_state_mismatch() {
 async fn own_web_server_declined_sign_in_is_access_denied() {
     let kit = Kit::start().await;
     let app = web_app(&kit);
-    let pending = round_trip(&app.begin(WEB_REDIRECT_URI, &AuthorizeOptions::new()).unwrap());
+    let pending = round_trip(
+        &app.begin(WEB_REDIRECT_URI, &AuthorizeOptions::new())
+            .unwrap(),
+    );
     kit.portal.deny_next_authorization();
     let callback = kit
         .portal
         .authorize_redirect(pending.url().as_str())
         .await
         .unwrap();
-    assert!(callback.query_pairs().any(|(k, v)| k == "error" && v == "access_denied"));
+    assert!(
+        callback
+            .query_pairs()
+            .any(|(k, v)| k == "error" && v == "access_denied")
+    );
 
     let err = app.complete(&pending, callback.as_str()).await.unwrap_err();
     // Declining is a "sign in again" error that keeps the portal's reason.
