@@ -196,6 +196,15 @@ async fn servers_of_another_portal_and_untrusted_standalone_servers_get_no_token
             .await
             .unwrap_err();
         assert_eq!(err.kind(), FlowErrorKind::NotFederated, "{err}");
+        if name == FOREIGN {
+            assert!(err.to_string().contains("other.example.com"), "{err}");
+        }
+        assert!(
+            !federation
+                .is_federated(&server.server_root())
+                .await
+                .unwrap()
+        );
         kit.assert_no_secret(&format!("{err} {err:?}"));
     }
     let calls = kit.portal.calls();
