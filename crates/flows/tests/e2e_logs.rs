@@ -1,0 +1,170 @@
+//! Every flow end to end against the testkit portal with every `arcgis_auth*`
+//! tracing event and span captured at TRACE level: no token, refresh token,
+//! password or client secret the portal ever saw appears in the output.
+//!
+//! A test binary of its own: the subscriber is the global default (renewals
+//! run in their own tasks), and tracing caches per call site whether anyone
+//! listens, so other tests in the same binary could make this one miss events.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "e2e/support.rs"]
+mod support;
+
+use std::io;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arcgis_auth_core::{AuthorizeOptions, Expiration, TokenBinding};
+use arcgis_auth_flows::middleware::ArcGisAuth;
+use arcgis_auth_flows::routing::TokenRouting;
+use arcgis_auth_flows::session::Account;
+use arcgis_auth_flows::{AppSignIn, LoopbackListener, PasswordSignIn};
+use arcgis_auth_testkit::{
+    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Failure, PASSWORD, SERVER_NAME, USERNAME,
+};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::support::*;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs_in_any_flow() {
+    let capture = Capture::default();
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL);
+    let subscriber = tracing_subscriber::registry()
+        .with(layer)
+        .with(tracing_subscriber::filter::Targets::from_str("arcgis_auth=trace").unwrap());
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let kit = Kit::start().await;
+
+    // User sign-in through the loopback listener, refresh, exchange.
+    let sign_in = kit.user_sign_in();
+    let listener = LoopbackListener::bind(0).await.unwrap();
+    let options = AuthorizeOptions::new().expiration(Expiration::minutes(2 * 24 * 60));
+    let pending = sign_in.begin(listener.redirect_uri(), &options).unwrap();
+    let (signed_in, visit) = tokio::join!(
+        sign_in.complete_with_listener(&pending, listener, Duration::from_secs(10)),
+        kit.portal.play_browser(pending.url().as_str()),
+    );
+    visit.unwrap();
+    let manager = signed_in
+        .unwrap()
+        .into_manager_with(kit.store.clone(), KEY, config())
+        .await
+        .unwrap();
+    kit.clock.advance(31 * MINUTE);
+    manager.token().await.unwrap();
+    kit.clock.advance(36 * HOUR);
+    manager.token().await.unwrap();
+
+    // Requests: a 498 recovered, a federated server, a transient failure.
+    let client = ArcGisAuth::new(
+        manager.clone(),
+        TokenRouting::new(kit.portal.portal()),
+        kit.http.clone(),
+    )
+    .into_client()
+    .unwrap();
+    let item = format!("{}?f=json", kit.portal.secured_item_url("item1"));
+    let service = format!(
+        "{}?f=json",
+        kit.portal
+            .server(SERVER_NAME)
+            .unwrap()
+            .service_url("Hosted/Parcels/FeatureServer")
+    );
+    client.get(&item).send().await.unwrap();
+    kit.portal.expire_access_tokens();
+    client.get(&item).send().await.unwrap();
+    client.get(&service).send().await.unwrap();
+    kit.portal.fail_next_token_calls(1, Failure::ErrorIn200);
+    kit.clock.advance(31 * MINUTE);
+    client.get(&service).send().await.unwrap();
+    // Revoked: the middleware's error, and sign-out.
+    kit.portal.revoke_all_tokens();
+    let _ = client.get(&item).send().await.unwrap_err();
+    let report = Account::new(manager, kit.http.clone()).sign_out().await;
+    assert!(report.deleted.is_ok());
+
+    // App credentials and generateToken, each renewed once.
+    let app = AppSignIn::new(
+        kit.portal.portal(),
+        CONFIDENTIAL_CLIENT_ID,
+        CONFIDENTIAL_CLIENT_SECRET.to_owned().into(),
+        kit.http.clone(),
+    )
+    .with_clock(kit.arc_clock())
+    .sign_in()
+    .await
+    .unwrap()
+    .into_manager_with(kit.store.clone(), "e2e:app", config())
+    .await
+    .unwrap();
+    let password = PasswordSignIn::new(
+        kit.portal.portal(),
+        kit.http.clone(),
+        TokenBinding::RequestIp,
+    )
+    .with_clock(kit.arc_clock())
+    .sign_in(USERNAME, PASSWORD.to_owned().into())
+    .await
+    .unwrap()
+    .into_manager_with(kit.store.clone(), "e2e:password", config())
+    .await
+    .unwrap();
+    kit.clock.advance(3 * HOUR);
+    app.token().await.unwrap();
+    password.token().await.unwrap();
+
+    let logs = capture.text();
+    // The capture saw the flows (so an empty log cannot pass)...
+    for expected in [
+        "user signed in",
+        "token renewed",
+        "exchange",
+        "the token was rejected",
+        "app signed in",
+        "signed out",
+    ] {
+        assert!(logs.contains(expected), "no `{expected}` event in:\n{logs}");
+    }
+    // ...and not one of the secrets the portal issued or knows.
+    assert!(
+        kit.secrets().len() > 10,
+        "the portal issued the tokens checked for"
+    );
+    kit.assert_no_secret(&logs);
+    finish(kit).await;
+}
