@@ -13,3 +13,4 @@ mod requests;
 mod sign_out;
 mod support;
 mod user;
+mod variants;
