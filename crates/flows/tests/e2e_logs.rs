@@ -17,13 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arcgis_auth_core::{AuthorizeOptions, Expiration, TokenBinding};
-use arcgis_auth_flows::middleware::ArcGisAuth;
-use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::session::Account;
-use arcgis_auth_flows::{AppSignIn, LoopbackListener, PasswordSignIn};
-use arcgis_auth_testkit::{
-    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Failure, PASSWORD, SERVER_NAME, USERNAME,
-};
+use arcgis_auth_flows::{LoopbackListener, PasswordSignIn};
+use arcgis_auth_testkit::{Failure, PASSWORD, USERNAME};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -90,21 +86,9 @@ async fn no_secret_reaches_the_logs_in_any_flow() {
     manager.token().await.unwrap();
 
     // Requests: a 498 recovered, a federated server, a transient failure.
-    let client = ArcGisAuth::new(
-        manager.clone(),
-        TokenRouting::new(kit.portal.portal()),
-        kit.http.clone(),
-    )
-    .into_client()
-    .unwrap();
+    let (client, _) = kit.client(&manager);
     let item = format!("{}?f=json", kit.portal.secured_item_url("item1"));
-    let service = format!(
-        "{}?f=json",
-        kit.portal
-            .server(SERVER_NAME)
-            .unwrap()
-            .service_url("Hosted/Parcels/FeatureServer")
-    );
+    let service = format!("{}?f=json", kit.service_url());
     client.get(&item).send().await.unwrap();
     kit.portal.expire_access_tokens();
     client.get(&item).send().await.unwrap();
@@ -119,19 +103,7 @@ async fn no_secret_reaches_the_logs_in_any_flow() {
     assert!(report.deleted.is_ok());
 
     // App credentials and generateToken, each renewed once.
-    let app = AppSignIn::new(
-        kit.portal.portal(),
-        CONFIDENTIAL_CLIENT_ID,
-        CONFIDENTIAL_CLIENT_SECRET.to_owned().into(),
-        kit.http.clone(),
-    )
-    .with_clock(kit.arc_clock())
-    .sign_in()
-    .await
-    .unwrap()
-    .into_manager_with(kit.store.clone(), "e2e:app", config())
-    .await
-    .unwrap();
+    let app = kit.app_manager(kit.app_sign_in()).await;
     let password = PasswordSignIn::new(
         kit.portal.portal(),
         kit.http.clone(),

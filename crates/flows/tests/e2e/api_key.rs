@@ -4,10 +4,9 @@
 //! what the strategy relies on. Key prefixes are covered by the unit tests.
 
 use arcgis_auth_core::{Expiration, ExposeSecret};
-use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
-use arcgis_auth_flows::routing::TokenRouting;
-use arcgis_auth_flows::{ApiKey, AppSignIn, FlowErrorKind};
-use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant};
+use arcgis_auth_flows::middleware::flow_error;
+use arcgis_auth_flows::{ApiKey, FlowErrorKind};
+use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, Endpoint, Grant};
 use serde_json::Value;
 
 use crate::support::*;
@@ -15,16 +14,12 @@ use crate::support::*;
 #[tokio::test]
 async fn a_static_key_opens_the_secured_item_until_the_portal_rejects_it() {
     let kit = Kit::start().await;
-    let issued = AppSignIn::new(
-        kit.portal.portal(),
-        CONFIDENTIAL_CLIENT_ID,
-        CONFIDENTIAL_CLIENT_SECRET.to_owned().into(),
-        kit.http.clone(),
-    )
-    .with_expiration(Expiration::minutes(14 * 24 * 60))
-    .sign_in()
-    .await
-    .unwrap();
+    let issued = kit
+        .app_sign_in()
+        .with_expiration(Expiration::minutes(14 * 24 * 60))
+        .sign_in()
+        .await
+        .unwrap();
     let key = ApiKey::new(issued.token().access_token().clone()).unwrap();
     key.verify(&kit.portal.portal(), &kit.http).await.unwrap();
 
@@ -34,13 +29,7 @@ async fn a_static_key_opens_the_secured_item_until_the_portal_rejects_it() {
         .into_manager_with(kit.store.clone(), KEY, config())
         .await
         .unwrap();
-    let client = ArcGisAuth::new(
-        manager.clone(),
-        TokenRouting::new(kit.portal.portal()),
-        kit.http.clone(),
-    )
-    .into_client()
-    .unwrap();
+    let (client, _) = kit.client(&manager);
     let item = format!("{}?f=json", kit.portal.secured_item_url("item1"));
     let answer: Value = client
         .get(&item)

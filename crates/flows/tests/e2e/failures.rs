@@ -2,10 +2,8 @@
 //! are retried, permanent ones are not, and no failure poisons the next call.
 
 use arcgis_auth_core::ErrorKind;
-use arcgis_auth_flows::{AppSignIn, FlowErrorKind};
-use arcgis_auth_testkit::{
-    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Failure, Grant,
-};
+use arcgis_auth_flows::FlowErrorKind;
+use arcgis_auth_testkit::{Endpoint, Failure, Grant};
 
 use crate::support::*;
 
@@ -97,20 +95,7 @@ async fn a_dead_refresh_token_is_not_retried_and_asks_for_a_sign_in() {
 #[tokio::test]
 async fn a_failed_app_sign_in_is_retried_too() {
     let kit = Kit::start().await;
-    let app = AppSignIn::new(
-        kit.portal.portal(),
-        CONFIDENTIAL_CLIENT_ID,
-        CONFIDENTIAL_CLIENT_SECRET.to_owned().into(),
-        kit.http.clone(),
-    )
-    .with_clock(kit.arc_clock());
-    let manager = app
-        .sign_in()
-        .await
-        .unwrap()
-        .into_manager_with(kit.store.clone(), KEY, config())
-        .await
-        .unwrap();
+    let manager = kit.app_manager(kit.app_sign_in()).await;
     kit.portal
         .fail_next_token_calls(1, Failure::ConnectionReset);
     kit.portal.fail_next_token_calls(1, Failure::HtmlPage);

@@ -4,25 +4,12 @@
 use std::sync::Arc;
 
 use arcgis_auth_core::{ExposeSecret, TokenBinding};
-use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
-use arcgis_auth_flows::{AppSignIn, FlowErrorKind, PasswordSignIn, TokenManager};
+use arcgis_auth_flows::{FlowErrorKind, PasswordSignIn, TokenManager};
 use arcgis_auth_storage::{FileStore, SessionStore};
-use arcgis_auth_testkit::{
-    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, PASSWORD, USERNAME,
-};
+use arcgis_auth_testkit::{Endpoint, Grant, PASSWORD, USERNAME};
 use tokio::task::JoinSet;
 
 use crate::support::*;
-
-fn app(kit: &Kit) -> AppSignIn {
-    AppSignIn::new(
-        kit.portal.portal(),
-        CONFIDENTIAL_CLIENT_ID,
-        CONFIDENTIAL_CLIENT_SECRET.to_owned().into(),
-        kit.http.clone(),
-    )
-    .with_clock(kit.arc_clock())
-}
 
 /// `callers` concurrent `token()` calls, each on its own task; the secrets they got.
 async fn concurrent_tokens(managers: &[TokenManager], callers: usize) -> Vec<String> {
@@ -41,7 +28,7 @@ async fn concurrent_tokens(managers: &[TokenManager], callers: usize) -> Vec<Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_credentials_sign_in_again_on_expiry_once_for_ten_thousand_callers() {
     let kit = Kit::start().await;
-    let signed_in = app(&kit).sign_in().await.unwrap();
+    let signed_in = kit.app_sign_in().sign_in().await.unwrap();
     let first = signed_in.token().access_token().expose_secret().to_owned();
     let manager = signed_in
         .into_manager_with(kit.store.clone(), KEY, config())
@@ -106,15 +93,7 @@ async fn generate_token_signs_in_again_with_the_password_in_memory_only() {
     assert!(!stored_text.contains(PASSWORD));
     // ...so a manager rebuilt from the store alone (a restart) serves the
     // stored token while it lasts, then asks for a sign-in.
-    let rebuilt = TokenManager::builder(
-        StoredSession::new(kit.http.clone(), RenewalSecrets::new()).with_clock(kit.arc_clock()),
-        kit.store.clone(),
-        KEY,
-    )
-    .clock(kit.arc_clock())
-    .config(config())
-    .build()
-    .unwrap();
+    let rebuilt = kit.manager_from_store(kit.store.clone());
     assert!(rebuilt.token().await.unwrap().same_token(&second));
     kit.clock.advance(61 * MINUTE);
     let err = rebuilt.token().await.unwrap_err();
@@ -164,15 +143,7 @@ async fn two_managers_over_one_store_file_refresh_once() {
         .await
         .unwrap();
     // The second process knows nothing but the store.
-    let b = TokenManager::builder(
-        StoredSession::new(kit.http.clone(), RenewalSecrets::new()).with_clock(kit.arc_clock()),
-        store_b,
-        KEY,
-    )
-    .clock(kit.arc_clock())
-    .config(config())
-    .build()
-    .unwrap();
+    let b = kit.manager_from_store(store_b);
     assert!(
         a.token()
             .await

@@ -2,47 +2,18 @@
 //! revokes or expires tokens, and federated, foreign and standalone servers.
 
 use arcgis_auth_core::ErrorKind;
-use arcgis_auth_flows::federation::Federation;
-use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
-use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
-use arcgis_auth_flows::routing::TokenRouting;
-use arcgis_auth_flows::{AppSignIn, FlowErrorKind, TokenManager};
-use arcgis_auth_testkit::{
-    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, SERVER_NAME, USERNAME,
-};
-use reqwest_middleware::ClientWithMiddleware;
+use arcgis_auth_flows::FlowErrorKind;
+use arcgis_auth_flows::middleware::flow_error;
+use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, Endpoint, Grant, SERVER_NAME, USERNAME};
 use serde_json::Value;
 
 use crate::support::*;
-
-fn middleware_client(kit: &Kit, manager: &TokenManager) -> (ClientWithMiddleware, Federation) {
-    let federation = Federation::new(
-        manager.clone(),
-        TokenRouting::new(kit.portal.portal()),
-        kit.http.clone(),
-    );
-    let client = ArcGisAuth::from_federation(federation.clone())
-        .into_client()
-        .unwrap();
-    (client, federation)
-}
-
-async fn get_json(client: &ClientWithMiddleware, url: &str) -> Value {
-    client
-        .get(format!("{url}?f=json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn revoked_sessions_end_with_sign_in_required_after_one_renewal_attempt() {
     let kit = Kit::start().await;
     let manager = kit.user_manager().await;
-    let (client, _) = middleware_client(&kit, &manager);
+    let (client, _) = kit.client(&manager);
     let item = kit.portal.secured_item_url("item1");
     assert_eq!(get_json(&client, &item).await["accessedBy"], USERNAME);
 
@@ -82,7 +53,7 @@ async fn revoked_sessions_end_with_sign_in_required_after_one_renewal_attempt() 
 async fn expired_access_tokens_cost_one_refresh_and_one_retry() {
     let kit = Kit::start().await;
     let manager = kit.user_manager().await;
-    let (client, _) = middleware_client(&kit, &manager);
+    let (client, _) = kit.client(&manager);
     let item = kit.portal.secured_item_url("item1");
     assert_eq!(get_json(&client, &item).await["accessedBy"], USERNAME);
 
@@ -103,7 +74,7 @@ async fn expired_access_tokens_cost_one_refresh_and_one_retry() {
 async fn federated_server_gets_its_own_token_cached_and_renewed_with_the_portal_token() {
     let kit = Kit::start().await;
     let manager = kit.user_manager().await;
-    let (client, federation) = middleware_client(&kit, &manager);
+    let (client, federation) = kit.client(&manager);
     let server = kit.portal.server(SERVER_NAME).unwrap();
     let service = server.service_url("Hosted/Parcels/FeatureServer");
 
@@ -181,7 +152,7 @@ async fn assert_server_saw_no_token(kit: &Kit, name: &str) {
 async fn servers_of_another_portal_and_untrusted_standalone_servers_get_no_token() {
     let kit = Kit::start().await;
     let manager = kit.user_manager().await;
-    let (client, federation) = middleware_client(&kit, &manager);
+    let (client, federation) = kit.client(&manager);
     let issued_before = kit.portal.issued_tokens().len();
 
     for name in [FOREIGN, STANDALONE] {
@@ -238,12 +209,8 @@ async fn a_plain_client_without_the_middleware_sends_nothing() {
 async fn a_server_that_rejects_its_token_when_the_portal_token_is_dead_too_recovers_once() {
     let kit = Kit::start().await;
     let manager = kit.user_manager().await;
-    let (client, _) = middleware_client(&kit, &manager);
-    let service = kit
-        .portal
-        .server(SERVER_NAME)
-        .unwrap()
-        .service_url("Hosted/Parcels/FeatureServer");
+    let (client, _) = kit.client(&manager);
+    let service = kit.service_url();
     assert_eq!(get_json(&client, &service).await["user"], USERNAME);
 
     // Every access token dies at the portal (server and portal tokens alike),
@@ -262,26 +229,14 @@ async fn a_server_that_rejects_its_token_when_the_portal_token_is_dead_too_recov
 async fn server_tokens_are_persisted_and_reused_after_a_restart() {
     let kit = Kit::start().await;
     let manager = kit.user_manager().await;
-    let (client, _) = middleware_client(&kit, &manager);
-    let service = kit
-        .portal
-        .server(SERVER_NAME)
-        .unwrap()
-        .service_url("Hosted/Parcels/FeatureServer");
+    let (client, _) = kit.client(&manager);
+    let service = kit.service_url();
     assert_eq!(get_json(&client, &service).await["user"], USERNAME);
     assert_eq!(kit.portal.calls().endpoint(Endpoint::GenerateToken), 1);
 
     // A restart: a manager and a middleware built from the store alone.
-    let rebuilt = TokenManager::builder(
-        StoredSession::new(kit.http.clone(), RenewalSecrets::new()).with_clock(kit.arc_clock()),
-        kit.store.clone(),
-        KEY,
-    )
-    .clock(kit.arc_clock())
-    .config(config())
-    .build()
-    .unwrap();
-    let (restarted, _) = middleware_client(&kit, &rebuilt);
+    let rebuilt = kit.manager_from_store(kit.store.clone());
+    let (restarted, _) = kit.client(&rebuilt);
     assert_eq!(get_json(&restarted, &service).await["user"], USERNAME);
     let calls = kit.portal.calls();
     assert_eq!(calls.endpoint(Endpoint::GenerateToken), 1);
@@ -292,20 +247,8 @@ async fn server_tokens_are_persisted_and_reused_after_a_restart() {
 #[tokio::test]
 async fn app_sessions_recover_from_a_498_too() {
     let kit = Kit::start().await;
-    let manager = AppSignIn::new(
-        kit.portal.portal(),
-        CONFIDENTIAL_CLIENT_ID,
-        CONFIDENTIAL_CLIENT_SECRET.to_owned().into(),
-        kit.http.clone(),
-    )
-    .with_clock(kit.arc_clock())
-    .sign_in()
-    .await
-    .unwrap()
-    .into_manager_with(kit.store.clone(), KEY, config())
-    .await
-    .unwrap();
-    let (client, _) = middleware_client(&kit, &manager);
+    let manager = kit.app_manager(kit.app_sign_in()).await;
+    let (client, _) = kit.client(&manager);
     let item = kit.portal.secured_item_url("item1");
     assert_eq!(
         get_json(&client, &item).await["accessedBy"],
@@ -327,7 +270,7 @@ async fn app_sessions_recover_from_a_498_too() {
 async fn a_portal_clock_ahead_of_the_client_costs_one_refresh() {
     let kit = Kit::start().await;
     let manager = kit.user_manager().await;
-    let (client, _) = middleware_client(&kit, &manager);
+    let (client, _) = kit.client(&manager);
     let item = kit.portal.secured_item_url("item1");
     // The portal's clock runs 40 minutes ahead: the client's token is dead
     // there, though the client's clock says it has 30 minutes left.

@@ -8,13 +8,20 @@ use std::time::Duration;
 use arcgis_auth_core::{
     AuthorizeOptions, Clock, ExposeSecret, HttpClient, ManualClock, SecretString, Timestamp,
 };
-use arcgis_auth_flows::{ManagerConfig, RetryPolicy, SignedIn, TokenManager, UserSignIn};
+use arcgis_auth_flows::federation::Federation;
+use arcgis_auth_flows::middleware::ArcGisAuth;
+use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
+use arcgis_auth_flows::routing::TokenRouting;
+use arcgis_auth_flows::{
+    AppSignIn, ManagerConfig, RetryPolicy, SignedIn, TokenManager, UserSignIn,
+};
 use arcgis_auth_storage::{MemoryStore, SessionRecord, SessionStore};
 use arcgis_auth_testkit::{
     App, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal, FakePortalBuilder,
     LOOPBACK_REDIRECT_URI, OOB_REDIRECT_URI, PASSWORD, PUBLIC_CLIENT_ID, SERVER_NAME, Server,
     USERNAME,
 };
+use reqwest_middleware::ClientWithMiddleware;
 use serde_json::Value;
 
 pub const MINUTE: Duration = Duration::from_secs(60);
@@ -105,6 +112,63 @@ impl Kit {
         sign_in.complete(&pending, callback.as_str()).await.unwrap()
     }
 
+    /// The confidential app's credentials, on the shared clock.
+    pub fn app_sign_in(&self) -> AppSignIn {
+        AppSignIn::new(
+            self.portal.portal(),
+            CONFIDENTIAL_CLIENT_ID,
+            CONFIDENTIAL_CLIENT_SECRET.to_owned().into(),
+            self.http.clone(),
+        )
+        .with_clock(self.arc_clock())
+    }
+
+    /// An app manager over the kit's store, signed in with `app`.
+    pub async fn app_manager(&self, app: AppSignIn) -> TokenManager {
+        app.sign_in()
+            .await
+            .unwrap()
+            .into_manager_with(self.store.clone(), KEY, config())
+            .await
+            .unwrap()
+    }
+
+    /// A manager that knows nothing but `store` (a restart, another
+    /// process): it renews what the stored record allows, without secrets.
+    pub fn manager_from_store(&self, store: Arc<dyn SessionStore>) -> TokenManager {
+        TokenManager::builder(
+            StoredSession::new(self.http.clone(), RenewalSecrets::new())
+                .with_clock(self.arc_clock()),
+            store,
+            KEY,
+        )
+        .clock(self.arc_clock())
+        .config(config())
+        .build()
+        .unwrap()
+    }
+
+    /// A client with the middleware for `manager`'s session, and its federation.
+    pub fn client(&self, manager: &TokenManager) -> (ClientWithMiddleware, Federation) {
+        let federation = Federation::new(
+            manager.clone(),
+            TokenRouting::new(self.portal.portal()),
+            self.http.clone(),
+        );
+        let client = ArcGisAuth::from_federation(federation.clone())
+            .into_client()
+            .unwrap();
+        (client, federation)
+    }
+
+    /// A secured service on the federated server [`SERVER_NAME`].
+    pub fn service_url(&self) -> String {
+        self.portal
+            .server(SERVER_NAME)
+            .unwrap()
+            .service_url("Hosted/Parcels/FeatureServer")
+    }
+
     /// A user manager over the kit's store.
     pub async fn user_manager(&self) -> TokenManager {
         self.signed_in_user()
@@ -187,6 +251,18 @@ pub fn arcgis_error(answer: &Value) -> (i64, String) {
         .unwrap_or_default()
         .to_owned();
     (code, text)
+}
+
+/// GETs `url` with `f=json` and reads the JSON answer.
+pub async fn get_json(client: &ClientWithMiddleware, url: &str) -> Value {
+    client
+        .get(format!("{url}?f=json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Whether a request carried any credential (header, or a `token` field).

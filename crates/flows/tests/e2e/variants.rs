@@ -3,12 +3,7 @@
 //! `refresh_token_expires_in`; and many requests recovering at once.
 
 use arcgis_auth_core::Expiration;
-use arcgis_auth_flows::AppSignIn;
-use arcgis_auth_flows::middleware::ArcGisAuth;
-use arcgis_auth_flows::routing::TokenRouting;
-use arcgis_auth_testkit::{
-    CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, SERVER_NAME, USERNAME,
-};
+use arcgis_auth_testkit::{Endpoint, Grant, SERVER_NAME, USERNAME};
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::Value;
 use tokio::task::JoinSet;
@@ -23,16 +18,6 @@ async fn kit_with(
     ));
     let portal = edit(builder(&clock)).start().await;
     Kit::with(portal, clock)
-}
-
-fn client(kit: &Kit, manager: &arcgis_auth_flows::TokenManager) -> ClientWithMiddleware {
-    ArcGisAuth::new(
-        manager.clone(),
-        TokenRouting::new(kit.portal.portal()),
-        kit.http.clone(),
-    )
-    .into_client()
-    .unwrap()
 }
 
 /// `n` concurrent GETs of `url` (with `f=json`); their JSON answers.
@@ -59,19 +44,8 @@ async fn a_portal_behind_a_web_adaptor_federates_its_servers() {
     let kit = kit_with(|b| b.web_adaptor("portal")).await;
     assert!(kit.portal.portal_url().ends_with("/portal/sharing/rest"));
     let manager = kit.user_manager().await;
-    let service = kit
-        .portal
-        .server(SERVER_NAME)
-        .unwrap()
-        .service_url("Hosted/Parcels/FeatureServer");
-    let answer: Value = client(&kit, &manager)
-        .get(format!("{service}?f=json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let service = kit.service_url();
+    let answer = get_json(&kit.client(&manager).0, &service).await;
     assert_eq!(answer["user"], USERNAME, "{answer}");
     assert_eq!(kit.portal.calls().endpoint(Endpoint::GenerateToken), 1);
     finish(kit).await;
@@ -80,20 +54,10 @@ async fn a_portal_behind_a_web_adaptor_federates_its_servers() {
 #[tokio::test]
 async fn an_organisation_cap_on_token_lifetimes_is_trusted_over_the_request() {
     let kit = kit_with(|b| b.max_token_expiration_minutes(60)).await;
-    let manager = AppSignIn::new(
-        kit.portal.portal(),
-        CONFIDENTIAL_CLIENT_ID,
-        CONFIDENTIAL_CLIENT_SECRET.to_owned().into(),
-        kit.http.clone(),
-    )
-    .with_expiration(Expiration::minutes(14 * 24 * 60))
-    .with_clock(kit.arc_clock())
-    .sign_in()
-    .await
-    .unwrap()
-    .into_manager_with(kit.store.clone(), KEY, config())
-    .await
-    .unwrap();
+    let app = kit
+        .app_sign_in()
+        .with_expiration(Expiration::minutes(14 * 24 * 60));
+    let manager = kit.app_manager(app).await;
     let first = manager.token().await.unwrap();
     // Asked for two weeks, granted an hour: renewed after the hour, not later.
     kit.clock.advance(61 * MINUTE);
@@ -134,13 +98,9 @@ async fn without_refresh_token_expiry_the_refresh_token_is_exchanged_by_age() {
 async fn many_requests_rejected_at_once_cause_one_refresh_and_one_server_token() {
     let kit = Kit::start().await;
     let manager = kit.user_manager().await;
-    let client = client(&kit, &manager);
+    let client = kit.client(&manager).0;
     let item = kit.portal.secured_item_url("item1");
-    let service = kit
-        .portal
-        .server(SERVER_NAME)
-        .unwrap()
-        .service_url("Hosted/Parcels/FeatureServer");
+    let service = kit.service_url();
 
     // 100 requests discover the federated server at once: one server token.
     let answers = concurrent_gets(&client, &service, 100).await;
