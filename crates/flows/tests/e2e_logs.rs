@@ -11,45 +11,19 @@
 #[path = "e2e/support.rs"]
 mod support;
 
-use std::io;
-use std::str::FromStr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+#[path = "capture/mod.rs"]
+mod capture;
+use capture::Capture;
 
-use arcgis_auth_core::{AuthorizeOptions, Expiration, TokenBinding};
+use std::str::FromStr;
+
+use arcgis_auth_core::TokenBinding;
+use arcgis_auth_flows::PasswordSignIn;
 use arcgis_auth_flows::session::Account;
-use arcgis_auth_flows::{LoopbackListener, PasswordSignIn};
 use arcgis_auth_testkit::{Failure, PASSWORD, USERNAME};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::*;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn no_secret_reaches_the_logs_in_any_flow() {
@@ -66,17 +40,8 @@ async fn no_secret_reaches_the_logs_in_any_flow() {
     let kit = Kit::start().await;
 
     // User sign-in through the loopback listener, refresh, exchange.
-    let sign_in = kit.user_sign_in();
-    let listener = LoopbackListener::bind(0).await.unwrap();
-    let options = AuthorizeOptions::new().expiration(Expiration::minutes(2 * 24 * 60));
-    let pending = sign_in.begin(listener.redirect_uri(), &options).unwrap();
-    let (signed_in, visit) = tokio::join!(
-        sign_in.complete_with_listener(&pending, listener, Duration::from_secs(10)),
-        kit.portal.play_browser(pending.url().as_str()),
-    );
-    visit.unwrap();
+    let (signed_in, _, _) = kit.sign_in_with_listener().await;
     let manager = signed_in
-        .unwrap()
         .into_manager_with(kit.store.clone(), KEY, config())
         .await
         .unwrap();

@@ -7,7 +7,6 @@ use arcgis_auth_core::{Expiration, ExposeSecret};
 use arcgis_auth_flows::middleware::flow_error;
 use arcgis_auth_flows::{ApiKey, FlowErrorKind};
 use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, Endpoint, Grant};
-use serde_json::Value;
 
 use crate::support::*;
 
@@ -30,15 +29,8 @@ async fn a_static_key_opens_the_secured_item_until_the_portal_rejects_it() {
         .await
         .unwrap();
     let (client, _) = kit.client(&manager);
-    let item = format!("{}?f=json", kit.portal.secured_item_url("item1"));
-    let answer: Value = client
-        .get(&item)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let item = kit.portal.secured_item_url("item1");
+    let answer = get_json(&client, &item).await;
     assert_eq!(answer["accessedBy"], CONFIDENTIAL_CLIENT_ID, "{answer}");
 
     // Keys never expire on the client's clock...
@@ -50,7 +42,11 @@ async fn a_static_key_opens_the_secured_item_until_the_portal_rejects_it() {
     // ...but the portal may reject them: a typed "not renewable" error,
     // with no attempt to renew.
     kit.portal.expire_access_tokens();
-    let err = client.get(&item).send().await.unwrap_err();
+    let err = client
+        .get(format!("{item}?f=json"))
+        .send()
+        .await
+        .unwrap_err();
     let flow = flow_error(&err).unwrap();
     assert_eq!(flow.kind(), FlowErrorKind::NotRenewable, "{flow}");
     assert_eq!(

@@ -5,7 +5,6 @@ use arcgis_auth_core::ErrorKind;
 use arcgis_auth_flows::FlowErrorKind;
 use arcgis_auth_flows::middleware::flow_error;
 use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, Endpoint, Grant, SERVER_NAME, USERNAME};
-use serde_json::Value;
 
 use crate::support::*;
 
@@ -193,14 +192,13 @@ async fn a_plain_client_without_the_middleware_sends_nothing() {
     // anonymous request, so their successes are the middleware's doing.
     let kit = Kit::start().await;
     let item = kit.portal.secured_item_url("item1");
-    let answer: Value = reqwest::Client::new()
-        .get(format!("{item}?f=json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = json_of(
+        reqwest::Client::new()
+            .get(format!("{item}?f=json"))
+            .send()
+            .await,
+    )
+    .await;
     assert_eq!(arcgis_error(&answer).0, 499, "{answer}");
     finish(kit).await;
 }

@@ -6,20 +6,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arcgis_auth_core::{
-    AuthorizeOptions, Clock, ExposeSecret, HttpClient, ManualClock, SecretString, Timestamp,
+    AuthorizeOptions, Clock, Expiration, ExposeSecret, HttpClient, ManualClock, SecretString,
+    Timestamp,
 };
 use arcgis_auth_flows::federation::Federation;
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
 use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::{
-    AppSignIn, ManagerConfig, RetryPolicy, SignedIn, TokenManager, UserSignIn,
+    AppSignIn, LoopbackListener, ManagerConfig, PendingSignIn, RetryPolicy, SignedIn, TokenManager,
+    UserSignIn,
 };
 use arcgis_auth_storage::{MemoryStore, SessionRecord, SessionStore};
 use arcgis_auth_testkit::{
-    App, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal, FakePortalBuilder,
-    LOOPBACK_REDIRECT_URI, OOB_REDIRECT_URI, PASSWORD, PUBLIC_CLIENT_ID, SERVER_NAME, Server,
-    USERNAME,
+    App, BrowserVisit, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal,
+    FakePortalBuilder, LOOPBACK_REDIRECT_URI, OOB_REDIRECT_URI, PASSWORD, PUBLIC_CLIENT_ID,
+    SERVER_NAME, Server, USERNAME,
 };
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::Value;
@@ -95,6 +97,24 @@ impl Kit {
     pub fn user_sign_in(&self) -> UserSignIn {
         UserSignIn::new(self.portal.portal(), PUBLIC_CLIENT_ID, self.http.clone())
             .with_clock(self.arc_clock())
+    }
+
+    /// Signs the user in with PKCE through a loopback listener while the
+    /// test plays the browser; the refresh token lives two days (so its last
+    /// day comes soon). Returns the sign-in, the browser's visit and the
+    /// pending sign-in.
+    pub async fn sign_in_with_listener(
+        &self,
+    ) -> (SignedIn<UserSignIn>, BrowserVisit, PendingSignIn) {
+        let sign_in = self.user_sign_in();
+        let listener = LoopbackListener::bind(0).await.unwrap();
+        let options = AuthorizeOptions::new().expiration(Expiration::minutes(2 * 24 * 60));
+        let pending = sign_in.begin(listener.redirect_uri(), &options).unwrap();
+        let (signed_in, visit) = tokio::join!(
+            sign_in.complete_with_listener(&pending, listener, Duration::from_secs(10)),
+            self.portal.play_browser(pending.url().as_str()),
+        );
+        (signed_in.unwrap(), visit.unwrap(), pending)
     }
 
     /// Signs the user in with PKCE the short way (the test plays the
@@ -186,7 +206,7 @@ impl Kit {
     /// A `refresh_token` grant sent straight to the portal, bypassing flows:
     /// the portal's own answer (a token, or an error in an HTTP 200 body).
     pub async fn direct_refresh(&self, refresh_token: &SecretString) -> Value {
-        reqwest::Client::new()
+        let sent = reqwest::Client::new()
             .post(self.portal.url("oauth2/token"))
             .form(&[
                 ("grant_type", "refresh_token"),
@@ -195,11 +215,8 @@ impl Kit {
                 ("f", "json"),
             ])
             .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            .await;
+        json_of(sent).await
     }
 
     /// Every secret the portal handed out or knows: no Debug text may show one.
@@ -255,14 +272,12 @@ pub fn arcgis_error(answer: &Value) -> (i64, String) {
 
 /// GETs `url` with `f=json` and reads the JSON answer.
 pub async fn get_json(client: &ClientWithMiddleware, url: &str) -> Value {
-    client
-        .get(format!("{url}?f=json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    json_of(client.get(format!("{url}?f=json")).send().await).await
+}
+
+/// The JSON answer of a request through any client (with or without the middleware).
+pub async fn json_of<E: std::fmt::Debug>(sent: Result<reqwest::Response, E>) -> Value {
+    sent.unwrap().json().await.unwrap()
 }
 
 /// Whether a request carried any credential (header, or a `token` field).

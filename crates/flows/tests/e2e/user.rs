@@ -2,10 +2,8 @@
 //! refresh and refresh-token rotation), out of band, and the two-step API of
 //! a web server (with the pending sign-in serialised between the steps).
 
-use std::time::Duration;
-
-use arcgis_auth_core::{AuthorizeOptions, ErrorKind, Expiration, ExposeSecret};
-use arcgis_auth_flows::{FlowErrorKind, LoopbackListener, PendingSignIn, UserSignIn};
+use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret};
+use arcgis_auth_flows::{FlowErrorKind, PendingSignIn, UserSignIn};
 use arcgis_auth_testkit::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, USERNAME,
 };
@@ -15,19 +13,9 @@ use crate::support::*;
 #[tokio::test]
 async fn pkce_through_the_loopback_listener_then_refresh_then_rotation() {
     let kit = Kit::start().await;
-    let sign_in = kit.user_sign_in();
-    let listener = LoopbackListener::bind(0).await.unwrap();
-    // A refresh token for two days, so its last day comes soon.
-    let options = AuthorizeOptions::new().expiration(Expiration::minutes(2 * 24 * 60));
-    let pending = sign_in.begin(listener.redirect_uri(), &options).unwrap();
-
-    // The test plays the browser while the app waits on its listener.
-    let (signed_in, visit) = tokio::join!(
-        sign_in.complete_with_listener(&pending, listener, Duration::from_secs(10)),
-        kit.portal.play_browser(pending.url().as_str()),
-    );
-    let signed_in = signed_in.unwrap();
-    let visit = visit.unwrap();
+    // The test plays the browser while the app waits on its listener; the
+    // refresh token lives two days, so its last day comes soon.
+    let (signed_in, visit, pending) = kit.sign_in_with_listener().await;
     assert_eq!(visit.status, Some(200));
     assert!(
         visit.body.contains("You can close this tab"),
