@@ -4,7 +4,6 @@
 //! what the strategy relies on. Key prefixes are covered by the unit tests.
 
 use arcgis_auth_core::{Expiration, ExposeSecret};
-use arcgis_auth_flows::middleware::flow_error;
 use arcgis_auth_flows::{ApiKey, FlowErrorKind};
 use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, Endpoint, Grant};
 
@@ -42,12 +41,7 @@ async fn a_static_key_opens_the_secured_item_until_the_portal_rejects_it() {
     // ...but the portal may reject them: a typed "not renewable" error,
     // with no attempt to renew.
     kit.portal.expire_access_tokens();
-    let err = client
-        .get(format!("{item}?f=json"))
-        .send()
-        .await
-        .unwrap_err();
-    let flow = flow_error(&err).unwrap();
+    let (err, flow) = get_error(&client, &item).await;
     assert_eq!(flow.kind(), FlowErrorKind::NotRenewable, "{flow}");
     assert_eq!(
         key.verify(&kit.portal.portal(), &kit.http)

@@ -3,7 +3,6 @@
 
 use arcgis_auth_core::ErrorKind;
 use arcgis_auth_flows::FlowErrorKind;
-use arcgis_auth_flows::middleware::flow_error;
 use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, Endpoint, Grant, SERVER_NAME, USERNAME};
 
 use crate::support::*;
@@ -20,12 +19,7 @@ async fn revoked_sessions_end_with_sign_in_required_after_one_renewal_attempt() 
     // HTTP 200, the middleware reports it, the refresh is refused (the
     // refresh token is revoked too), and the caller gets "sign in again".
     kit.portal.revoke_all_tokens();
-    let err = client
-        .get(format!("{item}?f=json"))
-        .send()
-        .await
-        .unwrap_err();
-    let flow = flow_error(&err).unwrap();
+    let (err, flow) = get_error(&client, &item).await;
     assert_eq!(flow.kind(), FlowErrorKind::SignInRequired, "{flow}");
     // The portal's answer to the refresh: 498 "Invalid refresh_token".
     assert_eq!(

@@ -275,6 +275,23 @@ pub async fn get_json(client: &ClientWithMiddleware, url: &str) -> Value {
     json_of(client.get(format!("{url}?f=json")).send().await).await
 }
 
+/// GETs `url` with `f=json` expecting the middleware to fail: its error,
+/// and the typed [`FlowError`](arcgis_auth_flows::FlowError) inside.
+pub async fn get_error(
+    client: &ClientWithMiddleware,
+    url: &str,
+) -> (reqwest_middleware::Error, arcgis_auth_flows::FlowError) {
+    let err = client
+        .get(format!("{url}?f=json"))
+        .send()
+        .await
+        .unwrap_err();
+    let flow = arcgis_auth_flows::middleware::flow_error(&err)
+        .expect("an error of the middleware")
+        .clone();
+    (err, flow)
+}
+
 /// The JSON answer of a request through any client (with or without the middleware).
 pub async fn json_of<E: std::fmt::Debug>(sent: Result<reqwest::Response, E>) -> Value {
     sent.unwrap().json().await.unwrap()
