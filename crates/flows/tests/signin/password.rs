@@ -203,8 +203,9 @@ async fn a_wrong_password_is_an_arcgis_error() {
             .unwrap_err();
         assert!(matches!(err.kind(), FlowErrorKind::ArcGis(_)), "{err:?}");
         assert!(!err.is_transient());
+        // The portal's detail says what is wrong (regression: it was dropped).
         assert!(
-            err.to_string().contains("Unable to generate token"),
+            err.to_string().contains("Invalid username or password"),
             "{err}"
         );
         assert!(!format!("{err:?} {err}").contains(password));
