@@ -164,3 +164,36 @@ async fn two_managers_over_one_store_file_refresh_once() {
     );
     finish(kit).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_managers_over_one_store_file_rotate_the_refresh_token_once_and_both_keep_working() {
+    let kit = Kit::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sessions.json");
+    let open = || -> Arc<dyn SessionStore> { Arc::new(FileStore::new(&file).unwrap()) };
+    // A two-day refresh token, signed in through the listener.
+    let (signed_in, _, _) = kit.sign_in_with_listener().await;
+    let a = signed_in
+        .into_manager_with(open(), KEY, config())
+        .await
+        .unwrap();
+    let b = kit.manager_from_store(open());
+
+    // Both in the refresh token's last day at once: ONE exchange (the portal
+    // would reject a second exchange of the rotated token), both adopt it.
+    kit.clock.advance(36 * HOUR + 31 * MINUTE);
+    let secrets = concurrent_tokens(&[a.clone(), b.clone()], 100).await;
+    assert!(secrets.iter().all(|s| s == &secrets[0]));
+    assert_eq!(kit.portal.calls().token(Grant::ExchangeRefreshToken), 1);
+
+    // Neither is stranded with the dead refresh token: each renews again.
+    kit.clock.advance(31 * MINUTE);
+    let from_b = b.token().await.unwrap();
+    kit.clock.advance(31 * MINUTE);
+    let from_a = a.token().await.unwrap();
+    assert!(!from_a.same_token(&from_b));
+    let calls = kit.portal.calls();
+    assert_eq!(calls.token(Grant::RefreshToken), 2);
+    assert_eq!(calls.token(Grant::ExchangeRefreshToken), 1);
+    finish(kit).await;
+}

@@ -274,3 +274,37 @@ async fn a_portal_clock_ahead_of_the_client_costs_one_refresh() {
     assert_eq!(kit.portal.calls().token(Grant::RefreshToken), 1);
     finish(kit).await;
 }
+
+#[tokio::test]
+async fn every_transport_is_accepted_by_the_portal_and_none_uses_the_url() {
+    use arcgis_auth_flows::middleware::ArcGisAuth;
+    use arcgis_auth_flows::routing::{TokenRouting, TokenTransport};
+
+    let kit = Kit::start().await;
+    let manager = kit.user_manager().await;
+    let item = kit.portal.secured_item_url("item1");
+    for transport in [
+        TokenTransport::EsriHeader,
+        TokenTransport::AuthorizationHeader,
+        TokenTransport::FormBody,
+    ] {
+        let routing = TokenRouting::new(kit.portal.portal()).default_transport(transport);
+        let client = ArcGisAuth::new(manager.clone(), routing, kit.http.clone())
+            .into_client()
+            .unwrap();
+        let answer = get_json(&client, &item).await;
+        assert_eq!(answer["accessedBy"], USERNAME, "{transport:?}: {answer}");
+    }
+    let requests = kit.portal.received_requests().await;
+    let items: Vec<_> = requests
+        .iter()
+        .filter(|r| r.url.path().contains("/content/items/"))
+        .collect();
+    assert_eq!(items.len(), 3);
+    assert!(items[0].headers.contains_key("x-esri-authorization"));
+    assert!(items[1].headers.contains_key("authorization"));
+    assert_eq!(items[2].method.as_str(), "POST");
+    assert!(url::form_urlencoded::parse(&items[2].body).any(|(k, _)| k == "token"));
+    assert_eq!(kit.portal.calls().secrets_in_url(), 0);
+    finish(kit).await;
+}
