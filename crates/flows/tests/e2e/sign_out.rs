@@ -61,3 +61,33 @@ async fn a_failed_revocation_still_deletes_the_session_and_reports_it() {
     kit.assert_no_secret(&format!("{report:?} {err}"));
     finish(kit).await;
 }
+
+#[tokio::test]
+async fn an_app_session_has_a_portal_but_no_user_and_a_403_is_not_retried() {
+    let kit = Kit::start().await;
+    let manager = kit.app_manager(kit.app_sign_in()).await;
+    let account = Account::new(manager, kit.http.clone());
+    let portal = account.portal().await.unwrap();
+    assert_eq!(portal.id.as_deref(), Some("TestkitOrg0001"));
+
+    // community/self answers 403 for app tokens: refreshing would not help.
+    let err = account.user().await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        FlowErrorKind::ArcGis(ErrorKind::Forbidden),
+        "{err}"
+    );
+    let calls = kit.portal.calls();
+    assert_eq!(calls.endpoint(Endpoint::CommunitySelf), 1);
+    assert_eq!(
+        calls.token(arcgis_auth_testkit::Grant::ClientCredentials),
+        1
+    );
+
+    // App tokens cannot be revoked: sign-out says so and deletes.
+    let report = account.sign_out().await;
+    assert_eq!(report.revoked.as_ref().unwrap(), &Revoked::NothingToRevoke);
+    assert!(report.deleted.as_ref().unwrap());
+    assert_eq!(kit.portal.calls().endpoint(Endpoint::RevokeToken), 0);
+    finish(kit).await;
+}

@@ -2,8 +2,10 @@
 //! refresh and refresh-token rotation), out of band, and the two-step API of
 //! a web server (with the pending sign-in serialised between the steps).
 
+use std::time::Duration;
+
 use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret};
-use arcgis_auth_flows::{FlowErrorKind, PendingSignIn, UserSignIn};
+use arcgis_auth_flows::{FlowErrorKind, LoopbackListener, PendingSignIn, UserSignIn};
 use arcgis_auth_testkit::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, USERNAME,
 };
@@ -250,6 +252,29 @@ async fn own_web_server_declined_sign_in_is_access_denied() {
     assert_eq!(err.kind(), FlowErrorKind::SignInRequired);
     assert_eq!(err.arcgis_kind(), Some(ErrorKind::AccessDenied));
     assert!(err.to_string().contains("sign in again"), "{err}");
+    assert_eq!(kit.portal.calls().endpoint(Endpoint::Token), 0);
+    finish(kit).await;
+}
+
+#[tokio::test]
+async fn a_declined_sign_in_through_the_listener_shows_an_error_page_and_a_typed_error() {
+    let kit = Kit::start().await;
+    kit.portal.deny_next_authorization();
+    let sign_in = kit.user_sign_in();
+    let listener = LoopbackListener::bind(0).await.unwrap();
+    let pending = sign_in
+        .begin(listener.redirect_uri(), &AuthorizeOptions::new())
+        .unwrap();
+    let (signed_in, visit) = tokio::join!(
+        sign_in.complete_with_listener(&pending, listener, Duration::from_secs(10)),
+        kit.portal.play_browser(pending.url().as_str()),
+    );
+    let visit = visit.unwrap();
+    assert_eq!(visit.status, Some(400));
+    assert!(visit.body.contains("Sign-in failed"), "{}", visit.body);
+    let err = signed_in.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::SignInRequired);
+    assert_eq!(err.arcgis_kind(), Some(ErrorKind::AccessDenied));
     assert_eq!(kit.portal.calls().endpoint(Endpoint::Token), 0);
     finish(kit).await;
 }
