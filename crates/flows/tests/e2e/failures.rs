@@ -106,3 +106,23 @@ async fn a_failed_app_sign_in_is_retried_too() {
     assert_eq!(kit.portal.calls().endpoint(Endpoint::Token), 4);
     finish(kit).await;
 }
+
+#[tokio::test]
+async fn a_refresh_answered_too_late_times_out_and_is_retried() {
+    let mut kit = Kit::start().await;
+    // The app's HTTP client gives up after 250 ms; the portal answers the
+    // next token call after a second (having done the work: a refresh_token
+    // grant changes nothing at the portal, so retrying is safe).
+    kit.http = arcgis_auth_core::HttpClient::from_builder(
+        reqwest::Client::builder().timeout(std::time::Duration::from_millis(250)),
+    )
+    .unwrap();
+    let manager = kit.user_manager().await;
+    kit.portal
+        .fail_next_token_calls(1, Failure::Slow(std::time::Duration::from_secs(1)));
+    kit.clock.advance(31 * MINUTE);
+
+    manager.token().await.unwrap();
+    assert_eq!(kit.portal.calls().token(Grant::RefreshToken), 2);
+    finish(kit).await;
+}
