@@ -126,3 +126,29 @@ async fn a_refresh_answered_too_late_times_out_and_is_retried() {
     assert_eq!(kit.portal.calls().token(Grant::RefreshToken), 2);
     finish(kit).await;
 }
+
+#[tokio::test]
+async fn an_exchange_whose_answer_is_lost_ends_the_session_with_a_typed_error() {
+    // A limit of ArcGIS itself, pinned so it is known: the portal rotated the
+    // refresh token but the answer never arrived, so the old one is dead and
+    // the new one was never seen. The manager must not loop: one retry is
+    // refused as the portal refuses it, and the user is asked to sign in.
+    let mut kit = Kit::start().await;
+    kit.http = arcgis_auth_core::HttpClient::from_builder(
+        reqwest::Client::builder().timeout(std::time::Duration::from_millis(250)),
+    )
+    .unwrap();
+    let (signed_in, _, _) = kit.sign_in_with_listener().await;
+    let manager = signed_in
+        .into_manager_with(kit.store.clone(), KEY, config())
+        .await
+        .unwrap();
+    kit.portal
+        .fail_next_token_calls(1, Failure::Slow(std::time::Duration::from_secs(1)));
+    kit.clock.advance(36 * HOUR + 31 * MINUTE);
+
+    let err = manager.token().await.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::SignInRequired, "{err}");
+    assert_eq!(kit.portal.calls().token(Grant::ExchangeRefreshToken), 2);
+    finish(kit).await;
+}
