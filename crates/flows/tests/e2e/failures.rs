@@ -107,19 +107,27 @@ async fn a_failed_app_sign_in_is_retried_too() {
     finish(kit).await;
 }
 
-#[tokio::test]
-async fn a_refresh_answered_too_late_times_out_and_is_retried() {
+/// Longer than the impatient kit's HTTP client waits.
+const SLOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A kit whose app-side HTTP client gives up after 250 ms.
+async fn impatient_kit() -> Kit {
     let mut kit = Kit::start().await;
-    // The app's HTTP client gives up after 250 ms; the portal answers the
-    // next token call after a second (having done the work: a refresh_token
-    // grant changes nothing at the portal, so retrying is safe).
     kit.http = arcgis_auth_core::HttpClient::from_builder(
         reqwest::Client::builder().timeout(std::time::Duration::from_millis(250)),
     )
     .unwrap();
+    kit
+}
+
+#[tokio::test]
+async fn a_refresh_answered_too_late_times_out_and_is_retried() {
+    let kit = impatient_kit().await;
+    // The app's HTTP client gives up after 250 ms; the portal answers the
+    // next token call after a second (having done the work: a refresh_token
+    // grant changes nothing at the portal, so retrying is safe).
     let manager = kit.user_manager().await;
-    kit.portal
-        .fail_next_token_calls(1, Failure::Slow(std::time::Duration::from_secs(1)));
+    kit.portal.fail_next_token_calls(1, Failure::Slow(SLOW));
     kit.clock.advance(31 * MINUTE);
 
     manager.token().await.unwrap();
@@ -133,18 +141,13 @@ async fn an_exchange_whose_answer_is_lost_ends_the_session_with_a_typed_error() 
     // refresh token but the answer never arrived, so the old one is dead and
     // the new one was never seen. The manager must not loop: one retry is
     // refused as the portal refuses it, and the user is asked to sign in.
-    let mut kit = Kit::start().await;
-    kit.http = arcgis_auth_core::HttpClient::from_builder(
-        reqwest::Client::builder().timeout(std::time::Duration::from_millis(250)),
-    )
-    .unwrap();
+    let kit = impatient_kit().await;
     let (signed_in, _, _) = kit.sign_in_with_listener().await;
     let manager = signed_in
         .into_manager_with(kit.store.clone(), KEY, config())
         .await
         .unwrap();
-    kit.portal
-        .fail_next_token_calls(1, Failure::Slow(std::time::Duration::from_secs(1)));
+    kit.portal.fail_next_token_calls(1, Failure::Slow(SLOW));
     kit.clock.advance(36 * HOUR + 31 * MINUTE);
 
     let err = manager.token().await.unwrap_err();
