@@ -95,6 +95,35 @@ async fn a_waiting_manager_adopts_what_the_lock_holder_stores() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_unbounded_lock_wait_waits_for_the_holder_instead_of_panicking() {
+    // `Duration::MAX` reads as "wait as long as it takes" (and a huge first
+    // poll pause as "look rarely"); neither may overflow tokio's clock.
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(expired_user())).await;
+    let held = fx.hold_lock().await;
+    let mut config = exact_config();
+    config.lock_wait = Duration::MAX;
+    config.lock_poll = Duration::MAX;
+    let m = fx.manager_with(config);
+    let waiting = tokio::spawn(async move { m.token().await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!waiting.is_finished());
+
+    let theirs = user_record(
+        "AT-SECRET-OTHER",
+        START + 30 * MINUTE,
+        Some(START + 10 * DAY),
+    );
+    seed(&*fx.store, &theirs).await;
+    assert!(fx.release(&held).await);
+    let token = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        arcgis_auth_core::ExposeSecret::expose_secret(token.secret()),
+        "AT-SECRET-OTHER"
+    );
+    assert_eq!(fx.source.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_caller_that_gives_up_does_not_cancel_the_renewal_for_the_others() {
     let source = FakeSource::new(Renewal::RefreshToken).with_delay(Duration::from_secs(2));
     let fx = Fixture::new(source, Some(expired_user())).await;
