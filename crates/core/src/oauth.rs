@@ -258,30 +258,43 @@ impl Authorization {
         )
     }
 
-    /// The parameters of a redirect's query or fragment, after checking for
-    /// an `error` and for the state.
+    /// The parameters of a redirect's query or fragment, after checking the
+    /// state and then for an `error`.
+    ///
+    /// The redirect must carry exactly one `state`, and it must be this
+    /// sign-in's. A redirect with another state is refused even when it
+    /// reports an error (a forged denial is still forged); a denial without
+    /// any state is believed, since the portal may leave it out.
     fn redirect_params(&self, encoded: &str) -> Result<Vec<(String, String)>> {
         let mut params: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        if let Some(error) = take(&mut params, "error") {
-            let mut body = serde_json::Map::new();
-            body.insert("error".into(), error.into());
-            if let Some(d) = take(&mut params, "error_description") {
-                body.insert("error_description".into(), d.into());
-            }
-            let arcgis = crate::ArcGisError::from_value(&serde_json::Value::Object(body))
-                .unwrap_or_default();
-            let kind = arcgis.kind();
-            return Err(arcgis.into_error(kind));
+        let mut states = Vec::new();
+        while let Some(state) = take(&mut params, "state") {
+            states.push(state);
         }
-        let state = take(&mut params, "state");
-        if !state.as_deref().is_some_and(|s| self.state_matches(s)) {
+        let state_ok = matches!(states.as_slice(), [s] if self.state_matches(s));
+        let error = take(&mut params, "error");
+        if !state_ok && (error.is_none() || !states.is_empty()) {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
                 "the sign-in redirect does not carry the state this sign-in sent: it may be \
                  forged or stale; start the sign-in again",
             ));
+        }
+        if let Some(error) = error {
+            // Anyone can craft a redirect: no control characters reach messages and logs.
+            let printable =
+                |s: String| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+            let mut body = serde_json::Map::new();
+            body.insert("error".into(), printable(error).into());
+            if let Some(d) = take(&mut params, "error_description") {
+                body.insert("error_description".into(), printable(d).into());
+            }
+            let arcgis = crate::ArcGisError::from_value(&serde_json::Value::Object(body))
+                .unwrap_or_default();
+            let kind = arcgis.kind();
+            return Err(arcgis.into_error(kind));
         }
         Ok(params)
     }
@@ -787,6 +800,49 @@ mod tests {
             .authorize_url("http://127.0.0.1:1/cb", &AuthorizeOptions::new().state(""))
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn redirects_need_exactly_this_state_even_to_report_an_error() {
+        let http = HttpClient::new().unwrap();
+        let client = OAuthClient::new(Portal::arcgis_online(), "id", http);
+        let a = client
+            .authorize_url(
+                "http://127.0.0.1:1/cb",
+                &AuthorizeOptions::new().state("s1"),
+            )
+            .unwrap();
+        let kind = |q: &str| {
+            let url = Url::parse(&format!("http://127.0.0.1:1/cb?{q}")).unwrap();
+            a.code_from_redirect(&url).map(drop).map_err(|e| e.kind())
+        };
+        assert!(kind("code=c&state=s1").is_ok());
+        // A forged denial is still forged.
+        assert_eq!(
+            kind("error=access_denied&state=forged"),
+            Err(ErrorKind::InvalidRequest)
+        );
+        // The state must be there once: a second one is not "also" ours.
+        assert_eq!(
+            kind("code=c&state=s1&state=s1"),
+            Err(ErrorKind::InvalidRequest)
+        );
+        assert_eq!(
+            kind("code=c&state=s1&state=x"),
+            Err(ErrorKind::InvalidRequest)
+        );
+        // The portal may leave the state out of a denial.
+        assert_eq!(kind("error=access_denied"), Err(ErrorKind::AccessDenied));
+        assert_eq!(
+            kind("error=access_denied&state=s1"),
+            Err(ErrorKind::AccessDenied)
+        );
+        let url = Url::parse(
+            "http://127.0.0.1:1/cb?error=invalid_request&error_description=bad%0Aredirect&state=s1",
+        )
+        .unwrap();
+        let e = a.code_from_redirect(&url).unwrap_err();
+        assert!(!e.to_string().contains('\n'), "{e}");
     }
 
     #[test]
