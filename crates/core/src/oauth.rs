@@ -778,16 +778,22 @@ mod tests {
         assert!(check_verifier(&format!("{}+", "a".repeat(43)).into()).is_err());
     }
 
-    #[test]
-    fn caller_state_is_used_and_empty_state_refused() {
+    /// A client, and a sign-in it began with the caller's `state`.
+    fn sign_in_with_state(state: &str) -> (OAuthClient, Authorization) {
         let http = HttpClient::new().unwrap();
         let client = OAuthClient::new(Portal::arcgis_online(), "id", http);
         let a = client
             .authorize_url(
                 "http://127.0.0.1:1/cb",
-                &AuthorizeOptions::new().state("s-123"),
+                &AuthorizeOptions::new().state(state),
             )
             .unwrap();
+        (client, a)
+    }
+
+    #[test]
+    fn caller_state_is_used_and_empty_state_refused() {
+        let (client, a) = sign_in_with_state("s-123");
         assert_eq!(a.state(), "s-123");
         assert!(
             a.url()
@@ -804,14 +810,7 @@ mod tests {
 
     #[test]
     fn redirects_need_exactly_this_state_even_to_report_an_error() {
-        let http = HttpClient::new().unwrap();
-        let client = OAuthClient::new(Portal::arcgis_online(), "id", http);
-        let a = client
-            .authorize_url(
-                "http://127.0.0.1:1/cb",
-                &AuthorizeOptions::new().state("s1"),
-            )
-            .unwrap();
+        let (_, a) = sign_in_with_state("s1");
         let kind = |q: &str| {
             let url = Url::parse(&format!("http://127.0.0.1:1/cb?{q}")).unwrap();
             a.code_from_redirect(&url).map(drop).map_err(|e| e.kind())
