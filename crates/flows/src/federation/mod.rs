@@ -504,7 +504,10 @@ impl Federation {
         let credentials = self.inner.routing.credentials_for(server).ok_or_else(|| {
             FlowError::new(
                 FlowErrorKind::InvalidInput,
-                format!("no credentials are configured for {server}"),
+                format!(
+                    "no credentials are configured for {server}: trust it with \
+                     TokenRouting::trust_server_with_credentials to get its own token"
+                ),
             )
         })?;
         let slot = {
