@@ -345,9 +345,11 @@ pub fn code_from_approval_page(html: &str) -> Result<SecretString> {
 
 impl fmt::Debug for Authorization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The state guards the redirect and the URL carries it: keep both out
+        // of logs, as the flows' `PendingSignIn` does.
         f.debug_struct("Authorization")
-            .field("url", &self.url.as_str())
-            .field("state", &self.state)
+            .field("url", &crate::portal::redact_query(&self.url))
+            .field("state", &"[REDACTED]")
             .field("pkce_verifier", &"[REDACTED]")
             .field("redirect_uri", &self.redirect_uri)
             .finish()
@@ -794,6 +796,7 @@ mod tests {
     #[test]
     fn caller_state_is_used_and_empty_state_refused() {
         let (client, a) = sign_in_with_state("s-123");
+        assert!(!format!("{a:?}").contains("s-123"), "{a:?}");
         assert_eq!(a.state(), "s-123");
         assert!(
             a.url()
