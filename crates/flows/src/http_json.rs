@@ -56,7 +56,9 @@ pub(crate) async fn post_json(
     send(request, url).await
 }
 
-async fn send(request: reqwest::RequestBuilder, url: &Url) -> Result<Vec<u8>, Error> {
+/// Sends `request` (bound for `url`) and returns the body of a successful
+/// answer, read up to [`MAX_BODY`] bytes, or the typed error the answer carries.
+pub(crate) async fn send(request: reqwest::RequestBuilder, url: &Url) -> Result<Vec<u8>, Error> {
     let where_ = redact(url);
     let transport = |e: reqwest::Error| {
         Error::new(

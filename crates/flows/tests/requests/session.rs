@@ -166,6 +166,43 @@ async fn user_and_portal_are_read_once_per_session() {
 }
 
 #[tokio::test]
+async fn a_store_outage_does_not_stop_a_session_the_manager_still_serves() {
+    // The manager keeps serving a session the store cannot hold right now;
+    // the account helpers work from that session too.
+    let portal_server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/portal/sharing/rest/community/self"))
+        .and(body_string_contains("token=token-0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"username": "jdoe"})))
+        .expect(1)
+        .mount(&portal_server)
+        .await;
+    let store: std::sync::Arc<dyn SessionStore> = DownStore::new();
+    let manager =
+        arcgis_auth_flows::TokenManager::builder(Counting::new(Renewal::RefreshToken), store, KEY)
+            .build()
+            .unwrap();
+    let mut record =
+        arcgis_auth_storage::SessionRecord::new(portal_of(&portal_server), SessionKind::User);
+    record.set_token(&arcgis_auth_core::Token::new(
+        "token-0".into(),
+        arcgis_auth_core::Timestamp::now() + std::time::Duration::from_secs(7200),
+    ));
+    assert!(
+        manager.set_session(record).await.is_err(),
+        "the store is down"
+    );
+    let account = Account::new(manager.clone(), HttpClient::new().unwrap());
+    assert_eq!(account.user().await.unwrap().username, "jdoe");
+    assert_eq!(
+        arcgis_auth_flows::session::stored_portal(&manager)
+            .await
+            .unwrap(),
+        portal_of(&portal_server)
+    );
+}
+
+#[tokio::test]
 async fn calls_renew_once_after_a_498() {
     // The testkit portal: its community/self answers 498 in an HTTP 200 for
     // a token it expired, and its token endpoint really refreshes.
