@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../down_store/mod.rs"]
+mod down_store;
 mod federation;
 mod middleware;
 mod session;

@@ -2,6 +2,7 @@
 //! validateAppAccess, and sign-out (revoke, then delete, whatever happens).
 
 use super::support::*;
+use crate::down_store::DownStore;
 use arcgis_auth_core::{ErrorKind, HttpClient};
 use arcgis_auth_flows::session::{Account, Revoked};
 use arcgis_auth_flows::{FlowErrorKind, Renewal};

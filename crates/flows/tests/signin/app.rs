@@ -3,16 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::down_store::DownStore;
 use crate::support::{
     arc_clock, clock, fake_portal, forms, http, map, portal, portal_answering, store,
 };
 use arcgis_auth_core::{Clock, ErrorKind, Expiration, ExposeSecret, SecretString};
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
-use arcgis_auth_storage::{
-    ChangeEvent, SaveMode, SessionKind, SessionRecord, SessionStore, StoreError, StoreErrorKind,
-    StoreResult, Version, Versioned,
-};
+use arcgis_auth_storage::{SessionKind, SessionStore, StoreErrorKind};
 use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Grant};
 use wiremock::ResponseTemplate;
 
@@ -148,43 +146,11 @@ async fn wrong_credentials_and_bad_expirations_are_typed() {
     );
 }
 
-/// A store that is down: every call fails as unavailable.
-#[derive(Debug)]
-struct DownStore(tokio::sync::broadcast::Sender<ChangeEvent>);
-
-#[arcgis_auth_flows::async_trait]
-impl SessionStore for DownStore {
-    async fn load(&self, _key: &str) -> StoreResult<Option<Versioned>> {
-        Err(StoreError::unavailable("the store is down"))
-    }
-
-    async fn save(
-        &self,
-        _key: &str,
-        _record: &SessionRecord,
-        _mode: SaveMode,
-    ) -> StoreResult<Version> {
-        Err(StoreError::unavailable("the store is down"))
-    }
-
-    async fn delete(&self, _key: &str, _version: Option<&Version>) -> StoreResult<bool> {
-        Err(StoreError::unavailable("the store is down"))
-    }
-
-    async fn list(&self, _prefix: &str) -> StoreResult<Vec<String>> {
-        Err(StoreError::unavailable("the store is down"))
-    }
-
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
-        self.0.subscribe()
-    }
-}
-
 #[tokio::test]
 async fn a_store_that_refuses_the_first_save_does_not_lose_the_sign_in() {
     let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
     let app = app(&server);
-    let store: Arc<dyn SessionStore> = Arc::new(DownStore(tokio::sync::broadcast::channel(4).0));
+    let store: Arc<dyn SessionStore> = DownStore::new();
     let manager = app
         .sign_in()
         .await

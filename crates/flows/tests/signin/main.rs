@@ -3,6 +3,8 @@
 //! listener end to end, and no secret in any `Debug` output or log line.
 
 mod api_key;
+#[path = "../down_store/mod.rs"]
+mod down_store;
 mod app;
 mod implicit;
 mod loopback;
