@@ -31,10 +31,12 @@ use crate::origin::Origin;
 /// let err = Portal::parse("https://gis.example.com/server/rest/services").unwrap_err();
 /// assert!(err.to_string().contains("ArcGIS Server"));
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct Portal {
     /// Always ends in `/sharing/rest`, without a trailing slash, query or fragment.
     root: Url,
+    /// `root`'s origin, computed once (routing asks for it on every request).
+    origin: Origin,
 }
 
 /// Path segments that start the portal's own pages (the part after the web adaptor).
@@ -79,7 +81,7 @@ impl Portal {
 
     /// Finds the portal behind `url`; see [`Portal::parse`].
     pub fn from_url(url: &Url) -> Result<Self> {
-        Origin::of(url)?;
+        let origin = Origin::of(url)?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
@@ -136,7 +138,7 @@ impl Portal {
         }
         path.push_str("/sharing/rest");
         root.set_path(&path);
-        Ok(Portal { root })
+        Ok(Portal { root, origin })
     }
 
     /// The sharing root, e.g. `https://www.arcgis.com/sharing/rest` (no trailing slash).
@@ -145,8 +147,8 @@ impl Portal {
     }
 
     /// The portal's origin: the only origin that receives the portal token by default.
-    pub fn origin(&self) -> Origin {
-        Origin::of(&self.root).unwrap_or_else(|_| unreachable!("checked in from_url"))
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// Whether this is ArcGIS Online or one of its organisation URLs (`*.arcgis.com`).
@@ -184,7 +186,7 @@ impl Portal {
         }
         let default_port =
             |o: &Origin| matches!((o.scheme(), o.port()), ("http", 80) | ("https", 443));
-        if theirs.port() != mine.port() && !(default_port(&theirs) && default_port(&mine)) {
+        if theirs.port() != mine.port() && !(default_port(&theirs) && default_port(mine)) {
             return false;
         }
         let segments = |u: &Url| -> Vec<String> {
@@ -273,6 +275,21 @@ impl std::str::FromStr for Portal {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Portal::parse(s)
+    }
+}
+
+// Equality and hashing follow the root URL alone: the origin is derived from it.
+impl PartialEq for Portal {
+    fn eq(&self, other: &Self) -> bool {
+        self.root == other.root
+    }
+}
+
+impl Eq for Portal {}
+
+impl std::hash::Hash for Portal {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.root.hash(state);
     }
 }
 
@@ -450,11 +467,11 @@ mod tests {
         let p = Portal::parse("https://gis.example.com:7443/arcgis").unwrap();
         assert_eq!(
             p.origin(),
-            Origin::parse("https://gis.example.com:7443/").unwrap()
+            &Origin::parse("https://gis.example.com:7443/").unwrap()
         );
         assert_ne!(
             p.origin(),
-            Origin::parse("https://gis.example.com/").unwrap()
+            &Origin::parse("https://gis.example.com/").unwrap()
         );
     }
 

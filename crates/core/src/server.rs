@@ -25,10 +25,12 @@ use crate::portal::redact_query;
 /// assert_eq!(root.as_url().as_str(), "https://services3.arcgis.com/AbCdEf/arcgis");
 /// assert_eq!(root.rest_info_url().as_str(), "https://services3.arcgis.com/AbCdEf/arcgis/rest/info");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct ServerRoot {
     /// No trailing slash (except a bare host's `/`), query or fragment.
     root: Url,
+    /// `root`'s origin, computed once (routing asks for it on every request).
+    origin: Origin,
 }
 
 impl ServerRoot {
@@ -46,7 +48,7 @@ impl ServerRoot {
 
     /// Cuts the server root out of `url`; see the type docs.
     pub fn from_url(url: &Url) -> Result<Self> {
-        Origin::of(url)?;
+        let origin = Origin::of(url)?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
@@ -85,7 +87,7 @@ impl ServerRoot {
         // they are not encoded twice.
         let path: String = kept.iter().map(|seg| format!("/{seg}")).collect();
         root.set_path(if path.is_empty() { "/" } else { &path });
-        Ok(ServerRoot { root })
+        Ok(ServerRoot { root, origin })
     }
 
     /// The root URL, without a trailing slash (a root at the host itself is `https://host/`).
@@ -94,8 +96,8 @@ impl ServerRoot {
     }
 
     /// The server's origin.
-    pub fn origin(&self) -> Origin {
-        Origin::of(&self.root).unwrap_or_else(|_| unreachable!("checked in from_url"))
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// `{root}/rest/info`: federation (`owningSystemUrl`) and token settings.
@@ -115,7 +117,7 @@ impl ServerRoot {
 
     /// Whether `url` lies under this root (same origin and path prefix, segment-wise).
     pub fn contains(&self, url: &Url) -> bool {
-        if Origin::of(url).ok().as_ref() != Some(&self.origin()) {
+        if Origin::of(url).ok().as_ref() != Some(&self.origin) {
             return false;
         }
         let mine = self
@@ -138,6 +140,21 @@ impl ServerRoot {
             segs.pop_if_empty().extend(extra);
         }
         url
+    }
+}
+
+// Equality and hashing follow the root URL alone: the origin is derived from it.
+impl PartialEq for ServerRoot {
+    fn eq(&self, other: &Self) -> bool {
+        self.root == other.root
+    }
+}
+
+impl Eq for ServerRoot {}
+
+impl std::hash::Hash for ServerRoot {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.root.hash(state);
     }
 }
 
@@ -282,7 +299,7 @@ mod tests {
         assert!(!upper.contains(&Url::parse("https://h.example/arcgis/rest/services").unwrap()));
         assert_eq!(
             upper.origin(),
-            Origin::parse("https://H.EXAMPLE:443").unwrap()
+            &Origin::parse("https://H.EXAMPLE:443").unwrap()
         );
     }
 

@@ -195,7 +195,7 @@ impl TokenRouting {
     /// hosted services get it when the portal is ArcGIS Online, ArcGIS Server
     /// URLs elsewhere are checked for federation, nothing else gets a token.
     pub fn new(portal: Portal) -> Self {
-        let portal_origin = portal.origin();
+        let portal_origin = portal.origin().clone();
         let mut portal_path: Vec<String> = portal
             .sharing_root()
             .path_segments()

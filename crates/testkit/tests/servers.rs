@@ -156,8 +156,8 @@ async fn server_info_describes_federation() {
     let origins: std::collections::HashSet<_> = portal
         .servers()
         .iter()
-        .map(|s| s.server_root().origin())
-        .chain([portal.portal().origin()])
+        .map(|s| s.server_root().origin().clone())
+        .chain([portal.portal().origin().clone()])
         .collect();
     assert_eq!(origins.len(), 5);
 }

@@ -524,7 +524,7 @@ impl Federation {
         let url = match self.server_info(server).await {
             Ok(info) => info
                 .token_services_url()
-                .filter(|u| Origin::of(u).ok() == Some(server.origin()))
+                .filter(|u| Origin::of(u).ok().as_ref() == Some(server.origin()))
                 .cloned(),
             Err(_) => None,
         }
