@@ -356,14 +356,13 @@ impl Federation {
     }
 
     /// Reports that ArcGIS rejected `credential` (498). A portal token is
-    /// reported to the manager, and every server token is dropped with it; a
+    /// reported to the manager, and the federated server tokens are dropped
+    /// with it if they were made from that token (a late report of a token
+    /// already replaced keeps the server tokens made from its successor); a
     /// server token is dropped (if it is still the cached one).
     pub fn report_invalid(&self, credential: &Credential) {
         match credential {
-            Credential::Portal(token) => {
-                self.inner.manager.report_invalid(token);
-                self.clear_server_tokens();
-            }
+            Credential::Portal(token) => self.portal_token_rejected(token),
             Credential::Server { server, token } => {
                 let slots: Vec<Slot> = {
                     let tokens = lock(&self.inner.tokens);
@@ -396,7 +395,32 @@ impl Federation {
     /// ignored from now on because they belong to an older portal token, and
     /// removed on the next save).
     pub fn clear_server_tokens(&self) {
+        self.clear_server_tokens_if(|_| true);
+    }
+
+    /// The portal rejected `portal`: report it to the manager, and drop the
+    /// server tokens only if they were made from it. A caller still holding
+    /// the token from before a renewal must not drop the server tokens made
+    /// from the new one (each would cost another `generateToken`).
+    fn portal_token_rejected(&self, portal: &AccessToken) {
+        self.inner.manager.report_invalid(portal);
+        let cleared = self.clear_server_tokens_if(|made_from| {
+            made_from.is_none_or(|known| known.same_token(portal))
+        });
+        if !cleared {
+            tracing::debug!(
+                "an older portal token was rejected; the server tokens are from the current one"
+            );
+        }
+    }
+
+    /// Drops the federated server tokens if `made_from` (given the portal
+    /// token they were made from) says so; returns whether it did.
+    fn clear_server_tokens_if(&self, made_from: impl FnOnce(Option<&AccessToken>) -> bool) -> bool {
         let mut tokens = lock(&self.inner.tokens);
+        if !made_from(tokens.portal.as_ref()) {
+            return false;
+        }
         if !tokens.federated.is_empty() {
             tracing::debug!(
                 count = tokens.federated.len(),
@@ -405,6 +429,7 @@ impl Federation {
         }
         tokens.federated.clear();
         tokens.portal = None;
+        true
     }
 
     fn now(&self) -> Timestamp {
@@ -421,8 +446,7 @@ impl Federation {
             Ok(result) => result,
             Err(RetryWith(portal)) => {
                 // The portal rejected its own token: renew it and try once more.
-                self.inner.manager.report_invalid(&portal);
-                self.clear_server_tokens();
+                self.portal_token_rejected(&portal);
                 match self.federated_token_once(server).await {
                     Ok(result) => result,
                     Err(again) => Err(again.into()),
@@ -435,7 +459,7 @@ impl Federation {
         &self,
         server: &ServerRoot,
     ) -> std::result::Result<Result<AccessToken>, RetryWith> {
-        let portal = match self.inner.manager.token().await {
+        let mut portal = match self.inner.manager.token().await {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
@@ -445,7 +469,19 @@ impl Federation {
                 .portal
                 .as_ref()
                 .is_none_or(|known| !known.same_token(&portal));
-            if changed {
+            // A caller that fetched the portal token just before a renewal
+            // arrives with the old one: when the server tokens already come
+            // from the manager's current token, use that instead of dropping
+            // them.
+            let known_is_current = match (&tokens.portal, self.inner.manager.cached()) {
+                (Some(known), Some(current)) => known.same_token(&current),
+                _ => false,
+            };
+            if changed && known_is_current {
+                if let Some(known) = &tokens.portal {
+                    portal = known.clone();
+                }
+            } else if changed {
                 if !tokens.federated.is_empty() {
                     tracing::debug!("the portal token changed; dropping federated server tokens");
                 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 use super::support::*;
 use arcgis_auth_core::{Clock, ExposeSecret, HttpClient, ServerRoot};
 use arcgis_auth_flows::Renewal;
-use arcgis_auth_flows::federation::{Federation, FederationConfig};
+use arcgis_auth_flows::federation::{Credential, Federation, FederationConfig};
 use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
 use arcgis_auth_flows::routing::{ServerCredentials, TokenRouting};
-use arcgis_auth_storage::{SessionKind, SessionStore};
+use arcgis_auth_storage::{SaveMode, SessionKind, SessionStore};
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, header, method, path};
@@ -519,4 +519,69 @@ async fn debug_output_never_shows_a_token() {
     for secret in ["server-1", "token-0", "pw-secret"] {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
+}
+
+#[tokio::test]
+async fn a_stale_portal_token_reported_late_keeps_the_new_server_tokens() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    for instance in ["server", "server2"] {
+        Mock::given(path(format!("/{instance}/rest/info")))
+            .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+            .mount(&server)
+            .await;
+    }
+    let roots = ["server", "server2"]
+        .map(|instance| ServerRoot::parse(&format!("{}/{instance}", server.uri())).unwrap());
+    let federation = Federation::new(
+        session.manager.clone(),
+        TokenRouting::new(portal),
+        HttpClient::new().unwrap(),
+    );
+    for root in &roots {
+        federation.server_token(root).await.unwrap();
+    }
+    assert_eq!(generate_requests(&portal_server).await.len(), 2);
+
+    // Two callers hold token-0 when ArcGIS rejects it. The first report
+    // renews the portal token and the server tokens are made again from
+    // token-1 ...
+    let stale = session.manager.token().await.unwrap();
+    federation.report_invalid(&Credential::Portal(stale.clone()));
+    for root in &roots {
+        federation.server_token(root).await.unwrap();
+    }
+    assert_eq!(generate_requests(&portal_server).await.len(), 4);
+    // (The store keeps no server tokens, as when another process's save won:
+    // only the federation's memory holds them.)
+    let mut record = session.store.load(KEY).await.unwrap().unwrap().record;
+    assert_eq!(record.server_tokens.len(), 2);
+    record.server_tokens.clear();
+    session
+        .store
+        .save(KEY, &record, SaveMode::Overwrite)
+        .await
+        .unwrap();
+    // ... then the second caller's report of the old token arrives: the
+    // server tokens from token-1 stay.
+    federation.report_invalid(&Credential::Portal(stale));
+    for root in &roots {
+        let token = federation.server_token(root).await.unwrap();
+        assert!(token.secret().expose_secret().starts_with("server-"));
+    }
+    let generated = generate_requests(&portal_server).await;
+    let portal_tokens: Vec<_> = generated
+        .iter()
+        .map(|r| form_value(r, "token").unwrap())
+        .collect();
+    assert_eq!(
+        portal_tokens,
+        ["token-0", "token-0", "token-1", "token-1"],
+        "one generateToken per server after the renewal"
+    );
+    assert_eq!(session.source.count(), 1, "one portal renewal");
 }
