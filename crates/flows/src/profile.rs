@@ -123,7 +123,7 @@ impl fmt::Debug for RenewalSecrets {
 
 /// A [`TokenSource`] for a stored session of any kind: it renews the session
 /// the way the strategy that signed it in would, built from the stored record
-/// (portal, client id, user, referer) and the [`RenewalSecrets`] it holds.
+/// (portal, client id, user, token binding) and the [`RenewalSecrets`] it holds.
 ///
 /// | stored kind | renewed by | needs |
 /// |---|---|---|
@@ -175,9 +175,10 @@ impl StoredSession {
             SessionKind::GenerateToken => {
                 let username = record.username.clone()?;
                 let password = self.secrets.password.clone()?;
-                let binding = match &record.referer {
-                    Some(referer) => TokenBinding::Referer(referer.clone()),
-                    None => TokenBinding::RequestIp,
+                let binding = match (&record.referer, record.client_ip) {
+                    (Some(referer), _) => TokenBinding::Referer(referer.clone()),
+                    (None, Some(ip)) => TokenBinding::Ip(ip),
+                    (None, None) => TokenBinding::RequestIp,
                 };
                 Some(Strategy::Password(
                     PasswordSignIn::new(portal, http, binding)

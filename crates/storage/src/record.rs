@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use arcgis_auth_core::{ExposeSecret, Portal, RefreshToken, SecretString, Timestamp, Token};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -122,6 +123,13 @@ pub struct SessionRecord {
     /// For `generateToken` sessions bound to `client=referer`: the referer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referer: Option<String>,
+    /// For `generateToken` sessions bound to `client=ip`: the address the
+    /// tokens are bound to, so a renewal after a restart binds them the same
+    /// way. (Neither this nor [`referer`](Self::referer) set: `client=requestip`.)
+    /// Added in format 1 without a version bump: older readers keep it in
+    /// their `extra` fields and write it back unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<IpAddr>,
     /// Tokens for federated servers, keyed by server root URL.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub server_tokens: BTreeMap<String, ServerTokenRecord>,
@@ -154,6 +162,7 @@ impl SessionRecord {
             refresh_token_expires_at: None,
             redirect_uri: None,
             referer: None,
+            client_ip: None,
             server_tokens: BTreeMap::new(),
             updated_at: None,
             extra: BTreeMap::new(),
@@ -268,6 +277,7 @@ impl fmt::Debug for SessionRecord {
             .field("refresh_token_expires_at", &self.refresh_token_expires_at)
             .field("redirect_uri", &self.redirect_uri)
             .field("referer", &self.referer)
+            .field("client_ip", &self.client_ip)
             .field("server_tokens", &self.server_tokens)
             .field("updated_at", &self.updated_at)
             .field("extra", &self.extra.keys().collect::<Vec<_>>())
@@ -292,4 +302,25 @@ fn ser_opt_secret<S: Serializer>(s: &Option<SecretString>, ser: S) -> Result<S::
 
 fn de_opt_secret<'de, D: Deserializer<'de>>(de: D) -> Result<Option<SecretString>, D::Error> {
     Option::<String>::deserialize(de).map(|o| o.map(SecretString::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ip_binding_round_trips_and_is_left_out_when_unset() {
+        let mut r = SessionRecord::new(Portal::arcgis_online(), SessionKind::GenerateToken);
+        let json = r.to_json().unwrap();
+        assert!(!json.contains("client_ip"), "{json}");
+        assert_eq!(SessionRecord::from_json(&json).unwrap().client_ip, None);
+
+        r.client_ip = Some("2001:db8::7".parse().unwrap());
+        let json = r.to_json().unwrap();
+        assert!(json.contains(r#""client_ip":"2001:db8::7""#), "{json}");
+        let back = SessionRecord::from_json(&json).unwrap();
+        assert_eq!(back.client_ip, r.client_ip);
+        assert_eq!(back.format, FORMAT_VERSION);
+        assert!(back.extra.is_empty());
+    }
 }

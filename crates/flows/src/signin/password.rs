@@ -100,8 +100,10 @@ impl PasswordSignIn {
         let signer = self.clone().with_credentials(username, password);
         let token = signer.request().await?;
         let mut record = SessionRecord::new(self.portal.clone(), SessionKind::GenerateToken);
-        if let TokenBinding::Referer(referer) = &self.binding {
-            record.referer = Some(referer.clone());
+        match &self.binding {
+            TokenBinding::Referer(referer) => record.referer = Some(referer.clone()),
+            TokenBinding::Ip(ip) => record.client_ip = Some(*ip),
+            _ => {}
         }
         record.set_token(&token);
         tracing::info!(

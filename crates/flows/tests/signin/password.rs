@@ -218,3 +218,47 @@ async fn a_wrong_password_is_an_arcgis_error() {
         .unwrap();
     assert_eq!(signed_in.token().username(), Some(USERNAME));
 }
+
+#[tokio::test]
+async fn a_restored_session_keeps_its_ip_binding() {
+    use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
+
+    let server = portal_answering(
+        "generateToken",
+        vec![
+            generated("GT-1", T0 + HOUR_MS),
+            generated("GT-2", T0 + 2 * HOUR_MS),
+        ],
+    )
+    .await;
+    let clock = clock();
+    let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+    let store = store();
+    let signed_in = PasswordSignIn::new(portal(&server), http(), TokenBinding::Ip(ip))
+        .with_clock(arc_clock(&clock))
+        .sign_in("jdoe", SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(signed_in.record().client_ip, Some(ip));
+    assert!(signed_in.record().referer.is_none());
+    signed_in.into_manager(store.clone(), "jdoe").await.unwrap();
+
+    // A restart: the session is renewed from the stored record and the password.
+    let restored = TokenManager::builder(
+        StoredSession::new(http(), RenewalSecrets::new().password(PASSWORD.into()))
+            .with_clock(arc_clock(&clock)),
+        store,
+        "jdoe",
+    )
+    .clock(arc_clock(&clock))
+    .build()
+    .unwrap();
+    clock.advance(Duration::from_secs(3600));
+    let token = restored.token().await.unwrap();
+    assert_eq!(token.secret().expose_secret(), "GT-2");
+    let sent = forms(&server).await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1]["client"], "ip", "not client=requestip");
+    assert_eq!(sent[1]["ip"], "203.0.113.7");
+    assert_eq!(sent[1], sent[0], "the same credentials and binding again");
+}
