@@ -83,7 +83,9 @@ impl fmt::Display for CliError {
 pub(crate) fn for_core(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::InvalidUrl | ErrorKind::InsecureTransport | ErrorKind::InvalidInput => USAGE,
-        ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied => SIGN_IN,
+        ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied | ErrorKind::StateMismatch => {
+            SIGN_IN
+        }
         ErrorKind::InvalidToken
         | ErrorKind::TokenRequired
         | ErrorKind::Forbidden

@@ -40,6 +40,10 @@ pub enum ErrorKind {
     RefreshTokenExpired,
     /// The user declined the sign-in (`error=access_denied`).
     AccessDenied,
+    /// A sign-in redirect does not carry the state the sign-in sent (missing,
+    /// repeated, or another): it is forged or belongs to another sign-in.
+    /// Nothing was sent; start the sign-in again.
+    StateMismatch,
     /// ArcGIS asked us to slow down (HTTP 429 or an equivalent body).
     RateLimited,
     /// The portal or server failed (5xx, a gateway error, or an HTML maintenance or proxy
@@ -80,6 +84,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::RefreshTokenExpired => "refresh_token_expired",
             ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::StateMismatch => "state_mismatch",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Server => "server",
             ErrorKind::ArcGis => "arcgis",
@@ -93,7 +98,7 @@ impl ErrorKind {
     pub fn needs_sign_in(self) -> bool {
         matches!(
             self,
-            ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied
+            ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied | ErrorKind::StateMismatch
         )
     }
 }

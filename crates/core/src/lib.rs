@@ -93,6 +93,7 @@ mod generate_token;
 mod oauth;
 mod origin;
 mod portal;
+mod redirect;
 mod server;
 mod server_info;
 mod time;
@@ -112,6 +113,7 @@ pub use oauth::{
 };
 pub use origin::{Origin, is_secure_or_loopback};
 pub use portal::Portal;
+pub use redirect::{RedirectParams, RedirectPart};
 pub use server::ServerRoot;
 pub use server_info::ServerInfo;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -21,9 +21,10 @@ use crate::expiration::{Expiration, TokenLifetime};
 use crate::generate_token::GenerateTokenRequest;
 use crate::origin::is_secure_or_loopback;
 use crate::portal::Portal;
+use crate::redirect::RedirectParams;
 use crate::time::{Clock, SystemClock, Timestamp};
 use crate::token::{RefreshToken, Token, constant_time_eq};
-use crate::token_response::{ArcGisTokenResponse, MAX_LIFETIME_SECS, RevokeResponse, unparseable};
+use crate::token_response::{ArcGisTokenResponse, RevokeResponse, unparseable};
 use crate::transport::{FormValue, HttpClient, insecure};
 
 /// `oauth2::Client` configured for ArcGIS: our token and error types,
@@ -202,23 +203,18 @@ impl Authorization {
         constant_time_eq(self.state.as_bytes(), returned.as_bytes())
     }
 
-    /// The authorization code from the URL the portal redirected to.
+    /// The authorization code from the URL the portal redirected to, read by
+    /// the rules of [`RedirectParams`].
     ///
-    /// Errors: [`ErrorKind::AccessDenied`] when the user declined
-    /// (`error=access_denied`), the matching kind for other `error` values,
-    /// [`ErrorKind::InvalidRequest`] when the state is missing or differs
-    /// (a forged or stale redirect) or no code is present.
+    /// Errors: [`ErrorKind::StateMismatch`] when the state is missing,
+    /// repeated or differs (a forged or stale redirect), even when the
+    /// redirect reports an error; [`ErrorKind::AccessDenied`] when the user
+    /// declined (`error=access_denied`), the matching kind for other `error`
+    /// values; [`ErrorKind::InvalidRequest`] when no code is present.
     pub fn code_from_redirect(&self, redirect: &Url) -> Result<SecretString> {
-        let mut params = self.redirect_params(redirect.query().unwrap_or_default())?;
-        take(&mut params, "code")
-            .filter(|c| !c.is_empty())
-            .map(SecretString::from)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidRequest,
-                    "the sign-in redirect carries no code: start the sign-in again",
-                )
-            })
+        let params = RedirectParams::from_encoded(redirect.query().unwrap_or_default());
+        params.check_state(&self.state)?;
+        params.code()
     }
 
     /// The token from the URL fragment of an implicit-flow redirect
@@ -226,84 +222,16 @@ impl Authorization {
     /// for a sign-in started with [`OAuthClient::authorize_url_implicit`].
     /// `now` is when the redirect arrived. Implicit tokens have no refresh token.
     ///
-    /// Errors as for [`code_from_redirect`](Authorization::code_from_redirect),
-    /// and [`ErrorKind::UnparseableResponse`] for a missing token or an
-    /// `expires_in` that is not a whole number of seconds in range.
+    /// Errors as for [`code_from_redirect`](Authorization::code_from_redirect)
+    /// for the state and `error`, and [`ErrorKind::UnparseableResponse`] for a
+    /// missing token, an `expires_in` that is not a whole number of seconds in
+    /// range, or an `ssl` that is neither `true` nor `false`
+    /// ([`RedirectParams::implicit_token`]).
     pub fn token_from_implicit_redirect(&self, redirect: &Url, now: Timestamp) -> Result<Token> {
-        let mut params = self.redirect_params(redirect.fragment().unwrap_or_default())?;
-        let broken = |what: &str| {
-            Error::new(
-                ErrorKind::UnparseableResponse,
-                format!("the implicit sign-in redirect {what}: start the sign-in again"),
-            )
-        };
-        let access = take(&mut params, "access_token")
-            .filter(|t| !t.is_empty())
-            .map(SecretString::from)
-            .ok_or_else(|| broken("carries no access_token"))?;
-        let expires_in = take(&mut params, "expires_in")
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|s| (1..=MAX_LIFETIME_SECS).contains(s))
-            .ok_or_else(|| broken("has no valid expires_in"))?;
-        let ssl = match take(&mut params, "ssl").as_deref() {
-            None => false,
-            Some("true") => true,
-            Some("false") => false,
-            Some(_) => return Err(broken("has an ssl that is neither true nor false")),
-        };
-        Ok(
-            Token::new(access, now + std::time::Duration::from_secs(expires_in))
-                .with_ssl(ssl)
-                .with_username(take(&mut params, "username").filter(|u| !u.is_empty())),
-        )
+        let params = RedirectParams::from_encoded(redirect.fragment().unwrap_or_default());
+        params.check_state(&self.state)?;
+        params.implicit_token(now)
     }
-
-    /// The parameters of a redirect's query or fragment, after checking the
-    /// state and then for an `error`.
-    ///
-    /// The redirect must carry exactly one `state`, and it must be this
-    /// sign-in's. A redirect with another state is refused even when it
-    /// reports an error (a forged denial is still forged); a denial without
-    /// any state is believed, since the portal may leave it out.
-    fn redirect_params(&self, encoded: &str) -> Result<Vec<(String, String)>> {
-        let mut params: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let mut states = Vec::new();
-        while let Some(state) = take(&mut params, "state") {
-            states.push(state);
-        }
-        let state_ok = matches!(states.as_slice(), [s] if self.state_matches(s));
-        let error = take(&mut params, "error");
-        if !state_ok && (error.is_none() || !states.is_empty()) {
-            return Err(Error::new(
-                ErrorKind::InvalidRequest,
-                "the sign-in redirect does not carry the state this sign-in sent: it may be \
-                 forged or stale; start the sign-in again",
-            ));
-        }
-        if let Some(error) = error {
-            // Anyone can craft a redirect: no control characters reach messages and logs.
-            let printable =
-                |s: String| -> String { s.chars().filter(|c| !c.is_control()).collect() };
-            let mut body = serde_json::Map::new();
-            body.insert("error".into(), printable(error).into());
-            if let Some(d) = take(&mut params, "error_description") {
-                body.insert("error_description".into(), printable(d).into());
-            }
-            let arcgis = crate::ArcGisError::from_value(&serde_json::Value::Object(body))
-                .unwrap_or_default();
-            let kind = arcgis.kind();
-            return Err(arcgis.into_error(kind));
-        }
-        Ok(params)
-    }
-}
-
-/// Removes and returns the first value of `key`.
-fn take(params: &mut Vec<(String, String)>, key: &str) -> Option<String> {
-    let i = params.iter().position(|(k, _)| k == key)?;
-    Some(params.swap_remove(i).1)
 }
 
 /// The code shown by the out-of-band approval page (`oauth2/approval`, used
@@ -822,16 +750,16 @@ mod tests {
         // A forged denial is still forged.
         assert_eq!(
             kind("error=access_denied&state=forged"),
-            Err(ErrorKind::InvalidRequest)
+            Err(ErrorKind::StateMismatch)
         );
         // The state must be there once: a second one is not "also" ours.
         assert_eq!(
             kind("code=c&state=s1&state=s1"),
-            Err(ErrorKind::InvalidRequest)
+            Err(ErrorKind::StateMismatch)
         );
         assert_eq!(
             kind("code=c&state=s1&state=x"),
-            Err(ErrorKind::InvalidRequest)
+            Err(ErrorKind::StateMismatch)
         );
         // The portal may leave the state out of a denial.
         assert_eq!(kind("error=access_denied"), Err(ErrorKind::AccessDenied));

@@ -306,14 +306,17 @@ fn code_from_redirect() {
     assert_eq!(denied.kind(), ErrorKind::AccessDenied);
     assert!(denied.kind().needs_sign_in());
 
-    for bad in [
-        format!("code={CODE}&state=forged"),
-        format!("code={CODE}"),
-        format!("state={state}"),
-        format!("code=&state={state}"),
+    for (bad, kind) in [
+        (
+            format!("code={CODE}&state=forged"),
+            ErrorKind::StateMismatch,
+        ),
+        (format!("code={CODE}"), ErrorKind::StateMismatch),
+        (format!("state={state}"), ErrorKind::InvalidRequest),
+        (format!("code=&state={state}"), ErrorKind::InvalidRequest),
     ] {
         let e = sign_in.code_from_redirect(&back(&bad)).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{bad}");
+        assert_eq!(e.kind(), kind, "{bad}");
         assert_no_secret(&format!("{e} {e:?}"));
     }
 }
@@ -652,7 +655,7 @@ fn implicit_flow() {
     for (fragment, kind) in [
         (
             format!("access_token={ACCESS}&expires_in=7200&state=forged"),
-            ErrorKind::InvalidRequest,
+            ErrorKind::StateMismatch,
         ),
         (
             format!("error=access_denied&state={state}"),

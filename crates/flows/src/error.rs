@@ -214,12 +214,15 @@ impl FlowError {
 }
 
 impl From<CoreError> for FlowError {
-    /// Core errors keep their kind as [`FlowErrorKind::ArcGis`], except those whose
-    /// only cure is to sign in again (a 498 from the token endpoint, a declined
+    /// Core errors keep their kind as [`FlowErrorKind::ArcGis`], except a
+    /// sign-in redirect's state mismatch ([`FlowErrorKind::StateMismatch`]) and
+    /// those whose only cure is to sign in again (a 498 from the token endpoint, a declined
     /// sign-in), which become [`FlowErrorKind::SignInRequired`].
     fn from(err: CoreError) -> Self {
         let core_kind = err.kind();
-        let kind = if core_kind.needs_sign_in() {
+        let kind = if core_kind == ErrorKind::StateMismatch {
+            FlowErrorKind::StateMismatch
+        } else if core_kind.needs_sign_in() {
             FlowErrorKind::SignInRequired
         } else {
             FlowErrorKind::ArcGis(core_kind)

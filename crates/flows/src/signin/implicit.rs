@@ -4,12 +4,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arcgis_auth_core::{Clock, MAX_LIFETIME_SECS, Portal, SecretString, Timestamp, Token};
+use arcgis_auth_core::{Clock, Portal, SecretString, Timestamp, Token};
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 
-use super::callback::{CallbackParams, fragment_of};
+use super::callback;
 use super::{NeverRenewed, SignedIn};
-use crate::error::{FlowError, FlowErrorKind, Result};
+use crate::error::Result;
+#[cfg(doc)]
+use crate::error::{FlowError, FlowErrorKind};
 
 /// The token an implicit-grant sign-in delivered in the redirect URI's
 /// fragment (`#access_token=...&expires_in=...&username=...&ssl=...&state=...`).
@@ -37,34 +39,26 @@ impl ImplicitCallback {
     /// - [`FlowErrorKind::SignInRequired`] with
     ///   [`arcgis_kind`](FlowError::arcgis_kind) `Some(AccessDenied)` for
     ///   `error=access_denied`; other `error=` values keep their ArcGIS kind.
-    /// - [`FlowErrorKind::InvalidInput`]: no `access_token`, or an
-    ///   `expires_in` that is missing, not a number of seconds, zero, or absurd.
+    /// - [`FlowErrorKind::InvalidInput`]: no `access_token`, an `expires_in`
+    ///   that is missing, not a number of seconds, zero, or absurd, or an
+    ///   `ssl` that is neither `true` nor `false`.
+    ///
+    /// The rules are core's ([`RedirectParams`](arcgis_auth_core::RedirectParams)),
+    /// the same as [`Authorization::token_from_implicit_redirect`](arcgis_auth_core::Authorization::token_from_implicit_redirect).
     #[deprecated(
         note = "the implicit grant is deprecated by ArcGIS: sign users in with `UserSignIn` \
                 (authorization code + PKCE); use this only while migrating"
     )]
     pub fn parse(callback: &str, expected_state: &str) -> Result<Self> {
-        let params = CallbackParams::parse(fragment_of(callback));
-        params.check(Some(expected_state))?;
-        let access_token = params.access_token.ok_or_else(|| {
-            invalid("the implicit-grant callback carries no access_token: pass the full redirect URL or its fragment")
-        })?;
-        let expires_in = params
-            .expires_in
-            .as_deref()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|&s| s > 0 && s <= MAX_LIFETIME_SECS)
-            .ok_or_else(|| {
-                invalid(
-                    "the implicit-grant callback's expires_in is missing or not a sensible \
-                     number of seconds: sign in again",
-                )
-            })?;
+        // The expiry is read relative to the epoch, then kept as a duration.
+        let token = callback::implicit_token(callback, expected_state, Timestamp::UNIX_EPOCH)?;
         Ok(ImplicitCallback {
-            access_token,
-            expires_in: Duration::from_secs(expires_in),
-            username: params.username.filter(|u| !u.is_empty()),
-            ssl: params.ssl.as_deref() == Some("true"),
+            expires_in: token
+                .expires_at()
+                .saturating_duration_since(Timestamp::UNIX_EPOCH),
+            username: token.username().map(str::to_owned),
+            ssl: token.ssl(),
+            access_token: token.access_token().clone(),
         })
     }
 
@@ -106,10 +100,6 @@ impl ImplicitCallback {
         record.set_token(&token);
         SignedIn::new(record, token, NeverRenewed, clock)
     }
-}
-
-fn invalid(message: &str) -> FlowError {
-    FlowError::new(FlowErrorKind::InvalidInput, message)
 }
 
 impl fmt::Debug for ImplicitCallback {

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
-use super::callback::{CallbackParams, query_of};
+use super::callback;
 use super::loopback::LoopbackListener;
 use super::oob::{OOB_REDIRECT_URI, code_from_pasted};
 use super::{SignedIn, check_owner, foreign_record, renewal_for};
@@ -342,18 +342,7 @@ impl PendingSignIn {
     /// sending anything. [`UserSignIn::complete`] calls this; the errors are
     /// the ones listed there.
     pub fn code_from_callback(&self, callback: &str) -> Result<SecretString> {
-        let params = CallbackParams::parse(query_of(callback));
-        params.check(Some(&self.state))?;
-        params
-            .code
-            .filter(|c| !c.expose_secret().is_empty())
-            .ok_or_else(|| {
-                FlowError::new(
-                    FlowErrorKind::InvalidInput,
-                    "the sign-in callback carries no code: pass the whole callback URL (or its \
-                     query), or start the sign-in again",
-                )
-            })
+        callback::code(callback, &self.state)
     }
 }
 

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use arcgis_auth_storage::{
-    ChangeEvent, SaveMode, SessionRecord, SessionStore, StoreError, StoreResult, Version,
-    Versioned,
+    ChangeEvent, SaveMode, SessionRecord, SessionStore, StoreError, StoreResult, Version, Versioned,
 };
 
 /// A store that is down: every call fails as unavailable.

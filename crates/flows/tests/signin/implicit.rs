@@ -70,6 +70,8 @@ fn errors_and_broken_callbacks_are_typed() {
         format!("#access_token=T&expires_in=0&state={STATE}"),
         format!("#access_token=T&expires_in=-5&state={STATE}"),
         format!("#access_token=T&expires_in=99999999999999&state={STATE}"),
+        // Core's rule, shared with Authorization::token_from_implicit_redirect.
+        format!("#access_token=T&expires_in=60&ssl=maybe&state={STATE}"),
     ] {
         let err = ImplicitCallback::parse(&broken, STATE).unwrap_err();
         assert_eq!(err.kind(), FlowErrorKind::InvalidInput, "{broken}");

@@ -3,9 +3,9 @@
 //! listener end to end, and no secret in any `Debug` output or log line.
 
 mod api_key;
+mod app;
 #[path = "../down_store/mod.rs"]
 mod down_store;
-mod app;
 mod implicit;
 mod loopback;
 mod password;
