@@ -112,7 +112,7 @@ pub use oauth::{
     arcgis_oauth2_client, code_from_approval_page, map_request_token_error,
 };
 pub use origin::{Origin, is_secure_or_loopback};
-pub use portal::Portal;
+pub use portal::{Portal, redact_query};
 pub use redirect::{RedirectParams, RedirectPart};
 pub use server::ServerRoot;
 pub use server_info::ServerInfo;

@@ -257,8 +257,14 @@ impl Portal {
     }
 }
 
-/// `url` without its query and fragment, for messages (queries may hold tokens).
-pub(crate) fn redact_query(url: &Url) -> String {
+/// `url` without its query and fragment, for messages and logs (a query may
+/// hold a token, a fragment an implicit-grant token).
+///
+/// ```
+/// let url = url::Url::parse("https://gis.example.com/arcgis/rest/services?token=t0k#frag").unwrap();
+/// assert_eq!(arcgis_auth_core::redact_query(&url), "https://gis.example.com/arcgis/rest/services");
+/// ```
+pub fn redact_query(url: &Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);

@@ -34,6 +34,11 @@ const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-esri-authorization"];
 /// The largest answer read from an auth endpoint (token answers are a few KiB).
 const MAX_BODY: usize = 1024 * 1024;
 
+/// The largest answer read by [`HttpClient::post_form_json`] and
+/// [`HttpClient::get_json`] (portal answers such as `community/self` are a
+/// few KiB; `portals/self` can be larger).
+const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
+
 /// An HTTP client for ArcGIS auth endpoints: a `reqwest::Client` with
 /// redirects **disabled**, implementing [`oauth2::AsyncHttpClient`].
 ///
@@ -83,10 +88,16 @@ impl Answer {
 
     /// Classifies an auth endpoint's answer; `Ok` only for a JSON object without an error.
     pub(crate) fn check(&self, endpoint: EndpointKind) -> Result<()> {
+        self.check_as(endpoint, true)
+    }
+
+    /// Classifies an answer; `strict` asks for a JSON object whatever the
+    /// content type (auth endpoints), otherwise as [`classify_response`](crate::classify_response).
+    fn check_as(&self, endpoint: EndpointKind, strict: bool) -> Result<()> {
         let location = self.headers.get(LOCATION).and_then(|v| v.to_str().ok());
         classify(
             endpoint,
-            true,
+            strict,
             self.status,
             self.content_type(),
             location,
@@ -145,6 +156,87 @@ impl HttpClient {
 
     /// Sends `request` after the credential check; reads at most 1 MiB of answer.
     pub(crate) async fn send(&self, request: HttpRequest) -> Result<Answer> {
+        self.send_limited(request, MAX_BODY).await
+    }
+
+    /// POSTs `form` plus `f=json` to `url`, an ArcGIS portal or service
+    /// endpoint (`community/self`, `portals/self`, `oauth2/validateAppAccess`,
+    /// a feature service query ...), and returns the body of a successful
+    /// answer.
+    ///
+    /// `token`, when given, travels as a `token` form field: in the body,
+    /// never in the URL. As for every request of this client, a credential
+    /// bound for plain `http://` to a host that is not loopback is refused
+    /// before anything is sent, and redirects are not followed. At most 4 MiB
+    /// of answer is read. The answer is classified like
+    /// [`classify_response`](crate::classify_response) does (an ArcGIS error
+    /// in an HTTP 200 body is an error; a 498 is [`ErrorKind::InvalidToken`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InsecureTransport`] (nothing sent),
+    /// [`ErrorKind::Transport`], [`ErrorKind::UnparseableResponse`] (also for
+    /// an answer over 4 MiB), and the ArcGIS kinds the answer carries.
+    pub async fn post_form_json(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        token: Option<&SecretString>,
+    ) -> Result<Vec<u8>> {
+        let mut fields: Vec<(&str, FormValue<'_>)> = form
+            .iter()
+            .map(|&(k, v)| (k, FormValue::Plain(v)))
+            .collect();
+        if let Some(token) = token {
+            fields.push(("token", FormValue::Secret(token)));
+        }
+        let request = form_request(url, &fields)?;
+        self.json_answer(request).await
+    }
+
+    /// GETs `url` with `f=json` added to its query, and returns the body of a
+    /// successful answer. `token`, when given, travels in the
+    /// `X-Esri-Authorization: Bearer` header (marked sensitive), never in the
+    /// URL. Checks, limits and errors as for
+    /// [`post_form_json`](Self::post_form_json); a token that cannot be a
+    /// header value is [`ErrorKind::InvalidInput`] (nothing sent).
+    pub async fn get_json(&self, url: &Url, token: Option<&SecretString>) -> Result<Vec<u8>> {
+        let mut url = url.clone();
+        url.query_pairs_mut().append_pair("f", "json");
+        let mut request = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(url.as_str())
+            .header(ACCEPT, "application/json");
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        "the token holds characters that cannot travel in an HTTP header: copy                          it again",
+                    )
+                })?;
+            value.set_sensitive(true);
+            request = request.header("X-Esri-Authorization", value);
+        }
+        let request = request.body(Vec::new()).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidUrl,
+                format!("could not build a request to {} ({e})", redact_query(&url)),
+            )
+        })?;
+        self.json_answer(request).await
+    }
+
+    /// Sends a request of [`post_form_json`](Self::post_form_json) or
+    /// [`get_json`](Self::get_json) and classifies the answer.
+    async fn json_answer(&self, request: HttpRequest) -> Result<Vec<u8>> {
+        let answer = self.send_limited(request, MAX_JSON_BODY).await?;
+        answer.check_as(EndpointKind::Service, false)?;
+        Ok(answer.body)
+    }
+
+    /// Sends `request` after the credential check; reads at most `max_body` bytes of answer.
+    async fn send_limited(&self, request: HttpRequest, max_body: usize) -> Result<Answer> {
         let url = Url::parse(&request.uri().to_string()).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidUrl,
@@ -176,12 +268,12 @@ impl HttpClient {
             .await
             .map_err(|e| transport_error(&where_, e))?
         {
-            if body.len() + chunk.len() > MAX_BODY {
+            if body.len() + chunk.len() > max_body {
                 return Err(Error::new(
                     ErrorKind::UnparseableResponse,
                     format!(
-                        "{where_} answered with more than {MAX_BODY} bytes: that is not a token \
-                         answer; check the URL"
+                        "{where_} answered with more than {max_body} bytes: that is not the \
+                         answer asked for; check the URL"
                     ),
                 ));
             }

@@ -130,7 +130,6 @@ pub use signin::{
 pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
 
 pub mod federation;
-mod http_json;
 pub mod middleware;
 pub mod routing;
 pub mod session;

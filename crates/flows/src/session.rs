@@ -297,15 +297,19 @@ impl Account {
     /// token and retries once with a renewed one.
     async fn call(&self, url: &Url, form: &[(&str, &str)]) -> Result<Vec<u8>> {
         let token = self.manager.token().await?;
-        match crate::http_json::post_json(&self.http, url, form, Some(token.secret())).await {
+        match self
+            .http
+            .post_form_json(url, form, Some(token.secret()))
+            .await
+        {
             Ok(body) => Ok(body),
             Err(err) if is_rejection(&err) => {
                 self.manager.report_invalid(&token);
                 let token = self.manager.token().await?;
-                Ok(
-                    crate::http_json::post_json(&self.http, url, form, Some(token.secret()))
-                        .await?,
-                )
+                Ok(self
+                    .http
+                    .post_form_json(url, form, Some(token.secret()))
+                    .await?)
             }
             Err(err) => Err(err.into()),
         }

@@ -295,7 +295,7 @@ impl Federation {
                 FlowErrorKind::NotFederated,
                 format!(
                     "{server} is federated with {}, not with {}: sign in to that portal to use it",
-                    crate::http_json::redact(owner),
+                    arcgis_auth_core::redact_query(owner),
                     self.inner.routing.portal()
                 ),
             )),

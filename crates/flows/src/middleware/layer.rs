@@ -15,9 +15,9 @@ use super::attach::{attach, maybe_post};
 use super::inspect::inspect;
 use crate::error::{FlowError, FlowErrorKind};
 use crate::federation::{Credential, Federation, FederationConfig};
-use crate::http_json::redact;
 use crate::manager::TokenManager;
 use crate::routing::{Route, TokenRouting};
+use arcgis_auth_core::redact_query as redact;
 
 /// ArcGIS clients turn GETs longer than this into POSTs.
 pub const DEFAULT_MAX_URL_LENGTH: usize = 2000;

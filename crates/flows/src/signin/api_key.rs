@@ -8,7 +8,6 @@ use arcgis_auth_core::{
     SystemClock, Timestamp, Token, is_secure_or_loopback,
 };
 use arcgis_auth_storage::{SessionKind, SessionRecord};
-use reqwest::header::{ACCEPT, HeaderValue};
 
 use super::{NeverRenewed, SignedIn};
 use crate::error::{FlowError, FlowErrorKind, Result};
@@ -121,7 +120,7 @@ impl ApiKey {
     /// `http://` portal (nothing sent), and the ArcGIS and transport kinds for
     /// anything else.
     pub async fn verify(&self, portal: &Portal, http: &HttpClient) -> Result<()> {
-        let mut url = portal.portals_self_url();
+        let url = portal.portals_self_url();
         if !is_secure_or_loopback(&url) {
             return Err(CoreError::new(
                 ErrorKind::InsecureTransport,
@@ -132,24 +131,17 @@ impl ApiKey {
             )
             .into());
         }
-        url.query_pairs_mut().append_pair("f", "json");
-        let request = http
-            .reqwest()
-            .get(url.clone())
-            .header(ACCEPT, "application/json");
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.key.expose_secret()))
-            .map_err(|_| {
-                FlowError::new(
+        http.get_json(&url, Some(&self.key))
+            .await
+            .map(drop)
+            .map_err(|err| match err.kind() {
+                ErrorKind::InvalidInput => FlowError::new(
                     FlowErrorKind::InvalidInput,
                     "the API key holds characters that cannot travel in an HTTP header: copy \
                      the key again",
-                )
-            })?;
-        value.set_sensitive(true);
-        crate::http_json::send(request.header("X-Esri-Authorization", value), &url)
-            .await
-            .map(drop)
-            .map_err(rejected_key)
+                ),
+                _ => rejected_key(err),
+            })
     }
 }
 
