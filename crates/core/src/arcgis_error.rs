@@ -18,7 +18,11 @@ use crate::error::{Error, ErrorKind};
 /// assert_eq!(e.code, Some(499));
 /// assert_eq!(e.message_code.as_deref(), Some("GWM_0003"));
 /// ```
+///
+/// It serialises in ArcGIS's own shape (`messageCode`), so it can be stored and
+/// read back; [`ArcGisError::from_body`] is the lenient reader for network input.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct ArcGisError {
     /// The numeric code (`498`, `499`, `403`, `400`, ...), when present.
@@ -30,6 +34,7 @@ pub struct ArcGisError {
     /// The human-readable message.
     pub message: Option<String>,
     /// The specific message code (`GWM_0003`, `GWM_0007`, ...), more precise than `code`.
+    #[serde(rename = "messageCode", alias = "message_code")]
     pub message_code: Option<String>,
     /// Extra detail lines.
     pub details: Vec<String>,
@@ -38,8 +43,9 @@ pub struct ArcGisError {
 impl ArcGisError {
     /// The error carried by an ArcGIS JSON body, if any: `{"error":{...}}`, or a
     /// top-level `code` of 400 or more with a `message` (billing and some newer
-    /// services), or a top-level OAuth `error` string. Returns `None` for
-    /// successful bodies and for bodies that are not JSON objects.
+    /// services), or a top-level OAuth `error` string, or the ArcGIS Server
+    /// admin shape `{"status":"error","messages":[...],"code":498}`. Returns
+    /// `None` for successful bodies and for bodies that are not JSON objects.
     pub fn from_body(body: &[u8]) -> Option<ArcGisError> {
         let value: Value = serde_json::from_slice(body).ok()?;
         ArcGisError::from_value(&value)
@@ -53,6 +59,25 @@ impl ArcGisError {
             Some(Value::String(name)) => {
                 let mut e = ArcGisError::from_fields(obj);
                 e.error = Some(name.clone());
+                Some(e)
+            }
+            _ if obj.get("status").and_then(Value::as_str) == Some("error") => {
+                let messages: Vec<String> = match obj.get("messages") {
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .take(20)
+                        .filter_map(Value::as_str)
+                        .map(|s| truncate(s, 500))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let mut e = ArcGisError::from_fields(obj);
+                if e.message.is_none() && !messages.is_empty() {
+                    e.message = Some(messages.join("; "));
+                }
+                if e.details.is_empty() {
+                    e.details = messages;
+                }
                 Some(e)
             }
             _ => {
@@ -108,6 +133,7 @@ impl ArcGisError {
             }
             Some("invalid_grant") => return ErrorKind::InvalidGrant,
             Some("access_denied") => return ErrorKind::AccessDenied,
+            Some("invalid_token") => return ErrorKind::InvalidToken,
             _ => {}
         }
         match self.code {
@@ -116,19 +142,48 @@ impl ArcGisError {
             Some(403) => ErrorKind::Forbidden,
             Some(429) => ErrorKind::RateLimited,
             Some(c) if (500..600).contains(&c) => ErrorKind::Server,
-            _ if self.error.as_deref() == Some("invalid_request") => ErrorKind::InvalidRequest,
+            _ if matches!(
+                self.error.as_deref(),
+                Some(
+                    "invalid_request"
+                        | "unsupported_grant_type"
+                        | "invalid_scope"
+                        | "unsupported_response_type"
+                )
+            ) =>
+            {
+                ErrorKind::InvalidRequest
+            }
             Some(400) if self.error.is_some() => ErrorKind::InvalidRequest,
             _ => ErrorKind::ArcGis,
         }
     }
 
     /// The kind of error this is when the token endpoint sent it: there, 498
-    /// means the refresh token is dead ([`ErrorKind::RefreshTokenExpired`]).
+    /// means the refresh token is dead ([`ErrorKind::RefreshTokenExpired`]), and
+    /// so does an `invalid_request` whose description says the refresh token is
+    /// invalid or expired (how ArcGIS reports a revoked refresh token).
     pub fn kind_at_token_endpoint(&self) -> ErrorKind {
         match self.kind() {
             ErrorKind::InvalidToken => ErrorKind::RefreshTokenExpired,
+            ErrorKind::InvalidRequest | ErrorKind::InvalidGrant | ErrorKind::ArcGis
+                if self.says_refresh_token_is_dead() =>
+            {
+                ErrorKind::RefreshTokenExpired
+            }
             other => other,
         }
+    }
+
+    fn says_refresh_token_is_dead(&self) -> bool {
+        [&self.error_description, &self.message]
+            .into_iter()
+            .flatten()
+            .any(|text| {
+                let t = text.to_ascii_lowercase();
+                t.contains("refresh_token")
+                    && (t.contains("expired") || t.contains("invalid") || t.contains("revoked"))
+            })
     }
 
     /// This error as an [`Error`] of `kind`, with a message that says what to do next.

@@ -10,7 +10,10 @@ use std::fmt;
 use crate::arcgis_error::ArcGisError;
 
 /// What kind of failure an [`Error`] is. Match on this, not on messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Serialises as its [`as_str`](ErrorKind::as_str) name (`"invalid_token"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A URL that is not what it claims to be (not a portal, not a server, unparseable).
@@ -40,11 +43,16 @@ pub enum ErrorKind {
     /// The portal or server failed (5xx, an outage page, a gateway error).
     Server,
     /// Any other error ArcGIS reported in a well-formed error body.
+    #[serde(rename = "arcgis")]
     ArcGis,
     /// The request never got an answer: connection refused or reset, DNS, TLS, timeout.
     Transport,
-    /// An answer arrived but could not be understood: HTML, empty, truncated, wrong types, absurd numbers.
+    /// An answer arrived but could not be understood: HTML, empty, truncated, wrong types,
+    /// absurd numbers, or a redirect (e.g. to a login page) instead of an answer.
     UnparseableResponse,
+    /// A value given by the caller is out of range or malformed (an expiration above the
+    /// maximum, a PKCE verifier of the wrong length, a missing client secret). Nothing was sent.
+    InvalidInput,
 }
 
 impl ErrorKind {
@@ -56,12 +64,40 @@ impl ErrorKind {
         )
     }
 
+    /// A stable `snake_case` name for logs and metrics (`"refresh_token_expired"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::InsecureTransport => "insecure_transport",
+            ErrorKind::InvalidToken => "invalid_token",
+            ErrorKind::TokenRequired => "token_required",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::InvalidClient => "invalid_client",
+            ErrorKind::InvalidGrant => "invalid_grant",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::RefreshTokenExpired => "refresh_token_expired",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Server => "server",
+            ErrorKind::ArcGis => "arcgis",
+            ErrorKind::Transport => "transport",
+            ErrorKind::UnparseableResponse => "unparseable_response",
+            ErrorKind::InvalidInput => "invalid_input",
+        }
+    }
+
     /// Whether the only cure is for the user to sign in again.
     pub fn needs_sign_in(self) -> bool {
         matches!(
             self,
             ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied
         )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -153,3 +189,40 @@ impl std::error::Error for Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_match_serde() {
+        use ErrorKind::*;
+        for kind in [
+            InvalidUrl,
+            InsecureTransport,
+            InvalidToken,
+            TokenRequired,
+            Forbidden,
+            InvalidClient,
+            InvalidGrant,
+            InvalidRequest,
+            RefreshTokenExpired,
+            AccessDenied,
+            RateLimited,
+            Server,
+            ArcGis,
+            Transport,
+            UnparseableResponse,
+            InvalidInput,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert!(RefreshTokenExpired.needs_sign_in());
+        assert!(!InvalidToken.needs_sign_in());
+        assert!(RateLimited.is_transient() && Server.is_transient() && Transport.is_transient());
+        assert!(!Forbidden.is_transient());
+    }
+}

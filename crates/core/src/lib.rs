@@ -1,23 +1,120 @@
 //! # arcgis-auth-core
 //!
-//! The contract and the wire for ArcGIS authentication.
+//! The contract and the wire for ArcGIS authentication: what a portal, a
+//! server and a token are, how ArcGIS reports errors (usually inside an
+//! HTTP 200), and an [`oauth2`] client that speaks ArcGIS's dialect of OAuth 2.
+//! No storage and no policy live here: `arcgis-auth-storage` persists
+//! sessions, `arcgis-auth-flows` decides when to sign in and refresh.
+//!
+//! ## The pieces
+//!
+//! - **Where**: [`Portal`] (a sharing root, found from any URL a user pastes),
+//!   [`ServerRoot`] (an ArcGIS Server site cut from a service URL), [`Origin`]
+//!   (exact scheme/host/port comparison, the only test for "may this URL get a token").
+//! - **What went wrong**: [`Error`] with a matchable [`ErrorKind`];
+//!   [`ArcGisError`] (the body ArcGIS sent); [`classify_response`] /
+//!   [`classify_token_response`] find the error in *any* answer, HTTP 200 included.
+//! - **Tokens**: the normalised [`Token`] (absolute expiry, `ssl`, user,
+//!   [`RefreshToken`]) with a [`Freshness`] check against an injected [`Clock`];
+//!   the wire forms [`ArcGisTokenResponse`] (an [`oauth2::TokenResponse`]) and
+//!   [`GenerateTokenResponse`]; requested lifetimes as [`Expiration`] per [`TokenLifetime`].
+//! - **Talking to the portal**: [`HttpClient`] (reqwest, redirects off, an
+//!   [`oauth2::AsyncHttpClient`] that turns ArcGIS's error answers into
+//!   [`ArcGisErrorResponse`]s), [`OAuthClient`] (sign-in URLs with PKCE, the
+//!   code, client-credentials, refresh and `exchange_refresh_token` grants,
+//!   revocation), [`GenerateTokenRequest`] (username/password and federated
+//!   server tokens), and the raw [`ArcGisOAuth2Client`] alias.
+//!
+//! Secrets are [`SecretString`]s everywhere; `Debug` and `Display` never show
+//! them; credentials are never sent over plain `http://` except to loopback
+//! ([`ErrorKind::InsecureTransport`], decided before anything is sent).
+//!
+//! ## Example
+//!
+//! Reading an ArcGIS answer and deciding what to do, without a network:
+//!
+//! ```
+//! use std::time::Duration;
+//! use arcgis_auth_core::{
+//!     classify_response, ArcGisTokenResponse, ErrorKind, Freshness, ManualClock, Clock,
+//!     Portal, Timestamp,
+//! };
+//! use http::StatusCode;
+//!
+//! // Any URL a user might paste leads to the portal's endpoints.
+//! let portal = Portal::parse("https://myorg.maps.arcgis.com/home/index.html")?;
+//! assert_eq!(portal.token_url().as_str(), "https://myorg.maps.arcgis.com/sharing/rest/oauth2/token");
+//!
+//! // A token answer, normalised against an injected clock.
+//! let clock = ManualClock::new(Timestamp::from_unix_millis(1_700_000_000_000));
+//! let answer = br#"{"access_token":"AT","expires_in":1800,"username":"jdoe","ssl":true}"#;
+//! let token = ArcGisTokenResponse::from_body(answer)?.into_token(clock.now());
+//! assert_eq!(token.freshness(clock.now(), Duration::from_secs(300)), Freshness::Fresh);
+//! clock.advance(Duration::from_secs(1600));
+//! assert_eq!(token.freshness(clock.now(), Duration::from_secs(300)), Freshness::RefreshDue);
+//! assert!(!format!("{token:?}").contains("AT\""));
+//!
+//! // A service answering HTTP 200 with an expired-token error.
+//! let body = br#"{"error":{"code":498,"message":"Invalid token.","details":[]}}"#;
+//! let err = classify_response(StatusCode::OK, Some("application/json"), body).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::InvalidToken);
+//! # Ok::<(), arcgis_auth_core::Error>(())
+//! ```
+//!
+//! Signing in (needs a portal, so not run here):
+//!
+//! ```no_run
+//! use arcgis_auth_core::{AuthorizeOptions, HttpClient, OAuthClient, Portal};
+//!
+//! # async fn run() -> Result<(), arcgis_auth_core::Error> {
+//! let client = OAuthClient::new(Portal::arcgis_online(), "my-client-id", HttpClient::new()?);
+//! let sign_in = client.authorize_url("http://127.0.0.1:8765/callback", &AuthorizeOptions::new())?;
+//! println!("open {}", sign_in.url());
+//! // ... the browser comes back to http://127.0.0.1:8765/callback?code=...&state=...
+//! # let redirect = url::Url::parse("http://127.0.0.1:8765/callback?code=x").unwrap();
+//! let code = sign_in.code_from_redirect(&redirect)?;
+//! let token = client
+//!     .exchange_code(&code, Some(sign_in.pkce_verifier()), sign_in.redirect_uri())
+//!     .await?;
+//! let refreshed = client.refresh(token.refresh_token().expect("code flow gives one")).await?;
+//! # let _ = refreshed;
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arcgis_error;
+mod classify;
 mod error;
+mod error_response;
+mod expiration;
+mod generate_token;
+mod oauth;
 mod origin;
 mod portal;
 mod server;
 mod time;
 mod token;
+mod token_response;
+mod transport;
 
 pub use arcgis_error::ArcGisError;
+pub use classify::{EndpointKind, classify_response, classify_token_response};
 pub use error::{Error, ErrorKind, Result};
+pub use error_response::ArcGisErrorResponse;
+pub use expiration::{Expiration, TokenLifetime};
+pub use generate_token::{GenerateTokenRequest, TokenBinding};
+pub use oauth::{
+    ArcGisOAuth2Client, Authorization, AuthorizeOptions, OAuthClient, Style, TokenTypeHint,
+    arcgis_oauth2_client, code_from_approval_page, map_request_token_error,
+};
 pub use origin::{Origin, is_secure_or_loopback};
 pub use portal::Portal;
 pub use server::ServerRoot;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use token::{Freshness, RefreshToken, Token, constant_time_eq, effective_lead};
+pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse, MAX_LIFETIME_SECS};
+pub use transport::HttpClient;
 
 pub use oauth2;
 pub use secrecy::{self, ExposeSecret, SecretString};

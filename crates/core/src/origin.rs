@@ -185,4 +185,47 @@ mod tests {
             "http://[::1]:9"
         );
     }
+
+    #[test]
+    fn ipv6_and_odd_hosts() {
+        let o = |s: &str| Origin::parse(s).unwrap();
+        assert_eq!(o("http://[::1]:80/"), o("http://[0:0:0:0:0:0:0:1]/"));
+        assert_ne!(o("http://[::1]/"), o("http://127.0.0.1/"));
+        // IPv4 in decimal form is still 127.0.0.1.
+        assert!(o("http://2130706433/").is_loopback());
+        // Fail closed: these are not loopback.
+        assert!(!o("http://[::ffff:127.0.0.1]/").is_loopback());
+        assert!(!o("http://0.0.0.0/").is_loopback());
+        assert!(!o("http://127.0.0.1.nip.io/").is_loopback());
+        // Ports are explicit and compared.
+        assert_eq!(o("https://h.example/").port(), 443);
+        assert_eq!(o("http://h.example/").port(), 80);
+        assert_ne!(o("https://h.example/"), o("https://h.example:8443/"));
+        // Userinfo is not part of the origin.
+        assert_eq!(o("https://user@h.example/"), o("https://h.example/"));
+        for bad in [
+            "file:///etc/passwd",
+            "ws://h.example/",
+            "not a url",
+            "https://",
+        ] {
+            assert_eq!(
+                Origin::parse(bad).unwrap_err().kind(),
+                ErrorKind::InvalidUrl,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn secure_or_loopback() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(is_secure_or_loopback(&u("https://gis.example.com/")));
+        assert!(is_secure_or_loopback(&u("http://127.0.0.1:1/")));
+        assert!(is_secure_or_loopback(&u("http://[::1]/")));
+        assert!(is_secure_or_loopback(&u("http://localhost:3000/")));
+        assert!(!is_secure_or_loopback(&u("http://gis.example.com/")));
+        assert!(!is_secure_or_loopback(&u("http://localhost.evil.example/")));
+        assert!(!is_secure_or_loopback(&u("ftp://gis.example.com/")));
+    }
 }

@@ -127,15 +127,15 @@ impl Portal {
         let mut root = url.clone();
         root.set_query(None);
         root.set_fragment(None);
-        {
-            let mut path = root
-                .path_segments_mut()
-                .map_err(|()| Error::new(ErrorKind::InvalidUrl, "the URL cannot be a base"))?;
-            path.clear();
-            path.extend(adaptor);
-            path.push("sharing");
-            path.push("rest");
+        // The segments are already percent-encoded: set the path as text so
+        // they are not encoded twice (`my%20portal` must stay `my%20portal`).
+        let mut path = String::new();
+        for seg in adaptor {
+            path.push('/');
+            path.push_str(seg);
         }
+        path.push_str("/sharing/rest");
+        root.set_path(&path);
         Ok(Portal { root })
     }
 
@@ -352,5 +352,80 @@ mod tests {
         assert_eq!(json, "\"https://gis.example.com/portal/sharing/rest\"");
         assert_eq!(serde_json::from_str::<Portal>(&json).unwrap(), p);
         assert!(serde_json::from_str::<Portal>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn organisation_ipv6_and_encoded_paths() {
+        assert_eq!(
+            root("https://myorg.maps.arcgis.com/sharing/rest/content/items/abc?f=json&token=t"),
+            "https://myorg.maps.arcgis.com/sharing/rest"
+        );
+        assert!(
+            Portal::parse("https://myorg.maps.arcgis.com")
+                .unwrap()
+                .is_arcgis_online()
+        );
+        assert!(
+            !Portal::parse("https://gis.example.com/portal")
+                .unwrap()
+                .is_arcgis_online()
+        );
+        assert_eq!(
+            root("https://[2001:DB8::1]:7443/portal/home/"),
+            "https://[2001:db8::1]:7443/portal/sharing/rest"
+        );
+        assert_eq!(
+            root("http://[::1]:8080/sharing/rest"),
+            "http://[::1]:8080/sharing/rest"
+        );
+        // Already-encoded segments are kept, not encoded twice.
+        assert_eq!(
+            root("https://gis.example.com/my%20portal/home"),
+            "https://gis.example.com/my%20portal/sharing/rest"
+        );
+        assert_eq!(
+            root("https://gis.example.com/portäl/home"),
+            "https://gis.example.com/port%C3%A4l/sharing/rest"
+        );
+        assert_eq!(
+            root("https://gis.example.com/portal/SHARING/REST/"),
+            "https://gis.example.com/portal/sharing/rest"
+        );
+        assert_eq!(
+            root("https://www.arcgis.com//sharing//rest//"),
+            "https://www.arcgis.com/sharing/rest"
+        );
+        // The portal's own origin, exactly.
+        let p = Portal::parse("https://gis.example.com:7443/arcgis").unwrap();
+        assert_eq!(
+            p.origin(),
+            Origin::parse("https://gis.example.com:7443/").unwrap()
+        );
+        assert_ne!(
+            p.origin(),
+            Origin::parse("https://gis.example.com/").unwrap()
+        );
+    }
+
+    #[test]
+    fn odd_inputs_never_panic() {
+        for odd in [
+            "https://",
+            "https:///sharing/rest",
+            "http://[::1",
+            "https://gis.example.com/%",
+            "https://gis.example.com/portal/home/../../..",
+            "https://gis.example.com/?#",
+            "javascript:alert(1)",
+            "data:text/html,<b>x</b>",
+            "https://gis.example.com/rest",
+            "https://gis.example.com/sharing/rest/services",
+            "\u{0}",
+            "   ",
+        ] {
+            if let Err(e) = Portal::parse(odd) {
+                assert_eq!(e.kind(), ErrorKind::InvalidUrl, "{odd}");
+            }
+        }
     }
 }

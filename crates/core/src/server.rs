@@ -81,13 +81,10 @@ impl ServerRoot {
         let mut root = url.clone();
         root.set_query(None);
         root.set_fragment(None);
-        {
-            let mut path = root
-                .path_segments_mut()
-                .map_err(|()| Error::new(ErrorKind::InvalidUrl, "the URL cannot be a base"))?;
-            path.clear();
-            path.extend(kept);
-        }
+        // The segments are already percent-encoded: set the path as text so
+        // they are not encoded twice.
+        let path: String = kept.iter().map(|seg| format!("/{seg}")).collect();
+        root.set_path(if path.is_empty() { "/" } else { &path });
         Ok(ServerRoot { root })
     }
 
@@ -258,5 +255,43 @@ mod tests {
         );
         let bare = ServerRoot::parse("https://h.example/rest/services").unwrap();
         assert_eq!(bare.rest_info_url().as_str(), "https://h.example/rest/info");
+    }
+
+    #[test]
+    fn hosted_ipv6_and_encoded_paths() {
+        assert_eq!(
+            root("https://services3.arcgis.com/AbCdEf/ArcGIS/rest/services/x/FeatureServer/0"),
+            "https://services3.arcgis.com/AbCdEf/ArcGIS"
+        );
+        assert_eq!(
+            root("https://[2001:DB8::1]:6443/arcgis/rest/services"),
+            "https://[2001:db8::1]:6443/arcgis"
+        );
+        assert_eq!(
+            root("https://gis.example.com/my%20server/rest/services"),
+            "https://gis.example.com/my%20server"
+        );
+        let r = ServerRoot::parse("https://gis.example.com/my%20server").unwrap();
+        assert!(r.contains(&Url::parse("https://gis.example.com/my%20server/rest/info").unwrap()));
+        assert_eq!(
+            r.rest_info_url().as_str(),
+            "https://gis.example.com/my%20server/rest/info"
+        );
+        // Case of the path is kept, so a differently cased path is another root.
+        let upper = ServerRoot::parse("https://h.example/ArcGIS/rest/services").unwrap();
+        assert!(!upper.contains(&Url::parse("https://h.example/arcgis/rest/services").unwrap()));
+        assert_eq!(
+            upper.origin(),
+            Origin::parse("https://H.EXAMPLE:443").unwrap()
+        );
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let r = ServerRoot::parse("https://h.example/arcgis/rest/services").unwrap();
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, "\"https://h.example/arcgis\"");
+        assert_eq!(serde_json::from_str::<ServerRoot>(&json).unwrap(), r);
+        assert!(serde_json::from_str::<ServerRoot>("\"ftp://x\"").is_err());
     }
 }

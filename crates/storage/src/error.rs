@@ -60,6 +60,16 @@ impl StoreError {
         )
     }
 
+    /// A [`StoreErrorKind::Corrupt`] error: stored data this release cannot read.
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        StoreError::new(StoreErrorKind::Corrupt, message)
+    }
+
+    /// A [`StoreErrorKind::Unavailable`] error: the backend cannot be reached or refused to work.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        StoreError::new(StoreErrorKind::Unavailable, message)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> StoreErrorKind {
         self.kind

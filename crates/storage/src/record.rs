@@ -218,26 +218,36 @@ impl SessionRecord {
     pub fn from_slice(bytes: &[u8]) -> crate::StoreResult<Self> {
         let record: SessionRecord = serde_json::from_slice(bytes).map_err(|e| {
             // serde_json's messages can quote a string value: keep only the position.
-            crate::StoreError::new(
-                crate::StoreErrorKind::Corrupt,
-                format!(
-                    "stored session is not a valid record (line {}, column {}): it was left untouched",
-                    e.line(),
-                    e.column()
-                ),
+            crate::StoreError::corrupt(format!(
+                "stored session is not a valid record (line {}, column {}): it was left untouched",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        record.check_format()
+    }
+
+    /// As [`SessionRecord::from_json`], from an already parsed JSON value.
+    pub(crate) fn from_value(value: serde_json::Value) -> crate::StoreResult<Self> {
+        let record = SessionRecord::deserialize(value).map_err(|_| {
+            // The message can quote a value (a token): say only that it is malformed.
+            crate::StoreError::corrupt(
+                "stored session is not a valid record (a field is missing or has the wrong type): \
+                 it was left untouched",
             )
         })?;
-        if record.format > FORMAT_VERSION || record.format == 0 {
-            return Err(crate::StoreError::new(
-                crate::StoreErrorKind::Corrupt,
-                format!(
-                    "stored session has format {} but this release reads up to {FORMAT_VERSION}: \
-                     upgrade arcgis-auth",
-                    record.format
-                ),
-            ));
+        record.check_format()
+    }
+
+    fn check_format(self) -> crate::StoreResult<Self> {
+        if self.format > FORMAT_VERSION || self.format == 0 {
+            return Err(crate::StoreError::corrupt(format!(
+                "stored session has format {} but this release reads 1 to {FORMAT_VERSION}: \
+                 upgrade arcgis-auth",
+                self.format
+            )));
         }
-        Ok(record)
+        Ok(self)
     }
 }
 

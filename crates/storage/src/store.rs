@@ -11,8 +11,12 @@ use crate::record::SessionRecord;
 
 /// An opaque version of a stored record, returned by every load and save.
 ///
-/// Backends choose the representation (a counter, an ETag, a hash); callers
-/// only hand it back in [`SaveMode::Update`].
+/// Backends choose the representation (a counter, an ETag, a random id); callers
+/// only hand it back in [`SaveMode::Update`] or [`SessionStore::delete`].
+///
+/// Every successful save produces a version the key has never had before, even
+/// after the record was deleted and created again, so a stale version can never
+/// match a newer record by accident (no ABA).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Version(String);
 
@@ -118,8 +122,8 @@ pub trait RefreshLock: Send + Sync + fmt::Debug {
 /// characters; backends reject others with
 /// [`StoreErrorKind::InvalidInput`](crate::StoreErrorKind::InvalidInput).
 ///
-/// Implementations must be safe to share between tasks; run the
-/// `conformance` suite (cargo feature `conformance`) to check one.
+/// Implementations must be safe to share between tasks; run the conformance
+/// suite (module `conformance`, behind the cargo feature `conformance`) to check one.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug {
     /// The record under `key` and its version, or `None`.

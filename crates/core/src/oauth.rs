@@ -1,0 +1,731 @@
+//! OAuth 2 against an ArcGIS portal: the `oauth2` client configured for
+//! ArcGIS, and a friendly wrapper for every grant ArcGIS knows.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use oauth2::basic::BasicTokenIntrospectionResponse;
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, StandardRevocableToken,
+    TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::classify::EndpointKind;
+use crate::error::{Error, ErrorKind, Result};
+use crate::error_response::ArcGisErrorResponse;
+use crate::expiration::{Expiration, TokenLifetime};
+use crate::generate_token::GenerateTokenRequest;
+use crate::origin::is_secure_or_loopback;
+use crate::portal::Portal;
+use crate::time::{Clock, SystemClock};
+use crate::token::{RefreshToken, Token, constant_time_eq};
+use crate::token_response::{ArcGisTokenResponse, RevokeResponse, unparseable};
+use crate::transport::{FormValue, HttpClient, insecure};
+
+/// `oauth2::Client` configured for ArcGIS: our token and error types,
+/// authorization and token endpoints set, client credentials in the request
+/// body ([`AuthType::RequestBody`]; ArcGIS never takes Basic auth).
+///
+/// Built by [`arcgis_oauth2_client`]; [`OAuthClient`] wraps one and is what
+/// most code should use.
+pub type ArcGisOAuth2Client = oauth2::Client<
+    ArcGisErrorResponse,
+    ArcGisTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    ArcGisErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// An [`ArcGisOAuth2Client`] for `portal` and `client_id`. No client secret is
+/// stored in it: pass one per request (`add_extra_param("client_secret", ...)`)
+/// as [`OAuthClient`] does, so the secret stays a [`SecretString`].
+pub fn arcgis_oauth2_client(portal: &Portal, client_id: &str) -> ArcGisOAuth2Client {
+    oauth2::Client::new(ClientId::new(client_id.to_owned()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_auth_uri(AuthUrl::from_url(portal.authorize_url()))
+        .set_token_uri(TokenUrl::from_url(portal.token_url()))
+}
+
+/// Maps `oauth2`'s error for a request sent through [`HttpClient`] to ours.
+///
+/// `ServerResponse` keeps the ArcGIS kind decided by the shim (a token-endpoint
+/// 498 is [`ErrorKind::RefreshTokenExpired`]); `Request` is the shim's own error
+/// (transport, insecure transport); `Parse` and `Other` become
+/// [`ErrorKind::UnparseableResponse`]. The response body is never copied into
+/// the error: it may hold a token.
+pub fn map_request_token_error(e: RequestTokenError<Error, ArcGisErrorResponse>) -> Error {
+    match e {
+        RequestTokenError::ServerResponse(r) => r.into_error(),
+        RequestTokenError::Request(e) => e,
+        RequestTokenError::Parse(e, _body) => {
+            let inner = e.inner();
+            Error::new(
+                ErrorKind::UnparseableResponse,
+                format!(
+                    "the token response could not be read (at `{}`: {inner}): the portal's \
+                     answer is broken; retry later",
+                    e.path()
+                ),
+            )
+        }
+        RequestTokenError::Other(msg) if msg.starts_with("failed to prepare request") => {
+            Error::new(ErrorKind::InvalidUrl, msg)
+        }
+        RequestTokenError::Other(msg) => Error::new(
+            ErrorKind::UnparseableResponse,
+            format!("unexpected token endpoint answer: {msg}"),
+        ),
+    }
+}
+
+/// The look of the sign-in page (`style`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Style {
+    /// `style=light`.
+    Light,
+    /// `style=dark`.
+    Dark,
+}
+
+/// Optional parts of an authorization request.
+///
+/// ```
+/// use arcgis_auth_core::{AuthorizeOptions, Expiration, Style};
+///
+/// let options = AuthorizeOptions::new()
+///     .expiration(Expiration::MAXIMUM) // the refresh token: as long as allowed
+///     .locale("fr")
+///     .style(Style::Dark);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizeOptions {
+    expiration: Option<Expiration>,
+    locale: Option<String>,
+    style: Option<Style>,
+    state: Option<String>,
+}
+
+impl AuthorizeOptions {
+    /// No options: two-week refresh token, the portal's locale and style.
+    pub fn new() -> Self {
+        AuthorizeOptions::default()
+    }
+
+    /// The refresh token's lifetime (`expiration`, minutes; [`Expiration::MAXIMUM`] allowed).
+    pub fn expiration(mut self, expiration: Expiration) -> Self {
+        self.expiration = Some(expiration);
+        self
+    }
+
+    /// The sign-in page's language (`locale`, e.g. `fr` or `en-GB`).
+    pub fn locale(mut self, locale: impl Into<String>) -> Self {
+        self.locale = Some(locale.into());
+        self
+    }
+
+    /// The sign-in page's look (`style`).
+    pub fn style(mut self, style: Style) -> Self {
+        self.style = Some(style);
+        self
+    }
+
+    /// Uses `state` instead of a fresh random one. It must be unguessable and
+    /// single-use (it is what stops forged redirects); prefer the default.
+    pub fn state(mut self, state: impl Into<String>) -> Self {
+        self.state = Some(state.into());
+        self
+    }
+}
+
+/// A prepared sign-in: the URL to open, and what to keep until the user comes back.
+///
+/// Keep the whole value (or its state and verifier) until the redirect
+/// arrives, then call [`Authorization::code_from_redirect`] and
+/// [`OAuthClient::exchange_code`] with [`Authorization::pkce_verifier`].
+pub struct Authorization {
+    url: Url,
+    state: String,
+    pkce_verifier: SecretString,
+    redirect_uri: String,
+}
+
+impl Authorization {
+    /// Rebuilds a sign-in from its saved parts (e.g. read back from a session store).
+    pub fn from_parts(
+        url: Url,
+        state: String,
+        pkce_verifier: SecretString,
+        redirect_uri: String,
+    ) -> Self {
+        Authorization {
+            url,
+            state,
+            pkce_verifier,
+            redirect_uri,
+        }
+    }
+
+    /// The `oauth2/authorize` URL to open in the user's browser.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The random `state` sent; the redirect must carry it back unchanged.
+    pub fn state(&self) -> &str {
+        &self.state
+    }
+
+    /// The PKCE verifier whose S256 challenge the URL carries; send it with the code.
+    pub fn pkce_verifier(&self) -> &SecretString {
+        &self.pkce_verifier
+    }
+
+    /// The redirect URI the URL names (the code exchange must repeat it exactly).
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Whether `returned` is the state this sign-in sent (constant-time).
+    pub fn state_matches(&self, returned: &str) -> bool {
+        constant_time_eq(self.state.as_bytes(), returned.as_bytes())
+    }
+
+    /// The authorization code from the URL the portal redirected to.
+    ///
+    /// Errors: [`ErrorKind::AccessDenied`] when the user declined
+    /// (`error=access_denied`), the matching kind for other `error` values,
+    /// [`ErrorKind::InvalidRequest`] when the state is missing or differs
+    /// (a forged or stale redirect) or no code is present.
+    pub fn code_from_redirect(&self, redirect: &Url) -> Result<SecretString> {
+        let mut code = None;
+        let mut state = None;
+        let mut error = None;
+        let mut description = None;
+        for (k, v) in redirect.query_pairs() {
+            match k.as_ref() {
+                "code" => code = Some(SecretString::from(v.into_owned())),
+                "state" => state = Some(v.into_owned()),
+                "error" => error = Some(v.into_owned()),
+                "error_description" => description = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        if let Some(error) = error {
+            let mut body = serde_json::Map::new();
+            body.insert("error".into(), error.into());
+            if let Some(d) = description {
+                body.insert("error_description".into(), d.into());
+            }
+            let arcgis = crate::ArcGisError::from_value(&serde_json::Value::Object(body))
+                .unwrap_or_default();
+            let kind = arcgis.kind();
+            return Err(arcgis.into_error(kind));
+        }
+        if !state.as_deref().is_some_and(|s| self.state_matches(s)) {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "the sign-in redirect does not carry the state this sign-in sent: it may be \
+                 forged or stale; start the sign-in again",
+            ));
+        }
+        code.filter(|c| !c.expose_secret().is_empty())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidRequest,
+                    "the sign-in redirect carries no code: start the sign-in again",
+                )
+            })
+    }
+}
+
+/// The code shown by the out-of-band approval page (`oauth2/approval`, used
+/// with `redirect_uri=urn:ietf:wg:oauth:2.0:oob`), whose `<title>` reads
+/// `SUCCESS code=<CODE>`.
+///
+/// ```
+/// use arcgis_auth_core::{code_from_approval_page, ExposeSecret, ErrorKind};
+///
+/// let page = "<html><head><title>SUCCESS code=abc123</title></head></html>";
+/// assert_eq!(code_from_approval_page(page).unwrap().expose_secret(), "abc123");
+/// let denied = "<html><head><title>Sign In</title></head></html>";
+/// assert_eq!(code_from_approval_page(denied).unwrap_err().kind(), ErrorKind::AccessDenied);
+/// ```
+pub fn code_from_approval_page(html: &str) -> Result<SecretString> {
+    let lower = html.to_ascii_lowercase();
+    let title = lower
+        .find("<title>")
+        .map(|i| i + "<title>".len())
+        .and_then(|start| {
+            lower[start..]
+                .find("</title>")
+                .and_then(|len| html.get(start..start + len))
+        })
+        .map(str::trim);
+    let code = title
+        .and_then(|t| t.strip_prefix("SUCCESS code="))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.contains(char::is_whitespace));
+    code.map(|c| SecretString::from(c.to_owned()))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::AccessDenied,
+                "the approval page shows no code (the sign-in was declined or not finished): \
+             sign in again",
+            )
+        })
+}
+
+impl fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authorization")
+            .field("url", &self.url.as_str())
+            .field("state", &self.state)
+            .field("pkce_verifier", &"[REDACTED]")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
+}
+
+/// Which token [`OAuthClient::revoke`] is given (`token_type_hint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenTypeHint {
+    /// An access token.
+    AccessToken,
+    /// A refresh token (revoking it revokes the access tokens made from it).
+    RefreshToken,
+}
+
+/// OAuth 2 with an ArcGIS portal: sign-in URLs and every grant, answering
+/// normalised [`Token`]s and typed [`Error`]s.
+///
+/// Every request goes through [`HttpClient`] (so credentials never go to a
+/// remote `http://` URL), sends `f=json`, and puts the client secret in the
+/// form body. Issue times come from the injected [`Clock`].
+///
+/// ```
+/// use arcgis_auth_core::{AuthorizeOptions, HttpClient, OAuthClient, Portal};
+///
+/// let client = OAuthClient::new(Portal::arcgis_online(), "my-client-id", HttpClient::new()?);
+/// let sign_in = client.authorize_url("http://127.0.0.1:8765/callback", &AuthorizeOptions::new())?;
+/// let url = sign_in.url().as_str();
+/// assert!(url.starts_with("https://www.arcgis.com/sharing/rest/oauth2/authorize?"));
+/// assert!(url.contains("response_type=code"));
+/// assert!(url.contains("code_challenge_method=S256"));
+/// // Later: client.exchange_code(&code, Some(sign_in.pkce_verifier()), sign_in.redirect_uri()).await
+/// # Ok::<(), arcgis_auth_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct OAuthClient {
+    portal: Portal,
+    client_id: String,
+    client_secret: Option<SecretString>,
+    http: HttpClient,
+    clock: Arc<dyn Clock>,
+    oauth2: ArcGisOAuth2Client,
+}
+
+impl OAuthClient {
+    /// A public client (no secret) of `portal` with `client_id`, using the system clock.
+    pub fn new(portal: Portal, client_id: impl Into<String>, http: HttpClient) -> Self {
+        let client_id = client_id.into();
+        let oauth2 = arcgis_oauth2_client(&portal, &client_id);
+        OAuthClient {
+            portal,
+            client_id,
+            client_secret: None,
+            http,
+            clock: Arc::new(SystemClock),
+            oauth2,
+        }
+    }
+
+    /// Adds a client secret (confidential server apps, app authentication).
+    pub fn with_client_secret(mut self, secret: SecretString) -> Self {
+        self.client_secret = Some(secret);
+        self
+    }
+
+    /// Uses `clock` for issue times (tests: [`ManualClock`](crate::ManualClock)).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The portal.
+    pub fn portal(&self) -> &Portal {
+        &self.portal
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Whether a client secret is configured.
+    pub fn has_client_secret(&self) -> bool {
+        self.client_secret.is_some()
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The underlying `oauth2` client, for grants this wrapper does not cover.
+    pub fn oauth2_client(&self) -> &ArcGisOAuth2Client {
+        &self.oauth2
+    }
+
+    fn check_secure(&self, url: &Url) -> Result<()> {
+        if is_secure_or_loopback(url) {
+            Ok(())
+        } else {
+            Err(insecure(url))
+        }
+    }
+
+    /// Prepares a sign-in with the authorization-code flow and PKCE (S256):
+    /// `client_id`, `response_type=code`, `redirect_uri`, `state` (random),
+    /// `code_challenge` + `code_challenge_method=S256`, and the options
+    /// (`expiration` sets the *refresh* token's lifetime).
+    ///
+    /// Errors: [`ErrorKind::InvalidUrl`] for a bad redirect URI,
+    /// [`ErrorKind::InvalidInput`] for an expiration out of range,
+    /// [`ErrorKind::InsecureTransport`] when the portal is remote plain `http://`
+    /// (the user's password would cross the network in clear).
+    pub fn authorize_url(
+        &self,
+        redirect_uri: &str,
+        options: &AuthorizeOptions,
+    ) -> Result<Authorization> {
+        self.check_secure(self.portal.sharing_root())?;
+        let redirect = redirect_url(redirect_uri)?;
+        let expiration = options
+            .expiration
+            .map(|e| {
+                e.check_for(TokenLifetime::RefreshToken)
+                    .map(Expiration::to_param)
+            })
+            .transpose()?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = match &options.state {
+            Some(s) if s.is_empty() => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "an empty state would not protect the sign-in: leave it unset for a random one",
+                ));
+            }
+            Some(s) => CsrfToken::new(s.clone()),
+            None => CsrfToken::new_random(),
+        };
+        let mut request = self
+            .oauth2
+            .authorize_url(|| state)
+            .set_redirect_uri(Cow::Owned(redirect))
+            .set_pkce_challenge(challenge);
+        if let Some(e) = expiration {
+            request = request.add_extra_param("expiration", e);
+        }
+        if let Some(l) = &options.locale {
+            request = request.add_extra_param("locale", l.clone());
+        }
+        if let Some(s) = options.style {
+            let s = match s {
+                Style::Light => "light",
+                Style::Dark => "dark",
+            };
+            request = request.add_extra_param("style", s);
+        }
+        let (url, state) = request.url();
+        Ok(Authorization {
+            url,
+            state: state.into_secret(),
+            pkce_verifier: SecretString::from(verifier.into_secret()),
+            redirect_uri: redirect_uri.to_owned(),
+        })
+    }
+
+    /// `grant_type=authorization_code`: trades the code from the redirect for
+    /// tokens (access token for 30 minutes, and a refresh token).
+    /// `pkce_verifier` is the one of [`Authorization::pkce_verifier`] (`None`
+    /// only for confidential apps that skipped PKCE); `redirect_uri` must be the
+    /// one used to sign in.
+    pub async fn exchange_code(
+        &self,
+        code: &SecretString,
+        pkce_verifier: Option<&SecretString>,
+        redirect_uri: &str,
+    ) -> Result<Token> {
+        self.check_secure(self.portal.sharing_root())?;
+        let redirect = redirect_url(redirect_uri)?;
+        let mut request = self
+            .oauth2
+            .exchange_code(AuthorizationCode::new(code.expose_secret().to_owned()))
+            .set_redirect_uri(Cow::Owned(redirect));
+        if let Some(v) = pkce_verifier {
+            check_verifier(v)?;
+            request =
+                request.set_pkce_verifier(PkceCodeVerifier::new(v.expose_secret().to_owned()));
+        }
+        if let Some(secret) = &self.client_secret {
+            request = request.add_extra_param("client_secret", secret.expose_secret());
+        }
+        let issued_at = self.clock.now();
+        let response = request
+            .add_extra_param("f", "json")
+            .request_async(&self.http)
+            .await
+            .map_err(map_request_token_error)?;
+        Ok(response.into_token(issued_at))
+    }
+
+    /// `grant_type=client_credentials`: an app token (needs the client secret).
+    /// `expiration` defaults to ArcGIS's 2 hours and may be at most 2 weeks.
+    pub async fn client_credentials(&self, expiration: Option<Expiration>) -> Result<Token> {
+        self.check_secure(self.portal.sharing_root())?;
+        let secret = self.client_secret.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                "client_credentials needs a client secret: build the client with_client_secret",
+            )
+        })?;
+        let expiration = expiration
+            .map(|e| {
+                e.check_for(TokenLifetime::AppToken)
+                    .map(Expiration::to_param)
+            })
+            .transpose()?;
+        let mut request = self
+            .oauth2
+            .exchange_client_credentials()
+            .add_extra_param("client_secret", secret.expose_secret());
+        if let Some(e) = expiration {
+            request = request.add_extra_param("expiration", e);
+        }
+        let issued_at = self.clock.now();
+        let response = request
+            .add_extra_param("f", "json")
+            .request_async(&self.http)
+            .await
+            .map_err(map_request_token_error)?;
+        Ok(response.into_token(issued_at))
+    }
+
+    /// `grant_type=refresh_token`: a new access token. ArcGIS sends no new
+    /// refresh token here, so the returned token carries `refresh_token` over
+    /// (or the new one, should the portal send one).
+    ///
+    /// A 498 is [`ErrorKind::RefreshTokenExpired`]: sign in again, do not retry.
+    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<Token> {
+        self.check_secure(self.portal.sharing_root())?;
+        let rt = oauth2::RefreshToken::new(refresh_token.secret().expose_secret().to_owned());
+        let mut request = self.oauth2.exchange_refresh_token(&rt);
+        if let Some(secret) = &self.client_secret {
+            request = request.add_extra_param("client_secret", secret.expose_secret());
+        }
+        let issued_at = self.clock.now();
+        let response = request
+            .add_extra_param("f", "json")
+            .request_async(&self.http)
+            .await
+            .map_err(map_request_token_error)?;
+        let mut token = response.into_token(issued_at);
+        if token.refresh_token().is_none() {
+            token = token.with_refresh_token(Some(refresh_token.clone()));
+        }
+        Ok(token)
+    }
+
+    /// `grant_type=exchange_refresh_token` (ArcGIS only): a new access token
+    /// AND a new refresh token; the old refresh token stops working, so store
+    /// the new one before anything else. An answer without a new refresh token
+    /// is [`ErrorKind::UnparseableResponse`].
+    pub async fn exchange_refresh_token(
+        &self,
+        refresh_token: &RefreshToken,
+        redirect_uri: &str,
+    ) -> Result<Token> {
+        let url = self.portal.token_url();
+        self.check_secure(&url)?;
+        redirect_url(redirect_uri)?;
+        let issued_at = self.clock.now();
+        let form = [
+            ("grant_type", FormValue::Plain("exchange_refresh_token")),
+            ("client_id", FormValue::Plain(&self.client_id)),
+            ("refresh_token", FormValue::Secret(refresh_token.secret())),
+            ("redirect_uri", FormValue::Plain(redirect_uri)),
+        ];
+        let body = self
+            .http
+            .post_form(EndpointKind::Token, &url, &form)
+            .await?;
+        let response = ArcGisTokenResponse::from_body(&body)?;
+        if !response.has_refresh_token() {
+            return Err(Error::new(
+                ErrorKind::UnparseableResponse,
+                "exchange_refresh_token answered without a new refresh token; the old one no \
+                 longer works: sign in again",
+            ));
+        }
+        Ok(response.into_token(issued_at))
+    }
+
+    /// Revokes a token at `oauth2/revokeToken` and reads the answer
+    /// (`{"success":true}`; ArcGIS says so even for unknown tokens). App tokens
+    /// and `generateToken` tokens cannot be revoked.
+    pub async fn revoke(&self, token: &SecretString, hint: TokenTypeHint) -> Result<()> {
+        let url = self.portal.revoke_token_url();
+        self.check_secure(&url)?;
+        let hint = match hint {
+            TokenTypeHint::AccessToken => "access_token",
+            TokenTypeHint::RefreshToken => "refresh_token",
+        };
+        let form = [
+            ("client_id", FormValue::Plain(&self.client_id)),
+            ("auth_token", FormValue::Secret(token)),
+            ("token_type_hint", FormValue::Plain(hint)),
+        ];
+        let body = self
+            .http
+            .post_form(EndpointKind::Token, &url, &form)
+            .await?;
+        let answer: RevokeResponse =
+            serde_json::from_slice(&body).map_err(|e| unparseable("revokeToken response", &e))?;
+        if answer.success {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::ArcGis,
+                "the portal answered success=false to the revocation: the token may still \
+                 work; retry, or let it expire",
+            ))
+        }
+    }
+
+    /// `generateToken` at this portal (username/password, or a federated
+    /// server token); see [`GenerateTokenRequest`].
+    pub async fn generate_token(&self, request: &GenerateTokenRequest) -> Result<Token> {
+        request
+            .send(
+                &self.http,
+                &self.portal.generate_token_url(),
+                self.clock.as_ref(),
+            )
+            .await
+    }
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("portal", &self.portal)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redirect_url(redirect_uri: &str) -> Result<RedirectUrl> {
+    RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidUrl,
+            format!(
+                "`{redirect_uri}` is not a valid redirect URI ({e}): give the exact URI registered \
+                 for the app (or urn:ietf:wg:oauth:2.0:oob)"
+            ),
+        )
+        .with_source(e)
+    })
+}
+
+/// RFC 7636: 43–128 characters of `A-Z a-z 0-9 - . _ ~`.
+fn check_verifier(v: &SecretString) -> Result<()> {
+    let s = v.expose_secret();
+    let ok = (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            "the PKCE verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~: pass the \
+             verifier of the Authorization this sign-in started with",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_rules() {
+        assert!(check_verifier(&"a".repeat(43).into()).is_ok());
+        assert!(check_verifier(&"a".repeat(128).into()).is_ok());
+        assert!(check_verifier(&"a".repeat(42).into()).is_err());
+        assert!(check_verifier(&"a".repeat(129).into()).is_err());
+        assert!(check_verifier(&format!("{}+", "a".repeat(43)).into()).is_err());
+    }
+
+    #[test]
+    fn caller_state_is_used_and_empty_state_refused() {
+        let http = HttpClient::new().unwrap();
+        let client = OAuthClient::new(Portal::arcgis_online(), "id", http);
+        let a = client
+            .authorize_url(
+                "http://127.0.0.1:1/cb",
+                &AuthorizeOptions::new().state("s-123"),
+            )
+            .unwrap();
+        assert_eq!(a.state(), "s-123");
+        assert!(
+            a.url()
+                .query_pairs()
+                .any(|(k, v)| k == "state" && v == "s-123")
+        );
+        assert!(a.state_matches("s-123"));
+        assert!(!a.state_matches("s-124"));
+        let e = client
+            .authorize_url("http://127.0.0.1:1/cb", &AuthorizeOptions::new().state(""))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn approval_page_variants() {
+        for (page, ok) in [
+            ("<TITLE> SUCCESS code=x-y_z </TITLE>", Some("x-y_z")),
+            ("<title>SUCCESS code=</title>", None),
+            ("<title>SUCCESS code=a b</title>", None),
+            ("<title>ERROR error=access_denied</title>", None),
+            ("<title>unterminated", None),
+            ("", None),
+            ("<title>SUCCESS code=é</title>", Some("é")),
+        ] {
+            let got = code_from_approval_page(page).ok();
+            assert_eq!(got.as_ref().map(|c| c.expose_secret()), ok, "{page}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The token manager's knobs, with defaults that suit ArcGIS's token lifetimes.
+
+use std::time::Duration;
+
+/// How the [`TokenManager`](crate::TokenManager) schedules, retries and
+/// coordinates renewals.
+///
+/// `#[non_exhaustive]`: start from [`ManagerConfig::default`] and assign the
+/// fields you want to change.
+///
+/// ```
+/// use std::time::Duration;
+/// use arcgis_auth_flows::ManagerConfig;
+///
+/// let mut config = ManagerConfig::default();
+/// config.refresh_lead = Duration::from_secs(120);
+/// config.retry.max_retries = 5;
+/// assert_eq!(config.exchange_window, Duration::from_secs(24 * 3600));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ManagerConfig {
+    /// How long before expiry a token is renewed (default 5 minutes). Clamped
+    /// to a quarter of the token's lifetime, so a 30-minute token is renewed
+    /// after 25 minutes and a 4-minute token after 3, never continuously.
+    pub refresh_lead: Duration,
+    /// Extra, random lead as a fraction of the (clamped) lead, between 0.0 and
+    /// 1.0 (default 0.2): with the defaults a 30-minute token is renewed
+    /// between 24 and 25 minutes, so a fleet sharing a portal does not renew in
+    /// lockstep. The jitter of one token is the same every time it is looked at.
+    pub jitter: f64,
+    /// Seed for the jitter (default `None`: random per manager). Set it to make
+    /// refresh times reproducible in tests.
+    pub jitter_seed: Option<u64>,
+    /// Use `exchange_refresh_token` (new refresh token) instead of
+    /// `refresh_token` once the refresh token expires within this window
+    /// (default 24 hours).
+    pub exchange_window: Duration,
+    /// When the portal did not say when the refresh token expires (older
+    /// ArcGIS Enterprise), exchange it once it is this old (default 7 days;
+    /// ArcGIS's default refresh token lifetime is 14 days).
+    pub exchange_after: Duration,
+    /// Retries of transient failures (network, 5xx, outage pages, rate limits).
+    pub retry: RetryPolicy,
+    /// How long the cross-process refresh lock is taken for (default 30 s). If
+    /// the holder dies, others take over once this runs out.
+    pub lock_lease: Duration,
+    /// How long to wait for another process that holds the refresh lock before
+    /// giving up with [`FlowErrorKind::LockTimeout`](crate::FlowErrorKind::LockTimeout)
+    /// (default 40 s, a little more than the lease).
+    pub lock_wait: Duration,
+    /// First pause between looks at the store while another process refreshes
+    /// (default 50 ms; doubles up to 1 s).
+    pub lock_poll: Duration,
+    /// After a failed *early* renewal (the token is still valid and keeps being
+    /// served), how long to wait before trying again (default 30 s; never past
+    /// the token's expiry).
+    pub early_retry_after: Duration,
+    /// After a failed save to the store (the session stays in memory), how long
+    /// to wait before saving again (default 10 s).
+    pub save_retry_after: Duration,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        ManagerConfig {
+            refresh_lead: Duration::from_secs(5 * 60),
+            jitter: 0.2,
+            jitter_seed: None,
+            exchange_window: Duration::from_secs(24 * 3600),
+            exchange_after: Duration::from_secs(7 * 24 * 3600),
+            retry: RetryPolicy::default(),
+            lock_lease: Duration::from_secs(30),
+            lock_wait: Duration::from_secs(40),
+            lock_poll: Duration::from_millis(50),
+            early_retry_after: Duration::from_secs(30),
+            save_retry_after: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Bounded exponential backoff with jitter for transient failures.
+///
+/// Attempt `n` (counting retries from 1) waits a random duration between half
+/// and all of `min(initial_backoff * 2^(n-1), max_backoff)`. Waiting uses
+/// tokio's clock, so tests can run it under `tokio::time::pause()`.
+///
+/// ```
+/// use std::time::Duration;
+/// use arcgis_auth_flows::RetryPolicy;
+///
+/// let retry = RetryPolicy::default();
+/// assert_eq!(retry.max_retries, 3);
+/// assert_eq!(retry.ceiling(1), Duration::from_millis(200));
+/// assert_eq!(retry.ceiling(2), Duration::from_millis(400));
+/// assert_eq!(retry.ceiling(30), Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (default 3; 0 disables retrying).
+    pub max_retries: u32,
+    /// The backoff ceiling before the first retry (default 200 ms).
+    pub initial_backoff: Duration,
+    /// The largest backoff ceiling (default 5 s).
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The upper bound of the pause before retry number `retry` (1-based).
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let shift = retry.saturating_sub(1).min(31);
+        self.initial_backoff
+            .saturating_mul(1u32 << shift)
+            .min(self.max_backoff)
+    }
+}

@@ -1,0 +1,256 @@
+//! The one error type of `arcgis-auth-flows`, with a kind to match on.
+//!
+//! [`FlowError`] wraps the errors of `arcgis-auth-core` (ArcGIS said no, the
+//! network failed) and `arcgis-auth-storage` (the session store failed), and
+//! adds the failures only the flows know about: the session has ended and the
+//! user must sign in again, there is no session at all, a token cannot be
+//! renewed. It is cheap to clone, because one failed refresh is handed to
+//! every caller that was waiting for it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arcgis_auth_core::{Error as CoreError, ErrorKind};
+use arcgis_auth_storage::{StoreError, StoreErrorKind};
+
+/// What kind of failure a [`FlowError`] is. Match on this, not on messages.
+///
+/// ```
+/// use arcgis_auth_core::ErrorKind;
+/// use arcgis_auth_flows::{FlowError, FlowErrorKind};
+///
+/// let err = FlowError::from(arcgis_auth_core::Error::new(ErrorKind::Server, "HTTP 502"));
+/// assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::Server));
+/// assert!(err.is_transient());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FlowErrorKind {
+    /// The session cannot be renewed any more: the refresh token expired or was
+    /// revoked, the password of a `generateToken` session is not in memory, the
+    /// user declined. The only cure is to sign in again.
+    SignInRequired,
+    /// There is no session under the manager's key: sign in first.
+    NoSession,
+    /// The token cannot be renewed at all (an API key, an implicit-grant token)
+    /// and it expired or was rejected. Issue a new key or sign in again.
+    NotRenewable,
+    /// ArcGIS or the network failed; the core kind says how.
+    ArcGis(ErrorKind),
+    /// The session store failed; the store kind says how.
+    Store(StoreErrorKind),
+    /// Another process held the session's refresh lock for longer than the
+    /// manager was configured to wait, and no fresh token appeared. Try again.
+    LockTimeout,
+    /// The renewal this call was waiting for stopped before it finished (its
+    /// task was cancelled, e.g. because the runtime is shutting down). Try again.
+    Interrupted,
+    /// A configuration or input the flow cannot work with (for example a session
+    /// record of a kind the strategy does not handle).
+    InvalidInput,
+}
+
+impl FlowErrorKind {
+    /// Whether retrying later may succeed (network trouble, 5xx, rate limits,
+    /// an unavailable store, a busy refresh lock).
+    pub fn is_transient(self) -> bool {
+        match self {
+            FlowErrorKind::ArcGis(kind) => kind.is_transient(),
+            FlowErrorKind::Store(kind) => kind == StoreErrorKind::Unavailable,
+            FlowErrorKind::LockTimeout | FlowErrorKind::Interrupted => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the only cure is for the user to sign in again.
+    pub fn needs_sign_in(self) -> bool {
+        matches!(
+            self,
+            FlowErrorKind::SignInRequired | FlowErrorKind::NoSession
+        )
+    }
+}
+
+/// An error from `arcgis-auth-flows`.
+///
+/// Cheap to clone (the error is shared), `Send + Sync`, and its message says
+/// what to do next. Messages never contain a token, password or secret.
+///
+/// ```
+/// use arcgis_auth_flows::{FlowError, FlowErrorKind};
+///
+/// let err = FlowError::new(
+///     FlowErrorKind::SignInRequired,
+///     "refresh token expired: sign in again",
+/// );
+/// assert!(err.kind().needs_sign_in());
+/// assert_eq!(err.to_string(), "refresh token expired: sign in again");
+/// ```
+#[derive(Clone)]
+pub struct FlowError {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: FlowErrorKind,
+    message: String,
+    arcgis_kind: Option<ErrorKind>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl FlowError {
+    /// A new error of `kind` with a message saying what happened and what to do.
+    /// The message must never contain a secret.
+    pub fn new(kind: FlowErrorKind, message: impl Into<String>) -> Self {
+        Self::build(kind, message.into(), None, None)
+    }
+
+    /// A new error of `kind` caused by `source`.
+    pub fn with_source(
+        kind: FlowErrorKind,
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Self::build(kind, message.into(), None, Some(source.into()))
+    }
+
+    fn build(
+        kind: FlowErrorKind,
+        message: String,
+        arcgis_kind: Option<ErrorKind>,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        let arcgis_kind = arcgis_kind.or(match kind {
+            FlowErrorKind::ArcGis(k) => Some(k),
+            _ => None,
+        });
+        FlowError {
+            inner: Arc::new(Inner {
+                kind,
+                message,
+                arcgis_kind,
+                source,
+            }),
+        }
+    }
+
+    /// A "sign in again" error caused by a core error (a 498 from the token
+    /// endpoint, a revoked refresh token), keeping the core kind for
+    /// [`FlowError::arcgis_kind`].
+    pub(crate) fn sign_in_required(message: impl Into<String>, cause: FlowError) -> Self {
+        let arcgis_kind = cause.arcgis_kind();
+        Self::build(
+            FlowErrorKind::SignInRequired,
+            message.into(),
+            arcgis_kind,
+            Some(Box::new(cause)),
+        )
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> FlowErrorKind {
+        self.inner.kind
+    }
+
+    /// The ArcGIS/core kind behind this error, when ArcGIS or the network
+    /// caused it (also for [`FlowErrorKind::SignInRequired`] errors that a
+    /// 498 from the token endpoint caused).
+    pub fn arcgis_kind(&self) -> Option<ErrorKind> {
+        self.inner.arcgis_kind
+    }
+
+    /// The human-readable message (also what `Display` prints).
+    pub fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// Whether retrying later may succeed; see [`FlowErrorKind::is_transient`].
+    pub fn is_transient(&self) -> bool {
+        self.inner.kind.is_transient()
+    }
+}
+
+impl From<CoreError> for FlowError {
+    /// Core errors keep their kind as [`FlowErrorKind::ArcGis`], except those whose
+    /// only cure is to sign in again (a 498 from the token endpoint, a declined
+    /// sign-in), which become [`FlowErrorKind::SignInRequired`].
+    fn from(err: CoreError) -> Self {
+        let core_kind = err.kind();
+        let kind = if core_kind.needs_sign_in() {
+            FlowErrorKind::SignInRequired
+        } else {
+            FlowErrorKind::ArcGis(core_kind)
+        };
+        let message = err.message().to_owned();
+        Self::build(kind, message, Some(core_kind), Some(Box::new(err)))
+    }
+}
+
+impl From<StoreError> for FlowError {
+    fn from(err: StoreError) -> Self {
+        let kind = FlowErrorKind::Store(err.kind());
+        let message = format!("session store: {}", err.message());
+        Self::build(kind, message, None, Some(Box::new(err)))
+    }
+}
+
+impl fmt::Debug for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowError")
+            .field("kind", &self.inner.kind)
+            .field("message", &self.inner.message)
+            .field("arcgis_kind", &self.inner.arcgis_kind)
+            .field("source", &self.inner.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for FlowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.message)
+    }
+}
+
+impl std::error::Error for FlowError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// `Result` with this crate's [`FlowError`].
+pub type Result<T, E = FlowError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_keep_their_kind_or_become_sign_in() {
+        let e = FlowError::from(CoreError::new(ErrorKind::RefreshTokenExpired, "expired"));
+        assert_eq!(e.kind(), FlowErrorKind::SignInRequired);
+        assert_eq!(e.arcgis_kind(), Some(ErrorKind::RefreshTokenExpired));
+        assert!(!e.is_transient());
+
+        let e = FlowError::from(CoreError::new(ErrorKind::InvalidClient, "bad client"));
+        assert_eq!(e.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidClient));
+        assert!(!e.is_transient());
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn store_errors_are_wrapped() {
+        let e = FlowError::from(StoreError::new(StoreErrorKind::Unavailable, "redis down"));
+        assert_eq!(e.kind(), FlowErrorKind::Store(StoreErrorKind::Unavailable));
+        assert!(e.is_transient());
+        assert!(e.to_string().contains("redis down"));
+    }
+
+    #[test]
+    fn errors_are_send_sync_and_clone() {
+        fn check<T: Send + Sync + Clone + std::error::Error + 'static>() {}
+        check::<FlowError>();
+    }
+}

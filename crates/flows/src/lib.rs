@@ -1,0 +1,94 @@
+//! # arcgis-auth-flows
+//!
+//! Turns ArcGIS credentials into a steady supply of valid tokens.
+//!
+//! - [`TokenManager`] answers "give me a valid token" for any number of
+//!   concurrent callers: early renewal with jitter, one renewal at a time per
+//!   session (within a process, and across processes through the store's
+//!   refresh lock), retries of transient failures, failures that never poison,
+//!   refresh-token rotation saved with compare-and-swap before use, and
+//!   persistence to any [`SessionStore`](arcgis_auth_storage::SessionStore).
+//!   The [`manager`] module explains how.
+//! - [`TokenSource`] is the contract every sign-in strategy implements to
+//!   renew a session; the manager decides when and which [`Grant`].
+//! - [`FlowError`] is the crate's one error type; match on
+//!   [`FlowError::kind`].
+//!
+//! # Example
+//!
+//! A manager over an in-memory store, with a tiny source that "signs in
+//! again" (a stand-in for app credentials), on a clock the example moves:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::time::Duration;
+//!
+//! use arcgis_auth_core::{Clock, ExposeSecret, ManualClock, Portal, Timestamp, Token};
+//! use arcgis_auth_flows::{FlowError, Renewal, RenewRequest, TokenManager, TokenSource};
+//! use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
+//!
+//! #[derive(Debug, Default)]
+//! struct CountingSource(AtomicUsize);
+//!
+//! #[arcgis_auth_flows::async_trait]
+//! impl TokenSource for CountingSource {
+//!     fn renewal(&self, _session: &SessionRecord) -> Renewal {
+//!         Renewal::SignInAgain
+//!     }
+//!
+//!     async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token, FlowError> {
+//!         let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+//!         let expires = request.now() + Duration::from_secs(7200);
+//!         Ok(Token::new(format!("token-{n}").into(), expires))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), FlowError> {
+//! let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+//! let clock = ManualClock::new(Timestamp::from_unix_millis(1_700_000_000_000));
+//! let source = Arc::new(CountingSource::default());
+//! let manager = TokenManager::builder(source.clone(), store.clone(), "app:demo")
+//!     .clock(Arc::new(clock.clone()))
+//!     .build()?;
+//!
+//! // A fresh sign-in: the manager saves it and serves it.
+//! let mut record = SessionRecord::new(Portal::arcgis_online(), SessionKind::App);
+//! record.set_token(&Token::new("token-0".into(), clock.now() + Duration::from_secs(7200)));
+//! manager.set_session(record).await?;
+//! assert_eq!(manager.token().await?.secret().expose_secret(), "token-0");
+//!
+//! // Two hours later the token has expired: one renewal, whoever asks.
+//! clock.advance(Duration::from_secs(7200));
+//! let (a, b) = tokio::join!(manager.token(), manager.token());
+//! assert_eq!(a?.secret().expose_secret(), "token-1");
+//! assert_eq!(b?.secret().expose_secret(), "token-1");
+//! assert_eq!(source.0.load(Ordering::SeqCst), 1);
+//!
+//! // The renewed session is in the store: another manager (a restart,
+//! // another server) picks it up without renewing.
+//! let other = TokenManager::builder(source.clone(), store, "app:demo")
+//!     .clock(Arc::new(clock.clone()))
+//!     .build()?;
+//! assert_eq!(other.token().await?.secret().expose_secret(), "token-1");
+//! assert_eq!(source.0.load(Ordering::SeqCst), 1);
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod access;
+mod config;
+mod error;
+mod jitter;
+#[doc = include_str!("../../../docs/token-manager.md")]
+pub mod manager;
+mod source;
+
+pub use access::AccessToken;
+pub use async_trait::async_trait;
+pub use config::{ManagerConfig, RetryPolicy};
+pub use error::{FlowError, FlowErrorKind, Result};
+pub use manager::{TokenManager, TokenManagerBuilder};
+pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};

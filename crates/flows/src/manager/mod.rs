@@ -1,0 +1,416 @@
+// The module docs are docs/token-manager.md, attached in lib.rs.
+
+mod flight;
+mod state;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwapOption;
+use arcgis_auth_core::{Clock, SystemClock, Timestamp};
+use arcgis_auth_storage::{SaveMode, SessionRecord, SessionStore, validate_key};
+use tokio::sync::watch;
+
+use crate::access::AccessToken;
+use crate::config::ManagerConfig;
+use crate::error::{FlowError, FlowErrorKind, Result};
+use crate::jitter::Jitter;
+use crate::source::TokenSource;
+
+use self::state::{Cached, Pending, SessionState};
+
+/// Keeps one session's token valid for any number of concurrent callers.
+///
+/// Cheap to clone (clones share everything). See the [module docs](self) for
+/// how it renews, coordinates and persists.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use arcgis_auth_core::{Clock, ExposeSecret, ManualClock, Portal, Timestamp, Token};
+/// use arcgis_auth_flows::{FlowError, Renewal, RenewRequest, TokenManager, TokenSource};
+/// use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
+///
+/// /// Stands in for app credentials: "signs in again" for a new token.
+/// #[derive(Debug)]
+/// struct AppSecret;
+///
+/// #[arcgis_auth_flows::async_trait]
+/// impl TokenSource for AppSecret {
+///     fn renewal(&self, _: &SessionRecord) -> Renewal {
+///         Renewal::SignInAgain
+///     }
+///     async fn renew(&self, r: &RenewRequest<'_>) -> Result<Token, FlowError> {
+///         Ok(Token::new("next".into(), r.now() + Duration::from_secs(7200)))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), FlowError> {
+/// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+/// let clock = ManualClock::new(Timestamp::from_unix_millis(0));
+/// let manager = TokenManager::builder(AppSecret, store, "my-app")
+///     .clock(Arc::new(clock.clone()))
+///     .build()?;
+///
+/// // After signing in (see the strategies), hand the session to the manager.
+/// let mut record = SessionRecord::new(Portal::arcgis_online(), SessionKind::App);
+/// record.set_token(&Token::new("first".into(), clock.now() + Duration::from_secs(7200)));
+/// manager.set_session(record).await?;
+/// assert_eq!(manager.token().await?.secret().expose_secret(), "first");
+///
+/// // ArcGIS answered 498: report it, and the next call renews.
+/// let rejected = manager.token().await?;
+/// assert!(manager.report_invalid(&rejected));
+/// assert_eq!(manager.token().await?.secret().expose_secret(), "next");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TokenManager {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`TokenManager`]; start with [`TokenManager::builder`].
+#[must_use = "call .build() to get the manager"]
+pub struct TokenManagerBuilder {
+    source: Arc<dyn TokenSource>,
+    store: Arc<dyn SessionStore>,
+    key: String,
+    clock: Arc<dyn Clock>,
+    config: ManagerConfig,
+}
+
+impl fmt::Debug for TokenManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManagerBuilder")
+            .field("source", &self.source)
+            .field("store", &self.store)
+            .field("key", &self.key)
+            .field("clock", &self.clock)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl TokenManagerBuilder {
+    /// The clock that decides expiry (default [`SystemClock`]). Waiting
+    /// (backoff, lock polling) always uses tokio's clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Lead time, jitter, retries, locking (default [`ManagerConfig::default`]).
+    pub fn config(mut self, config: ManagerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Builds the manager. No I/O happens here: the session is loaded from the
+    /// store on the first call to [`TokenManager::token`], or given with
+    /// [`TokenManager::set_session`].
+    ///
+    /// Fails with [`FlowErrorKind::InvalidInput`] when the key is not a valid
+    /// session key (empty, longer than 512 bytes, control characters).
+    pub fn build(self) -> Result<TokenManager> {
+        validate_key(&self.key).map_err(|e| {
+            FlowError::with_source(
+                FlowErrorKind::InvalidInput,
+                format!("invalid session key: {}", e.message()),
+                e,
+            )
+        })?;
+        let jitter = Jitter::new(self.config.jitter_seed);
+        Ok(TokenManager {
+            inner: Arc::new(Inner {
+                source: self.source,
+                store: self.store,
+                key: self.key,
+                clock: self.clock,
+                config: self.config,
+                jitter,
+                current: ArcSwapOption::empty(),
+                flight: Mutex::new(None),
+                session: tokio::sync::Mutex::new(SessionState::default()),
+            }),
+        })
+    }
+}
+
+/// What a finished renewal hands to everyone who waited for it.
+type FlightResult = Option<Result<AccessToken>>;
+
+pub(crate) struct Inner {
+    source: Arc<dyn TokenSource>,
+    store: Arc<dyn SessionStore>,
+    key: String,
+    clock: Arc<dyn Clock>,
+    config: ManagerConfig,
+    jitter: Jitter,
+    /// What the cached path serves: one atomic load.
+    current: ArcSwapOption<Cached>,
+    /// The renewal in progress, if any. Locked only for a few instructions.
+    flight: Mutex<Option<watch::Receiver<FlightResult>>>,
+    /// The session as the manager knows it; held by the one running renewal.
+    session: tokio::sync::Mutex<SessionState>,
+}
+
+impl TokenManager {
+    /// Starts building a manager for the session stored under `key` in `store`,
+    /// renewed by `source`.
+    pub fn builder(
+        source: impl TokenSource + 'static,
+        store: Arc<dyn SessionStore>,
+        key: impl Into<String>,
+    ) -> TokenManagerBuilder {
+        TokenManagerBuilder {
+            source: Arc::new(source),
+            store,
+            key: key.into(),
+            clock: Arc::new(SystemClock),
+            config: ManagerConfig::default(),
+        }
+    }
+
+    /// A valid access token.
+    ///
+    /// When the cached token is fresh this is one atomic load and a
+    /// reference-count increment: no lock, no allocation, no I/O. Otherwise it
+    /// joins the one renewal in flight (or starts it) and waits for it; while
+    /// a token that is due for early renewal is still valid, callers that did
+    /// not start the renewal get it at once, and if the renewal fails they all
+    /// keep getting it until it expires.
+    ///
+    /// # Errors
+    ///
+    /// - [`FlowErrorKind::NoSession`]: nothing stored under the key; sign in.
+    /// - [`FlowErrorKind::SignInRequired`]: the session ended (refresh token
+    ///   expired or revoked); sign in again.
+    /// - [`FlowErrorKind::NotRenewable`]: an API key or implicit token expired
+    ///   or was rejected.
+    /// - [`FlowErrorKind::ArcGis`]: the renewal failed (after retries, if
+    ///   transient). The next call tries again.
+    /// - [`FlowErrorKind::InvalidInput`]: a renewal was needed outside a
+    ///   Tokio runtime (renewals run as Tokio tasks and wait on Tokio time).
+    /// - [`FlowErrorKind::Store`] / [`FlowErrorKind::LockTimeout`]: the store
+    ///   could not be read and there is no valid session in memory, or another
+    ///   process held the refresh lock too long.
+    pub async fn token(&self) -> Result<AccessToken> {
+        if let Some(token) = self.cached() {
+            return Ok(token);
+        }
+        self.inner.token_slow().await
+    }
+
+    /// The cached token if it is fresh (not due for renewal, not reported
+    /// invalid), without waiting or doing I/O. This is the fast path of
+    /// [`token`](Self::token).
+    pub fn cached(&self) -> Option<AccessToken> {
+        self.inner.cached()
+    }
+
+    /// Reports that ArcGIS rejected `token` (HTTP or in-body 498).
+    ///
+    /// If it is the current token, it is no longer served and the next call to
+    /// [`token`](Self::token) renews the session, even if the token looked
+    /// fresh (a password change or an admin revoke invalidates tokens early).
+    /// Reports of a token that was already replaced, or already reported, are
+    /// ignored, so a thousand callers reporting the same token cause one
+    /// renewal. Returns whether this report marked the token. The comparison
+    /// is constant-time.
+    pub fn report_invalid(&self, token: &AccessToken) -> bool {
+        let reported = self.inner.report_invalid(token);
+        if reported {
+            tracing::info!(session = %self.inner.key, "token reported invalid; the next call renews it");
+        }
+        reported
+    }
+
+    /// Adopts a freshly signed-in session and saves it to the store
+    /// (overwriting whatever was stored under the key).
+    ///
+    /// The session is served at once. If the save fails, the error is
+    /// returned, the session stays in memory (and keeps being served), and the
+    /// manager tries to save it again on later calls; see
+    /// [`persist`](Self::persist).
+    pub async fn set_session(&self, record: SessionRecord) -> Result<()> {
+        self.inner.set_session(record).await
+    }
+
+    /// Saves a session that could not be saved before (the store was
+    /// unavailable). Does nothing when everything is saved.
+    pub async fn persist(&self) -> Result<()> {
+        let mut st = self.inner.session.lock().await;
+        if st.pending.is_none() {
+            return Ok(());
+        }
+        let now = self.inner.clock.now();
+        let result = self.inner.save_pending(&mut st, now).await;
+        self.inner.install_from_state(&st, now);
+        result
+    }
+
+    /// Whether the session in memory has changes the store has not accepted yet.
+    pub async fn has_unsaved_changes(&self) -> bool {
+        self.inner.session.lock().await.pending.is_some()
+    }
+
+    /// The key the session is stored under.
+    pub fn key(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ManagerConfig {
+        &self.inner.config
+    }
+}
+
+impl fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("key", &self.inner.key)
+            .field("source", &self.inner.source)
+            .field("store", &self.inner.store)
+            .field(
+                "current",
+                &self.inner.current.load().as_ref().map(|c| &c.token),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn cached(&self) -> Option<AccessToken> {
+        let guard = self.current.load();
+        let cached = (*guard).as_ref()?;
+        if cached.is_invalid() {
+            return None;
+        }
+        (self.clock.now() < cached.check_at).then(|| cached.token.clone())
+    }
+
+    /// The current token if it is valid at `now` and not reported invalid,
+    /// even if it is due for renewal.
+    fn still_valid(&self, now: Timestamp) -> Option<AccessToken> {
+        let guard = self.current.load();
+        (*guard)
+            .as_ref()
+            .filter(|c| !c.is_invalid() && now < c.token.expires_at())
+            .map(|c| c.token.clone())
+    }
+
+    fn report_invalid(&self, token: &AccessToken) -> bool {
+        let guard = self.current.load();
+        match (*guard).as_ref() {
+            Some(cached) if cached.token.same_token(token) => cached.mark_invalid(),
+            _ => false,
+        }
+    }
+
+    async fn set_session(&self, mut record: SessionRecord) -> Result<()> {
+        let mut st = self.session.lock().await;
+        let now = self.clock.now();
+        record.updated_at = Some(now);
+        tracing::info!(
+            session = %self.key,
+            kind = ?record.kind,
+            portal = %record.portal,
+            "signed in; saving the session"
+        );
+        st.record = Some(record);
+        st.version = None;
+        st.ended = None;
+        st.pending = Some(Pending::Session);
+        let result = self.save_pending(&mut st, now).await;
+        self.install_from_state(&st, now);
+        result
+    }
+
+    /// Joins the renewal in flight, or starts one, and waits for its result.
+    async fn token_slow(self: &Arc<Self>) -> Result<AccessToken> {
+        let now = self.clock.now();
+        // A token that is still valid and not reported invalid can be served
+        // while someone else renews it, and if the renewal fails.
+        let still_valid = self.still_valid(now);
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(FlowError::new(
+                FlowErrorKind::InvalidInput,
+                "TokenManager::token must be called from within a Tokio runtime to renew a token",
+            ));
+        }
+        let (mut rx, leader) = {
+            let mut slot = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
+            match slot.as_ref() {
+                Some(rx) => (rx.clone(), false),
+                None => {
+                    // A renewal may have finished between our look at the
+                    // cache and taking the slot: look again before starting one.
+                    if let Some(token) = self.cached() {
+                        return Ok(token);
+                    }
+                    let (tx, rx) = watch::channel(None);
+                    *slot = Some(rx.clone());
+                    let inner = Arc::clone(self);
+                    tokio::spawn(async move { inner.run_flight(tx).await });
+                    (rx, true)
+                }
+            }
+        };
+        if let (Some(token), false) = (still_valid, leader) {
+            return Ok(token);
+        }
+        let outcome = match rx.wait_for(Option::is_some).await {
+            Ok(value) => value.clone().unwrap_or_else(|| Err(interrupted())),
+            Err(_) => Err(interrupted()),
+        };
+        match outcome {
+            Ok(token) => Ok(token),
+            // A failed renewal leaves a still-valid token in place (it keeps
+            // being served until it expires); anything else is the error.
+            Err(err) => self.still_valid(self.clock.now()).ok_or(err),
+        }
+    }
+
+    /// Runs one renewal and publishes its result. Spawned, so a caller that
+    /// gives up waiting does not cancel it for everyone else.
+    async fn run_flight(self: Arc<Self>, tx: watch::Sender<FlightResult>) {
+        let guard = FlightGuard(&self);
+        // `renew` installs the new token before the slot is cleared, so a
+        // caller that finds the slot empty also finds the new token.
+        let result = self.renew().await;
+        let mut slot = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
+        *slot = None;
+        // Nobody listening is fine: every caller may have given up.
+        let _ = tx.send(Some(result));
+        drop(slot);
+        std::mem::forget(guard);
+    }
+}
+
+fn interrupted() -> FlowError {
+    FlowError::new(
+        FlowErrorKind::Interrupted,
+        "the token renewal was interrupted before it finished (was the runtime shutting down?): try again",
+    )
+}
+
+/// Clears the flight slot if a renewal task is dropped before it finishes,
+/// so the next caller starts a new one instead of waiting forever.
+struct FlightGuard<'a>(&'a Inner);
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        let mut slot = self.0.flight.lock().unwrap_or_else(PoisonError::into_inner);
+        *slot = None;
+    }
+}
+
+/// `SaveMode` for the record as the manager last saw it in the store.
+fn save_mode(version: Option<&arcgis_auth_storage::Version>) -> SaveMode {
+    match version {
+        Some(v) => SaveMode::Update(v.clone()),
+        None => SaveMode::Create,
+    }
+}

@@ -1,0 +1,98 @@
+//! No secret ever reaches a tracing field, whatever happens.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use arcgis_auth_core::{ErrorKind, ManualClock};
+use arcgis_auth_flows::Renewal;
+use arcgis_auth_storage::{MemoryStore, SessionStore};
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::support::*;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_token_appears_in_any_span_or_event() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let clock = ManualClock::new(START);
+    let flaky = FlakyStore::new(MemoryStore::with_clock(Arc::new(clock.clone())));
+    let store: Arc<dyn SessionStore> = Arc::new(flaky.clone());
+    let source = Arc::new(FakeSource::new(Renewal::RefreshToken).script(&[
+        Step::Fail(ErrorKind::Server),
+        Step::Ok,
+        Step::Fail(ErrorKind::InvalidClient),
+        Step::Ok,
+        Step::Fail(ErrorKind::RefreshTokenExpired),
+    ]));
+    let m = manager(source.clone(), store.clone(), &clock, exact_config());
+
+    // Sign-in, exchange (with a transient retry), a failed early refresh,
+    // a store outage, an invalidation, and the end of the session.
+    m.set_session(user_record(
+        "AT-SECRET-0",
+        START + 30 * MINUTE,
+        Some(START + 12 * HOUR),
+    ))
+    .await
+    .unwrap();
+    clock.advance(26 * MINUTE);
+    let t1 = m.token().await.unwrap();
+    clock.advance(26 * MINUTE);
+    m.token().await.unwrap();
+    flaky.fail_saves.store(true, Ordering::SeqCst);
+    m.report_invalid(&m.token().await.unwrap());
+    m.token().await.unwrap();
+    let _ = m.persist().await;
+    flaky.fail_saves.store(false, Ordering::SeqCst);
+    m.report_invalid(&m.token().await.unwrap());
+    let _ = m.token().await;
+    let _ = format!("{t1:?} {m:?}");
+    assert_eq!(source.calls(), 5);
+
+    let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    // The capture works and covers what happened.
+    for expected in [
+        "arcgis_auth.renew",
+        "token renewed",
+        "retrying",
+        "exchange",
+        "sign in again",
+        "could not save",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    for secret in ["AT-SECRET", "RT-SECRET"] {
+        assert!(
+            !out.contains(secret),
+            "{secret} leaked into tracing output:\n{out}"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! 10,000 callers → one request; two managers over one store → one request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arcgis_auth_flows::{FlowErrorKind, Renewal};
+use tokio::sync::Semaphore;
+
+use crate::support::*;
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_callers_of_an_expired_session_cause_one_request() {
+    let source = FakeSource::new(Renewal::RefreshToken).with_delay(Duration::from_secs(1));
+    let fx = Fixture::new(source, Some(expired_user())).await;
+    all_callers_get(&[fx.manager()], 10_000, "AT-SECRET-1").await;
+    assert_eq!(fx.source.calls(), 1);
+    assert_eq!(secret(&stored(&*fx.store).await).0, "AT-SECRET-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_callers_on_many_threads_cause_one_request() {
+    // The request is held until every caller has been spawned.
+    let gate = Arc::new(Semaphore::new(0));
+    let source = FakeSource::new(Renewal::RefreshToken).with_gate(gate.clone());
+    let fx = Fixture::new(source, Some(expired_user())).await;
+    let callers = spawn_callers(&[fx.manager()], 10_000);
+    gate.add_permits(1_000);
+    expect_tokens(callers, "AT-SECRET-1").await;
+    assert_eq!(fx.source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_managers_over_one_store_cause_one_request() {
+    // One source shared by both "processes", so its counter sees every request.
+    let source = FakeSource::new(Renewal::RefreshToken).with_delay(Duration::from_secs(2));
+    let fx = Fixture::new(source, Some(expired_user())).await;
+    let (a, b) = (fx.manager(), fx.manager());
+    all_callers_get(&[a.clone(), b.clone()], 200, "AT-SECRET-1").await;
+    assert_eq!(fx.source.calls(), 1);
+
+    // The lock was released: a later renewal by either manager takes it again,
+    // and the other adopts the result from the store.
+    fx.clock.advance(HOUR);
+    assert_eq!(token_of(&b).await, "AT-SECRET-2");
+    assert_eq!(token_of(&a).await, "AT-SECRET-2");
+    assert_eq!(fx.source.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_held_elsewhere_is_waited_for_then_gives_up_with_a_typed_error() {
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(expired_user())).await;
+    // "Another process" holds the lock and never stores anything.
+    let held = fx.hold_lock().await;
+    let m = fx.manager();
+
+    let started = tokio::time::Instant::now();
+    let err = m.token().await.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::LockTimeout);
+    assert!(err.is_transient());
+    let lock_wait = exact_config().lock_wait;
+    assert!(started.elapsed() >= lock_wait);
+    assert!(started.elapsed() < lock_wait + Duration::from_secs(2));
+    assert_eq!(fx.source.calls(), 0);
+
+    // Its lease runs out (by the store's clock): the next call takes over.
+    fx.clock.advance(Duration::from_secs(31));
+    assert_eq!(token_of(&m).await, "AT-SECRET-1");
+    assert_eq!(fx.source.calls(), 1);
+    assert!(!fx.release(&held).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_manager_adopts_what_the_lock_holder_stores() {
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(expired_user())).await;
+    let held = fx.hold_lock().await;
+    let m = fx.manager();
+    let waiting = tokio::spawn(async move { m.token().await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!waiting.is_finished());
+
+    // The other process finishes its refresh.
+    let theirs = user_record(
+        "AT-SECRET-OTHER",
+        START + 30 * MINUTE,
+        Some(START + 10 * DAY),
+    );
+    seed(&*fx.store, &theirs).await;
+    assert!(fx.release(&held).await);
+    let token = waiting.await.unwrap().unwrap();
+    assert_eq!(
+        arcgis_auth_core::ExposeSecret::expose_secret(token.secret()),
+        "AT-SECRET-OTHER"
+    );
+    assert_eq!(fx.source.calls(), 0);
+}
