@@ -6,6 +6,8 @@
 //! what to do next. Messages never contain a token, password or secret.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::arcgis_error::ArcGisError;
 
@@ -101,7 +103,12 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// An error from `arcgis-auth-core`.
+/// An error from `arcgis-auth-core`: a [`kind`](Error::kind) to match on, a
+/// message that says what to do next (never a secret), the ArcGIS error body
+/// when there was one, and the underlying cause as [`source`](std::error::Error::source).
+///
+/// `Error` is `Clone` (the cause is shared), so one failed refresh can be
+/// handed to every task that waited for it.
 ///
 /// ```
 /// use arcgis_auth_core::{Error, ErrorKind};
@@ -111,11 +118,13 @@ impl fmt::Display for ErrorKind {
 /// assert_eq!(err.kind(), ErrorKind::InvalidToken);
 /// assert!(err.to_string().contains("Invalid token."));
 /// ```
+#[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     arcgis: Option<Box<ArcGisError>>,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    retry_after: Option<Duration>,
 }
 
 impl Error {
@@ -128,6 +137,7 @@ impl Error {
             message: message.into(),
             arcgis: None,
             source: None,
+            retry_after: None,
         }
     }
 
@@ -136,7 +146,7 @@ impl Error {
         mut self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     ) -> Self {
-        self.source = Some(source.into());
+        self.source = Some(Arc::from(source.into()));
         self
     }
 
@@ -144,6 +154,18 @@ impl Error {
     pub fn with_arcgis(mut self, arcgis: ArcGisError) -> Self {
         self.arcgis = Some(Box::new(arcgis));
         self
+    }
+
+    /// Records how long the server asked us to wait (`Retry-After`).
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// How long the server asked us to wait before retrying (HTTP
+    /// `Retry-After` in seconds, on 429 and 503 answers), capped at one hour.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// What kind of failure this is.
@@ -169,6 +191,7 @@ impl fmt::Debug for Error {
             .field("message", &self.message)
             .field("arcgis", &self.arcgis)
             .field("source", &self.source)
+            .field("retry_after", &self.retry_after)
             .finish()
     }
 }

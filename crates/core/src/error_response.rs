@@ -33,6 +33,7 @@ pub struct ArcGisErrorResponse {
     message: String,
     status: Option<u16>,
     arcgis: Option<ArcGisError>,
+    retry_after_secs: Option<u64>,
 }
 
 /// The key under which this crate records its classification in a rewritten body.
@@ -46,6 +47,7 @@ impl ArcGisErrorResponse {
             message: error.message().to_owned(),
             status,
             arcgis: error.arcgis().cloned(),
+            retry_after_secs: error.retry_after().map(|d| d.as_secs()),
         }
     }
 
@@ -69,9 +71,18 @@ impl ArcGisErrorResponse {
         self.arcgis.as_ref()
     }
 
+    /// How long the server asked us to wait (`Retry-After`), when it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after_secs.map(std::time::Duration::from_secs)
+    }
+
     /// This response as this crate's [`Error`].
     pub fn into_error(self) -> Error {
-        let err = Error::new(self.kind, self.message);
+        let wait = self.retry_after();
+        let mut err = Error::new(self.kind, self.message);
+        if let Some(wait) = wait {
+            err = err.with_retry_after(wait);
+        }
         match self.arcgis {
             Some(a) => err.with_arcgis(a),
             None => err,
@@ -95,11 +106,13 @@ impl ArcGisErrorResponse {
                 .get("status")
                 .and_then(Value::as_u64)
                 .and_then(|s| u16::try_from(s).ok());
+            let retry_after_secs = mark.get("retry_after_secs").and_then(Value::as_u64);
             return Some(ArcGisErrorResponse {
                 kind,
                 message,
                 status,
                 arcgis,
+                retry_after_secs,
             });
         }
         let arcgis = arcgis?;
@@ -138,6 +151,9 @@ impl Serialize for ArcGisErrorResponse {
         mark.insert("message".to_owned(), Value::from(self.message.clone()));
         if let Some(st) = self.status {
             mark.insert("status".to_owned(), Value::from(st));
+        }
+        if let Some(wait) = self.retry_after_secs {
+            mark.insert("retry_after_secs".to_owned(), Value::from(wait));
         }
         obj.insert(MARKER.to_owned(), Value::Object(mark));
         Value::Object(obj).serialize(s)

@@ -9,7 +9,8 @@
 //! ## The pieces
 //!
 //! - **Where**: [`Portal`] (a sharing root, found from any URL a user pastes),
-//!   [`ServerRoot`] (an ArcGIS Server site cut from a service URL), [`Origin`]
+//!   [`ServerRoot`] (an ArcGIS Server site cut from a service URL) and its
+//!   [`ServerInfo`] (which portal it is federated with), [`Origin`]
 //!   (exact scheme/host/port comparison, the only test for "may this URL get a token").
 //! - **What went wrong**: [`Error`] with a matchable [`ErrorKind`];
 //!   [`ArcGisError`] (the body ArcGIS sent); [`classify_response`] /
@@ -47,12 +48,12 @@
 //!
 //! // A token answer, normalised against an injected clock.
 //! let clock = ManualClock::new(Timestamp::from_unix_millis(1_700_000_000_000));
-//! let answer = br#"{"access_token":"AT","expires_in":1800,"username":"jdoe","ssl":true}"#;
+//! let answer = br#"{"access_token":"s3cr3t-access","expires_in":1800,"username":"jdoe","ssl":true}"#;
 //! let token = ArcGisTokenResponse::from_body(answer)?.into_token(clock.now());
 //! assert_eq!(token.freshness(clock.now(), Duration::from_secs(300)), Freshness::Fresh);
 //! clock.advance(Duration::from_secs(1600));
 //! assert_eq!(token.freshness(clock.now(), Duration::from_secs(300)), Freshness::RefreshDue);
-//! assert!(!format!("{token:?}").contains("AT\""));
+//! assert!(!format!("{token:?}").contains("s3cr3t")); // secrets never print
 //!
 //! // A service answering HTTP 200 with an expired-token error.
 //! let body = br#"{"error":{"code":498,"message":"Invalid token.","details":[]}}"#;
@@ -93,6 +94,7 @@ mod oauth;
 mod origin;
 mod portal;
 mod server;
+mod server_info;
 mod time;
 mod token;
 mod token_response;
@@ -111,6 +113,7 @@ pub use oauth::{
 pub use origin::{Origin, is_secure_or_loopback};
 pub use portal::Portal;
 pub use server::ServerRoot;
+pub use server_info::ServerInfo;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use token::{Freshness, RefreshToken, Token, constant_time_eq, effective_lead};
 pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse, MAX_LIFETIME_SECS};

@@ -92,7 +92,23 @@ impl Answer {
             location,
             &self.body,
         )
+        .map_err(|e| match retry_after(&self.headers) {
+            Some(wait) if e.kind().is_transient() => e.with_retry_after(wait),
+            _ => e,
+        })
     }
+}
+
+/// `Retry-After` in delta-seconds, capped at an hour (HTTP dates are ignored).
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.min(3600)))
 }
 
 impl HttpClient {

@@ -6,9 +6,7 @@
 
 mod common;
 
-use arcgis_auth_core::{
-    ErrorKind, GenerateTokenRequest, SecretString, TokenBinding, TokenTypeHint,
-};
+use arcgis_auth_core::ErrorKind;
 use common::*;
 use wiremock::ResponseTemplate;
 
@@ -404,70 +402,17 @@ async fn every_odd_answer_is_a_typed_error() {
     );
     let h = harness().await;
     for case in &corpus {
-        // Through oauth2's machinery.
-        h.answer(TOKEN_PATH, (case.response)()).await;
-        let e = h
-            .client
-            .client_credentials(None)
-            .await
-            .map(drop)
-            .unwrap_err();
-        assert_eq!(
-            e.kind(),
-            case.kind,
-            "client_credentials / {}: {e}",
-            case.name
-        );
-        assert_no_secret(&format!("{e} {e:?}"));
-
-        h.answer(TOKEN_PATH, (case.response)()).await;
-        let e = h
-            .client
-            .refresh(&refresh_token())
-            .await
-            .map(drop)
-            .unwrap_err();
-        assert_eq!(e.kind(), case.kind, "refresh / {}: {e}", case.name);
-
-        // Through our own form posts.
-        h.answer(TOKEN_PATH, (case.response)()).await;
-        let e = h
-            .client
-            .exchange_refresh_token(&refresh_token(), REDIRECT)
-            .await
-            .map(drop)
-            .unwrap_err();
-        assert_eq!(
-            e.kind(),
-            case.kind,
-            "exchange_refresh_token / {}: {e}",
-            case.name
-        );
-        assert_no_secret(&format!("{e} {e:?}"));
-
-        h.answer(REVOKE_PATH, (case.response)()).await;
-        let e = h
-            .client
-            .revoke(&SecretString::from(ACCESS), TokenTypeHint::AccessToken)
-            .await
-            .unwrap_err();
-        assert_eq!(e.kind(), case.kind, "revoke / {}: {e}", case.name);
-
-        h.answer(GENERATE_PATH, (case.response)()).await;
-        let request = GenerateTokenRequest::password(
-            "jdoe",
-            SecretString::from(PASSWORD),
-            TokenBinding::RequestIp,
-        );
-        let result = h.client.generate_token(&request).await;
-        let e = result.map(drop).unwrap_err();
-        assert_eq!(
-            e.kind(),
-            service_kind(case),
-            "generateToken / {}: {e}",
-            case.name
-        );
-        assert_no_secret(&format!("{e} {e:?}"));
+        for grant in GRANTS {
+            h.answer(grant.path(), (case.response)()).await;
+            let e = grant.run(&h.client).await.unwrap_err();
+            let want = if grant.at_token_endpoint() {
+                case.kind
+            } else {
+                service_kind(case)
+            };
+            assert_eq!(e.kind(), want, "{grant:?} / {}: {e}", case.name);
+            assert_no_secret(&format!("{e} {e:?}"));
+        }
     }
 }
 

@@ -45,28 +45,15 @@ async fn authorization_code_with_pkce_and_secret() {
 async fn authorization_code_public_client() {
     let h = harness().await;
     h.answer(TOKEN_PATH, json(200, &user_token_body())).await;
-    h.public_client()
-        .exchange_code(
-            &SecretString::from(CODE),
-            Some(&SecretString::from(VERIFIER)),
-            REDIRECT,
-        )
-        .await
-        .unwrap();
+    Grant::Code.run(&h.public_client()).await.unwrap();
     insta::assert_snapshot!("authorization_code_public", h.only_request_form().await);
 }
 
 #[tokio::test]
 async fn client_credentials_with_expiration() {
     let h = harness().await;
-    h.answer(
-        TOKEN_PATH,
-        json(
-            200,
-            &format!(r#"{{"access_token":"{ACCESS}","expires_in":86400}}"#),
-        ),
-    )
-    .await;
+    h.answer(TOKEN_PATH, json(200, &access_only_body(86400)))
+        .await;
     let token = h
         .client
         .client_credentials(Some(Expiration::minutes(1440)))
@@ -122,14 +109,8 @@ async fn client_credentials_refuses_bad_input_before_sending() {
 #[tokio::test]
 async fn refresh_token_carries_the_refresh_token_over() {
     let h = harness().await;
-    h.answer(
-        TOKEN_PATH,
-        json(
-            200,
-            &format!(r#"{{"access_token":"{ACCESS}","expires_in":1800}}"#),
-        ),
-    )
-    .await;
+    h.answer(TOKEN_PATH, json(200, &access_only_body(1800)))
+        .await;
     h.clock.advance(Duration::from_secs(600));
     let token = h.public_client().refresh(&refresh_token()).await.unwrap();
     assert_eq!(
@@ -162,14 +143,8 @@ async fn exchange_refresh_token_returns_a_new_refresh_token() {
 #[tokio::test]
 async fn exchange_refresh_token_without_a_new_refresh_token_is_an_error() {
     let h = harness().await;
-    h.answer(
-        TOKEN_PATH,
-        json(
-            200,
-            &format!(r#"{{"access_token":"{ACCESS}","expires_in":1800}}"#),
-        ),
-    )
-    .await;
+    h.answer(TOKEN_PATH, json(200, &access_only_body(1800)))
+        .await;
     let e = h
         .public_client()
         .exchange_refresh_token(&refresh_token(), REDIRECT)
@@ -343,83 +318,6 @@ fn code_from_redirect() {
     }
 }
 
-/// Which grant a failure test drives.
-#[derive(Debug, Clone, Copy)]
-enum Grant {
-    Code,
-    ClientCredentials,
-    Refresh,
-    Exchange,
-    Revoke,
-    GeneratePassword,
-    GenerateFederated,
-}
-
-const GRANTS: [Grant; 7] = [
-    Grant::Code,
-    Grant::ClientCredentials,
-    Grant::Refresh,
-    Grant::Exchange,
-    Grant::Revoke,
-    Grant::GeneratePassword,
-    Grant::GenerateFederated,
-];
-
-impl Grant {
-    fn path(self) -> &'static str {
-        match self {
-            Grant::Revoke => REVOKE_PATH,
-            Grant::GeneratePassword | Grant::GenerateFederated => GENERATE_PATH,
-            _ => TOKEN_PATH,
-        }
-    }
-
-    fn at_token_endpoint(self) -> bool {
-        !matches!(self, Grant::GeneratePassword | Grant::GenerateFederated)
-    }
-
-    async fn run(self, h: &Harness) -> arcgis_auth_core::Result<()> {
-        let c = &h.client;
-        match self {
-            Grant::Code => c
-                .exchange_code(
-                    &SecretString::from(CODE),
-                    Some(&SecretString::from(VERIFIER)),
-                    REDIRECT,
-                )
-                .await
-                .map(drop),
-            Grant::ClientCredentials => c.client_credentials(None).await.map(drop),
-            Grant::Refresh => c.refresh(&refresh_token()).await.map(drop),
-            Grant::Exchange => c
-                .exchange_refresh_token(&refresh_token(), REDIRECT)
-                .await
-                .map(drop),
-            Grant::Revoke => {
-                c.revoke(&SecretString::from(REFRESH), TokenTypeHint::RefreshToken)
-                    .await
-            }
-            Grant::GeneratePassword => c
-                .generate_token(&GenerateTokenRequest::password(
-                    "jdoe",
-                    SecretString::from(PASSWORD),
-                    TokenBinding::RequestIp,
-                ))
-                .await
-                .map(drop),
-            Grant::GenerateFederated => {
-                let server = ServerRoot::parse("https://gis.example.com/server").unwrap();
-                c.generate_token(&GenerateTokenRequest::federated(
-                    SecretString::from(ACCESS),
-                    &server,
-                ))
-                .await
-                .map(drop)
-            }
-        }
-    }
-}
-
 fn expected_kind(name: &str, token_endpoint: bool) -> ErrorKind {
     match name {
         "invalid_redirect_uri" => ErrorKind::InvalidRequest,
@@ -441,7 +339,7 @@ async fn every_wire_error_with_http_200_and_with_real_statuses() {
         for (name, real_status, body) in WIRE_ERRORS {
             for status in [200, *real_status] {
                 h.answer(grant.path(), json(status, body)).await;
-                let e = grant.run(&h).await.unwrap_err();
+                let e = grant.run(&h.client).await.unwrap_err();
                 let want = expected_kind(name, grant.at_token_endpoint());
                 assert_eq!(e.kind(), want, "{grant:?} {name} HTTP {status}: {e}");
                 let arcgis = e.arcgis().expect("the ArcGIS body is kept");
@@ -523,34 +421,15 @@ async fn plain_http_to_a_remote_host_is_refused_before_sending() {
     let portal = Portal::parse("http://gis.example.com/portal").unwrap();
     let client = OAuthClient::new(portal, CLIENT_ID, http())
         .with_client_secret(SecretString::from(CLIENT_SECRET));
-    let code = SecretString::from(CODE);
-    let verifier = SecretString::from(VERIFIER);
-    let results = [
-        client
-            .exchange_code(&code, Some(&verifier), REDIRECT)
-            .await
-            .map(drop),
-        client.client_credentials(None).await.map(drop),
-        client.refresh(&refresh_token()).await.map(drop),
-        client
-            .exchange_refresh_token(&refresh_token(), REDIRECT)
-            .await
-            .map(drop),
-        client
-            .revoke(&SecretString::from(ACCESS), TokenTypeHint::AccessToken)
-            .await,
-        client
-            .generate_token(&GenerateTokenRequest::password(
-                "jdoe",
-                SecretString::from(PASSWORD),
-                TokenBinding::RequestIp,
-            ))
-            .await
-            .map(drop),
+    let mut results = Vec::new();
+    for grant in GRANTS {
+        results.push(grant.run(&client).await);
+    }
+    results.push(
         client
             .authorize_url(REDIRECT, &AuthorizeOptions::new())
             .map(drop),
-    ];
+    );
     for r in results {
         let e = r.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InsecureTransport, "{e}");
@@ -581,4 +460,146 @@ async fn text_plain_json_is_accepted() {
     )
     .await;
     h.client.refresh(&refresh_token()).await.unwrap();
+}
+
+#[tokio::test]
+async fn raw_oauth2_sees_server_response_with_our_error_type() {
+    let h = harness().await;
+    // HTTP 200 with an error body: plain oauth2 would call this a parse error.
+    h.answer(TOKEN_PATH, json(200, WIRE_ERRORS[3].2)).await;
+    let rt = oauth2::RefreshToken::new(REFRESH.to_owned());
+    let result = h
+        .client
+        .oauth2_client()
+        .exchange_refresh_token(&rt)
+        .add_extra_param("f", "json")
+        .request_async(h.client.http())
+        .await;
+    match result {
+        Err(oauth2::RequestTokenError::ServerResponse(r)) => {
+            assert_eq!(r.kind(), ErrorKind::RefreshTokenExpired);
+            assert_eq!(r.status(), Some(200));
+            assert_eq!(r.arcgis().and_then(|a| a.code), Some(498));
+        }
+        other => panic!("expected ServerResponse, got {other:?}"),
+    }
+
+    // And a success through the same client is our token response type.
+    h.answer(TOKEN_PATH, json(200, &user_token_body())).await;
+    let response = h
+        .client
+        .oauth2_client()
+        .exchange_refresh_token(&rt)
+        .request_async(h.client.http())
+        .await
+        .unwrap();
+    use oauth2::TokenResponse;
+    assert_eq!(
+        response.token_type(),
+        &oauth2::basic::BasicTokenType::Bearer
+    );
+    assert_eq!(response.expires_in(), Some(Duration::from_secs(1800)));
+    assert_eq!(response.username(), Some("jdoe"));
+}
+
+/// Flows spawn these futures on a multi-threaded runtime and share clients.
+#[test]
+fn futures_and_clients_are_send_and_sync() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync + Clone + 'static>() {}
+    send_sync::<OAuthClient>();
+    send_sync::<arcgis_auth_core::HttpClient>();
+    send_sync::<arcgis_auth_core::Error>();
+    send_sync::<arcgis_auth_core::Token>();
+    send_sync::<GenerateTokenRequest>();
+    let client = OAuthClient::new(Portal::arcgis_online(), CLIENT_ID, http());
+    let rt = refresh_token();
+    let code = SecretString::from(CODE);
+    send(&client.refresh(&rt));
+    send(&client.exchange_refresh_token(&rt, REDIRECT));
+    send(&client.exchange_code(&code, None, REDIRECT));
+    send(&client.client_credentials(None));
+    send(&client.revoke(&code, TokenTypeHint::AccessToken));
+    let request = GenerateTokenRequest::password("u", code.clone(), TokenBinding::RequestIp);
+    send(&client.generate_token(&request));
+}
+
+#[tokio::test]
+async fn server_info_over_the_wire() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer};
+    let server = MockServer::start().await;
+    let portal_url = format!("{}/portal", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/arcgis/rest/info"))
+        .and(query_param("f", "json"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            format!(
+                r#"{{"currentVersion":11.3,"owningSystemUrl":"{portal_url}","authInfo":{{"isTokenBasedSecurity":true,"tokenServicesUrl":"{portal_url}/sharing/rest/generateToken","shortLivedTokenValidity":60}}}}"#
+            ),
+            "text/plain;charset=utf-8",
+        ))
+        .mount(&server)
+        .await;
+    let root = ServerRoot::parse(&format!(
+        "{}/arcgis/rest/services/A/MapServer",
+        server.uri()
+    ))
+    .unwrap();
+    let info = http().server_info(&root).await.unwrap();
+    assert!(info.is_federated_with(&Portal::parse(&portal_url).unwrap()));
+    assert_eq!(info.current_version(), Some("11.3"));
+    assert_eq!(info.short_lived_token_validity_minutes(), Some(60));
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests[0].headers.get("authorization").is_none());
+
+    // An error answered with HTTP 200 is an error here too.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(json(200, WIRE_ERRORS[4].2))
+        .mount(&server)
+        .await;
+    let e = http().server_info(&root).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TokenRequired);
+}
+
+#[tokio::test]
+async fn rate_limits_carry_retry_after() {
+    let h = harness().await;
+    for grant in [
+        Grant::ClientCredentials,
+        Grant::Exchange,
+        Grant::GeneratePassword,
+    ] {
+        h.answer(
+            grant.path(),
+            ResponseTemplate::new(429).insert_header("Retry-After", "30"),
+        )
+        .await;
+        let e = grant.run(&h.client).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RateLimited, "{grant:?}");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)), "{grant:?}");
+
+        h.answer(
+            grant.path(),
+            ResponseTemplate::new(503).insert_header("Retry-After", "999999"),
+        )
+        .await;
+        let e = grant.run(&h.client).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Server, "{grant:?}");
+        assert_eq!(
+            e.retry_after(),
+            Some(Duration::from_secs(3600)),
+            "{grant:?}"
+        );
+
+        // Not transient: no retry hint even if the header is there.
+        h.answer(
+            grant.path(),
+            json(200, WIRE_ERRORS[1].2).insert_header("Retry-After", "30"),
+        )
+        .await;
+        let e = grant.run(&h.client).await.unwrap_err();
+        assert_eq!(e.retry_after(), None, "{grant:?}");
+    }
 }

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use arcgis_auth_core::{
-    HttpClient, ManualClock, OAuthClient, Portal, RefreshToken, SecretString, Timestamp,
+    GenerateTokenRequest, HttpClient, ManualClock, OAuthClient, Portal, RefreshToken, SecretString,
+    ServerRoot, Timestamp, TokenBinding, TokenTypeHint,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -175,3 +176,85 @@ pub const WIRE_ERRORS: &[(&str, u16, &str)] = &[
         r#"{"error":{"code":403,"message":"You do not have permissions to access this resource or perform this operation.","messageCode":"GWM_0003","details":[]}}"#,
     ),
 ];
+
+/// Which grant a failure test drives.
+#[derive(Debug, Clone, Copy)]
+pub enum Grant {
+    Code,
+    ClientCredentials,
+    Refresh,
+    Exchange,
+    Revoke,
+    GeneratePassword,
+    GenerateFederated,
+}
+
+pub const GRANTS: [Grant; 7] = [
+    Grant::Code,
+    Grant::ClientCredentials,
+    Grant::Refresh,
+    Grant::Exchange,
+    Grant::Revoke,
+    Grant::GeneratePassword,
+    Grant::GenerateFederated,
+];
+
+impl Grant {
+    pub fn path(self) -> &'static str {
+        match self {
+            Grant::Revoke => REVOKE_PATH,
+            Grant::GeneratePassword | Grant::GenerateFederated => GENERATE_PATH,
+            _ => TOKEN_PATH,
+        }
+    }
+
+    pub fn at_token_endpoint(self) -> bool {
+        !matches!(self, Grant::GeneratePassword | Grant::GenerateFederated)
+    }
+
+    /// Runs this grant with `c` and the test's fixed credentials.
+    pub async fn run(self, c: &OAuthClient) -> arcgis_auth_core::Result<()> {
+        match self {
+            Grant::Code => c
+                .exchange_code(
+                    &SecretString::from(CODE),
+                    Some(&SecretString::from(VERIFIER)),
+                    REDIRECT,
+                )
+                .await
+                .map(drop),
+            Grant::ClientCredentials => c.client_credentials(None).await.map(drop),
+            Grant::Refresh => c.refresh(&refresh_token()).await.map(drop),
+            Grant::Exchange => c
+                .exchange_refresh_token(&refresh_token(), REDIRECT)
+                .await
+                .map(drop),
+            Grant::Revoke => {
+                c.revoke(&SecretString::from(REFRESH), TokenTypeHint::RefreshToken)
+                    .await
+            }
+            Grant::GeneratePassword => c
+                .generate_token(&GenerateTokenRequest::password(
+                    "jdoe",
+                    SecretString::from(PASSWORD),
+                    TokenBinding::RequestIp,
+                ))
+                .await
+                .map(drop),
+            Grant::GenerateFederated => {
+                let server = ServerRoot::parse("https://gis.example.com/server").unwrap();
+                c.generate_token(&GenerateTokenRequest::federated(
+                    SecretString::from(ACCESS),
+                    &server,
+                ))
+                .await
+                .map(drop)
+            }
+        }
+    }
+}
+
+/// A token-endpoint answer with only an access token (app tokens, refreshes).
+pub fn access_only_body(expires_in: u64) -> String {
+    format!(r#"{{"access_token":"{ACCESS}","expires_in":{expires_in}}}"#)
+}

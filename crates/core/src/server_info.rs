@@ -1,0 +1,214 @@
+//! `{server}/rest/info`: which portal a server is federated with, and how it
+//! wants tokens.
+
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::classify::EndpointKind;
+use crate::error::Result;
+use crate::portal::Portal;
+use crate::server::ServerRoot;
+use crate::token_response::unparseable;
+use crate::transport::HttpClient;
+
+/// What `GET {server}/rest/info?f=json` says about authentication.
+///
+/// Facts, not decisions: whether a token may be sent to this server is for
+/// the caller to decide (a portal token belongs only to servers
+/// [federated with](ServerInfo::is_federated_with) its portal).
+///
+/// ```
+/// use arcgis_auth_core::{Portal, ServerInfo};
+///
+/// let body = br#"{"currentVersion":11.1,"owningSystemUrl":"https://gis.example.com/portal",
+///   "authInfo":{"isTokenBasedSecurity":true,
+///               "tokenServicesUrl":"https://gis.example.com/portal/sharing/rest/generateToken",
+///               "shortLivedTokenValidity":60}}"#;
+/// let info = ServerInfo::from_body(body).unwrap();
+/// let portal = Portal::parse("https://gis.example.com/portal/home").unwrap();
+/// assert!(info.is_federated_with(&portal));
+/// assert!(!info.is_federated_with(&Portal::arcgis_online()));
+/// assert!(info.is_token_based_security());
+/// assert_eq!(info.short_lived_token_validity_minutes(), Some(60));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    current_version: Option<String>,
+    owning_system_url: Option<Url>,
+    is_token_based_security: bool,
+    token_services_url: Option<Url>,
+    short_lived_token_validity: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(default, rename = "currentVersion")]
+    current_version: Option<Value>,
+    #[serde(default, rename = "owningSystemUrl")]
+    owning_system_url: Option<String>,
+    #[serde(default, rename = "authInfo")]
+    auth_info: Option<WireAuth>,
+}
+
+#[derive(Deserialize)]
+struct WireAuth {
+    #[serde(default, rename = "isTokenBasedSecurity")]
+    is_token_based_security: Option<bool>,
+    #[serde(default, rename = "tokenServicesUrl")]
+    token_services_url: Option<String>,
+    #[serde(default, rename = "shortLivedTokenValidity")]
+    short_lived_token_validity: Option<Value>,
+}
+
+impl ServerInfo {
+    /// Reads a `rest/info` body. An ArcGIS error inside it, an HTML page or a
+    /// body that is not a JSON object is an error of the matching kind;
+    /// unusable optional fields (an empty or invalid `owningSystemUrl`) are
+    /// read as absent, which means "not federated".
+    pub fn from_body(body: &[u8]) -> Result<Self> {
+        crate::classify::classify(
+            EndpointKind::Service,
+            true,
+            http::StatusCode::OK,
+            Some("application/json"),
+            None,
+            body,
+        )?;
+        let wire: Wire =
+            serde_json::from_slice(body).map_err(|e| unparseable("server info", &e))?;
+        let auth = wire.auth_info;
+        let url = |s: Option<String>| {
+            s.filter(|s| !s.trim().is_empty())
+                .and_then(|s| Url::parse(s.trim()).ok())
+        };
+        Ok(ServerInfo {
+            current_version: wire.current_version.and_then(|v| match v {
+                Value::String(s) => Some(s),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }),
+            owning_system_url: url(wire.owning_system_url),
+            is_token_based_security: auth
+                .as_ref()
+                .and_then(|a| a.is_token_based_security)
+                .unwrap_or(false),
+            token_services_url: auth
+                .as_ref()
+                .and_then(|a| url(a.token_services_url.clone())),
+            short_lived_token_validity: auth
+                .and_then(|a| a.short_lived_token_validity)
+                .and_then(|v| match v {
+                    Value::Number(n) => n.as_u64(),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                })
+                .and_then(|m| u32::try_from(m).ok())
+                .filter(|m| *m > 0),
+        })
+    }
+
+    /// The server's version (`currentVersion`), as text.
+    pub fn current_version(&self) -> Option<&str> {
+        self.current_version.as_deref()
+    }
+
+    /// The portal the server is federated with (`owningSystemUrl`), as given.
+    pub fn owning_system_url(&self) -> Option<&Url> {
+        self.owning_system_url.as_ref()
+    }
+
+    /// The portal the server is federated with, when `owningSystemUrl` names one.
+    pub fn owning_portal(&self) -> Option<Portal> {
+        self.owning_system_url
+            .as_ref()
+            .and_then(|u| Portal::from_url(u).ok())
+    }
+
+    /// Whether the server is federated with exactly `portal` (same origin and
+    /// sharing root; never a substring match).
+    pub fn is_federated_with(&self, portal: &Portal) -> bool {
+        self.owning_portal().as_ref() == Some(portal)
+    }
+
+    /// Whether the server's services want tokens (`authInfo.isTokenBasedSecurity`).
+    pub fn is_token_based_security(&self) -> bool {
+        self.is_token_based_security
+    }
+
+    /// Where the server says tokens come from (`authInfo.tokenServicesUrl`).
+    /// Check it before sending any credential there.
+    pub fn token_services_url(&self) -> Option<&Url> {
+        self.token_services_url.as_ref()
+    }
+
+    /// The server's default `generateToken` lifetime in minutes
+    /// (`authInfo.shortLivedTokenValidity`).
+    pub fn short_lived_token_validity_minutes(&self) -> Option<u32> {
+        self.short_lived_token_validity
+    }
+}
+
+impl HttpClient {
+    /// `GET {server}/rest/info?f=json`, without credentials.
+    pub async fn server_info(&self, server: &ServerRoot) -> Result<ServerInfo> {
+        let mut url = server.rest_info_url();
+        url.query_pairs_mut().append_pair("f", "json");
+        let request = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(url.as_str())
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| {
+                crate::error::Error::new(
+                    crate::error::ErrorKind::InvalidUrl,
+                    format!("could not build a request to {} ({e})", server),
+                )
+            })?;
+        let answer = self.send(request).await?;
+        answer.check(EndpointKind::Service)?;
+        ServerInfo::from_body(&answer.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn standalone_and_odd_fields() {
+        let info = ServerInfo::from_body(
+            br#"{"currentVersion":"10.9.1","owningSystemUrl":"","authInfo":{"isTokenBasedSecurity":false}}"#,
+        )
+        .unwrap();
+        assert_eq!(info.current_version(), Some("10.9.1"));
+        assert!(info.owning_portal().is_none());
+        assert!(!info.is_federated_with(&Portal::arcgis_online()));
+        assert!(!info.is_token_based_security());
+        let info = ServerInfo::from_body(
+            br#"{"owningSystemUrl":"not a url","authInfo":{"shortLivedTokenValidity":"-3"}}"#,
+        )
+        .unwrap();
+        assert!(info.owning_system_url().is_none());
+        assert_eq!(info.short_lived_token_validity_minutes(), None);
+        // Lookalike hosts are not the portal.
+        let info = ServerInfo::from_body(
+            br#"{"owningSystemUrl":"https://gis.example.com.evil.example/portal"}"#,
+        )
+        .unwrap();
+        let portal = Portal::parse("https://gis.example.com/portal").unwrap();
+        assert!(!info.is_federated_with(&portal));
+    }
+
+    #[test]
+    fn errors_inside_info() {
+        let e = ServerInfo::from_body(br#"{"error":{"code":499,"message":"Token Required"}}"#)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TokenRequired);
+        let e = ServerInfo::from_body(b"<html></html>").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnparseableResponse);
+        let e = ServerInfo::from_body(br#"{"authInfo":"yes"}"#).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnparseableResponse);
+    }
+}
