@@ -201,7 +201,11 @@ impl SessionStore for FileStore {
                 None => Ok(None),
                 Some((value, version)) => Ok(Some(Versioned {
                     record: SessionRecord::from_value(value.clone()).map_err(|e| {
-                        StoreError::corrupt(format!("session `{key}` in {}", e.message()))
+                        StoreError::corrupt(format!(
+                            "session `{key}` in `{}`: {}",
+                            inner.paths.file.display(),
+                            e.message()
+                        ))
                     })?,
                     version,
                 })),
@@ -490,11 +494,19 @@ impl Paths {
             )
             .with_source(e)
         })?;
-        let target = path
+        // A symlinked store file (a dotfiles manager's) stays a symlink: the
+        // rename replaces the file it points to, in that file's directory.
+        let resolved =
+            resolve_links(path).map_err(|e| self.io_error("resolve the link", path, e))?;
+        let dir = match resolved.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => self.dir.as_path(),
+        };
+        let target = resolved
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or(self.name.as_str());
-        write_atomic(&self.dir, path, target, &bytes).map_err(|e| self.io_error("write", path, e))
+        write_atomic(dir, &resolved, target, &bytes).map_err(|e| self.io_error("write", path, e))
     }
 
     fn io_error(&self, what: &str, path: &Path, e: io::Error) -> StoreError {
@@ -510,6 +522,25 @@ impl Paths {
         ))
         .with_source(e)
     }
+}
+
+/// Follows `path` through symbolic links (also dangling ones, whose target
+/// does not exist yet) to the file a write should replace.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..32 {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 /// Reads `path`, refusing files over [`MAX_FILE_SIZE`] with `InvalidData`.
@@ -747,6 +778,32 @@ mod tests {
         assert_eq!(mode(&s.inner.paths.lock), 0o600);
         assert_eq!(mode(&s.inner.paths.leases), 0o600);
         assert_eq!(mode(s.path().parent().unwrap()), 0o700);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_symlinked_store_file_stays_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("dotfiles");
+        fs::create_dir(&real_dir).unwrap();
+        let real = real_dir.join("sessions.json");
+        let s = store(&dir);
+        fs::create_dir_all(s.path().parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&real, s.path()).unwrap();
+        s.save("k", &record(), SaveMode::Create).await.unwrap();
+        s.save("k", &record(), SaveMode::Overwrite).await.unwrap();
+        assert!(
+            fs::symlink_metadata(s.path())
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            fs::read_to_string(&real)
+                .unwrap()
+                .contains("very-secret-access")
+        );
+        assert!(s.load("k").await.unwrap().is_some());
     }
 
     #[tokio::test]

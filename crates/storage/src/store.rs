@@ -66,6 +66,30 @@ pub enum SaveMode {
     Overwrite,
 }
 
+impl SaveMode {
+    /// Whether this save may go ahead when the stored record is at `current`
+    /// (`None`: no record). Backends apply it inside their atomic step.
+    ///
+    /// ```
+    /// use arcgis_auth_storage::{SaveMode, Version};
+    ///
+    /// let v1 = Version::new("1");
+    /// assert!(SaveMode::Create.permits(None));
+    /// assert!(!SaveMode::Create.permits(Some(&v1)));
+    /// assert!(SaveMode::Update(v1.clone()).permits(Some(&v1)));
+    /// assert!(!SaveMode::Update(v1.clone()).permits(Some(&Version::new("2"))));
+    /// assert!(!SaveMode::Update(v1).permits(None));
+    /// assert!(SaveMode::Overwrite.permits(None));
+    /// ```
+    pub fn permits(&self, current: Option<&Version>) -> bool {
+        match (self, current) {
+            (SaveMode::Create, None) | (SaveMode::Overwrite, _) => true,
+            (SaveMode::Update(expected), Some(current)) => expected == current,
+            (SaveMode::Create, Some(_)) | (SaveMode::Update(_), None) => false,
+        }
+    }
+}
+
 /// What happened to a stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

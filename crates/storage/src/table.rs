@@ -40,11 +40,6 @@ fn version_of(v: u64) -> Version {
     Version::new(v.to_string())
 }
 
-/// Whether `expected` names stored version `v` (a foreign version string never does).
-fn matches(expected: &Version, v: u64) -> bool {
-    expected.as_str().parse::<u64>().ok() == Some(v)
-}
-
 impl<R> Table<R> {
     /// The entry under `key` with its version.
     pub(crate) fn get(&self, key: &str) -> Option<(&R, Version)> {
@@ -60,13 +55,8 @@ impl<R> Table<R> {
         record: R,
         mode: &SaveMode,
     ) -> StoreResult<ChangeEvent> {
-        let current = self.sessions.get(key).map(|e| e.version);
-        let allowed = match (mode, current) {
-            (SaveMode::Create, None) | (SaveMode::Overwrite, _) => true,
-            (SaveMode::Update(expected), Some(v)) => matches(expected, v),
-            (SaveMode::Create, Some(_)) | (SaveMode::Update(_), None) => false,
-        };
-        if !allowed {
+        let current = self.sessions.get(key).map(|e| version_of(e.version));
+        if !mode.permits(current.as_ref()) {
             return Err(StoreError::conflict(key));
         }
         let version = self.next_version;
@@ -92,7 +82,7 @@ impl<R> Table<R> {
         key: &str,
         expected: Option<&Version>,
     ) -> StoreResult<Option<ChangeEvent>> {
-        let Some(current) = self.sessions.get(key).map(|e| e.version) else {
+        let Some(current) = self.sessions.get(key).map(|e| version_of(e.version)) else {
             return match expected {
                 // The caller read a version that is gone now: someone else deleted it.
                 Some(_) => Err(StoreError::conflict(key)),
@@ -100,7 +90,7 @@ impl<R> Table<R> {
             };
         };
         if let Some(expected) = expected
-            && !matches(expected, current)
+            && *expected != current
         {
             return Err(StoreError::conflict(key));
         }

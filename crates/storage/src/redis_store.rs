@@ -1,0 +1,712 @@
+//! [`RedisStore`]: sessions in Redis, shared by a fleet of servers.
+//!
+//! Layout under the prefix `P` (default `arcgis-auth`):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `P:session:<key>` | hash | `v`: the version (128 random bits, hex), `r`: the record JSON |
+//! | `P:lock:<key>` | string | the refresh lock's holder id, with a `PX` expiry |
+//! | `P:changes` | pub/sub channel | one JSON message per change |
+//!
+//! Saves and deletes are Lua scripts, so the version check, the write, the
+//! expiry and the change message happen atomically on the server.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arcgis_auth_core::Timestamp;
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError, Script};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::id::random_id;
+use crate::lease::validate_lease;
+use crate::memory::EVENT_CAPACITY;
+use crate::record::SessionRecord;
+use crate::store::{
+    ChangeEvent, ChangeKind, Lease, RefreshLock, SaveMode, SessionStore, Version, Versioned,
+    validate_key,
+};
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "arcgis-auth";
+
+/// Records whose refresh token expires later than this from now get no TTL.
+const NO_TTL_BEYOND: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+const LOAD: &str = r"
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'none' then return {} end
+if t ~= 'hash' then return {'corrupt'} end
+local r = redis.call('HMGET', KEYS[1], 'v', 'r')
+if not r[1] or not r[2] then return {'corrupt'} end
+return {'ok', r[1], r[2]}
+";
+
+// ARGV: mode, expected version, new version, record, expire-at ms ('' = none),
+// channel, message if created, message if updated.
+const SAVE: &str = r"
+local t = redis.call('TYPE', KEYS[1]).ok
+local cur = false
+if t == 'hash' then
+  cur = redis.call('HGET', KEYS[1], 'v')
+  if not cur then return 'corrupt' end
+elseif t ~= 'none' then
+  return 'corrupt'
+end
+if ARGV[1] == 'create' then
+  if cur then return 'conflict' end
+elseif ARGV[1] == 'update' then
+  if cur ~= ARGV[2] then return 'conflict' end
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[3], 'r', ARGV[4])
+if ARGV[5] ~= '' then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+else
+  redis.call('PERSIST', KEYS[1])
+end
+if cur then
+  redis.call('PUBLISH', ARGV[6], ARGV[8])
+  return 'updated'
+end
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+return 'created'
+";
+
+// ARGV: '1' if a version must match, the version, channel, message.
+const DELETE: &str = r"
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'none' then
+  if ARGV[1] == '1' then return 'conflict' end
+  return 'missing'
+end
+if t ~= 'hash' then return 'corrupt' end
+local cur = redis.call('HGET', KEYS[1], 'v')
+if not cur then return 'corrupt' end
+if ARGV[1] == '1' and cur ~= ARGV[2] then return 'conflict' end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 'deleted'
+";
+
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// A session store in Redis, for fleets of servers sharing sessions.
+///
+/// - Compare-and-swap runs as a Lua script on the server, so any number of
+///   processes can save concurrently without lost updates.
+/// - The refresh lock is `SET <prefix>:lock:<key> <holder> NX PX <lease>`,
+///   released by a script that deletes the key only if it still holds this
+///   holder's id.
+/// - A record expires (`PEXPIREAT`) a margin after its refresh token does,
+///   when the portal said when that is; records without a known refresh token
+///   expiry never expire.
+/// - Change events cover this process's writes at once, and other processes'
+///   writes through the `<prefix>:changes` pub/sub channel (unless turned off
+///   with [`RedisStoreBuilder::remote_events`]). Messages published while the
+///   subscription is reconnecting are lost; the store keeps retrying.
+/// - Connection failures are [`StoreErrorKind::Unavailable`]; the connection
+///   reconnects on its own.
+///
+/// Clones share the connection. Plain `redis://` URLs only (no TLS).
+///
+/// ```no_run
+/// use arcgis_auth_storage::{RedisStore, SessionStore};
+///
+/// # async fn demo() -> Result<(), arcgis_auth_storage::StoreError> {
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/0")
+///     .prefix("my-app")
+///     .connect()
+///     .await?;
+/// let keys = store.list("users/").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    prefix: String,
+    channel: String,
+    /// Identifies this store's own change messages on the channel.
+    origin: String,
+    ttl_margin: Duration,
+    events: broadcast::Sender<ChangeEvent>,
+    listener: Option<JoinHandle<()>>,
+    load: Script,
+    save: Script,
+    delete: Script,
+    release: Script,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+    }
+}
+
+/// Settings for a [`RedisStore`]; made by [`RedisStore::builder`].
+pub struct RedisStoreBuilder {
+    url: String,
+    prefix: String,
+    connection_timeout: Duration,
+    response_timeout: Duration,
+    ttl_margin: Duration,
+    remote_events: bool,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("RedisStoreBuilder")
+            .field("prefix", &self.prefix)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("ttl_margin", &self.ttl_margin)
+            .field("remote_events", &self.remote_events)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStoreBuilder {
+    /// Puts every key under `prefix` (default [`DEFAULT_PREFIX`]). Stores with
+    /// different prefixes on one server do not see each other.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long to wait for a connection (default 5 s).
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for an answer (default 5 s).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How long a record outlives its refresh token's expiry (default 10 min):
+    /// long enough for clocks to disagree and for the app to read who to ask
+    /// to sign in again.
+    pub fn ttl_margin(mut self, margin: Duration) -> Self {
+        self.ttl_margin = margin;
+        self
+    }
+
+    /// Whether to subscribe to other processes' changes (default `true`).
+    /// Without it, change events cover this process's writes only.
+    pub fn remote_events(mut self, on: bool) -> Self {
+        self.remote_events = on;
+        self
+    }
+
+    /// Connects (and subscribes to the change channel).
+    ///
+    /// Fails with [`StoreErrorKind::InvalidInput`] for a malformed URL or an
+    /// empty prefix, and [`StoreErrorKind::Unavailable`] when Redis cannot be reached.
+    pub async fn connect(self) -> StoreResult<RedisStore> {
+        if self.prefix.is_empty() || self.prefix.chars().any(char::is_control) {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidInput,
+                "the Redis key prefix must be non-empty text without control characters",
+            ));
+        }
+        let client = Client::open(self.url.as_str()).map_err(|_| {
+            // The parse error can quote the URL, which can carry a password.
+            StoreError::new(
+                StoreErrorKind::InvalidInput,
+                "the Redis URL is not valid: use redis://[user:password@]host[:port][/db]",
+            )
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connection_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(2);
+        let conn = tokio::time::timeout(
+            self.connection_timeout.saturating_mul(2),
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| StoreError::unavailable("connecting to Redis timed out: check that it runs"))?
+        .map_err(|e| redis_error("connect", e))?;
+
+        let channel = format!("{}:changes", self.prefix);
+        let origin = random_id();
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let listener = if self.remote_events {
+            let (ready_tx, ready_rx) = oneshot::channel();
+            let task = tokio::spawn(listen(
+                client,
+                channel.clone(),
+                origin.clone(),
+                events.clone(),
+                ready_tx,
+            ));
+            // Wait until subscribed, so changes made after `connect` returns are seen.
+            if tokio::time::timeout(self.connection_timeout, ready_rx)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "could not subscribe to Redis change messages yet; retrying in the background"
+                );
+            }
+            Some(task)
+        } else {
+            None
+        };
+
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                conn,
+                prefix: self.prefix,
+                channel,
+                origin,
+                ttl_margin: self.ttl_margin,
+                events,
+                listener,
+                load: Script::new(LOAD),
+                save: Script::new(SAVE),
+                delete: Script::new(DELETE),
+                release: Script::new(RELEASE),
+            }),
+        })
+    }
+}
+
+impl RedisStore {
+    /// Settings for a store at `url` (`redis://[user:password@]host[:port][/db]`).
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            connection_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+            ttl_margin: Duration::from_secs(600),
+            remote_events: true,
+        }
+    }
+
+    /// Connects to `url` with the default settings.
+    pub async fn connect(url: impl Into<String>) -> StoreResult<Self> {
+        Self::builder(url).connect().await
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The Redis key a session is stored under.
+    pub fn session_key(&self, key: &str) -> String {
+        format!("{}:session:{key}", self.inner.prefix)
+    }
+
+    /// The Redis key of a session's refresh lock.
+    pub fn lock_key(&self, key: &str) -> String {
+        format!("{}:lock:{key}", self.inner.prefix)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    /// When a record should expire: a margin after its refresh token, or never.
+    fn expire_at(&self, record: &SessionRecord) -> Option<Timestamp> {
+        let refresh_expiry = record.refresh_token_expires_at?;
+        let now = Timestamp::now();
+        let horizon = now.saturating_add(NO_TTL_BEYOND);
+        // Never before the access token expires, and never in the past (the
+        // record would vanish as it is written).
+        let base = refresh_expiry
+            .max(record.expires_at.unwrap_or(Timestamp::UNIX_EPOCH))
+            .max(now);
+        if base > horizon {
+            return None;
+        }
+        Some(base.saturating_add(self.inner.ttl_margin))
+    }
+
+    fn message(&self, key: &str, kind: &ChangeKind, version: Option<&Version>) -> String {
+        let kind = match kind {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            _ => "deleted",
+        };
+        serde_json::to_string(&Message {
+            origin: self.inner.origin.clone(),
+            key: key.to_owned(),
+            kind: kind.to_owned(),
+            version: version.map(|v| v.as_str().to_owned()),
+        })
+        .unwrap_or_default()
+    }
+
+    fn publish(&self, event: ChangeEvent) {
+        let _ = self.inner.events.send(event);
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.prefix)
+            .field("remote_events", &self.inner.listener.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A change message on the channel.
+#[derive(Serialize, Deserialize)]
+struct Message {
+    #[serde(rename = "o")]
+    origin: String,
+    #[serde(rename = "k")]
+    key: String,
+    #[serde(rename = "c")]
+    kind: String,
+    #[serde(rename = "v")]
+    version: Option<String>,
+}
+
+impl Message {
+    fn into_event(self) -> Option<ChangeEvent> {
+        let kind = match self.kind.as_str() {
+            "created" => ChangeKind::Created,
+            "updated" => ChangeKind::Updated,
+            "deleted" => ChangeKind::Deleted,
+            _ => return None,
+        };
+        Some(ChangeEvent {
+            key: self.key,
+            kind,
+            version: self.version.map(Version::new),
+        })
+    }
+}
+
+/// Forwards other processes' change messages to `events`, reconnecting with
+/// backoff when the subscription drops. Runs until the store is dropped.
+async fn listen(
+    client: Client,
+    channel: String,
+    origin: String,
+    events: broadcast::Sender<ChangeEvent>,
+    ready: oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(100);
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
+                    }
+                    let mut messages = pubsub.into_on_message();
+                    while let Some(msg) = messages.next().await {
+                        let Ok(message) =
+                            serde_json::from_slice::<Message>(msg.get_payload_bytes())
+                        else {
+                            tracing::debug!("ignoring a malformed Redis change message");
+                            continue;
+                        };
+                        if message.origin == origin {
+                            continue; // Our own write, already delivered.
+                        }
+                        if let Some(event) = message.into_event() {
+                            let _ = events.send(event);
+                        }
+                    }
+                    tracing::warn!("Redis change subscription dropped; reconnecting");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.category(), "cannot subscribe to Redis change messages")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e.category(), "cannot connect to Redis for change messages")
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Maps a Redis error. Server replies and conversion errors can quote data, so
+/// only their category travels, never their text.
+fn redis_error(what: &str, e: RedisError) -> StoreError {
+    if e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+    {
+        return StoreError::unavailable(format!(
+            "cannot {what}: Redis is unreachable ({}); retry later",
+            e.category()
+        ))
+        .with_source(e);
+    }
+    let code = e.code().map(|c| format!(", {c}")).unwrap_or_default();
+    StoreError::unavailable(format!(
+        "cannot {what}: Redis refused ({}{code}); check the server and its permissions",
+        e.category()
+    ))
+}
+
+fn corrupt(key: &str) -> StoreError {
+    StoreError::corrupt(format!(
+        "the Redis key of session `{key}` holds something that is not a session written by \
+         arcgis-auth: it was left untouched; delete it or choose another prefix"
+    ))
+}
+
+/// Escapes Redis glob characters so `s` matches literally in `SCAN MATCH`.
+fn escape_glob(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn load(&self, key: &str) -> StoreResult<Option<Versioned>> {
+        validate_key(key)?;
+        let reply: Vec<Vec<u8>> = self
+            .inner
+            .load
+            .key(self.session_key(key))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| redis_error("load a session", e))?;
+        match reply.as_slice() {
+            [] => Ok(None),
+            [status, version, record] if status.as_slice() == b"ok" => {
+                let version = String::from_utf8(version.clone()).map_err(|_| corrupt(key))?;
+                let record = SessionRecord::from_slice(record).map_err(|e| {
+                    StoreError::corrupt(format!("session `{key}` in Redis: {}", e.message()))
+                })?;
+                Ok(Some(Versioned {
+                    record,
+                    version: Version::new(version),
+                }))
+            }
+            _ => Err(corrupt(key)),
+        }
+    }
+
+    async fn save(
+        &self,
+        key: &str,
+        record: &SessionRecord,
+        mode: SaveMode,
+    ) -> StoreResult<Version> {
+        validate_key(key)?;
+        let json = record.to_json()?;
+        let version = Version::new(random_id());
+        let (mode_arg, expected) = match &mode {
+            SaveMode::Create => ("create", ""),
+            SaveMode::Update(v) => ("update", v.as_str()),
+            SaveMode::Overwrite => ("overwrite", ""),
+        };
+        let expire_at = self
+            .expire_at(record)
+            .map(|t| t.as_unix_millis().to_string())
+            .unwrap_or_default();
+        let outcome: String = self
+            .inner
+            .save
+            .key(self.session_key(key))
+            .arg(mode_arg)
+            .arg(expected)
+            .arg(version.as_str())
+            .arg(json)
+            .arg(expire_at)
+            .arg(&self.inner.channel)
+            .arg(self.message(key, &ChangeKind::Created, Some(&version)))
+            .arg(self.message(key, &ChangeKind::Updated, Some(&version)))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| redis_error("save a session", e))?;
+        let kind = match outcome.as_str() {
+            "created" => ChangeKind::Created,
+            "updated" => ChangeKind::Updated,
+            "conflict" => return Err(StoreError::conflict(key)),
+            _ => return Err(corrupt(key)),
+        };
+        self.publish(ChangeEvent {
+            key: key.to_owned(),
+            kind,
+            version: Some(version.clone()),
+        });
+        Ok(version)
+    }
+
+    async fn delete(&self, key: &str, version: Option<&Version>) -> StoreResult<bool> {
+        validate_key(key)?;
+        let outcome: String = self
+            .inner
+            .delete
+            .key(self.session_key(key))
+            .arg(if version.is_some() { "1" } else { "0" })
+            .arg(version.map(Version::as_str).unwrap_or_default())
+            .arg(&self.inner.channel)
+            .arg(self.message(key, &ChangeKind::Deleted, None))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| redis_error("delete a session", e))?;
+        match outcome.as_str() {
+            "deleted" => {
+                self.publish(ChangeEvent {
+                    key: key.to_owned(),
+                    kind: ChangeKind::Deleted,
+                    version: None,
+                });
+                Ok(true)
+            }
+            "missing" => Ok(false),
+            "conflict" => Err(StoreError::conflict(key)),
+            _ => Err(corrupt(key)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        let root = self.session_key("");
+        let pattern = format!("{}{}*", escape_glob(&root), escape_glob(prefix));
+        let mut conn = self.conn();
+        let mut keys = BTreeSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| redis_error("list sessions", e))?;
+            for raw in batch {
+                // Keys that are not UTF-8 were not written by this crate.
+                if let Some(key) = String::from_utf8(raw)
+                    .ok()
+                    .and_then(|k| k.strip_prefix(&root).map(str::to_owned))
+                    .filter(|k| k.starts_with(prefix))
+                {
+                    keys.insert(key);
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(keys.into_iter().collect())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn refresh_lock(&self) -> Option<&dyn RefreshLock> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl RefreshLock for RedisStore {
+    async fn try_acquire(&self, key: &str, lease: Duration) -> StoreResult<Option<Lease>> {
+        validate_key(key)?;
+        validate_lease(lease)?;
+        let holder = random_id();
+        let millis = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).max(1);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.lock_key(key))
+            .arg(&holder)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| redis_error("take the refresh lock", e))?;
+        Ok(set.map(|_| Lease {
+            key: key.to_owned(),
+            holder,
+            duration: lease,
+        }))
+    }
+
+    async fn release(&self, lease: &Lease) -> StoreResult<bool> {
+        validate_key(&lease.key)?;
+        let deleted: i64 = self
+            .inner
+            .release
+            .key(self.lock_key(&lease.key))
+            .arg(&lease.holder)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| redis_error("release the refresh lock", e))?;
+        Ok(deleted == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(
+            escape_glob("a*b?c[d]e\\f^g-h"),
+            "a\\*b\\?c\\[d\\]e\\\\f^g-h"
+        );
+        assert_eq!(escape_glob("plain/ü"), "plain/ü");
+    }
+
+    #[test]
+    fn messages_round_trip_and_unknown_kinds_are_ignored() {
+        let m = Message {
+            origin: "o".into(),
+            key: "k".into(),
+            kind: "updated".into(),
+            version: Some("v".into()),
+        };
+        let back: Message = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        let e = back.into_event().unwrap();
+        assert_eq!(e.kind, ChangeKind::Updated);
+        assert_eq!(e.version, Some(Version::new("v")));
+        let odd = Message {
+            origin: "o".into(),
+            key: "k".into(),
+            kind: "exploded".into(),
+            version: None,
+        };
+        assert!(odd.into_event().is_none());
+    }
+}

@@ -1,0 +1,294 @@
+//! `RedisStore` against a real loopback `redis-server` (see `support/redis_server.rs`).
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod support;
+
+use std::time::Duration;
+
+use arcgis_auth_core::{Portal, Timestamp};
+use arcgis_auth_storage::{
+    ChangeKind, RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore, StoreErrorKind,
+    conformance,
+};
+use support::redis_server::TestRedis;
+
+async fn store(server: &TestRedis, prefix: &str) -> RedisStore {
+    RedisStore::builder(&server.url)
+        .prefix(prefix)
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Removes what a test left under `prefix` (matters on a shared server).
+async fn clean(server: &TestRedis, prefix: &str) {
+    let mut conn = raw(server).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for key in keys {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+async fn raw(server: &TestRedis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_passes_the_conformance_suite() {
+    let Some(server) = TestRedis::get("redis_store_passes_the_conformance_suite") else {
+        return;
+    };
+    let prefix = TestRedis::prefix();
+    // Separate connections stand in for separate processes.
+    let handles = [
+        store(&server, &prefix).await,
+        store(&server, &prefix).await,
+        store(&server, &prefix).await,
+    ];
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    conformance::run_all(move || {
+        handles[next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % handles.len()].clone()
+    })
+    .await;
+    clean(&server, &prefix).await;
+}
+
+#[tokio::test]
+async fn other_processes_changes_arrive_as_events() {
+    let Some(server) = TestRedis::get("other_processes_changes_arrive_as_events") else {
+        return;
+    };
+    let prefix = TestRedis::prefix();
+    let a = store(&server, &prefix).await;
+    let b = store(&server, &prefix).await;
+    let elsewhere = store(&server, &TestRedis::prefix()).await;
+    let mut a_events = a.subscribe();
+    let mut b_events = b.subscribe();
+
+    let record = conformance::sample_record();
+    elsewhere
+        .save("k", &record, SaveMode::Create)
+        .await
+        .unwrap();
+    let v1 = b.save("k", &record, SaveMode::Create).await.unwrap();
+    let v2 = b
+        .save("k", &record, SaveMode::Update(v1.clone()))
+        .await
+        .unwrap();
+    b.delete("k", None).await.unwrap();
+
+    let wait = Duration::from_secs(5);
+    for events in [&mut a_events, &mut b_events] {
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let e = tokio::time::timeout(wait, events.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            got.push((e.key, e.kind, e.version));
+        }
+        assert_eq!(
+            got,
+            [
+                ("k".to_owned(), ChangeKind::Created, Some(v1.clone())),
+                ("k".to_owned(), ChangeKind::Updated, Some(v2.clone())),
+                ("k".to_owned(), ChangeKind::Deleted, None),
+            ]
+        );
+    }
+    // b's own writes were delivered once, not again from the channel; the
+    // other prefix's write never showed up.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(b_events.try_recv().is_err());
+    assert!(a_events.try_recv().is_err());
+    clean(&server, &prefix).await;
+    clean(&server, elsewhere.prefix()).await;
+}
+
+#[tokio::test]
+async fn records_expire_after_their_refresh_token() {
+    let Some(server) = TestRedis::get("records_expire_after_their_refresh_token") else {
+        return;
+    };
+    let prefix = TestRedis::prefix();
+    let s = RedisStore::builder(&server.url)
+        .prefix(&prefix)
+        .ttl_margin(Duration::from_secs(60))
+        .connect()
+        .await
+        .unwrap();
+    let mut conn = raw(&server).await;
+    let pttl = |key: String| {
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("PTTL")
+                .arg(key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Refresh token good for two weeks: expires two weeks and a minute from now.
+    let mut r = SessionRecord::new(Portal::arcgis_online(), SessionKind::User);
+    r.expires_at = Some(Timestamp::now() + Duration::from_secs(1800));
+    r.refresh_token_expires_at = Some(Timestamp::now() + Duration::from_secs(14 * 86_400));
+    s.save("user", &r, SaveMode::Create).await.unwrap();
+    let ttl = pttl(s.session_key("user")).await;
+    let want = (14 * 86_400 + 60) * 1000;
+    assert!((want - 5_000..=want).contains(&ttl), "pttl {ttl}");
+
+    // No known refresh expiry: no TTL (and an update removes an old one).
+    r.refresh_token_expires_at = None;
+    s.save("user", &r, SaveMode::Overwrite).await.unwrap();
+    assert_eq!(pttl(s.session_key("user")).await, -1);
+
+    // Already expired: kept for the margin, not dropped as it is written.
+    r.refresh_token_expires_at = Some(Timestamp::now() - Duration::from_secs(3600));
+    r.expires_at = None;
+    s.save("user", &r, SaveMode::Overwrite).await.unwrap();
+    let ttl = pttl(s.session_key("user")).await;
+    assert!((55_000..=60_000).contains(&ttl), "pttl {ttl}");
+    assert!(s.load("user").await.unwrap().is_some());
+
+    // The lock key carries the lease as PX.
+    let lease = s
+        .refresh_lock()
+        .unwrap()
+        .try_acquire("user", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let ttl = pttl(s.lock_key("user")).await;
+    assert!((25_000..=30_000).contains(&ttl), "lock pttl {ttl}");
+    let holder: String = redis::cmd("GET")
+        .arg(s.lock_key("user"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(holder, lease.holder);
+    clean(&server, &prefix).await;
+}
+
+#[tokio::test]
+async fn foreign_data_is_corrupt_and_left_untouched() {
+    let Some(server) = TestRedis::get("foreign_data_is_corrupt_and_left_untouched") else {
+        return;
+    };
+    let prefix = TestRedis::prefix();
+    let s = store(&server, &prefix).await;
+    let mut conn = raw(&server).await;
+    let record = conformance::sample_record();
+
+    let _: () = redis::cmd("SET")
+        .arg(s.session_key("string"))
+        .arg("very-secret-access")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(s.session_key("foreign-hash"))
+        .arg("owner")
+        .arg("someone else")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(s.session_key("bad-record"))
+        .arg("v")
+        .arg("1")
+        .arg("r")
+        .arg("{\"format\":1,\"kind\":\"user\",\"portal\":\"very-secret-access\"")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    for key in ["string", "foreign-hash", "bad-record"] {
+        let err = s.load(key).await.unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{key}: {err}");
+        assert!(!format!("{err} {err:?}").contains("very-secret-access"));
+    }
+    for key in ["string", "foreign-hash"] {
+        for err in [
+            s.save(key, &record, SaveMode::Overwrite).await.unwrap_err(),
+            s.delete(key, None).await.unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{key}: {err}");
+        }
+    }
+    let still: String = redis::cmd("GET")
+        .arg(s.session_key("string"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(still, "very-secret-access");
+    let owner: String = redis::cmd("HGET")
+        .arg(s.session_key("foreign-hash"))
+        .arg("owner")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(owner, "someone else");
+    clean(&server, &prefix).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable() {
+    // A port nobody listens on: bind, learn the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = RedisStore::builder(format!("redis://:hunter2@127.0.0.1:{port}/"))
+        .connection_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+    assert!(err.is_transient());
+    assert!(!format!("{err} {err:?}").contains("hunter2"));
+
+    let err = RedisStore::connect("not a url with a p@ssw0rd")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::InvalidInput);
+    assert!(!format!("{err} {err:?}").contains("p@ssw0rd"));
+}
+
+#[tokio::test]
+async fn a_server_going_away_is_unavailable() {
+    let Some(server) = TestRedis::get("a_server_going_away_is_unavailable") else {
+        return;
+    };
+    if std::env::var(support::redis_server::URL_VAR).is_ok() {
+        return; // Never shut down a server we did not start.
+    }
+    let s = RedisStore::builder(&server.url)
+        .prefix(TestRedis::prefix())
+        .connection_timeout(Duration::from_secs(1))
+        .response_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    s.save("k", &conformance::sample_record(), SaveMode::Create)
+        .await
+        .unwrap();
+    drop(server); // kills redis-server
+    let err = s.load("k").await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+    assert!(err.is_transient());
+}
