@@ -21,9 +21,9 @@ use crate::expiration::{Expiration, TokenLifetime};
 use crate::generate_token::GenerateTokenRequest;
 use crate::origin::is_secure_or_loopback;
 use crate::portal::Portal;
-use crate::time::{Clock, SystemClock};
+use crate::time::{Clock, SystemClock, Timestamp};
 use crate::token::{RefreshToken, Token, constant_time_eq};
-use crate::token_response::{ArcGisTokenResponse, RevokeResponse, unparseable};
+use crate::token_response::{ArcGisTokenResponse, MAX_LIFETIME_SECS, RevokeResponse, unparseable};
 use crate::transport::{FormValue, HttpClient, insecure};
 
 /// `oauth2::Client` configured for ArcGIS: our token and error types,
@@ -186,7 +186,8 @@ impl Authorization {
         &self.state
     }
 
-    /// The PKCE verifier whose S256 challenge the URL carries; send it with the code.
+    /// The PKCE verifier whose S256 challenge the URL carries; send it with the
+    /// code. Empty for implicit-flow sign-ins.
     pub fn pkce_verifier(&self) -> &SecretString {
         &self.pkce_verifier
     }
@@ -208,38 +209,10 @@ impl Authorization {
     /// [`ErrorKind::InvalidRequest`] when the state is missing or differs
     /// (a forged or stale redirect) or no code is present.
     pub fn code_from_redirect(&self, redirect: &Url) -> Result<SecretString> {
-        let mut code = None;
-        let mut state = None;
-        let mut error = None;
-        let mut description = None;
-        for (k, v) in redirect.query_pairs() {
-            match k.as_ref() {
-                "code" => code = Some(SecretString::from(v.into_owned())),
-                "state" => state = Some(v.into_owned()),
-                "error" => error = Some(v.into_owned()),
-                "error_description" => description = Some(v.into_owned()),
-                _ => {}
-            }
-        }
-        if let Some(error) = error {
-            let mut body = serde_json::Map::new();
-            body.insert("error".into(), error.into());
-            if let Some(d) = description {
-                body.insert("error_description".into(), d.into());
-            }
-            let arcgis = crate::ArcGisError::from_value(&serde_json::Value::Object(body))
-                .unwrap_or_default();
-            let kind = arcgis.kind();
-            return Err(arcgis.into_error(kind));
-        }
-        if !state.as_deref().is_some_and(|s| self.state_matches(s)) {
-            return Err(Error::new(
-                ErrorKind::InvalidRequest,
-                "the sign-in redirect does not carry the state this sign-in sent: it may be \
-                 forged or stale; start the sign-in again",
-            ));
-        }
-        code.filter(|c| !c.expose_secret().is_empty())
+        let mut params = self.redirect_params(redirect.query().unwrap_or_default())?;
+        take(&mut params, "code")
+            .filter(|c| !c.is_empty())
+            .map(SecretString::from)
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::InvalidRequest,
@@ -247,6 +220,77 @@ impl Authorization {
                 )
             })
     }
+
+    /// The token from the URL fragment of an implicit-flow redirect
+    /// (`#access_token=...&expires_in=...&username=...&ssl=true&state=...`),
+    /// for a sign-in started with [`OAuthClient::authorize_url_implicit`].
+    /// `now` is when the redirect arrived. Implicit tokens have no refresh token.
+    ///
+    /// Errors as for [`code_from_redirect`](Authorization::code_from_redirect),
+    /// and [`ErrorKind::UnparseableResponse`] for a missing token or an
+    /// `expires_in` that is not a whole number of seconds in range.
+    pub fn token_from_implicit_redirect(&self, redirect: &Url, now: Timestamp) -> Result<Token> {
+        let mut params = self.redirect_params(redirect.fragment().unwrap_or_default())?;
+        let broken = |what: &str| {
+            Error::new(
+                ErrorKind::UnparseableResponse,
+                format!("the implicit sign-in redirect {what}: start the sign-in again"),
+            )
+        };
+        let access = take(&mut params, "access_token")
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from)
+            .ok_or_else(|| broken("carries no access_token"))?;
+        let expires_in = take(&mut params, "expires_in")
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|s| (1..=MAX_LIFETIME_SECS).contains(s))
+            .ok_or_else(|| broken("has no valid expires_in"))?;
+        let ssl = match take(&mut params, "ssl").as_deref() {
+            None => false,
+            Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(broken("has an ssl that is neither true nor false")),
+        };
+        Ok(
+            Token::new(access, now + std::time::Duration::from_secs(expires_in))
+                .with_ssl(ssl)
+                .with_username(take(&mut params, "username").filter(|u| !u.is_empty())),
+        )
+    }
+
+    /// The parameters of a redirect's query or fragment, after checking for
+    /// an `error` and for the state.
+    fn redirect_params(&self, encoded: &str) -> Result<Vec<(String, String)>> {
+        let mut params: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if let Some(error) = take(&mut params, "error") {
+            let mut body = serde_json::Map::new();
+            body.insert("error".into(), error.into());
+            if let Some(d) = take(&mut params, "error_description") {
+                body.insert("error_description".into(), d.into());
+            }
+            let arcgis = crate::ArcGisError::from_value(&serde_json::Value::Object(body))
+                .unwrap_or_default();
+            let kind = arcgis.kind();
+            return Err(arcgis.into_error(kind));
+        }
+        let state = take(&mut params, "state");
+        if !state.as_deref().is_some_and(|s| self.state_matches(s)) {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "the sign-in redirect does not carry the state this sign-in sent: it may be \
+                 forged or stale; start the sign-in again",
+            ));
+        }
+        Ok(params)
+    }
+}
+
+/// Removes and returns the first value of `key`.
+fn take(params: &mut Vec<(String, String)>, key: &str) -> Option<String> {
+    let i = params.iter().position(|(k, _)| k == key)?;
+    Some(params.swap_remove(i).1)
 }
 
 /// The code shown by the out-of-band approval page (`oauth2/approval`, used
@@ -415,16 +459,41 @@ impl OAuthClient {
         redirect_uri: &str,
         options: &AuthorizeOptions,
     ) -> Result<Authorization> {
+        self.build_authorize_url(redirect_uri, options, false)
+    }
+
+    /// Prepares a sign-in with the deprecated implicit flow
+    /// (`response_type=token`, no PKCE; `expiration` sets the access token's
+    /// lifetime, at most 2 weeks). The token arrives in the redirect's
+    /// fragment: read it with [`Authorization::token_from_implicit_redirect`].
+    /// It cannot be refreshed. Prefer [`authorize_url`](OAuthClient::authorize_url).
+    ///
+    /// The returned [`Authorization::pkce_verifier`] is empty.
+    pub fn authorize_url_implicit(
+        &self,
+        redirect_uri: &str,
+        options: &AuthorizeOptions,
+    ) -> Result<Authorization> {
+        self.build_authorize_url(redirect_uri, options, true)
+    }
+
+    fn build_authorize_url(
+        &self,
+        redirect_uri: &str,
+        options: &AuthorizeOptions,
+        implicit: bool,
+    ) -> Result<Authorization> {
         self.check_secure(self.portal.sharing_root())?;
         let redirect = redirect_url(redirect_uri)?;
+        let lifetime = if implicit {
+            TokenLifetime::ImplicitAccessToken
+        } else {
+            TokenLifetime::RefreshToken
+        };
         let expiration = options
             .expiration
-            .map(|e| {
-                e.check_for(TokenLifetime::RefreshToken)
-                    .map(Expiration::to_param)
-            })
+            .map(|e| e.check_for(lifetime).map(Expiration::to_param))
             .transpose()?;
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = match &options.state {
             Some(s) if s.is_empty() => {
                 return Err(Error::new(
@@ -438,8 +507,15 @@ impl OAuthClient {
         let mut request = self
             .oauth2
             .authorize_url(|| state)
-            .set_redirect_uri(Cow::Owned(redirect))
-            .set_pkce_challenge(challenge);
+            .set_redirect_uri(Cow::Owned(redirect));
+        let verifier = if implicit {
+            request = request.use_implicit_flow();
+            SecretString::from(String::new())
+        } else {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            request = request.set_pkce_challenge(challenge);
+            SecretString::from(verifier.into_secret())
+        };
         if let Some(e) = expiration {
             request = request.add_extra_param("expiration", e);
         }
@@ -457,7 +533,7 @@ impl OAuthClient {
         Ok(Authorization {
             url,
             state: state.into_secret(),
-            pkce_verifier: SecretString::from(verifier.into_secret()),
+            pkce_verifier: verifier,
             redirect_uri: redirect_uri.to_owned(),
         })
     }

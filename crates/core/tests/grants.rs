@@ -603,3 +603,92 @@ async fn rate_limits_carry_retry_after() {
         assert_eq!(e.retry_after(), None, "{grant:?}");
     }
 }
+
+#[test]
+fn implicit_flow() {
+    let portal = Portal::parse("https://gis.example.com/portal").unwrap();
+    let client = OAuthClient::new(portal, CLIENT_ID, http());
+    let sign_in = client
+        .authorize_url_implicit(
+            REDIRECT,
+            &AuthorizeOptions::new().expiration(Expiration::minutes(240)),
+        )
+        .unwrap();
+    let lines: String = sign_in
+        .url()
+        .query_pairs()
+        .map(|(k, v)| match k.as_ref() {
+            "state" => format!("{k}=[RANDOM]\n"),
+            _ => format!("{k}={v}\n"),
+        })
+        .collect();
+    insta::assert_snapshot!("authorize_url_implicit", lines);
+    assert!(arcgis_auth_core::ExposeSecret::expose_secret(sign_in.pkce_verifier()).is_empty());
+    // -1 is for refresh tokens only.
+    let e = client
+        .authorize_url_implicit(
+            REDIRECT,
+            &AuthorizeOptions::new().expiration(Expiration::MAXIMUM),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+
+    let state = sign_in.state().to_owned();
+    let back = |f: &str| url::Url::parse(&format!("{REDIRECT}#{f}")).unwrap();
+    let token = sign_in
+        .token_from_implicit_redirect(
+            &back(&format!(
+                "access_token={ACCESS}&expires_in=7200&username=jdoe&ssl=true&state={state}"
+            )),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(token.access_token().expose_secret(), ACCESS);
+    assert_eq!(token.expires_at(), T0 + Duration::from_secs(7200));
+    assert_eq!(token.username(), Some("jdoe"));
+    assert!(token.ssl());
+    assert!(token.refresh_token().is_none());
+
+    for (fragment, kind) in [
+        (
+            format!("access_token={ACCESS}&expires_in=7200&state=forged"),
+            ErrorKind::InvalidRequest,
+        ),
+        (
+            format!("error=access_denied&state={state}"),
+            ErrorKind::AccessDenied,
+        ),
+        (
+            format!("expires_in=7200&state={state}"),
+            ErrorKind::UnparseableResponse,
+        ),
+        (
+            format!("access_token={ACCESS}&expires_in=-1&state={state}"),
+            ErrorKind::UnparseableResponse,
+        ),
+        (
+            format!("access_token={ACCESS}&expires_in=99999999999&state={state}"),
+            ErrorKind::UnparseableResponse,
+        ),
+        (
+            format!("access_token={ACCESS}&state={state}"),
+            ErrorKind::UnparseableResponse,
+        ),
+        (
+            format!("access_token={ACCESS}&expires_in=60&ssl=maybe&state={state}"),
+            ErrorKind::UnparseableResponse,
+        ),
+    ] {
+        let e = sign_in
+            .token_from_implicit_redirect(&back(&fragment), T0)
+            .unwrap_err();
+        assert_eq!(e.kind(), kind, "{fragment}");
+        assert_no_secret(&format!("{e} {e:?}"));
+    }
+    // The token never arrives in the query of an implicit redirect.
+    let query = url::Url::parse(&format!(
+        "{REDIRECT}?access_token={ACCESS}&expires_in=60&state={state}"
+    ))
+    .unwrap();
+    assert!(sign_in.token_from_implicit_redirect(&query, T0).is_err());
+}

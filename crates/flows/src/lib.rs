@@ -14,6 +14,26 @@
 //! - [`FlowError`] is the crate's one error type; match on
 //!   [`FlowError::kind`].
 //!
+//! # Design
+//!
+//! Policy and wire are kept apart, as `tower` keeps services and layers
+//! apart: a [`TokenSource`] makes exactly one request when asked (it knows
+//! the credentials and the endpoint), and the [`TokenManager`] owns every
+//! decision around it (when, which grant, retries, locking, persistence).
+//! So each strategy is small and testable on its own, and the hard
+//! concurrency guarantees are written — and tested — once, against a fake
+//! source, for all of them.
+//!
+//! - The cached token sits behind an `arc-swap` pointer: serving it is one
+//!   atomic load and a reference-count increment, with no lock and no
+//!   allocation, so `token()` can be called on every request.
+//! - A renewal runs in its own Tokio task, joined by every caller that needs
+//!   it; a caller that gives up does not cancel it for the others, and its
+//!   result (success or error) is handed to all of them, then forgotten.
+//! - Expiry is decided by an injected [`Clock`](arcgis_auth_core::Clock);
+//!   waiting (backoff, lock polling) uses Tokio's clock, so tests run under
+//!   `tokio::time::pause()` and move the injected clock instead of sleeping.
+//!
 //! # Example
 //!
 //! A manager over an in-memory store, with a tiny source that "signs in

@@ -580,10 +580,16 @@ impl Inner {
     }
 
     /// Installs what the session state says (after `set_session`/`persist`).
+    /// A token already reported invalid stays reported.
     pub(super) fn install_from_state(&self, st: &SessionState, now: Timestamp) {
-        if let Some(cached) = self.cached_for(st, now) {
-            self.current.store(Some(Arc::new(cached)));
+        let Some(cached) = self.cached_for(st, now) else {
+            return;
+        };
+        let previous = self.current.load_full();
+        if previous.is_some_and(|p| p.is_invalid() && p.token.same_token(&cached.token)) {
+            cached.mark_invalid();
         }
+        self.current.store(Some(Arc::new(cached)));
     }
 
     fn no_session(&self) -> FlowError {

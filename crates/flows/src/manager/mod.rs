@@ -251,6 +251,23 @@ impl TokenManager {
         result
     }
 
+    /// The session as the manager currently knows it (a copy), or `None`
+    /// before it was loaded or set. Its secrets stay [`SecretString`](arcgis_auth_core::SecretString)s.
+    pub async fn session(&self) -> Option<SessionRecord> {
+        self.inner.session.lock().await.record.clone()
+    }
+
+    /// Forgets the session in memory (after a sign-out, say): the cached token
+    /// is no longer served, and the next call to [`token`](Self::token) loads
+    /// the session from the store again. The store is not touched; delete the
+    /// session there to sign out everywhere.
+    pub async fn clear(&self) {
+        let mut st = self.inner.session.lock().await;
+        *st = SessionState::default();
+        self.inner.current.store(None);
+        tracing::info!(session = %self.inner.key, "session forgotten in memory");
+    }
+
     /// Whether the session in memory has changes the store has not accepted yet.
     pub async fn has_unsaved_changes(&self) -> bool {
         self.inner.session.lock().await.pending.is_some()

@@ -169,3 +169,44 @@ async fn federated_server_tokens_are_dropped_when_the_portal_token_is_renewed() 
     m.token().await.unwrap();
     assert!(stored(&*fx.store).await.server_tokens.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn clear_forgets_the_session_in_memory_only() {
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(fresh_user())).await;
+    let m = fx.manager();
+    assert!(
+        m.session().await.is_none(),
+        "nothing is loaded before the first call"
+    );
+    m.token().await.unwrap();
+    assert_eq!(secret(&m.session().await.unwrap()).0, "AT-SECRET-0");
+
+    // Signed out: deleted from the store, forgotten here.
+    fx.store.delete("user:jdoe", None).await.unwrap();
+    m.clear().await;
+    assert!(m.cached().is_none());
+    assert!(m.session().await.is_none());
+    assert_eq!(
+        m.token().await.unwrap_err().kind(),
+        FlowErrorKind::NoSession
+    );
+    assert_eq!(fx.source.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn saving_later_does_not_revive_a_token_reported_invalid() {
+    let (flaky, fx, m) = flaky(Some(fresh_user())).await;
+    m.token().await.unwrap();
+    fx.clock.advance(31 * MINUTE);
+    flaky.fail_saves.store(true, Ordering::SeqCst);
+    let renewed = m.token().await.unwrap();
+    assert!(m.has_unsaved_changes().await);
+    m.report_invalid(&renewed);
+    flaky.fail_saves.store(false, Ordering::SeqCst);
+    m.persist().await.unwrap();
+    assert!(
+        m.cached().is_none(),
+        "still reported invalid after the save"
+    );
+    assert_eq!(token_of(&m).await, "AT-SECRET-2");
+}
