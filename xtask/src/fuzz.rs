@@ -1,7 +1,8 @@
 //! `cargo xtask fuzz [--seconds N] [--sanitizer S] [target...]`: runs the
 //! cargo-fuzz targets in `fuzz/` (all of them by default) for N seconds each
-//! (default 30), growing `fuzz/corpus/<target>/`, which is checked in and
-//! replayed by the `fuzz_corpus` tests in CI.
+//! (default 30), growing `fuzz/corpus/<target>/` and then minimising it
+//! (`cargo fuzz cmin`); the corpus is checked in and replayed by the
+//! `fuzz_corpus` tests in CI.
 //!
 //! cargo-fuzz needs nightly-only compiler flags; on a stable toolchain they are
 //! unlocked with `RUSTC_BOOTSTRAP=1`. A crash is saved by libFuzzer under
@@ -63,7 +64,14 @@ pub(crate) fn fuzz(args: &[String]) -> Result {
         if let Err(e) = run(&format!("fuzz {target} for {seconds}s"), &mut cmd) {
             eprintln!("xtask fuzz: {e}");
             crashed.push(target.clone());
+            continue;
         }
+        // Keep the checked-in corpus to the inputs that add coverage.
+        let mut cmin = cargo();
+        cmin.args(["fuzz", "cmin", "--sanitizer", &sanitizer, target])
+            .arg(&corpus)
+            .env("RUSTC_BOOTSTRAP", "1");
+        run(&format!("minimise the {target} corpus"), &mut cmin)?;
     }
     if crashed.is_empty() {
         eprintln!(
