@@ -15,8 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Which kind of ArcGIS endpoint answered: this decides what a 498 means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EndpointKind {
+pub(crate) enum EndpointKind {
     /// A service, portal or `generateToken` call: 498 means the *access* token
     /// is invalid or expired ([`ErrorKind::InvalidToken`]); refresh and retry once.
     Service,
@@ -135,10 +134,15 @@ pub(crate) fn classify(
         ));
     }
     if html {
+        // Maintenance pages, overloaded gateways and captive portals answer HTML with
+        // a 200 as often as with a 5xx: treat it as a server failure, which callers
+        // retry with bounded backoff. A login page in front of the portal fails the
+        // same way after those few retries, with this message.
         return Err(Error::new(
-            ErrorKind::UnparseableResponse,
-            "ArcGIS answered with an HTML (or XML) page instead of JSON: the request may lack \
-             f=json, or a proxy or web-tier login page is in front of the portal",
+            ErrorKind::Server,
+            "ArcGIS answered with an HTML (or XML) page instead of JSON: the portal may be \
+             down for maintenance, the request may lack f=json, or a proxy or web-tier login \
+             page is in front of the portal",
         ));
     }
     if trimmed.first() == Some(&b'[') && !strict {

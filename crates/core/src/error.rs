@@ -42,14 +42,15 @@ pub enum ErrorKind {
     AccessDenied,
     /// ArcGIS asked us to slow down (HTTP 429 or an equivalent body).
     RateLimited,
-    /// The portal or server failed (5xx, an outage page, a gateway error).
+    /// The portal or server failed (5xx, a gateway error, or an HTML maintenance or proxy
+    /// page where JSON belongs). Transient: retry with backoff.
     Server,
     /// Any other error ArcGIS reported in a well-formed error body.
     #[serde(rename = "arcgis")]
     ArcGis,
     /// The request never got an answer: connection refused or reset, DNS, TLS, timeout.
     Transport,
-    /// An answer arrived but could not be understood: HTML, empty, truncated, wrong types,
+    /// An answer arrived but could not be understood: empty, truncated, wrong types,
     /// absurd numbers, or a redirect (e.g. to a login page) instead of an answer.
     UnparseableResponse,
     /// A value given by the caller is out of range or malformed (an expiration above the

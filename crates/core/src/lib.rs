@@ -101,7 +101,7 @@ mod token_response;
 mod transport;
 
 pub use arcgis_error::ArcGisError;
-pub use classify::{EndpointKind, classify_response, classify_token_response};
+pub use classify::{classify_response, classify_token_response};
 pub use error::{Error, ErrorKind, Result};
 pub use error_response::ArcGisErrorResponse;
 pub use expiration::{Expiration, TokenLifetime};

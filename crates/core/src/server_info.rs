@@ -206,8 +206,9 @@ mod tests {
         let e = ServerInfo::from_body(br#"{"error":{"code":499,"message":"Token Required"}}"#)
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TokenRequired);
+        // An HTML page is an outage or proxy page: a server failure, worth retrying.
         let e = ServerInfo::from_body(b"<html></html>").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::UnparseableResponse);
+        assert_eq!(e.kind(), ErrorKind::Server);
         let e = ServerInfo::from_body(br#"{"authInfo":"yes"}"#).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::UnparseableResponse);
     }

@@ -30,12 +30,12 @@ fn corpus() -> Vec<Case> {
         Case {
             name: "html sign-in page, 200",
             response: || raw(200, HTML_LOGIN, "text/html; charset=utf-8"),
-            kind: UnparseableResponse,
+            kind: Server,
         },
         Case {
             name: "html page labelled json",
             response: || raw(200, HTML_LOGIN, "application/json"),
-            kind: UnparseableResponse,
+            kind: Server,
         },
         Case {
             name: "empty body, no content type",
@@ -245,7 +245,7 @@ fn corpus() -> Vec<Case> {
                     "application/xml",
                 )
             },
-            kind: UnparseableResponse,
+            kind: Server,
         },
         Case {
             name: "binary garbage",

@@ -82,8 +82,11 @@ impl Default for ManagerConfig {
 /// Bounded exponential backoff with jitter for transient failures.
 ///
 /// Attempt `n` (counting retries from 1) waits a random duration between half
-/// and all of `min(initial_backoff * 2^(n-1), max_backoff)`. Waiting uses
-/// tokio's clock, so tests can run it under `tokio::time::pause()`.
+/// and all of `min(initial_backoff * 2^(n-1), max_backoff)`. When ArcGIS sent
+/// `Retry-After`, the wait is at least that long; if it asks for more than
+/// `max_backoff`, the error is returned at once instead (with
+/// [`FlowError::retry_after`](crate::FlowError::retry_after) saying how long).
+/// Waiting uses tokio's clock, so tests can run it under `tokio::time::pause()`.
 ///
 /// ```
 /// use std::time::Duration;

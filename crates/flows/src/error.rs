@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arcgis_auth_core::{Error as CoreError, ErrorKind};
 use arcgis_auth_storage::{StoreError, StoreErrorKind};
@@ -48,6 +49,19 @@ pub enum FlowErrorKind {
     /// A configuration or input the flow cannot work with (for example a session
     /// record of a kind the strategy does not handle).
     InvalidInput,
+    /// The sign-in callback does not carry the `state` this sign-in sent: it is
+    /// forged, or belongs to another (older) sign-in. Start the sign-in again.
+    StateMismatch,
+    /// No sign-in callback arrived in time (the loopback listener gave up
+    /// waiting for the browser). Start the sign-in again.
+    SignInTimedOut,
+    /// A local I/O operation failed, such as binding the loopback listener's
+    /// port. The message says which.
+    Io,
+    /// The ArcGIS Server is federated with another portal (its `owningSystemUrl`
+    /// names a different portal): this session's tokens cannot be used there.
+    /// Sign in to that portal, or use the server without a token.
+    NotFederated,
 }
 
 impl FlowErrorKind {
@@ -66,7 +80,10 @@ impl FlowErrorKind {
     pub fn needs_sign_in(self) -> bool {
         matches!(
             self,
-            FlowErrorKind::SignInRequired | FlowErrorKind::NoSession
+            FlowErrorKind::SignInRequired
+                | FlowErrorKind::NoSession
+                | FlowErrorKind::StateMismatch
+                | FlowErrorKind::SignInTimedOut
         )
     }
 }
@@ -95,6 +112,7 @@ struct Inner {
     kind: FlowErrorKind,
     message: String,
     arcgis_kind: Option<ErrorKind>,
+    retry_after: Option<Duration>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -129,9 +147,17 @@ impl FlowError {
                 kind,
                 message,
                 arcgis_kind,
+                retry_after: None,
                 source,
             }),
         }
+    }
+
+    fn retrying_after(mut self, retry_after: Option<Duration>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.retry_after = retry_after;
+        }
+        self
     }
 
     /// A "sign in again" error caused by a core error (a 498 from the token
@@ -147,6 +173,17 @@ impl FlowError {
         )
     }
 
+    /// An error of `kind` caused by a core error, keeping its kind for
+    /// [`FlowError::arcgis_kind`] (e.g. an API key rejected with a 498).
+    pub(crate) fn from_core(
+        kind: FlowErrorKind,
+        message: impl Into<String>,
+        cause: CoreError,
+    ) -> Self {
+        let arcgis_kind = Some(cause.kind());
+        Self::build(kind, message.into(), arcgis_kind, Some(Box::new(cause)))
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> FlowErrorKind {
         self.inner.kind
@@ -157,6 +194,12 @@ impl FlowError {
     /// 498 from the token endpoint caused).
     pub fn arcgis_kind(&self) -> Option<ErrorKind> {
         self.inner.arcgis_kind
+    }
+
+    /// How long ArcGIS asked us to wait before trying again (`Retry-After` on
+    /// a rate limit or 503), when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
     }
 
     /// The human-readable message (also what `Display` prints).
@@ -182,7 +225,8 @@ impl From<CoreError> for FlowError {
             FlowErrorKind::ArcGis(core_kind)
         };
         let message = err.message().to_owned();
-        Self::build(kind, message, Some(core_kind), Some(Box::new(err)))
+        let retry_after = err.retry_after();
+        Self::build(kind, message, Some(core_kind), Some(Box::new(err))).retrying_after(retry_after)
     }
 }
 
@@ -200,6 +244,7 @@ impl fmt::Debug for FlowError {
             .field("kind", &self.inner.kind)
             .field("message", &self.inner.message)
             .field("arcgis_kind", &self.inner.arcgis_kind)
+            .field("retry_after", &self.inner.retry_after)
             .field("source", &self.inner.source)
             .finish()
     }

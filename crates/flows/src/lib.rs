@@ -13,6 +13,16 @@
 //!   renew a session; the manager decides when and which [`Grant`].
 //! - [`FlowError`] is the crate's one error type; match on
 //!   [`FlowError::kind`].
+//! - The [`signin`] module holds every way to sign in (user sign-in with
+//!   PKCE, app credentials, `generateToken`, API keys, implicit-grant
+//!   callbacks); each returns a [`SignedIn`] that becomes a manager in one call.
+//! - The [`middleware`] module puts the token on your requests, only where it
+//!   belongs, and recovers from 498s: [`middleware::ArcGisAuth`] is a
+//!   `reqwest-middleware` middleware. Its guide, "where your token goes", is
+//!   the module's page. [`routing`] holds the rules, [`federation`] the
+//!   federated servers and their tokens.
+//! - The [`session`] module answers "who is signed in?" (`community/self`,
+//!   `portals/self`), checks app access, and signs out.
 //!
 //! # Design
 //!
@@ -104,6 +114,8 @@ mod error;
 mod jitter;
 #[doc = include_str!("../../../docs/token-manager.md")]
 pub mod manager;
+pub mod profile;
+pub mod signin;
 mod source;
 
 pub use access::AccessToken;
@@ -111,4 +123,14 @@ pub use async_trait::async_trait;
 pub use config::{ManagerConfig, RetryPolicy};
 pub use error::{FlowError, FlowErrorKind, Result};
 pub use manager::{TokenManager, TokenManagerBuilder};
+pub use signin::{
+    ApiKey, AppSignIn, LoopbackListener, NeverRenewed, PasswordSignIn, PendingSignIn, SignedIn,
+    UserSignIn,
+};
 pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
+
+pub mod federation;
+mod http_json;
+pub mod middleware;
+pub mod routing;
+pub mod session;

@@ -217,6 +217,12 @@ impl<'a> RenewRequest<'a> {
 /// ```
 #[async_trait]
 pub trait TokenSource: Send + Sync + fmt::Debug {
+    /// A short name for logs (`oauth`, `app_credentials`, `generate_token`,
+    /// `api_key`, ...). Never a secret.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+
     /// How `session` can be renewed. No I/O.
     fn renewal(&self, session: &SessionRecord) -> Renewal;
 
@@ -226,6 +232,10 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
 
 #[async_trait]
 impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
     fn renewal(&self, session: &SessionRecord) -> Renewal {
         (**self).renewal(session)
     }

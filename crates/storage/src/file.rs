@@ -64,7 +64,8 @@ const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 /// refreshes. Change events cover writes made through this handle and its
 /// clones, not writes by other processes.
 ///
-/// All file work runs on tokio's blocking thread pool.
+/// Keep the file on a local disk: network file systems may not honour the
+/// OS file lock. All file work runs on tokio's blocking thread pool.
 ///
 /// ```
 /// use arcgis_auth_core::Portal;
@@ -427,62 +428,7 @@ impl Paths {
             }
             Err(e) => return Err(self.io_error("read", path, e)),
         };
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Document {
-                format: format.to_owned(),
-                version: DOCUMENT_VERSION,
-                body: B::default(),
-                extra: BTreeMap::new(),
-            });
-        }
-        let foreign = || {
-            StoreError::corrupt(format!(
-                "`{}` is not an arcgis-auth {} file: it was left untouched; move it away or \
-                 choose another path",
-                path.display(),
-                if format == LEASES_FORMAT {
-                    "lease"
-                } else {
-                    "session store"
-                }
-            ))
-        };
-        // serde_json's messages can quote values (tokens): report positions only.
-        let header: Header = serde_json::from_slice(&bytes).map_err(|e| {
-            if e.is_data() {
-                return foreign();
-            }
-            StoreError::corrupt(format!(
-                "`{}` is not valid JSON (line {}, column {}): it was left untouched; move it away \
-                 or choose another path",
-                path.display(),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        if header.format.as_ref().and_then(|f| f.as_str()) != Some(format) {
-            return Err(foreign());
-        }
-        match header.version.as_ref().and_then(serde_json::Value::as_u64) {
-            Some(v) if v == u64::from(DOCUMENT_VERSION) => {}
-            Some(v) if v > u64::from(DOCUMENT_VERSION) => {
-                return Err(StoreError::corrupt(format!(
-                    "`{}` was written by a newer arcgis-auth (layout {v}, this release reads \
-                     {DOCUMENT_VERSION}): upgrade; the file was left untouched",
-                    path.display()
-                )));
-            }
-            _ => return Err(foreign()),
-        }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            StoreError::corrupt(format!(
-                "`{}` is damaged (line {}, column {}): it was left untouched; move it away or \
-                 choose another path",
-                path.display(),
-                e.line(),
-                e.column()
-            ))
-        })
+        parse_document(&bytes, path, format)
     }
 
     /// Writes `doc` to `path` atomically.
@@ -522,6 +468,70 @@ impl Paths {
         ))
         .with_source(e)
     }
+}
+
+/// Parses and checks a document read from `path`; blank input is an empty
+/// document. Never panics and never quotes the input in an error.
+fn parse_document<B>(bytes: &[u8], path: &Path, format: &str) -> StoreResult<Document<B>>
+where
+    B: DeserializeOwned + Default,
+{
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Document {
+            format: format.to_owned(),
+            version: DOCUMENT_VERSION,
+            body: B::default(),
+            extra: BTreeMap::new(),
+        });
+    }
+    let foreign = || {
+        StoreError::corrupt(format!(
+            "`{}` is not an arcgis-auth {} file: it was left untouched; move it away or \
+             choose another path",
+            path.display(),
+            if format == LEASES_FORMAT {
+                "lease"
+            } else {
+                "session store"
+            }
+        ))
+    };
+    // serde_json's messages can quote values (tokens): report positions only.
+    let header: Header = serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            return foreign();
+        }
+        StoreError::corrupt(format!(
+            "`{}` is not valid JSON (line {}, column {}): it was left untouched; move it away \
+             or choose another path",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if header.format.as_ref().and_then(|f| f.as_str()) != Some(format) {
+        return Err(foreign());
+    }
+    match header.version.as_ref().and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(DOCUMENT_VERSION) => {}
+        Some(v) if v > u64::from(DOCUMENT_VERSION) => {
+            return Err(StoreError::corrupt(format!(
+                "`{}` was written by a newer arcgis-auth (layout {v}, this release reads \
+                 {DOCUMENT_VERSION}): upgrade; the file was left untouched",
+                path.display()
+            )));
+        }
+        _ => return Err(foreign()),
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::corrupt(format!(
+            "`{}` is damaged (line {}, column {}): it was left untouched; move it away or \
+             choose another path",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 /// Follows `path` through symbolic links (also dangling ones, whose target
@@ -841,6 +851,50 @@ mod tests {
         let err = a.try_acquire("k", lease).await.unwrap_err();
         assert_eq!(err.kind(), StoreErrorKind::Corrupt);
         assert_eq!(fs::read(&a.inner.paths.leases).unwrap(), b"{\"leases\": 3}");
+    }
+
+    #[test]
+    fn every_truncation_and_byte_flip_is_ok_or_corrupt() {
+        let mut table = Sessions::default();
+        let mut r = record();
+        r.extra.insert("n".into(), serde_json::json!(u64::MAX));
+        table
+            .save("k", serde_json::to_value(&r).unwrap(), &SaveMode::Create)
+            .unwrap();
+        let doc = Document {
+            format: SESSIONS_FORMAT.to_owned(),
+            version: DOCUMENT_VERSION,
+            body: table,
+            extra: BTreeMap::new(),
+        };
+        let bytes = serde_json::to_vec_pretty(&doc).unwrap();
+        let path = Path::new("sessions.json");
+        let check = |input: &[u8]| match parse_document::<Sessions>(input, path, SESSIONS_FORMAT) {
+            Ok(doc) => {
+                // Whatever parses must also hand out records or Corrupt, never panic.
+                if let Some((value, _)) = doc.body.get("k")
+                    && let Err(e) = SessionRecord::from_value(value.clone())
+                {
+                    assert_eq!(e.kind(), StoreErrorKind::Corrupt);
+                }
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), StoreErrorKind::Corrupt);
+                assert!(!format!("{e} {e:?}").contains("very-secret-access"));
+            }
+        };
+        for len in 0..bytes.len() {
+            check(&bytes[..len]);
+        }
+        let mut flipped = bytes.clone();
+        for i in 0..flipped.len() {
+            for mask in [0x01, 0x20, 0x80] {
+                flipped[i] ^= mask;
+                check(&flipped);
+                flipped[i] ^= mask;
+            }
+        }
+        assert!(parse_document::<Sessions>(&bytes, path, SESSIONS_FORMAT).is_ok());
     }
 
     #[test]

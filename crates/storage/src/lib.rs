@@ -113,7 +113,7 @@ pub use memory::MemoryStore;
 pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis_store::{DEFAULT_PREFIX as DEFAULT_REDIS_PREFIX, RedisStore, RedisStoreBuilder};
+pub use redis_store::{DEFAULT_REDIS_PREFIX, RedisStore, RedisStoreBuilder};
 pub use store::{
     ChangeEvent, ChangeKind, Lease, RefreshLock, SaveMode, SessionStore, Version, Versioned,
     validate_key,

@@ -36,7 +36,7 @@ use crate::store::{
 };
 
 /// The default key prefix.
-pub const DEFAULT_PREFIX: &str = "arcgis-auth";
+pub const DEFAULT_REDIS_PREFIX: &str = "arcgis-auth";
 
 /// Records whose refresh token expires later than this from now get no TTL.
 const NO_TTL_BEYOND: Duration = Duration::from_secs(10 * 365 * 86_400);
@@ -110,8 +110,9 @@ return 0
 /// - The refresh lock is `SET <prefix>:lock:<key> <holder> NX PX <lease>`,
 ///   released by a script that deletes the key only if it still holds this
 ///   holder's id.
-/// - A record expires (`PEXPIREAT`) a margin after its refresh token does,
-///   when the portal said when that is; records without a known refresh token
+/// - A record expires (`PEXPIREAT`) a margin after its refresh token does
+///   (by this machine's clock; see [`RedisStoreBuilder::ttl_margin`]), when
+///   the portal said when that is; records without a known refresh token
 ///   expiry never expire.
 /// - Change events cover this process's writes at once, and other processes'
 ///   writes through the `<prefix>:changes` pub/sub channel (unless turned off
@@ -185,7 +186,7 @@ impl fmt::Debug for RedisStoreBuilder {
 }
 
 impl RedisStoreBuilder {
-    /// Puts every key under `prefix` (default [`DEFAULT_PREFIX`]). Stores with
+    /// Puts every key under `prefix` (default [`DEFAULT_REDIS_PREFIX`]). Stores with
     /// different prefixes on one server do not see each other.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -298,7 +299,7 @@ impl RedisStore {
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder {
             url: url.into(),
-            prefix: DEFAULT_PREFIX.to_owned(),
+            prefix: DEFAULT_REDIS_PREFIX.to_owned(),
             connection_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(5),
             ttl_margin: Duration::from_secs(600),

@@ -270,8 +270,9 @@ async fn an_unreachable_server_is_unavailable() {
 }
 
 #[tokio::test]
-async fn a_server_going_away_is_unavailable() {
-    let Some(server) = TestRedis::get("a_server_going_away_is_unavailable") else {
+async fn a_server_going_away_is_unavailable_and_coming_back_heals() {
+    let Some(server) = TestRedis::get("a_server_going_away_is_unavailable_and_coming_back_heals")
+    else {
         return;
     };
     if std::env::var(support::redis_server::URL_VAR).is_ok() {
@@ -287,8 +288,62 @@ async fn a_server_going_away_is_unavailable() {
     s.save("k", &conformance::sample_record(), SaveMode::Create)
         .await
         .unwrap();
+    let port = server.url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let port: u16 = port.parse().unwrap();
     drop(server); // kills redis-server
     let err = s.load("k").await.unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
     assert!(err.is_transient());
+
+    // Back on the same port (empty: no persistence): the same store heals by itself.
+    let _again = support::redis_server::start_on(port).unwrap();
+    let mut healed = false;
+    for _ in 0..50 {
+        match s.load("k").await {
+            Ok(loaded) => {
+                assert!(loaded.is_none(), "the new server starts empty");
+                healed = true;
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert!(
+        healed,
+        "the store did not reconnect to the restarted server"
+    );
+    s.save("k", &conformance::sample_record(), SaveMode::Create)
+        .await
+        .unwrap();
+
+    // The change subscription came back too: another process's write arrives.
+    let other = RedisStore::builder(format!("redis://127.0.0.1:{port}/"))
+        .prefix(s.prefix())
+        .connect()
+        .await
+        .unwrap();
+    let mut events = s.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut n = 0u32;
+    let arrived = loop {
+        // Keep writing until the listener is back (it retries with backoff).
+        n += 1;
+        let key = format!("after-restart-{n}");
+        other
+            .save(&key, &conformance::sample_record(), SaveMode::Create)
+            .await
+            .unwrap();
+        match tokio::time::timeout(Duration::from_millis(300), events.recv()).await {
+            Ok(Ok(e)) if e.key.starts_with("after-restart-") => break true,
+            _ if tokio::time::Instant::now() > deadline => break false,
+            _ => {}
+        }
+    };
+    assert!(
+        arrived,
+        "remote change events did not resume after the restart"
+    );
 }

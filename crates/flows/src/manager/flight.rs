@@ -34,6 +34,51 @@ enum LockOutcome {
     Adopted(Arc<Cached>),
 }
 
+/// The cross-process refresh lock while we hold it. Released explicitly when
+/// the renewal ends; released by a spawned task if the renewal is dropped
+/// half-way (cancelled, or a source panicked), so the process does not wait
+/// out its own lease.
+struct HeldLock {
+    store: Arc<dyn arcgis_auth_storage::SessionStore>,
+    lease: Option<Lease>,
+}
+
+impl HeldLock {
+    async fn release(mut self) {
+        if let Some(lease) = self.lease.take() {
+            release_lock(&*self.store, &lease).await;
+        }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let Some(lease) = self.lease.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let store = Arc::clone(&self.store);
+            runtime.spawn(async move { release_lock(&*store, &lease).await });
+        }
+    }
+}
+
+async fn release_lock(store: &dyn arcgis_auth_storage::SessionStore, lease: &Lease) {
+    let Some(lock) = store.refresh_lock() else {
+        return;
+    };
+    match lock.release(lease).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "the refresh lock ran out before the renewal finished; consider a longer lock_lease"
+        ),
+        Err(err) => tracing::warn!(
+            error = %err,
+            "could not release the refresh lock; it frees itself when the lease runs out"
+        ),
+    }
+}
+
 impl Inner {
     /// Runs one renewal under the session mutex and installs what it found.
     pub(super) async fn renew(&self) -> Result<AccessToken> {
@@ -52,6 +97,7 @@ impl Inner {
         let span = tracing::info_span!(
             "arcgis_auth.renew",
             session = %self.key,
+            source = self.source.name(),
             reason = reason.as_str(),
             grant = tracing::field::Empty,
         );
@@ -115,16 +161,17 @@ impl Inner {
         if let Err(err) = self.plan(st, now, reason) {
             return Err(end_if_final(st, err));
         }
-        let lease = match self.acquire_lock(st, rejected).await? {
+        let held = match self.acquire_lock(st, rejected).await? {
             LockOutcome::Adopted(cached) => return Ok(cached),
-            LockOutcome::Acquired(lease) => lease,
+            LockOutcome::Acquired(lease) => HeldLock {
+                store: Arc::clone(&self.store),
+                lease,
+            },
         };
         let result = self
-            .renew_under_lock(st, reason, rejected, lease.is_some())
+            .renew_under_lock(st, reason, rejected, held.lease.is_some())
             .await;
-        if let Some(lease) = lease {
-            self.release_lock(&lease).await;
-        }
+        held.release().await;
         result
     }
 
@@ -266,7 +313,14 @@ impl Inner {
                 Ok(token) => return Ok(token),
                 Err(err) if err.is_transient() && retry < self.config.retry.max_retries => {
                     retry += 1;
-                    let pause = self.jitter.backoff(self.config.retry.ceiling(retry));
+                    let backoff = self.jitter.backoff(self.config.retry.ceiling(retry));
+                    // Honour `Retry-After`, unless it is longer than we would
+                    // ever wait: then the caller gets the error (with it) now.
+                    let pause = match err.retry_after() {
+                        Some(asked) if asked > self.config.retry.max_backoff => return Err(err),
+                        Some(asked) => asked.max(backoff),
+                        None => backoff,
+                    };
                     tracing::warn!(
                         error = %err,
                         retry,
@@ -516,21 +570,6 @@ impl Inner {
                 if st.record.is_none() {
                     return Err(self.no_session());
                 }
-            }
-        }
-    }
-
-    async fn release_lock(&self, lease: &Lease) {
-        let Some(lock) = self.store.refresh_lock() else {
-            return;
-        };
-        match lock.release(lease).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                "the refresh lock ran out before the renewal finished; consider a longer lock_lease"
-            ),
-            Err(err) => {
-                tracing::warn!(error = %err, "could not release the refresh lock; it frees itself when the lease runs out")
             }
         }
     }

@@ -282,6 +282,17 @@ impl TokenManager {
     pub fn config(&self) -> &ManagerConfig {
         &self.inner.config
     }
+
+    /// The store the session lives in (sign-out deletes it there; federated
+    /// server tokens are saved there).
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.store
+    }
+
+    /// The clock that decides expiry.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
 }
 
 impl fmt::Debug for TokenManager {

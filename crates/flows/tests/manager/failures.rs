@@ -169,3 +169,25 @@ async fn nothing_stored_is_a_typed_error() {
     assert!(err.to_string().contains("sign in"), "{err}");
     assert_eq!(fx.source.calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured_when_it_is_reasonable() {
+    let source = refreshing(&[Step::RetryAfter(Duration::from_secs(3))]);
+    let fx = Fixture::new(source, Some(expired_user())).await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(token_of(&fx.manager()).await, "AT-SECRET-2");
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert_eq!(fx.source.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_longer_than_any_backoff_is_returned_to_the_caller() {
+    let source = refreshing(&[Step::RetryAfter(HOUR)]);
+    let fx = Fixture::new(source, Some(expired_user())).await;
+    let started = tokio::time::Instant::now();
+    let err = fx.manager().token().await.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::RateLimited));
+    assert_eq!(err.retry_after(), Some(HOUR));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(fx.source.calls(), 1);
+}

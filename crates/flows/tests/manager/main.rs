@@ -4,7 +4,6 @@
 mod expiry;
 mod failures;
 mod invalidation;
-mod logging;
 mod persistence;
 mod refresh_tokens;
 mod single_flight;

@@ -93,3 +93,46 @@ async fn a_waiting_manager_adopts_what_the_lock_holder_stores() {
     );
     assert_eq!(fx.source.calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_gives_up_does_not_cancel_the_renewal_for_the_others() {
+    let source = FakeSource::new(Renewal::RefreshToken).with_delay(Duration::from_secs(2));
+    let fx = Fixture::new(source, Some(expired_user())).await;
+    let m = fx.manager();
+    let impatient = tokio::time::timeout(Duration::from_millis(100), m.token()).await;
+    assert!(impatient.is_err(), "the first caller gave up");
+    assert_eq!(token_of(&m).await, "AT-SECRET-1");
+    assert_eq!(fx.source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_that_dies_releases_its_waiters_and_the_next_call_starts_afresh() {
+    let source = FakeSource::new(Renewal::RefreshToken)
+        .with_delay(Duration::from_millis(100))
+        .script(&[Step::Panic]);
+    let fx = Fixture::new(source, Some(expired_user())).await;
+    let m = fx.manager();
+    all_callers_fail(&m, 10, FlowErrorKind::Interrupted).await;
+    assert_eq!(token_of(&m).await, "AT-SECRET-2");
+    assert_eq!(fx.source.calls(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_a_store_file_make_one_request() {
+    // Two FileStore handles on one file, as two processes would open it: they
+    // share nothing in memory, only the file and its lease file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sessions.json");
+    let open = || -> std::sync::Arc<dyn arcgis_auth_storage::SessionStore> {
+        std::sync::Arc::new(arcgis_auth_storage::FileStore::new(&file).unwrap())
+    };
+    seed(&*open(), &expired_user()).await;
+    let source =
+        Arc::new(FakeSource::new(Renewal::RefreshToken).with_delay(Duration::from_millis(300)));
+    let clock = arcgis_auth_core::ManualClock::new(START);
+    let a = manager(source.clone(), open(), &clock, exact_config());
+    let b = manager(source.clone(), open(), &clock, exact_config());
+    all_callers_get(&[a, b], 200, "AT-SECRET-1").await;
+    assert_eq!(source.calls(), 1);
+    assert_eq!(secret(&stored(&*open()).await).0, "AT-SECRET-1");
+}

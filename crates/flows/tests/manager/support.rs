@@ -31,6 +31,10 @@ pub(crate) const DAY: Duration = Duration::from_secs(24 * 3600);
 pub(crate) enum Step {
     Ok,
     Fail(ErrorKind),
+    /// A rate limit with `Retry-After`.
+    RetryAfter(Duration),
+    /// A bug in the source: it panics.
+    Panic,
 }
 
 /// One call the fake source received.
@@ -121,6 +125,10 @@ impl TokenSource for FakeSource {
         let step = self.script.lock().unwrap().pop_front().unwrap_or(Step::Ok);
         match step {
             Step::Fail(kind) => Err(CoreError::new(kind, format!("scripted failure {n}")).into()),
+            Step::RetryAfter(wait) => Err(CoreError::new(ErrorKind::RateLimited, "slow down")
+                .with_retry_after(wait)
+                .into()),
+            Step::Panic => panic!("scripted panic in the source"),
             Step::Ok => {
                 let now = request.now();
                 let token = Token::new(format!("AT-SECRET-{n}").into(), now + self.lifetime)

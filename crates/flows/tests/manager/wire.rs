@@ -108,6 +108,15 @@ impl WirePortal {
         mock.mount(&self.server).await;
     }
 
+    /// Drops the mock server outside tokio's cooperative budget. wiremock
+    /// verifies its mocks on drop with a nested `block_on`; if the test task
+    /// has used up its budget (awaiting thousands of callers does), tokio's
+    /// locks inside that verification keep answering "yield" and the drop
+    /// spins forever.
+    async fn finish(self) {
+        tokio::task::unconstrained(async move { drop(self) }).await;
+    }
+
     async fn requests(&self) -> usize {
         self.server.received_requests().await.unwrap().len()
     }
@@ -139,6 +148,7 @@ async fn callers_make_one_request(managers: usize, callers: usize) {
         "WIRE-ACCESS-1"
     );
     assert_eq!(saved.expires_at, Some(START + 30 * MINUTE));
+    p.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,6 +189,7 @@ async fn an_outage_page_is_retried_and_a_498_ends_the_session() {
         1,
         "a 498 from the token endpoint is never retried"
     );
+    p.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,4 +220,5 @@ async fn the_real_exchange_rotates_and_saves_the_refresh_token() {
         second.contains("refresh_token=WIRE-REFRESH-1"),
         "the old refresh token is never used again: {second}"
     );
+    p.finish().await;
 }

@@ -70,11 +70,16 @@ impl TestRedis {
 }
 
 fn start() -> Result<TestRedis, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("no temp dir: {e}"))?;
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
         .port();
+    start_on(port)
+}
+
+/// Starts a private server on `port` (to bring a killed one back).
+pub(crate) fn start_on(port: u16) -> Result<TestRedis, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("no temp dir: {e}"))?;
     let mut child = Command::new("redis-server")
         .args([
             "--port",

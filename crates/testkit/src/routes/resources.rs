@@ -9,8 +9,11 @@ use crate::tokens::TokenKind;
 use crate::wire::{self, Params};
 
 /// `POST oauth2/revokeToken`: `{"success":true}`, even for unknown tokens.
+///
+/// ArcGIS names the token to revoke `auth_token` (as the ArcGIS JS API and
+/// `arcgis-auth-core` send it); `token` is accepted too.
 pub(super) fn revoke(state: &mut State, params: &Params) -> ResponseTemplate {
-    let Some(token) = params.get("token") else {
+    let Some(token) = params.get("auth_token").or_else(|| params.get("token")) else {
         return wire::json_ok(wire::oauth_error(
             400,
             "invalid_request",

@@ -1,4 +1,13 @@
 //! No secret ever reaches a tracing field, whatever happens.
+//!
+//! A test binary of its own: tracing caches per call site whether anyone
+//! listens, so tests running on other threads without a subscriber would
+//! make this one miss events.
+#![allow(clippy::unwrap_used)]
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "manager/support.rs"]
+mod support;
 
 use std::io;
 use std::sync::atomic::Ordering;

@@ -1,0 +1,119 @@
+//! `login app|user|password`.
+
+use std::time::Duration;
+
+use arcgis_auth_core::{AuthorizeOptions, Expiration, ExposeSecret, TokenBinding};
+use arcgis_auth_flows::signin::{AppSignIn, LoopbackListener, PasswordSignIn, UserSignIn};
+use arcgis_auth_flows::{SignedIn, TokenSource};
+
+use super::{Context, refresh_expiration};
+use crate::cli::{LoginMethod, Redirect};
+use crate::exit::CliError;
+use crate::output::progress;
+use crate::secrets;
+
+/// How long `login user` waits for the browser to come back.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliError> {
+    let portal = ctx.login_portal();
+    match method {
+        LoginMethod::App {
+            client_id,
+            secret,
+            expiration,
+        } => {
+            let secret = secrets::client_secret(&secret, true)?
+                .ok_or_else(|| CliError::usage("no client secret given"))?;
+            let mut app = AppSignIn::new(portal, client_id, secret, ctx.http.clone());
+            if let Some(minutes) = expiration {
+                app = app.with_expiration(Expiration::minutes(minutes));
+            }
+            keep(ctx, app.sign_in().await?).await
+        }
+        LoginMethod::User {
+            client_id,
+            redirect,
+            port,
+            no_browser,
+            expiration,
+        } => {
+            let mut options = AuthorizeOptions::new();
+            if let Some(e) = refresh_expiration(expiration)? {
+                options = options.expiration(e);
+            }
+            let user = UserSignIn::new(portal, client_id, ctx.http.clone());
+            let signed_in = match redirect {
+                Redirect::Loopback => {
+                    let listener = LoopbackListener::bind(port.unwrap_or(0)).await?;
+                    let pending = user.begin(listener.redirect_uri(), &options)?;
+                    show_sign_in_page(pending.url(), no_browser);
+                    progress("Waiting for the browser to come back...");
+                    user.complete_with_listener(&pending, listener, BROWSER_TIMEOUT)
+                        .await?
+                }
+                Redirect::Oob => {
+                    if port.is_some() {
+                        return Err(CliError::usage(
+                            "--port only applies to --redirect loopback",
+                        ));
+                    }
+                    let pending = user.begin_oob(&options)?;
+                    show_sign_in_page(pending.url(), no_browser);
+                    let pasted = secrets::prompt_line("Paste the code shown after signing in: ")?;
+                    user.complete_oob(&pending, pasted.expose_secret()).await?
+                }
+            };
+            keep(ctx, signed_in).await
+        }
+        LoginMethod::Password {
+            username,
+            password_stdin,
+            referer,
+            expiration,
+        } => {
+            let password = secrets::password(&username, password_stdin)?;
+            let binding = match referer {
+                Some(referer) => TokenBinding::Referer(referer),
+                None => TokenBinding::RequestIp,
+            };
+            let mut signer = PasswordSignIn::new(portal, ctx.http.clone(), binding);
+            if let Some(minutes) = expiration {
+                signer = signer.with_expiration(Expiration::minutes(minutes));
+            }
+            keep(ctx, signer.sign_in(username, password).await?).await
+        }
+    }
+}
+
+/// Prints the `Open: <url>` line on stderr and opens the browser unless told not to.
+fn show_sign_in_page(url: &url::Url, no_browser: bool) {
+    progress(format_args!("Open: {url}"));
+    if !no_browser && webbrowser::open(url.as_str()).is_err() {
+        progress("Could not start a browser: open the URL above yourself.");
+    }
+}
+
+/// Stores the sign-in in the profile and says so on stderr.
+async fn keep<S: TokenSource + 'static>(
+    ctx: &Context,
+    signed_in: SignedIn<S>,
+) -> Result<(), CliError> {
+    let who = match (
+        signed_in.record().username.as_deref(),
+        &signed_in.record().client_id,
+    ) {
+        (Some(user), _) => format!(" as {user}"),
+        (None, Some(app)) => format!(" as app {app}"),
+        (None, None) => String::new(),
+    };
+    let portal = signed_in.record().portal.clone();
+    let expires = signed_in.token().expires_at();
+    ctx.profiles.keep(&ctx.profile, signed_in).await?;
+    progress(format_args!(
+        "Signed in to {portal}{who} (profile `{}`); the token is valid until {}.",
+        ctx.profile,
+        expires.to_rfc3339()
+    ));
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! One module per command; each is a few library calls.
+
+mod login;
+mod logout;
+mod profiles;
+mod request;
+mod status;
+mod token;
+
+use arcgis_auth_core::{HttpClient, Portal};
+use arcgis_auth_flows::profile::{Profiles, RenewalSecrets};
+use arcgis_auth_flows::{FlowError, FlowErrorKind, TokenManager};
+use arcgis_auth_storage::{SessionKind, SessionRecord};
+
+use crate::cli::{Cli, Command, SecretArgs};
+use crate::exit::{CliError, SIGN_IN, USAGE};
+use crate::secrets;
+use crate::store::StoreSpec;
+
+/// What every command works with.
+pub(crate) struct Context {
+    /// `--profile`.
+    pub(crate) profile: String,
+    /// `--portal`, when given (or from `ARCGIS_PORTAL`).
+    pub(crate) portal: Option<Portal>,
+    /// The profiles in the chosen store.
+    pub(crate) profiles: Profiles,
+    /// The HTTP client for the portal.
+    pub(crate) http: HttpClient,
+}
+
+/// Runs the parsed command line.
+pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
+    arcgis_auth_flows::profile::profile_key(&cli.profile)
+        .map_err(|e| CliError::usage(format!("--profile `{}`: {}", cli.profile, e.message())))?;
+    let spec = match cli.store {
+        Some(spec) => spec,
+        None => StoreSpec::from_environment()?,
+    };
+    let store = spec
+        .open()
+        .await
+        .map_err(|e| e.context(format_args!("store {spec}")))?;
+    let http = HttpClient::new()?;
+    let ctx = Context {
+        profile: cli.profile,
+        portal: cli.portal,
+        profiles: Profiles::new(store, http.clone()),
+        http,
+    };
+    match cli.command {
+        Command::Login { method } => login::run(&ctx, method).await,
+        Command::Token { json, secret } => token::run(&ctx, json, &secret).await,
+        Command::Request {
+            url,
+            method,
+            data,
+            secret,
+        } => request::run(&ctx, url, method, data, &secret).await,
+        Command::Status { json } => status::run(&ctx, json).await,
+        Command::Logout => logout::run(&ctx).await,
+        Command::Profiles => profiles::run(&ctx).await,
+    }
+}
+
+impl Context {
+    /// The portal to sign in to: `--portal`, or ArcGIS Online.
+    pub(crate) fn login_portal(&self) -> Portal {
+        self.portal.clone().unwrap_or_else(Portal::arcgis_online)
+    }
+
+    /// The profile's stored session, or the "sign in first" error (status 3).
+    pub(crate) async fn session(&self) -> Result<SessionRecord, CliError> {
+        match self.profiles.load(&self.profile).await? {
+            Some(record) => Ok(record),
+            None => Err(self.no_session()),
+        }
+    }
+
+    /// The "no session" error for this profile.
+    pub(crate) fn no_session(&self) -> CliError {
+        CliError::new(
+            SIGN_IN,
+            format!(
+                "no session in profile `{}`: sign in with `arcgis-auth{} login app|user|password`",
+                self.profile,
+                self.profile_flag()
+            ),
+        )
+    }
+
+    /// ` --profile NAME` when it is not the default, for suggested commands.
+    fn profile_flag(&self) -> String {
+        if self.profile == "default" {
+            String::new()
+        } else {
+            format!(" --profile {}", self.profile)
+        }
+    }
+
+    /// A manager for the profile's session that can renew it: user sessions
+    /// with their refresh token, app sessions with the client secret from
+    /// `secret` (when one is given there). Refuses a profile signed in to
+    /// another portal than an explicit `--portal`.
+    pub(crate) async fn manager(
+        &self,
+        secret: &SecretArgs,
+    ) -> Result<(TokenManager, SessionRecord), CliError> {
+        let record = self.session().await?;
+        if let Some(portal) = &self.portal
+            && portal != &record.portal
+        {
+            return Err(CliError::usage(format!(
+                "profile `{}` is signed in to {}, not {portal}: choose another --profile, or \
+                 sign in to {portal} first",
+                self.profile, record.portal
+            )));
+        }
+        let mut secrets = RenewalSecrets::new();
+        if record.kind == SessionKind::App
+            && let Some(secret) = secrets::client_secret(secret, false)?
+        {
+            secrets = secrets.client_secret(secret);
+        }
+        let manager = self.profiles.open(&self.profile, secrets)?;
+        Ok((manager, record))
+    }
+
+    /// Turns a failure to get a token into the error a user can act on.
+    pub(crate) fn token_error(
+        &self,
+        err: FlowError,
+        record: &SessionRecord,
+        secret: &SecretArgs,
+    ) -> CliError {
+        let profile = &self.profile;
+        let login = format!("arcgis-auth{} login", self.profile_flag());
+        match err.kind() {
+            FlowErrorKind::NoSession => self.no_session(),
+            FlowErrorKind::SignInRequired if record.kind == SessionKind::App => {
+                let source = if secret.client_secret_stdin {
+                    "standard input".to_owned()
+                } else {
+                    format!("the environment variable {}", secret.client_secret_env)
+                };
+                CliError::new(
+                    SIGN_IN,
+                    format!(
+                        "the app token of profile `{profile}` expired and no client secret was \
+                         found in {source}: set it, or sign in again with `{login} app`"
+                    ),
+                )
+            }
+            FlowErrorKind::SignInRequired | FlowErrorKind::NotRenewable => {
+                let how = match record.kind {
+                    SessionKind::User => "user",
+                    SessionKind::GenerateToken => "password",
+                    _ => "app|user|password",
+                };
+                CliError::new(
+                    SIGN_IN,
+                    format!(
+                        "profile `{profile}`: {} (run `{login} {how}`)",
+                        err.message().trim_end_matches('.')
+                    ),
+                )
+            }
+            _ => CliError::from(err).context(format_args!("profile `{profile}`")),
+        }
+    }
+}
+
+/// `--expiration` for user sign-ins: minutes, or -1 for the maximum.
+pub(crate) fn refresh_expiration(
+    minutes: Option<i64>,
+) -> Result<Option<arcgis_auth_core::Expiration>, CliError> {
+    match minutes {
+        None => Ok(None),
+        Some(-1) => Ok(Some(arcgis_auth_core::Expiration::MAXIMUM)),
+        Some(m) => u32::try_from(m)
+            .ok()
+            .filter(|m| *m > 0)
+            .map(|m| Some(arcgis_auth_core::Expiration::minutes(m)))
+            .ok_or_else(|| {
+                CliError::new(
+                    USAGE,
+                    format!("--expiration {m}: give a number of minutes, or -1 for the maximum"),
+                )
+            }),
+    }
+}

@@ -1,0 +1,71 @@
+#![doc = include_str!("../../../docs/cli.md")]
+//!
+//! # How the binary is built
+//!
+//! The binary is thin: every command is a few calls into
+//! `arcgis-auth-flows` ([`Profiles`](arcgis_auth_flows::profile::Profiles),
+//! the sign-in strategies, the token manager, the request middleware and
+//! [`Account::sign_out`](arcgis_auth_flows::session::Account::sign_out)) that
+//! a Rust program can make the same way. What lives here is the command line
+//! itself: parsing, reading secrets, printing, and exit statuses.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub, rust_2018_idioms)]
+
+mod cli;
+mod commands;
+mod exit;
+mod output;
+mod secrets;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version print to stdout and exit 0; usage errors
+            // print to stderr and exit 2.
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(exit::USAGE));
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            output::error(format_args!("cannot start the async runtime ({e})"));
+            return ExitCode::from(exit::OTHER);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::error(&err);
+            ExitCode::from(err.code())
+        }
+    }
+}
+
+/// A panic prints one line and exits 1: no panic message (it could quote
+/// anything) and no backtrace ever reach the user.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        output::error(format_args!(
+            "internal error{place}: this is a bug; please report it with the command you ran"
+        ));
+        std::process::exit(i32::from(exit::OTHER));
+    }));
+}

@@ -1,0 +1,254 @@
+//! The middleware itself: route, attach, send, look for a 498, retry once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arcgis_auth_core::{Error as CoreError, HttpClient, Origin, Timestamp};
+use async_trait::async_trait;
+use http::Extensions;
+use reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next};
+
+use super::attach::{attach, maybe_post};
+use super::inspect::inspect;
+use crate::error::{FlowError, FlowErrorKind};
+use crate::federation::{Credential, Federation, FederationConfig};
+use crate::http_json::redact;
+use crate::manager::TokenManager;
+use crate::routing::{Route, TokenRouting};
+
+/// ArcGIS clients turn GETs longer than this into POSTs.
+pub const DEFAULT_MAX_URL_LENGTH: usize = 2000;
+
+/// How long an origin that rejected a freshly renewed token is not sent
+/// another renewal's worth of retries (default of [`ArcGisAuth::rejection_cooldown`]).
+pub const DEFAULT_REJECTION_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// A [`reqwest_middleware::Middleware`] that puts the right ArcGIS token on
+/// each request, and only where it belongs, and recovers from 498s.
+///
+/// See the [module docs](super) for the rules. Add it to your own
+/// [`ClientWithMiddleware`](reqwest_middleware::ClientWithMiddleware), or let
+/// [`ArcGisAuth::into_client`] build one. Cheap to clone.
+///
+/// ```no_run
+/// # use arcgis_auth_core::{HttpClient, Portal};
+/// # use arcgis_auth_flows::{FlowError, TokenManager};
+/// use arcgis_auth_flows::middleware::{ArcGisAuth, same_origin_redirects};
+/// use arcgis_auth_flows::routing::TokenRouting;
+///
+/// # async fn demo(manager: TokenManager) -> Result<(), Box<dyn std::error::Error>> {
+/// let routing = TokenRouting::new(Portal::arcgis_online());
+/// let auth = ArcGisAuth::new(manager, routing, HttpClient::new()?);
+/// let inner = reqwest::Client::builder().redirect(same_origin_redirects()).build()?;
+/// let client = reqwest_middleware::ClientBuilder::new(inner).with(auth).build();
+/// let me = client
+///     .get("https://www.arcgis.com/sharing/rest/community/self?f=json")
+///     .send()
+///     .await?;
+/// # let _ = me;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ArcGisAuth {
+    federation: Federation,
+    max_url_length: Option<usize>,
+    rejection_cooldown: Duration,
+    /// Origins that rejected a freshly renewed token, and until when they are
+    /// not worth another renewal.
+    refusing: Arc<Mutex<HashMap<Origin, Timestamp>>>,
+}
+
+impl fmt::Debug for ArcGisAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArcGisAuth")
+            .field("federation", &self.federation)
+            .field("max_url_length", &self.max_url_length)
+            .field("rejection_cooldown", &self.rejection_cooldown)
+            .finish()
+    }
+}
+
+impl ArcGisAuth {
+    /// The middleware for `manager`'s session under the rules of `routing`;
+    /// `http` is used for `/rest/info` and server tokens (not for your requests).
+    pub fn new(manager: TokenManager, routing: TokenRouting, http: HttpClient) -> Self {
+        Self::from_federation(Federation::with_config(
+            manager,
+            routing,
+            http,
+            FederationConfig::default(),
+        ))
+    }
+
+    /// The middleware over an existing [`Federation`] (sharing its caches).
+    pub fn from_federation(federation: Federation) -> Self {
+        ArcGisAuth {
+            federation,
+            max_url_length: Some(DEFAULT_MAX_URL_LENGTH),
+            rejection_cooldown: DEFAULT_REJECTION_COOLDOWN,
+            refusing: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// When an origin rejects even a freshly renewed token (a server that
+    /// will not take this token at all), its rejections during the next
+    /// `cooldown` are handed back at once as typed errors, without renewing
+    /// the token again (default [`DEFAULT_REJECTION_COOLDOWN`]; measured on
+    /// the manager's clock). This keeps one misconfigured server from making
+    /// every request renew the session.
+    pub fn rejection_cooldown(mut self, cooldown: Duration) -> Self {
+        self.rejection_cooldown = cooldown;
+        self
+    }
+
+    fn now(&self) -> Timestamp {
+        self.federation.manager().clock().now()
+    }
+
+    fn refusing(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, Timestamp>> {
+        self.refusing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cooling_down(&self, origin: Option<&Origin>) -> bool {
+        let now = self.now();
+        let mut refusing = self.refusing();
+        refusing.retain(|_, until| now < *until);
+        origin.is_some_and(|o| refusing.contains_key(o))
+    }
+
+    /// GETs with a token whose URL is longer than this become form POSTs
+    /// (default [`DEFAULT_MAX_URL_LENGTH`]; `None` never converts).
+    pub fn max_url_length(mut self, max: Option<usize>) -> Self {
+        self.max_url_length = max;
+        self
+    }
+
+    /// Server discovery and server tokens.
+    pub fn federation(&self) -> &Federation {
+        &self.federation
+    }
+
+    /// The routing rules.
+    pub fn routing(&self) -> &TokenRouting {
+        self.federation.routing()
+    }
+
+    async fn credential(&self, route: &Route) -> Result<Option<Credential>, FlowError> {
+        self.federation.credential(route).await
+    }
+}
+
+#[async_trait]
+impl Middleware for ArcGisAuth {
+    async fn handle(
+        &self,
+        mut request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let route = self.routing().route(request.url());
+        let Some(credential) = self.credential(&route).await.map_err(into_mw)? else {
+            if let Route::NoToken(reason) = &route {
+                tracing::debug!(
+                    url = %redact(request.url()),
+                    reason = reason.as_str(),
+                    "sending no token to this URL"
+                );
+            }
+            return next.run(request, extensions).await;
+        };
+        let origin = Origin::of(request.url()).ok();
+        let transport = origin
+            .as_ref()
+            .map(|o| self.routing().transport(o))
+            .unwrap_or_default();
+        maybe_post(&mut request, transport, self.max_url_length);
+        // Cloned before the token goes on: the retry carries a new one.
+        let spare = request.try_clone();
+        attach(&mut request, credential.token(), transport).map_err(into_mw)?;
+        let response = next.clone().run(request, extensions).await?;
+        let inspected = inspect(response).await?;
+        let Some(rejection) = inspected.rejection else {
+            return Ok(inspected.response);
+        };
+        let url = redact(
+            spare
+                .as_ref()
+                .map_or_else(|| inspected.response.url(), Request::url),
+        );
+        if self.cooling_down(origin.as_ref()) {
+            return Err(into_mw(rejected(
+                rejection,
+                "this server also rejected a freshly renewed token moments ago, so the token \
+                 was not renewed again: check that this token is meant for this server",
+            )));
+        }
+        tracing::info!(url = %url, kind = %rejection.kind(), "the token was rejected; renewing it");
+        self.federation.report_invalid(&credential);
+        let Some(mut retry) = spare else {
+            return Err(into_mw(rejected(
+                rejection,
+                "it was not retried because the request body is a stream that cannot be sent \
+                 twice: send a body held in memory to get one automatic retry",
+            )));
+        };
+        let Some(credential) = self.credential(&route).await.map_err(into_mw)? else {
+            return Err(into_mw(rejected(
+                rejection,
+                "no token is available for a retry",
+            )));
+        };
+        attach(&mut retry, credential.token(), transport).map_err(into_mw)?;
+        let response = next.run(retry, extensions).await?;
+        let inspected = inspect(response).await?;
+        match inspected.rejection {
+            None => Ok(inspected.response),
+            Some(again) => {
+                if let Some(origin) = origin {
+                    let until = self.now() + self.rejection_cooldown;
+                    self.refusing().insert(origin, until);
+                }
+                tracing::warn!(url = %url, kind = %again.kind(), "a freshly renewed token was rejected too");
+                Err(into_mw(rejected(
+                    again,
+                    "it was rejected again after the token was renewed and the request retried once: \
+                 sign in again, or check that this token is meant for this server",
+                )))
+            }
+        }
+    }
+}
+
+fn rejected(err: CoreError, what_next: &str) -> FlowError {
+    let kind = FlowErrorKind::ArcGis(err.kind());
+    let message = format!("{}; {what_next}", err.message());
+    FlowError::with_source(kind, message, err)
+}
+
+fn into_mw(err: FlowError) -> reqwest_middleware::Error {
+    reqwest_middleware::Error::middleware(err)
+}
+
+/// The [`FlowError`] behind a middleware error, when this crate's middleware
+/// produced it (a token that could not be obtained, a second 498, ...).
+///
+/// ```
+/// use arcgis_auth_flows::{FlowError, FlowErrorKind};
+/// use arcgis_auth_flows::middleware::flow_error;
+///
+/// let err = reqwest_middleware::Error::middleware(FlowError::new(
+///     FlowErrorKind::NotRenewable,
+///     "the API key was rejected",
+/// ));
+/// assert_eq!(flow_error(&err).map(FlowError::kind), Some(FlowErrorKind::NotRenewable));
+/// ```
+pub fn flow_error(err: &reqwest_middleware::Error) -> Option<&FlowError> {
+    match err {
+        reqwest_middleware::Error::Middleware(e) => e.downcast_ref::<FlowError>(),
+        reqwest_middleware::Error::Reqwest(_) => None,
+    }
+}

@@ -1,0 +1,11 @@
+#![doc = include_str!("../../../../docs/where-your-token-goes.md")]
+
+mod attach;
+mod client;
+mod inspect;
+mod layer;
+
+pub use client::same_origin_redirects;
+pub use layer::{ArcGisAuth, DEFAULT_MAX_URL_LENGTH, DEFAULT_REJECTION_COOLDOWN, flow_error};
+
+pub use crate::routing::TokenTransport;

@@ -1,0 +1,124 @@
+// The module docs are docs/flows/implicit.md, attached in signin/mod.rs.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arcgis_auth_core::{Clock, MAX_LIFETIME_SECS, Portal, SecretString, Timestamp, Token};
+use arcgis_auth_storage::{SessionKind, SessionRecord};
+
+use super::callback::{CallbackParams, fragment_of};
+use super::{NeverRenewed, SignedIn};
+use crate::error::{FlowError, FlowErrorKind, Result};
+
+/// The token an implicit-grant sign-in delivered in the redirect URI's
+/// fragment (`#access_token=...&expires_in=...&username=...&ssl=...&state=...`).
+///
+/// **Deprecated flow**: ArcGIS recommends the authorization code flow with
+/// PKCE ([`UserSignIn`](super::UserSignIn)) for every app. This type exists to
+/// read the callbacks of apps still being migrated. Implicit tokens cannot be
+/// refreshed: when one expires the user signs in again.
+///
+/// `Debug` never shows the token.
+pub struct ImplicitCallback {
+    access_token: SecretString,
+    expires_in: Duration,
+    username: Option<String>,
+    ssl: bool,
+}
+
+impl ImplicitCallback {
+    /// Reads an implicit-grant callback: the full redirect URL, or its
+    /// fragment (with or without the `#`), checking that it carries
+    /// `expected_state` (constant-time).
+    ///
+    /// Errors:
+    /// - [`FlowErrorKind::StateMismatch`]: the `state` is missing or differs.
+    /// - [`FlowErrorKind::SignInRequired`] with
+    ///   [`arcgis_kind`](FlowError::arcgis_kind) `Some(AccessDenied)` for
+    ///   `error=access_denied`; other `error=` values keep their ArcGIS kind.
+    /// - [`FlowErrorKind::InvalidInput`]: no `access_token`, or an
+    ///   `expires_in` that is missing, not a number of seconds, zero, or absurd.
+    #[deprecated(
+        note = "the implicit grant is deprecated by ArcGIS: sign users in with `UserSignIn` \
+                (authorization code + PKCE); use this only while migrating"
+    )]
+    pub fn parse(callback: &str, expected_state: &str) -> Result<Self> {
+        let params = CallbackParams::parse(fragment_of(callback));
+        params.check(Some(expected_state))?;
+        let access_token = params.access_token.ok_or_else(|| {
+            invalid("the implicit-grant callback carries no access_token: pass the full redirect URL or its fragment")
+        })?;
+        let expires_in = params
+            .expires_in
+            .as_deref()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|&s| s > 0 && s <= MAX_LIFETIME_SECS)
+            .ok_or_else(|| {
+                invalid(
+                    "the implicit-grant callback's expires_in is missing or not a sensible \
+                     number of seconds: sign in again",
+                )
+            })?;
+        Ok(ImplicitCallback {
+            access_token,
+            expires_in: Duration::from_secs(expires_in),
+            username: params.username.filter(|u| !u.is_empty()),
+            ssl: params.ssl.as_deref() == Some("true"),
+        })
+    }
+
+    /// The signed-in user, when the portal said.
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
+    /// How long the token lives from the moment the callback arrived.
+    pub fn expires_in(&self) -> Duration {
+        self.expires_in
+    }
+
+    /// Whether the portal requires HTTPS for this token.
+    pub fn ssl(&self) -> bool {
+        self.ssl
+    }
+
+    /// The normalised token, expiring `expires_in` after `received_at`.
+    pub fn into_token(self, received_at: Timestamp) -> Token {
+        Token::new(self.access_token, received_at + self.expires_in)
+            .with_ssl(self.ssl)
+            .with_username(self.username)
+    }
+
+    /// The token as a user session of `portal` for app `client_id`, for a
+    /// [`TokenManager`](crate::TokenManager) (with [`NeverRenewed`] as its
+    /// source: it answers [`FlowErrorKind::NotRenewable`] once the token
+    /// expires). The expiry counts from `clock`'s now.
+    pub fn into_session(
+        self,
+        portal: Portal,
+        client_id: impl Into<String>,
+        clock: Arc<dyn Clock>,
+    ) -> SignedIn<NeverRenewed> {
+        let token = self.into_token(clock.now());
+        let mut record = SessionRecord::new(portal, SessionKind::User);
+        record.client_id = Some(client_id.into());
+        record.set_token(&token);
+        SignedIn::new(record, token, NeverRenewed, clock)
+    }
+}
+
+fn invalid(message: &str) -> FlowError {
+    FlowError::new(FlowErrorKind::InvalidInput, message)
+}
+
+impl fmt::Debug for ImplicitCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImplicitCallback")
+            .field("access_token", &"[REDACTED]")
+            .field("expires_in", &self.expires_in)
+            .field("username", &self.username)
+            .field("ssl", &self.ssl)
+            .finish()
+    }
+}

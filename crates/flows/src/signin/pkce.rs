@@ -1,0 +1,379 @@
+// The module docs are docs/flows/user-sign-in.md, attached in signin/mod.rs.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arcgis_auth_core::{
+    AuthorizeOptions, Clock, ExposeSecret, HttpClient, OAuthClient, Portal, RefreshToken,
+    SecretString, Timestamp, Token,
+};
+use arcgis_auth_storage::{SessionKind, SessionRecord};
+use async_trait::async_trait;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use url::Url;
+
+use super::callback::{CallbackParams, query_of};
+use super::loopback::LoopbackListener;
+use super::oob::{OOB_REDIRECT_URI, code_from_pasted};
+use super::{SignedIn, check_owner, foreign_record, renewal_for};
+use crate::error::{FlowError, FlowErrorKind, Result};
+use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
+
+/// User sign-in with the authorization-code flow and PKCE, and the
+/// [`TokenSource`] that renews such sessions with their refresh token.
+///
+/// Step one, [`begin`](Self::begin), makes the sign-in URL and a
+/// [`PendingSignIn`]; step two, [`complete`](Self::complete), takes the
+/// callback the browser brought back and trades its code for tokens. See the
+/// [module docs](self) for the three ways to receive the callback.
+///
+/// Cloning is cheap. `Debug` never shows the client secret.
+#[derive(Clone)]
+pub struct UserSignIn {
+    client: OAuthClient,
+}
+
+impl UserSignIn {
+    /// Sign-in for the app `client_id` registered with `portal` (a public
+    /// client: no secret, PKCE only), on the system clock.
+    pub fn new(portal: Portal, client_id: impl Into<String>, http: HttpClient) -> Self {
+        UserSignIn {
+            client: OAuthClient::new(portal, client_id, http),
+        }
+    }
+
+    /// Sends `secret` with the code exchange and refreshes (confidential
+    /// server apps). It stays in memory: it is never written to a session.
+    pub fn with_client_secret(mut self, secret: SecretString) -> Self {
+        self.client = self.client.with_client_secret(secret);
+        self
+    }
+
+    /// Uses `clock` for issue times and, in [`SignedIn::into_manager`], expiry.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.client = self.client.with_clock(clock);
+        self
+    }
+
+    /// The OAuth client underneath (portal, client id, HTTP client, clock).
+    pub fn client(&self) -> &OAuthClient {
+        &self.client
+    }
+
+    /// Step one: the sign-in URL to open in the user's browser, and what to
+    /// keep until the callback arrives.
+    ///
+    /// The URL carries `client_id`, `response_type=code`, `redirect_uri`, a
+    /// random `state`, the S256 `code_challenge` of a random verifier, and the
+    /// `options` (`expiration` sets the *refresh* token's lifetime, `locale`,
+    /// `style`). `redirect_uri` must be registered for the app exactly as
+    /// given; it may carry its own query parameters.
+    ///
+    /// Errors: [`FlowErrorKind::ArcGis`] with
+    /// [`InvalidUrl`](arcgis_auth_core::ErrorKind::InvalidUrl) for a malformed
+    /// redirect URI, [`InvalidInput`](arcgis_auth_core::ErrorKind::InvalidInput)
+    /// for an expiration out of range,
+    /// [`InsecureTransport`](arcgis_auth_core::ErrorKind::InsecureTransport)
+    /// for a remote `http://` portal.
+    pub fn begin(&self, redirect_uri: &str, options: &AuthorizeOptions) -> Result<PendingSignIn> {
+        let authorization = self.client.authorize_url(redirect_uri, options)?;
+        let created_at = self.client.clock().now();
+        tracing::debug!(
+            portal = %self.client.portal(),
+            client_id = %self.client.client_id(),
+            redirect_uri,
+            "sign-in started"
+        );
+        Ok(PendingSignIn {
+            portal: self.client.portal().clone(),
+            client_id: self.client.client_id().to_owned(),
+            redirect_uri: authorization.redirect_uri().to_owned(),
+            url: authorization.url().clone(),
+            state: authorization.state().to_owned(),
+            pkce_verifier: authorization.pkce_verifier().clone(),
+            created_at,
+        })
+    }
+
+    /// Step one for the out-of-band flow: [`begin`](Self::begin) with
+    /// [`OOB_REDIRECT_URI`]. The portal shows the code on its approval page;
+    /// finish with [`complete_oob`](Self::complete_oob).
+    pub fn begin_oob(&self, options: &AuthorizeOptions) -> Result<PendingSignIn> {
+        self.begin(OOB_REDIRECT_URI, options)
+    }
+
+    /// Step two: checks the callback and trades its code for tokens.
+    ///
+    /// `callback` is the URL the browser was sent to, or just its query
+    /// string (with or without the leading `?`); parameters of the app's own
+    /// are ignored.
+    ///
+    /// Errors:
+    /// - [`FlowErrorKind::StateMismatch`]: the `state` is missing or differs
+    ///   (compared in constant time): a forged or stale callback. Nothing is sent.
+    /// - [`FlowErrorKind::SignInRequired`] with
+    ///   [`arcgis_kind`](FlowError::arcgis_kind) `Some(AccessDenied)`: the user
+    ///   declined (`error=access_denied`). Other `error=` values keep their
+    ///   ArcGIS kind ([`FlowErrorKind::ArcGis`]).
+    /// - [`FlowErrorKind::InvalidInput`]: no code in the callback, or `pending`
+    ///   belongs to another portal or app.
+    /// - whatever the token endpoint answers (an expired or reused code is
+    ///   [`InvalidGrant`](arcgis_auth_core::ErrorKind::InvalidGrant)).
+    pub async fn complete(
+        &self,
+        pending: &PendingSignIn,
+        callback: &str,
+    ) -> Result<SignedIn<UserSignIn>> {
+        self.check_pending(pending)?;
+        let code = pending.code_from_callback(callback)?;
+        self.exchange(pending, &code).await
+    }
+
+    /// Step two for the out-of-band flow: `pasted` is what the user copied
+    /// from the approval page (the code, or the page's `SUCCESS code=...`
+    /// title, or the whole page); see [`code_from_pasted`].
+    ///
+    /// There is no `state` to check here: the user carried the code by hand.
+    /// PKCE still binds the code to this sign-in, so a code from anyone
+    /// else's sign-in is refused by the portal.
+    pub async fn complete_oob(
+        &self,
+        pending: &PendingSignIn,
+        pasted: &str,
+    ) -> Result<SignedIn<UserSignIn>> {
+        self.check_pending(pending)?;
+        if !pending.is_oob() {
+            return Err(FlowError::new(
+                FlowErrorKind::InvalidInput,
+                "this sign-in was not started out of band: pass the callback to complete()",
+            ));
+        }
+        let code = code_from_pasted(pasted)?;
+        self.exchange(pending, &code).await
+    }
+
+    /// Step two with a [`LoopbackListener`]: waits up to `timeout` for the
+    /// browser to come back to the listener, then completes as
+    /// [`complete`](Self::complete) does. `pending` must have been started with
+    /// the listener's [`redirect_uri`](LoopbackListener::redirect_uri).
+    ///
+    /// Errors: [`FlowErrorKind::SignInTimedOut`] when the browser did not come
+    /// back in time, and those of [`complete`](Self::complete).
+    pub async fn complete_with_listener(
+        &self,
+        pending: &PendingSignIn,
+        listener: LoopbackListener,
+        timeout: Duration,
+    ) -> Result<SignedIn<UserSignIn>> {
+        self.check_pending(pending)?;
+        if pending.redirect_uri() != listener.redirect_uri() {
+            return Err(FlowError::new(
+                FlowErrorKind::InvalidInput,
+                "the sign-in was started with another redirect URI than the listener's: begin \
+                 it with listener.redirect_uri()",
+            ));
+        }
+        let callback = listener.wait(pending, timeout).await?;
+        self.complete(pending, callback.expose_secret()).await
+    }
+
+    fn check_pending(&self, pending: &PendingSignIn) -> Result<()> {
+        if pending.client_id != self.client.client_id() || &pending.portal != self.client.portal() {
+            return Err(FlowError::new(
+                FlowErrorKind::InvalidInput,
+                "the pending sign-in was started for another portal or app: complete it with the \
+                 UserSignIn that began it",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn exchange(
+        &self,
+        pending: &PendingSignIn,
+        code: &SecretString,
+    ) -> Result<SignedIn<UserSignIn>> {
+        let token = self
+            .client
+            .exchange_code(code, Some(&pending.pkce_verifier), &pending.redirect_uri)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "the sign-in code was not accepted"))?;
+        let mut record = SessionRecord::new(self.client.portal().clone(), SessionKind::User);
+        record.client_id = Some(self.client.client_id().to_owned());
+        record.redirect_uri = Some(pending.redirect_uri.clone());
+        record.set_token(&token);
+        tracing::info!(
+            portal = %self.client.portal(),
+            user = token.username().unwrap_or("?"),
+            refresh_token = token.refresh_token().is_some(),
+            "user signed in"
+        );
+        let clock = Arc::clone(self.client.clock());
+        Ok(SignedIn::new(record, token, self.clone(), clock))
+    }
+}
+
+impl fmt::Debug for UserSignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserSignIn")
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+/// Renews user sessions: `refresh_token`, or `exchange_refresh_token` (with the
+/// session's redirect URI) when the manager asks for a new refresh token.
+#[async_trait]
+impl TokenSource for UserSignIn {
+    fn renewal(&self, session: &SessionRecord) -> Renewal {
+        renewal_for(session, SessionKind::User, Renewal::RefreshToken)
+    }
+
+    async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token> {
+        let record = request.session();
+        check_owner(record, &self.client)?;
+        let secret = record.refresh_token.clone().ok_or_else(|| {
+            FlowError::new(
+                FlowErrorKind::SignInRequired,
+                "the session has no refresh token: sign in again",
+            )
+        })?;
+        let refresh_token = RefreshToken::new(
+            secret,
+            record
+                .refresh_token_issued_at
+                .unwrap_or(Timestamp::UNIX_EPOCH),
+            record.refresh_token_expires_at,
+        );
+        match request.grant() {
+            Grant::Refresh => Ok(self.client.refresh(&refresh_token).await?),
+            Grant::Exchange => {
+                let redirect_uri = record.redirect_uri.as_deref().ok_or_else(|| {
+                    foreign_record("has no redirect URI to exchange its refresh token with")
+                })?;
+                Ok(self
+                    .client
+                    .exchange_refresh_token(&refresh_token, redirect_uri)
+                    .await?)
+            }
+            _ => Err(FlowError::new(
+                FlowErrorKind::SignInRequired,
+                "a user session can only be renewed with its refresh token: sign in again",
+            )),
+        }
+    }
+}
+
+/// A sign-in between its two steps: the URL the user was sent to, and the
+/// secrets needed to finish it (the PKCE verifier and the `state`).
+///
+/// A web server keeps this between the redirect to the portal and the
+/// callback, usually in its server-side session store keyed by a cookie (or
+/// by [`state`](Self::state)). It is `Serialize`/`Deserialize` for that, and
+/// **the serialised form contains the PKCE verifier in clear**: store it on the
+/// server only, never in a cookie, a URL, a hidden form field or anything else
+/// that reaches the browser (whoever holds the verifier and intercepts the code
+/// can sign in as the user). Throw it away once the sign-in completes. `Debug`
+/// shows neither the verifier nor the state.
+///
+/// ```
+/// use arcgis_auth_core::{AuthorizeOptions, HttpClient, Portal};
+/// use arcgis_auth_flows::signin::{PendingSignIn, UserSignIn};
+///
+/// let sign_in = UserSignIn::new(Portal::arcgis_online(), "my-client-id", HttpClient::new()?);
+/// let pending = sign_in.begin("https://app.example.com/callback", &AuthorizeOptions::new())?;
+/// let saved = serde_json::to_string(&pending).unwrap(); // server-side only!
+/// let back: PendingSignIn = serde_json::from_str(&saved).unwrap();
+/// assert_eq!(back.url(), pending.url());
+/// assert!(!format!("{back:?}").contains(back.state()));
+/// # Ok::<(), arcgis_auth_flows::FlowError>(())
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    portal: Portal,
+    client_id: String,
+    redirect_uri: String,
+    url: Url,
+    state: String,
+    #[serde(serialize_with = "ser_secret", deserialize_with = "de_secret")]
+    pkce_verifier: SecretString,
+    created_at: Timestamp,
+}
+
+impl PendingSignIn {
+    /// The `oauth2/authorize` URL to send the user to.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The redirect URI the sign-in names (and the code exchange repeats).
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// The portal.
+    pub fn portal(&self) -> &Portal {
+        &self.portal
+    }
+
+    /// The app's client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The random `state` sent, e.g. to find this pending sign-in again when
+    /// the callback arrives. It is not a credential, but keep it server-side.
+    pub fn state(&self) -> &str {
+        &self.state
+    }
+
+    /// When the sign-in began (to throw away sign-ins never completed).
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+
+    /// Whether this is an out-of-band sign-in ([`OOB_REDIRECT_URI`]).
+    pub fn is_oob(&self) -> bool {
+        self.redirect_uri == OOB_REDIRECT_URI
+    }
+
+    /// Checks a callback (URL or query string) and returns its code, without
+    /// sending anything. [`UserSignIn::complete`] calls this; the errors are
+    /// the ones listed there.
+    pub fn code_from_callback(&self, callback: &str) -> Result<SecretString> {
+        let params = CallbackParams::parse(query_of(callback));
+        params.check(Some(&self.state))?;
+        params
+            .code
+            .filter(|c| !c.expose_secret().is_empty())
+            .ok_or_else(|| {
+                FlowError::new(
+                    FlowErrorKind::InvalidInput,
+                    "the sign-in callback carries no code: pass the whole callback URL (or its \
+                     query), or start the sign-in again",
+                )
+            })
+    }
+}
+
+impl fmt::Debug for PendingSignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingSignIn")
+            .field("portal", &self.portal)
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("state", &"[REDACTED]")
+            .field("pkce_verifier", &"[REDACTED]")
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ser_secret<S: Serializer>(s: &SecretString, ser: S) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(s.expose_secret())
+}
+
+fn de_secret<'de, D: Deserializer<'de>>(de: D) -> std::result::Result<SecretString, D::Error> {
+    String::deserialize(de).map(SecretString::from)
+}

@@ -1,0 +1,554 @@
+//! Federated and standalone servers: discovery, server tokens, caching,
+//! persistence, and dropping server tokens when the portal token changes.
+
+use std::time::Duration;
+
+use super::support::*;
+use arcgis_auth_core::{Clock, ExposeSecret, HttpClient, ServerRoot};
+use arcgis_auth_flows::federation::{Federation, FederationConfig};
+use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
+use arcgis_auth_flows::routing::{ServerCredentials, TokenRouting};
+use arcgis_auth_flows::{FlowErrorKind, Renewal};
+use arcgis_auth_storage::{SessionKind, SessionStore};
+use reqwest_middleware::ClientWithMiddleware;
+use serde_json::json;
+use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const GENERATE: &str = "/portal/sharing/rest/generateToken";
+const SERVICE: &str = "/server/rest/services/Roads/MapServer";
+
+fn ok_json() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(r#"{"ok":true}"#, "application/json")
+}
+
+fn info(owner: Option<&str>) -> ResponseTemplate {
+    let mut body = json!({
+        "currentVersion": 11.1,
+        "authInfo": {"isTokenBasedSecurity": true, "shortLivedTokenValidity": 60}
+    });
+    if let Some(owner) = owner {
+        body["owningSystemUrl"] = json!(owner);
+    }
+    ResponseTemplate::new(200).set_body_raw(body.to_string(), "text/plain;charset=utf-8")
+}
+
+/// A portal whose generateToken hands out server-1, server-2, ... and
+/// records which portal token each request carried.
+async fn mount_generate_token(portal_server: &MockServer, session: &Session) {
+    let clock = session.clock.clone();
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Mock::given(method("POST"))
+        .and(path(GENERATE))
+        .respond_with(move |_: &Request| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            ResponseTemplate::new(200)
+                .set_body_json(generate_token_answer(&format!("server-{n}"), clock.now()))
+        })
+        .mount(portal_server)
+        .await;
+}
+
+async fn generate_requests(portal_server: &MockServer) -> Vec<Request> {
+    portal_server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == GENERATE)
+        .collect()
+}
+
+fn form_value(request: &Request, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(&request.body)
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn client(session: &Session, routing: TokenRouting) -> (ClientWithMiddleware, Federation) {
+    let federation = Federation::new(session.manager.clone(), routing, HttpClient::new().unwrap());
+    let client = ArcGisAuth::from_federation(federation.clone())
+        .into_client()
+        .unwrap();
+    (client, federation)
+}
+
+#[tokio::test]
+async fn a_federated_server_gets_its_own_token_cached_and_stored() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    // Federated with "http://host/portal/" (trailing slash): ArcGIS is tolerant, so are we.
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal/", portal_server.uri()))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path(SERVICE))
+        .and(header("x-esri-authorization", "Bearer server-1"))
+        .respond_with(ok_json())
+        .expect(3)
+        .mount(&server)
+        .await;
+    let (client, _) = client(&session, TokenRouting::new(portal));
+    for _ in 0..3 {
+        let r = client
+            .get(format!("{}{SERVICE}?f=json", server.uri()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let generated = generate_requests(&portal_server).await;
+    assert_eq!(generated.len(), 1, "one server token for three requests");
+    assert_eq!(
+        form_value(&generated[0], "token").as_deref(),
+        Some("token-0")
+    );
+    assert_eq!(
+        form_value(&generated[0], "serverUrl").as_deref(),
+        Some(format!("{}/server", server.uri()).as_str())
+    );
+    // Persisted in the session record.
+    let stored = session.store.load(KEY).await.unwrap().unwrap().record;
+    let root = format!("{}/server", server.uri());
+    assert_eq!(
+        stored.server_tokens[&root].token.expose_secret(),
+        "server-1",
+        "{stored:?}"
+    );
+    assert_no_token_in_urls(&server).await;
+    assert_no_token_in_urls(&portal_server).await;
+}
+
+#[tokio::test]
+async fn server_tokens_are_dropped_when_the_portal_token_changes() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    Mock::given(path(SERVICE))
+        .respond_with(ok_json())
+        .mount(&server)
+        .await;
+    let (client, federation) = client(&session, TokenRouting::new(portal));
+    let url = format!("{}{SERVICE}?f=json", server.uri());
+
+    client.get(&url).send().await.unwrap();
+    // The portal token expires and is renewed (token-1): the server token
+    // made from token-0 must not be used any more.
+    session.clock.advance(Duration::from_secs(7200));
+    client.get(&url).send().await.unwrap();
+    // Reported invalid by someone else (token-2 next).
+    let current = session.manager.token().await.unwrap();
+    session.manager.report_invalid(&current);
+    client.get(&url).send().await.unwrap();
+
+    let generated = generate_requests(&portal_server).await;
+    let portal_tokens: Vec<_> = generated
+        .iter()
+        .map(|r| form_value(r, "token").unwrap())
+        .collect();
+    let all: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.url.path().to_owned(), esri_header(r)))
+        .collect();
+    assert_eq!(
+        portal_tokens,
+        ["token-0", "token-1", "token-2"],
+        "{all:?} {}",
+        session.source.count()
+    );
+    let sent: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == SERVICE)
+        .map(|r| esri_header(r).unwrap())
+        .collect();
+    assert_eq!(
+        sent,
+        ["Bearer server-1", "Bearer server-2", "Bearer server-3"]
+    );
+
+    // The stored server tokens belong to the current portal token only.
+    let stored = session.store.load(KEY).await.unwrap().unwrap().record;
+    assert_eq!(stored.server_tokens.len(), 1);
+    // And a new federation over the same store reuses the stored one.
+    let again = Federation::new(
+        session.manager.clone(),
+        TokenRouting::new(session.portal.clone()),
+        HttpClient::new().unwrap(),
+    );
+    let root = ServerRoot::parse(&server.uri()).unwrap();
+    let root = ServerRoot::parse(&format!("{root}/server")).unwrap();
+    let token = again.server_token(&root).await.unwrap();
+    assert_eq!(generate_requests(&portal_server).await.len(), 3);
+    assert_eq!(token.secret().expose_secret(), "server-3");
+    assert!(!format!("{token:?}").contains("server-3"));
+    drop(federation);
+}
+
+#[tokio::test]
+async fn a_rejected_server_token_is_replaced_once() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    Mock::given(path(SERVICE))
+        .and(header("x-esri-authorization", "Bearer server-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"error":{"code":498,"message":"Invalid token."}}"#,
+            "text/plain",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path(SERVICE))
+        .and(header("x-esri-authorization", "Bearer server-2"))
+        .respond_with(ok_json())
+        .mount(&server)
+        .await;
+    let (client, _) = client(&session, TokenRouting::new(portal));
+    let r = client
+        .get(format!("{}{SERVICE}?f=json", server.uri()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The portal token was fine: only the server token was replaced.
+    assert_eq!(session.source.count(), 0);
+    assert_eq!(generate_requests(&portal_server).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_server_of_another_portal_gets_no_token_and_a_typed_error() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some("https://other.example.com/portal")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path(SERVICE))
+        .respond_with(ok_json())
+        .mount(&server)
+        .await;
+    let (client, federation) = client(&session, TokenRouting::new(portal));
+    let r = client
+        .get(format!("{}{SERVICE}?f=json", server.uri()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let root = ServerRoot::parse(&format!("{}/server", server.uri())).unwrap();
+    let err = federation.server_token(&root).await.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::NotFederated);
+    assert!(err.to_string().contains("other.example.com"), "{err}");
+    assert!(!federation.is_federated(&root).await.unwrap());
+    for request in server.received_requests().await.unwrap() {
+        assert!(!carries_token(&request), "{}", request.url);
+    }
+    assert!(generate_requests(&portal_server).await.is_empty());
+}
+
+#[tokio::test]
+async fn standalone_servers_get_a_token_only_when_trusted() {
+    let portal_server = MockServer::start().await;
+    let standalone = MockServer::start().await;
+    let own = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    for s in [&standalone, &own] {
+        Mock::given(path("/arcgis/rest/info"))
+            .respond_with(info(None))
+            .mount(s)
+            .await;
+        Mock::given(path("/arcgis/rest/services/A/MapServer"))
+            .respond_with(ok_json())
+            .mount(s)
+            .await;
+    }
+    let clock = session.clock.clone();
+    Mock::given(method("POST"))
+        .and(path("/arcgis/tokens/generateToken"))
+        .and(body_string_contains("username=svc"))
+        .and(body_string_contains("password=pw%21"))
+        .respond_with(move |_: &Request| {
+            ResponseTemplate::new(200).set_body_json(generate_token_answer("own-1", clock.now()))
+        })
+        .expect(1)
+        .mount(&own)
+        .await;
+    let own_root = ServerRoot::parse(&format!("{}/arcgis", own.uri())).unwrap();
+    let standalone_url = format!(
+        "{}/arcgis/rest/services/A/MapServer?f=json",
+        standalone.uri()
+    );
+
+    // Not trusted: no token.
+    let (plain, _) = client(&session, TokenRouting::new(portal.clone()));
+    plain.get(&standalone_url).send().await.unwrap();
+    assert!(!carries_token(
+        &standalone.received_requests().await.unwrap()[1]
+    ));
+
+    // Trusted: the portal token; trusted with credentials: its own token, cached.
+    let routing = TokenRouting::new(portal)
+        .trust_server(ServerRoot::parse(&format!("{}/arcgis", standalone.uri())).unwrap())
+        .trust_server_with_credentials(own_root, ServerCredentials::new("svc", "pw!".into()));
+    let (trusted, _) = client(&session, routing);
+    trusted.get(&standalone_url).send().await.unwrap();
+    let last = standalone.received_requests().await.unwrap().pop().unwrap();
+    assert_eq!(esri_header(&last).as_deref(), Some("Bearer token-0"));
+    for _ in 0..2 {
+        trusted
+            .get(format!(
+                "{}/arcgis/rest/services/A/MapServer?f=json",
+                own.uri()
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    let last = own.received_requests().await.unwrap().pop().unwrap();
+    assert_eq!(esri_header(&last).as_deref(), Some("Bearer own-1"));
+    assert_no_token_in_urls(&own).await;
+}
+
+#[tokio::test]
+async fn rest_info_is_cached_for_a_bounded_time() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(None))
+        .mount(&server)
+        .await;
+    let mut config = FederationConfig::default();
+    config.info_ttl = Duration::from_secs(60);
+    let federation = Federation::with_config(
+        session.manager.clone(),
+        TokenRouting::new(portal),
+        HttpClient::new().unwrap(),
+        config,
+    );
+    let root = ServerRoot::parse(&format!("{}/server", server.uri())).unwrap();
+    let count = || async { server.received_requests().await.unwrap().len() };
+    federation.server_info(&root).await.unwrap();
+    federation.server_info(&root).await.unwrap();
+    assert_eq!(count().await, 1);
+    session.clock.advance(Duration::from_secs(59));
+    federation.server_info(&root).await.unwrap();
+    assert_eq!(count().await, 1);
+    session.clock.advance(Duration::from_secs(2));
+    federation.server_info(&root).await.unwrap();
+    assert_eq!(count().await, 2);
+}
+
+#[tokio::test]
+async fn a_server_behind_the_portals_web_server_is_discovered_first() {
+    let portal_server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    // Federated /server, standalone /other: both on the portal's origin.
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&portal_server)
+        .await;
+    Mock::given(path("/other/rest/info"))
+        .respond_with(info(None))
+        .mount(&portal_server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ok_json())
+        .mount(&portal_server)
+        .await;
+    let (client, _) = client(&session, TokenRouting::new(portal));
+    client
+        .get(format!("{}{SERVICE}?f=json", portal_server.uri()))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!(
+            "{}/other/rest/services/A/MapServer?f=json",
+            portal_server.uri()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let got = portal_server.received_requests().await.unwrap();
+    let service = got.iter().find(|r| r.url.path() == SERVICE).unwrap();
+    assert_eq!(esri_header(service).as_deref(), Some("Bearer server-1"));
+    let other = got
+        .iter()
+        .find(|r| r.url.path() == "/other/rest/services/A/MapServer")
+        .unwrap();
+    assert_eq!(esri_header(other).as_deref(), Some("Bearer token-0"));
+}
+
+#[tokio::test]
+async fn the_portal_rejecting_its_own_token_during_generate_token_renews_it_once() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    Mock::given(path(GENERATE))
+        .and(body_string_contains("token=token-0"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"error":{"code":498,"message":"Invalid token."}}"#,
+            "text/plain",
+        ))
+        .mount(&portal_server)
+        .await;
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    Mock::given(path(SERVICE))
+        .respond_with(ok_json())
+        .mount(&server)
+        .await;
+    let (client, _) = client(&session, TokenRouting::new(portal));
+    let r = client
+        .get(format!("{}{SERVICE}?f=json", server.uri()))
+        .send()
+        .await;
+    let r = r.unwrap_or_else(|e| panic!("{e} {:?}", flow_error(&e)));
+    assert_eq!(r.status(), 200);
+    assert_eq!(session.source.count(), 1);
+    let last = server.received_requests().await.unwrap().pop().unwrap();
+    assert_eq!(esri_header(&last).as_deref(), Some("Bearer server-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_token_request_for_many_concurrent_callers() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    Mock::given(path(SERVICE))
+        .and(header("x-esri-authorization", "Bearer server-1"))
+        .respond_with(ok_json())
+        .expect(50)
+        .mount(&server)
+        .await;
+    let (client, _) = client(&session, TokenRouting::new(portal));
+    let url = format!("{}{SERVICE}?f=json", server.uri());
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.clone();
+            tokio::spawn(async move { client.get(url).send().await.unwrap().status() })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(generate_requests(&portal_server).await.len(), 1);
+    drop_servers(vec![portal_server, server]).await;
+}
+
+#[tokio::test]
+async fn server_tokens_are_renewed_early() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    let federation = Federation::new(
+        session.manager.clone(),
+        TokenRouting::new(portal),
+        HttpClient::new().unwrap(),
+    );
+    let root = ServerRoot::parse(&format!("{}/server", server.uri())).unwrap();
+    let first = federation.server_token(&root).await.unwrap();
+    assert_eq!(first.secret().expose_secret(), "server-1");
+    // 54 minutes into a one-hour token: still fresh (the lead is 5 minutes).
+    session.clock.advance(Duration::from_secs(54 * 60));
+    let same = federation.server_token(&root).await.unwrap();
+    assert_eq!(same.secret().expose_secret(), "server-1");
+    // 56 minutes in: renewed before it expires, with the same portal token.
+    session.clock.advance(Duration::from_secs(2 * 60));
+    let next = federation.server_token(&root).await.unwrap();
+    assert_eq!(next.secret().expose_secret(), "server-2");
+    let generated = generate_requests(&portal_server).await;
+    assert_eq!(generated.len(), 2);
+    assert_eq!(
+        form_value(&generated[1], "token").as_deref(),
+        Some("token-0")
+    );
+    assert_eq!(session.source.count(), 0);
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_a_token() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    let routing = TokenRouting::new(portal).trust_server_with_credentials(
+        ServerRoot::parse("https://own.example.com/arcgis").unwrap(),
+        ServerCredentials::new("svc", "pw-secret".into()),
+    );
+    let (client, federation) = client(&session, routing);
+    let url = url::Url::parse(&format!("{}{SERVICE}", server.uri())).unwrap();
+    let route = federation.routing().route(&url);
+    let credential = federation.credential(&route).await.unwrap().unwrap();
+    assert_eq!(credential.token().secret().expose_secret(), "server-1");
+    let auth = ArcGisAuth::from_federation(federation.clone());
+    let shown = format!(
+        "{credential:?} {federation:?} {auth:?} {client:?} {route:?} {:?}",
+        federation.routing()
+    );
+    for secret in ["server-1", "token-0", "pw-secret"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}

@@ -1,0 +1,226 @@
+//! The loopback listener, end to end: the test plays the browser.
+
+use std::time::Duration;
+
+use crate::support::{forms, http, portal, token_body};
+use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret};
+use arcgis_auth_flows::signin::{LoopbackListener, PendingSignIn, UserSignIn};
+use arcgis_auth_flows::{FlowError, FlowErrorKind, SignedIn};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The browser: a plain client that never goes through a proxy.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("browser client")
+}
+
+async fn token_endpoint(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/sharing/rest/oauth2/token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(token_body("AT-1", Some(("RT-1", 1_209_599)))),
+        )
+        .mount(server)
+        .await;
+}
+
+/// Completes `pending` with `listener` in the background (a minute at most).
+fn spawn_completion(
+    sign_in: &UserSignIn,
+    pending: &PendingSignIn,
+    listener: LoopbackListener,
+) -> JoinHandle<Result<SignedIn<UserSignIn>, FlowError>> {
+    let (sign_in, pending) = (sign_in.clone(), pending.clone());
+    tokio::spawn(async move {
+        sign_in
+            .complete_with_listener(&pending, listener, Duration::from_secs(60))
+            .await
+    })
+}
+
+/// Sends raw bytes to the listener and returns whatever it answers.
+async fn raw(port: u16, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the listener accepts");
+    stream.write_all(request).await.expect("request sent");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn the_browser_comes_back_and_the_sign_in_completes() {
+    let server = MockServer::start().await;
+    token_endpoint(&server).await;
+    let sign_in = UserSignIn::new(portal(&server), "my-app", http());
+    let listener = LoopbackListener::bind(0).await.unwrap();
+    let port = listener.port();
+    assert_ne!(port, 0);
+    let redirect_uri = listener.redirect_uri().to_owned();
+    assert_eq!(redirect_uri, format!("http://127.0.0.1:{port}/callback"));
+    let pending = sign_in
+        .begin(&redirect_uri, &AuthorizeOptions::new())
+        .unwrap();
+    let state = pending.state().to_owned();
+
+    let completion = spawn_completion(&sign_in, &pending, listener);
+    let browser = browser();
+
+    // Unrelated requests are answered and ignored.
+    let favicon = browser
+        .get(format!("http://127.0.0.1:{port}/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(favicon.status(), 404);
+    assert!(
+        raw(port, b"\x00\x01\x02 garbage\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 400")
+    );
+    assert!(
+        raw(port, b"POST /callback HTTP/1.1\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 405")
+    );
+    // An endless header: cut at 8 KiB and refused (the answer may be lost to
+    // the reset of the unread rest, so only the listener's survival is checked).
+    let _ = raw(port, &[b'A'; 20_000]).await;
+    // A connection that closes at once.
+    drop(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+
+    // A callback of another sign-in gets an error page and does not end this one.
+    let stale = browser
+        .get(format!("{redirect_uri}?code=forged&state=not-the-state"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 400);
+    assert!(stale.text().await.unwrap().contains("does not belong"));
+    assert!(!completion.is_finished());
+    assert!(forms(&server).await.is_empty());
+
+    // The real callback.
+    let page = browser
+        .get(format!("{redirect_uri}?code=the-code&state={state}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("You can close this tab"), "{html}");
+
+    let signed_in: SignedIn<UserSignIn> = completion.await.unwrap().unwrap();
+    assert_eq!(signed_in.token().access_token().expose_secret(), "AT-1");
+    assert_eq!(
+        signed_in.record().redirect_uri.as_deref(),
+        Some(redirect_uri.as_str())
+    );
+    let sent = forms(&server).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["code"], "the-code");
+    assert_eq!(sent[0]["redirect_uri"], redirect_uri);
+
+    // The listener has stopped: the port is closed.
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
+
+#[tokio::test]
+async fn a_declined_sign_in_shows_an_error_page_and_a_typed_error() {
+    let server = MockServer::start().await;
+    let sign_in = UserSignIn::new(portal(&server), "my-app", http());
+    let listener = LoopbackListener::bind_with_path(0, "/auth/done")
+        .await
+        .unwrap();
+    let redirect_uri = listener.redirect_uri().to_owned();
+    assert!(redirect_uri.ends_with("/auth/done"));
+    let pending = sign_in
+        .begin(&redirect_uri, &AuthorizeOptions::new())
+        .unwrap();
+    let state = pending.state().to_owned();
+    let completion = spawn_completion(&sign_in, &pending, listener);
+
+    let page = browser()
+        .get(format!(
+            "{redirect_uri}?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign-in failed"), "{html}");
+    assert!(html.contains("declined"), "{html}");
+    assert!(
+        !html.contains("<script>"),
+        "the description is escaped: {html}"
+    );
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+
+    let err = completion.await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::SignInRequired);
+    assert_eq!(err.arcgis_kind(), Some(ErrorKind::AccessDenied));
+    assert!(forms(&server).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_listener_times_out_with_a_typed_error() {
+    let server = MockServer::start().await;
+    let sign_in = UserSignIn::new(portal(&server), "my-app", http());
+    let listener = LoopbackListener::bind(0).await.unwrap();
+    let port = listener.port();
+    let pending = sign_in
+        .begin(listener.redirect_uri(), &AuthorizeOptions::new())
+        .unwrap();
+    // A browser that connects and never sends anything does not keep it waiting.
+    let _idle = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let err = sign_in
+        .complete_with_listener(&pending, listener, Duration::from_secs(300))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::SignInTimedOut);
+    assert!(err.message().contains("start the sign-in again"), "{err}");
+    assert!(err.kind().needs_sign_in());
+}
+
+#[tokio::test]
+async fn ports_paths_and_redirect_uris_are_checked() {
+    let first = LoopbackListener::bind(0).await.unwrap();
+    let port = first.port();
+    // The same port twice: a typed I/O error naming the port.
+    let err = LoopbackListener::bind(port).await.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::Io);
+    assert!(err.message().contains(&port.to_string()));
+    // A chosen free port is used as given.
+    drop(first);
+    let chosen = LoopbackListener::bind(port).await.unwrap();
+    assert_eq!(
+        chosen.redirect_uri(),
+        format!("http://127.0.0.1:{port}/callback")
+    );
+
+    for bad in ["callback", "/cb?x=1", "/cb#x", "/c b", ""] {
+        let err = LoopbackListener::bind_with_path(0, bad).await.unwrap_err();
+        assert_eq!(err.kind(), FlowErrorKind::InvalidInput, "{bad:?}");
+    }
+
+    // A sign-in begun with another redirect URI cannot use this listener.
+    let server = MockServer::start().await;
+    let sign_in = UserSignIn::new(portal(&server), "my-app", http());
+    let pending = sign_in
+        .begin("http://127.0.0.1:1/elsewhere", &AuthorizeOptions::new())
+        .unwrap();
+    let err = sign_in
+        .complete_with_listener(&pending, chosen, Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::InvalidInput);
+}
