@@ -41,8 +41,9 @@ pub const TOKEN_ANSWER: &str =
 /// The client id and secret [`oauth_client`] signs in with.
 pub const CLIENT_ID: &str = "bench-client";
 
-/// A loopback HTTP/1.1 server that answers every request with
-/// [`TOKEN_ANSWER`] (keep-alive, `Content-Length`), counting requests.
+/// A loopback HTTP/1.1 server that answers every request with one fixed JSON
+/// body ([`TOKEN_ANSWER`] unless started with [`TokenEndpoint::serving`];
+/// keep-alive, `Content-Length`), counting requests.
 ///
 /// It reads each request's headers and body (by `Content-Length`) and
 /// nothing more: the cheapest honest token endpoint, so that what a benchmark
@@ -55,8 +56,14 @@ pub struct TokenEndpoint {
 }
 
 impl TokenEndpoint {
-    /// Binds a free loopback port and serves on the current Tokio runtime.
+    /// Binds a free loopback port and serves [`TOKEN_ANSWER`] on the current
+    /// Tokio runtime.
     pub async fn start() -> std::io::Result<TokenEndpoint> {
+        Self::serving(TOKEN_ANSWER).await
+    }
+
+    /// As [`start`](Self::start), answering `body` (JSON) to every request.
+    pub async fn serving(body: &'static str) -> std::io::Result<TokenEndpoint> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let requests = Arc::new(AtomicUsize::new(0));
@@ -65,7 +72,7 @@ impl TokenEndpoint {
             while let Ok((stream, _)) = listener.accept().await {
                 let counter = Arc::clone(&counter);
                 tokio::spawn(async move {
-                    let _ = serve(stream, &counter).await;
+                    let _ = serve(stream, &counter, body).await;
                 });
             }
         });
@@ -82,6 +89,11 @@ impl TokenEndpoint {
             .unwrap_or_else(|e| unreachable!("a loopback sharing root is a portal: {e}"))
     }
 
+    /// `http://127.0.0.1:<port>{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
     /// How many requests were answered so far.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
@@ -94,12 +106,12 @@ impl Drop for TokenEndpoint {
     }
 }
 
-async fn serve(mut stream: TcpStream, counter: &AtomicUsize) -> std::io::Result<()> {
+async fn serve(mut stream: TcpStream, counter: &AtomicUsize, body: &str) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let response = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
-        TOKEN_ANSWER.len(),
-        TOKEN_ANSWER
+        body.len(),
+        body
     );
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];

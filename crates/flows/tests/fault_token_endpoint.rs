@@ -59,10 +59,8 @@ impl Fault {
     /// The error kind callers get while the fault lasts.
     fn kind(self) -> ErrorKind {
         match self {
-            Fault::Unavailable503 | Fault::ErrorIn200 => ErrorKind::Server,
-            // An HTML page with HTTP 200 may as well be a login page in front
-            // of the portal, which retrying does not cure: not transient.
-            Fault::HtmlOutagePage => ErrorKind::UnparseableResponse,
+            // An HTML page where JSON belongs is an outage: transient.
+            Fault::Unavailable503 | Fault::ErrorIn200 | Fault::HtmlOutagePage => ErrorKind::Server,
             Fault::ConnectionReset | Fault::SlowPastTimeout => ErrorKind::Transport,
             Fault::GarbageBytes => ErrorKind::UnparseableResponse,
         }
