@@ -104,6 +104,22 @@ fn bench(c: &mut Criterion) {
         std::fs::write(&tmp, &json).expect("write");
         std::fs::rename(&tmp, &raw).expect("rename");
     });
+    // Context: the raw operation made as durable as the store makes it
+    // (fsync of the file before the rename, of the directory after).
+    let mut group = c.benchmark_group("store_roundtrip");
+    group.bench_function("file_baseline_fsync", |b| {
+        b.iter(|| {
+            black_box(std::fs::read(&raw).expect("read"));
+            let mut f = std::fs::File::create(&tmp).expect("create");
+            std::io::Write::write_all(&mut f, json.as_bytes()).expect("write");
+            f.sync_all().expect("fsync");
+            std::fs::rename(&tmp, &raw).expect("rename");
+            std::fs::File::open(dir.path())
+                .and_then(|d| d.sync_all())
+                .expect("fsync dir");
+        })
+    });
+    group.finish();
 
     // Redis.
     let server = match RedisServer::get() {
@@ -128,6 +144,24 @@ fn bench(c: &mut Criterion) {
         (store, conn)
     });
     let raw_key = format!("{prefix}:raw");
+    // Context: the same store without its pub/sub subscription (its own
+    // saves' change messages then cost the client nothing).
+    let quiet: Arc<dyn SessionStore> = Arc::new(rt.block_on(async {
+        RedisStore::builder(server.url())
+            .prefix(format!("{prefix}-quiet"))
+            .remote_events(false)
+            .connect()
+            .await
+            .expect("redis store")
+    }));
+    let record = record();
+    rt.block_on(quiet.save(KEY, &record, SaveMode::Overwrite))
+        .expect("seed");
+    let mut group = c.benchmark_group("store_roundtrip");
+    group.bench_function("redis_without_remote_events", |b| {
+        b.iter(|| rt.block_on(load_and_cas(&*quiet, &record)))
+    });
+    group.finish();
     let redis_store: Arc<dyn SessionStore> = Arc::new(redis_store);
     bench_store(c, &rt, "redis", &*redis_store, &mut || {
         rt.block_on(async {
@@ -138,7 +172,11 @@ fn bench(c: &mut Criterion) {
     });
     rt.block_on(async {
         let _: () = conn
-            .del(&[raw_key.clone(), redis_store_key(&prefix)])
+            .del(&[
+                raw_key.clone(),
+                redis_store_key(&prefix),
+                redis_store_key(&format!("{prefix}-quiet")),
+            ])
             .await
             .expect("clean up");
     });

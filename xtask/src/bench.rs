@@ -209,6 +209,24 @@ fn figures(criterion: &Path) -> Vec<Figure> {
             note: None,
         });
     }
+    out.push(Figure {
+        name: "store_roundtrip/file_vs_durable_baseline",
+        value: scaled(ns("store_roundtrip", "file"), 1e3),
+        unit: "us",
+        baseline: scaled(ns("store_roundtrip", "file_baseline_fsync"), 1e3),
+        target: None,
+        met: None,
+        note: Some("baseline: read + write + fsync + rename + fsync of the directory, as durable as the store"),
+    });
+    out.push(Figure {
+        name: "store_roundtrip/redis_without_remote_events",
+        value: scaled(ns("store_roundtrip", "redis_without_remote_events"), 1e3),
+        unit: "us",
+        baseline: scaled(ns("store_roundtrip", "redis_baseline"), 1e3),
+        target: None,
+        met: None,
+        note: Some("the same store with remote_events(false): no pub/sub subscription of its own"),
+    });
     out
 }
 
