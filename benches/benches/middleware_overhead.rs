@@ -18,7 +18,7 @@ use arcgis_auth_flows::TokenManager;
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Bencher, Criterion, criterion_group, criterion_main};
 use reqwest_middleware::ClientWithMiddleware;
 
 const TASKS: usize = 8;
@@ -46,6 +46,23 @@ where
         task.await.expect("task");
     }
     started.elapsed()
+}
+
+/// Criterion's measurement: `iters` runs of 2,000 GETs made by `send`.
+fn gets<F, Fut>(b: &mut Bencher<'_>, rt: &tokio::runtime::Runtime, send: &F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = usize> + Send,
+{
+    b.iter_custom(|iters| {
+        (0..iters)
+            .map(|_| rt.block_on(run(send.clone())))
+            .sum::<Duration>()
+    })
+}
+
+async fn body_len(response: reqwest::Response) -> usize {
+    response.bytes().await.expect("body").len()
 }
 
 fn bench(c: &mut Criterion) {
@@ -83,42 +100,26 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("middleware_overhead");
     group.sample_size(10);
+    let (client, u) = (with_auth.clone(), Arc::clone(&url));
+    let through_middleware = move || {
+        let (client, url) = (client.clone(), Arc::clone(&u));
+        async move { body_len(client.get(url.as_str()).send().await.expect("GET")).await }
+    };
     group.bench_function("middleware_2000_gets", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let (client, url) = (with_auth.clone(), Arc::clone(&url));
-                    rt.block_on(run(move || {
-                        let (client, url) = (client.clone(), Arc::clone(&url));
-                        async move {
-                            let response = client.get(url.as_str()).send().await.expect("GET");
-                            response.bytes().await.expect("body").len()
-                        }
-                    }))
-                })
-                .sum::<Duration>()
-        })
+        gets(b, &rt, &through_middleware)
     });
+    let (client, u) = (inner.clone(), Arc::clone(&url));
+    let fixed_header = move || {
+        let (client, url) = (client.clone(), Arc::clone(&u));
+        async move {
+            let request = client
+                .get(url.as_str())
+                .header("X-Esri-Authorization", "Bearer bench-token");
+            body_len(request.send().await.expect("GET")).await
+        }
+    };
     group.bench_function("fixed_header_2000_gets_baseline", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let (client, url) = (inner.clone(), Arc::clone(&url));
-                    rt.block_on(run(move || {
-                        let (client, url) = (client.clone(), Arc::clone(&url));
-                        async move {
-                            let response = client
-                                .get(url.as_str())
-                                .header("X-Esri-Authorization", "Bearer bench-token")
-                                .send()
-                                .await
-                                .expect("GET");
-                            response.bytes().await.expect("body").len()
-                        }
-                    }))
-                })
-                .sum::<Duration>()
-        })
+        gets(b, &rt, &fixed_header)
     });
     group.finish();
     drop(server);
