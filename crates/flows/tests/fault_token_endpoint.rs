@@ -3,12 +3,14 @@
 //! answer slower than the client's timeout, an HTML maintenance page (HTTP
 //! 200), an ArcGIS error inside HTTP 200, or garbage bytes; then it recovers.
 //!
-//! For every fault and count: concurrent callers get typed errors (all the
-//! same, from one request per attempt: the single flight holds under
-//! failure), each call makes at most `1 + max_retries` requests (bounded
-//! retries), transient faults are retried and permanent-looking ones are not,
-//! nothing is poisoned, and the first call after the portal recovers
-//! succeeds. Time is real here (real sockets and a real client timeout cannot
+//! For every fault and count, with one caller and with 20 concurrent callers:
+//! every caller gets either a fresh token or the fault's typed error; one
+//! caller's call makes exactly `1 + max_retries` requests for a transient
+//! fault (bounded retries, each backoff within its ceiling) and one for the
+//! others (garbage bytes are not retried); nothing is poisoned; the first
+//! call after the portal recovers succeeds; and however many callers wait,
+//! the portal sees exactly the injected failures plus one successful request
+//! (the single flight holds under failure). Time is real here (real sockets and a real client timeout cannot
 //! run on tokio's paused clock); the exact backoff pauses are pinned under
 //! paused time in `manager/failures.rs`.
 #![allow(clippy::unwrap_used)]
