@@ -6,7 +6,8 @@
 //! For every fault and count, with one caller and with 20 concurrent callers:
 //! every caller gets either a fresh token or the fault's typed error; one
 //! caller's call makes exactly `1 + max_retries` requests for a transient
-//! fault (bounded retries, each backoff within its ceiling) and one for the
+//! fault (bounded retries; the call ends within its backoff ceilings and
+//! timeouts, plus slack for a loaded machine) and one for the
 //! others (garbage bytes are not retried); nothing is poisoned; the first
 //! call after the portal recovers succeeds; and however many callers wait,
 //! the portal sees exactly the injected failures plus one successful request
