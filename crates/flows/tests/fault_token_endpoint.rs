@@ -6,14 +6,14 @@
 //! For every fault and count, with one caller and with 20 concurrent callers:
 //! every caller gets either a fresh token or the fault's typed error; one
 //! caller's call makes exactly `1 + max_retries` requests for a transient
-//! fault (bounded retries; the call ends within its backoff ceilings and
-//! timeouts, plus slack for a loaded machine) and one for the
-//! others (garbage bytes are not retried); nothing is poisoned; the first
-//! call after the portal recovers succeeds; and however many callers wait,
-//! the portal sees exactly the injected failures plus one successful request
-//! (the single flight holds under failure). Time is real here (real sockets and a real client timeout cannot
-//! run on tokio's paused clock); the exact backoff pauses are pinned under
-//! paused time in `manager/failures.rs`.
+//! fault and one for the others (garbage bytes are not retried), and ends
+//! within its backoff ceilings and timeouts (plus slack for a loaded
+//! machine); nothing is poisoned; the first call after the portal recovers
+//! succeeds; and however many callers wait, the portal sees exactly the
+//! injected failures plus one successful request (the single flight holds
+//! under failure). Time is real here (real sockets and a real client timeout
+//! cannot run on tokio's paused clock); the exact backoff pauses are pinned
+//! under paused time in `manager/failures.rs`.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
