@@ -1,13 +1,15 @@
 //! `cargo xtask fuzz [--seconds N] [--sanitizer S] [target...]`: runs the
 //! cargo-fuzz targets in `fuzz/` (all of them by default) for N seconds each
-//! (default 30), growing `fuzz/corpus/<target>/` and then minimising it
-//! (`cargo fuzz cmin`); the corpus is checked in and replayed by the
-//! `fuzz_corpus` tests in CI.
+//! (default 30), starting from `fuzz/seeds/<target>/` (hand-written) and
+//! `fuzz/regressions/<target>/` (past crashes), growing
+//! `fuzz/corpus/<target>/` and then minimising it (`cargo fuzz cmin`). All
+//! three are checked in and replayed by the `fuzz_corpus` tests in CI.
 //!
 //! cargo-fuzz needs nightly-only compiler flags; on a stable toolchain they are
 //! unlocked with `RUSTC_BOOTSTRAP=1`. A crash is saved by libFuzzer under
 //! `fuzz/artifacts/<target>/`; to keep it as a regression test, copy it into
-//! `fuzz/corpus/<target>/` (the replay test fails until the bug is fixed).
+//! `fuzz/regressions/<target>/` under a name that says what it found (the
+//! replay test fails until the bug is fixed).
 
 use std::path::Path;
 
@@ -55,8 +57,15 @@ pub(crate) fn fuzz(args: &[String]) -> Result {
             .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
         let mut cmd = cargo();
         cmd.args(["fuzz", "run", "--sanitizer", &sanitizer, target])
-            .arg(&corpus)
-            .arg("--")
+            .arg(&corpus);
+        // Read-only starting points: hand-written seeds and past crashes.
+        for extra in ["seeds", "regressions"] {
+            let dir = root.join("fuzz").join(extra).join(target);
+            if dir.is_dir() {
+                cmd.arg(dir);
+            }
+        }
+        cmd.arg("--")
             .arg(format!("-max_total_time={seconds}"))
             // Keep new corpus entries small and readable.
             .arg("-max_len=4096")
@@ -82,7 +91,7 @@ pub(crate) fn fuzz(args: &[String]) -> Result {
     } else {
         Err(format!(
             "fuzz targets failed: {}. The crashing inputs are in fuzz/artifacts/<target>/: \
-             copy each into fuzz/corpus/<target>/ (the fuzz_corpus tests then replay it), \
+             copy each into fuzz/regressions/<target>/ (the fuzz_corpus tests then replay it), \
              fix the parser, and commit both",
             crashed.join(", ")
         ))

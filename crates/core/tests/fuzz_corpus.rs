@@ -1,7 +1,8 @@
-//! Replays every checked-in fuzz corpus file (`fuzz/corpus/<target>/`) through
-//! the same checks the fuzz targets run (`fuzz/checks/core.rs`), so CI keeps
-//! every input the fuzzer found interesting (and every crash it ever found)
-//! passing without a nightly toolchain. `cargo xtask fuzz` grows the corpora.
+//! Replays every checked-in fuzz input (`fuzz/seeds/`, `fuzz/regressions/`,
+//! `fuzz/corpus/`) through the same checks the fuzz targets run
+//! (`fuzz/checks/core.rs`), so CI keeps every input the fuzzer found
+//! interesting, and every crash it ever found, passing without a nightly
+//! toolchain. `cargo xtask fuzz` grows the corpora.
 
 #[path = "../../../fuzz/checks/core.rs"]
 mod checks;
