@@ -2,7 +2,8 @@
 //!
 //! `cargo xtask ci` is the one command CI runs (through `.ci/run`) and the one
 //! a newcomer types on a fresh machine: it installs what the tests need
-//! (`redis-server` from Debian's packages, `cargo-deny` from crates.io),
+//! (`redis-server`, `chromium` and `chromium-driver` from Debian's packages,
+//! `cargo-deny` from crates.io),
 //! starts a throw-away Redis on a free loopback port, runs every check in
 //! order, and stops Redis again, whatever happened.
 
@@ -23,10 +24,11 @@ cargo xtask <command>
 
 Commands:
   ci     Run every check CI runs, in order: fmt, clippy, tests (nextest when
-         installed, else cargo test), doctests, rustdoc with -D warnings, and
-         cargo-deny (bans, licenses, sources). Installs redis-server and
-         cargo-deny when missing and runs the Redis tests against a private
-         redis-server on a free loopback port.
+         installed, else cargo test), the tour and the other examples, doctests,
+         rustdoc with -D warnings, and cargo-deny (bans, licenses, sources).
+         Installs redis-server, chromium, chromium-driver and cargo-deny when
+         missing and runs the Redis tests against a private redis-server on a
+         free loopback port.
   redis  Start a private redis-server and print its URL; stops on Enter.
   bench  Run the criterion benchmarks (crate arcgis-auth-bench) against a
          private redis-server and write target/bench-summary.json
@@ -38,6 +40,18 @@ Commands:
          under fuzz/artifacts/<target>/.
   help   This text.
 ";
+
+/// The examples `ci` runs (`examples/README.md` lists them), the tour first.
+const EXAMPLES: &[&str] = &[
+    "tour",
+    "app_credentials",
+    "user_sign_in",
+    "out_of_band",
+    "generate_token",
+    "web_app",
+    "custom_store",
+    "federated_request",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -131,6 +145,8 @@ fn ci() -> Result {
     let redis = Redis::start()?;
     let url = redis.url();
     eprintln!("redis-server for tests at {url}");
+    // The browser test of the web example needs Chromium and its driver.
+    ensure_chromium()?;
 
     let mut tests = if cargo_has("nextest") {
         let mut c = cargo();
@@ -156,6 +172,15 @@ fn ci() -> Result {
     };
     tests.env("ARCGIS_AUTH_TEST_REDIS_URL", &url);
     run("tests", &mut tests)?;
+    // The tour, then every other example, each with no arguments (against
+    // the testkit's portal): each checks what it shows and exits non-zero
+    // when something does not behave as described.
+    for example in EXAMPLES {
+        run(
+            &format!("cargo run --example {example}"),
+            cargo().args(["run", "--quiet", "--example", example]),
+        )?;
+    }
     run(
         "doctests",
         cargo()
@@ -195,11 +220,39 @@ fn ensure_cargo_deny() -> Result {
     )
 }
 
+/// Chromium and chromedriver for the browser test of the web example
+/// (`examples/tests/browser.rs`), from Debian's packages when missing.
+fn ensure_chromium() -> Result {
+    let found = |names: &[&str]| names.iter().any(|n| have(n));
+    if found(&["chromium", "chromium-browser"]) && have("chromedriver") {
+        return Ok(());
+    }
+    eprintln!(
+        "chromium or chromedriver not found: installing Debian's chromium and chromium-driver"
+    );
+    apt_install(&["chromium", "chromium-driver"])?;
+    if found(&["chromium", "chromium-browser"]) && have("chromedriver") {
+        Ok(())
+    } else {
+        Err("chromium or chromedriver still missing after installing them".into())
+    }
+}
+
 fn ensure_redis_server() -> Result {
     if have("redis-server") {
         return Ok(());
     }
     eprintln!("redis-server not found: installing Debian's redis-server package");
+    apt_install(&["redis-server"])?;
+    if have("redis-server") {
+        Ok(())
+    } else {
+        Err("redis-server still missing after installing it".into())
+    }
+}
+
+/// `apt-get update` and `apt-get install -y` of `packages` (with sudo unless root).
+fn apt_install(packages: &[&str]) -> Result {
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
     let apt = |args: &[&str]| {
         let mut c = Command::new(sudo.first().copied().unwrap_or("apt-get"));
@@ -210,21 +263,12 @@ fn ensure_redis_server() -> Result {
         c
     };
     run("apt-get update", &mut apt(&["update", "-q"]))?;
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+    install.extend_from_slice(packages);
     run(
-        "apt-get install redis-server",
-        &mut apt(&[
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "redis-server",
-        ]),
-    )?;
-    if have("redis-server") {
-        Ok(())
-    } else {
-        Err("redis-server still missing after installing it".into())
-    }
+        &format!("apt-get install {}", packages.join(" ")),
+        &mut apt(&install),
+    )
 }
 
 fn is_root() -> bool {

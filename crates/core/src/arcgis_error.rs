@@ -216,8 +216,22 @@ impl ArcGisError {
             .as_deref()
             .map(|c| format!(" ({c})"))
             .unwrap_or_default();
+        // The first detail often says what is wrong ("Invalid username or
+        // password."): keep it, short and printable.
+        let detail = self
+            .details
+            .first()
+            .map(|d| {
+                d.chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            })
+            .filter(|d| !d.trim().is_empty() && d.as_str() != self.description())
+            .map(|d| format!(" ({})", d.trim()))
+            .unwrap_or_default();
         let message = format!(
-            "ArcGIS error{code}{mcode}: {}: {advice}",
+            "ArcGIS error{code}{mcode}: {}{detail}: {advice}",
             self.description()
         );
         Error::new(kind, message).with_arcgis(self)

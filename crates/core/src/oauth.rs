@@ -258,30 +258,43 @@ impl Authorization {
         )
     }
 
-    /// The parameters of a redirect's query or fragment, after checking for
-    /// an `error` and for the state.
+    /// The parameters of a redirect's query or fragment, after checking the
+    /// state and then for an `error`.
+    ///
+    /// The redirect must carry exactly one `state`, and it must be this
+    /// sign-in's. A redirect with another state is refused even when it
+    /// reports an error (a forged denial is still forged); a denial without
+    /// any state is believed, since the portal may leave it out.
     fn redirect_params(&self, encoded: &str) -> Result<Vec<(String, String)>> {
         let mut params: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        if let Some(error) = take(&mut params, "error") {
-            let mut body = serde_json::Map::new();
-            body.insert("error".into(), error.into());
-            if let Some(d) = take(&mut params, "error_description") {
-                body.insert("error_description".into(), d.into());
-            }
-            let arcgis = crate::ArcGisError::from_value(&serde_json::Value::Object(body))
-                .unwrap_or_default();
-            let kind = arcgis.kind();
-            return Err(arcgis.into_error(kind));
+        let mut states = Vec::new();
+        while let Some(state) = take(&mut params, "state") {
+            states.push(state);
         }
-        let state = take(&mut params, "state");
-        if !state.as_deref().is_some_and(|s| self.state_matches(s)) {
+        let state_ok = matches!(states.as_slice(), [s] if self.state_matches(s));
+        let error = take(&mut params, "error");
+        if !state_ok && (error.is_none() || !states.is_empty()) {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
                 "the sign-in redirect does not carry the state this sign-in sent: it may be \
                  forged or stale; start the sign-in again",
             ));
+        }
+        if let Some(error) = error {
+            // Anyone can craft a redirect: no control characters reach messages and logs.
+            let printable =
+                |s: String| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+            let mut body = serde_json::Map::new();
+            body.insert("error".into(), printable(error).into());
+            if let Some(d) = take(&mut params, "error_description") {
+                body.insert("error_description".into(), printable(d).into());
+            }
+            let arcgis = crate::ArcGisError::from_value(&serde_json::Value::Object(body))
+                .unwrap_or_default();
+            let kind = arcgis.kind();
+            return Err(arcgis.into_error(kind));
         }
         Ok(params)
     }
@@ -332,9 +345,11 @@ pub fn code_from_approval_page(html: &str) -> Result<SecretString> {
 
 impl fmt::Debug for Authorization {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The state guards the redirect and the URL carries it: keep both out
+        // of logs, as the flows' `PendingSignIn` does.
         f.debug_struct("Authorization")
-            .field("url", &self.url.as_str())
-            .field("state", &self.state)
+            .field("url", &crate::portal::redact_query(&self.url))
+            .field("state", &"[REDACTED]")
             .field("pkce_verifier", &"[REDACTED]")
             .field("redirect_uri", &self.redirect_uri)
             .finish()
@@ -765,16 +780,23 @@ mod tests {
         assert!(check_verifier(&format!("{}+", "a".repeat(43)).into()).is_err());
     }
 
-    #[test]
-    fn caller_state_is_used_and_empty_state_refused() {
+    /// A client, and a sign-in it began with the caller's `state`.
+    fn sign_in_with_state(state: &str) -> (OAuthClient, Authorization) {
         let http = HttpClient::new().unwrap();
         let client = OAuthClient::new(Portal::arcgis_online(), "id", http);
         let a = client
             .authorize_url(
                 "http://127.0.0.1:1/cb",
-                &AuthorizeOptions::new().state("s-123"),
+                &AuthorizeOptions::new().state(state),
             )
             .unwrap();
+        (client, a)
+    }
+
+    #[test]
+    fn caller_state_is_used_and_empty_state_refused() {
+        let (client, a) = sign_in_with_state("s-123");
+        assert!(!format!("{a:?}").contains("s-123"), "{a:?}");
         assert_eq!(a.state(), "s-123");
         assert!(
             a.url()
@@ -787,6 +809,42 @@ mod tests {
             .authorize_url("http://127.0.0.1:1/cb", &AuthorizeOptions::new().state(""))
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn redirects_need_exactly_this_state_even_to_report_an_error() {
+        let (_, a) = sign_in_with_state("s1");
+        let kind = |q: &str| {
+            let url = Url::parse(&format!("http://127.0.0.1:1/cb?{q}")).unwrap();
+            a.code_from_redirect(&url).map(drop).map_err(|e| e.kind())
+        };
+        assert!(kind("code=c&state=s1").is_ok());
+        // A forged denial is still forged.
+        assert_eq!(
+            kind("error=access_denied&state=forged"),
+            Err(ErrorKind::InvalidRequest)
+        );
+        // The state must be there once: a second one is not "also" ours.
+        assert_eq!(
+            kind("code=c&state=s1&state=s1"),
+            Err(ErrorKind::InvalidRequest)
+        );
+        assert_eq!(
+            kind("code=c&state=s1&state=x"),
+            Err(ErrorKind::InvalidRequest)
+        );
+        // The portal may leave the state out of a denial.
+        assert_eq!(kind("error=access_denied"), Err(ErrorKind::AccessDenied));
+        assert_eq!(
+            kind("error=access_denied&state=s1"),
+            Err(ErrorKind::AccessDenied)
+        );
+        let url = Url::parse(
+            "http://127.0.0.1:1/cb?error=invalid_request&error_description=bad%0Aredirect&state=s1",
+        )
+        .unwrap();
+        let e = a.code_from_redirect(&url).unwrap_err();
+        assert!(!e.to_string().contains('\n'), "{e}");
     }
 
     #[test]

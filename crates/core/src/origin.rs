@@ -42,11 +42,19 @@ impl Origin {
         }
         let host = url
             .host()
-            .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, "the URL has no host"))?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidUrl,
+                    "the URL has no host: give a full URL such as https://gis.example.com/portal",
+                )
+            })?
             .to_owned();
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| Error::new(ErrorKind::InvalidUrl, "the URL has no port"))?;
+        let port = url.port_or_known_default().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidUrl,
+                "the URL has no port: give an http:// or https:// URL",
+            )
+        })?;
         Ok(Origin {
             scheme: scheme.to_owned(),
             host,

@@ -154,6 +154,57 @@ impl Portal {
         self.origin().is_arcgis_online()
     }
 
+    /// Whether `owning_system_url` (the `owningSystemUrl` of a server's
+    /// `/rest/info`) names this portal, as ArcGIS itself compares them: the
+    /// same host; the same port, where `http` on 80 and `https` on 443 count as
+    /// the same; and the same web-adaptor path, case-insensitive, with or
+    /// without a trailing slash or `/sharing/rest`. Hosts are compared as
+    /// parsed values, never as text, so look-alikes never match.
+    ///
+    /// ```
+    /// use arcgis_auth_core::Portal;
+    /// use url::Url;
+    ///
+    /// let portal = Portal::parse("https://gis.example.com/portal").unwrap();
+    /// let named = |s: &str| portal.is_owning_system_url(&Url::parse(s).unwrap());
+    /// assert!(named("https://gis.example.com/portal"));
+    /// assert!(named("http://GIS.example.com/Portal/"));
+    /// assert!(named("https://gis.example.com/portal/sharing/rest"));
+    /// assert!(!named("https://gis.example.com/portal2"));
+    /// assert!(!named("https://gis.example.com:7443/portal"));
+    /// assert!(!named("https://gis.example.com.evil.example/portal"));
+    /// ```
+    pub fn is_owning_system_url(&self, owning_system_url: &Url) -> bool {
+        let Ok(theirs) = Origin::of(owning_system_url) else {
+            return false;
+        };
+        let mine = self.origin();
+        if theirs.host() != mine.host() {
+            return false;
+        }
+        let default_port =
+            |o: &Origin| matches!((o.scheme(), o.port()), ("http", 80) | ("https", 443));
+        if theirs.port() != mine.port() && !(default_port(&theirs) && default_port(&mine)) {
+            return false;
+        }
+        let segments = |u: &Url| -> Vec<String> {
+            let mut path: Vec<String> = u
+                .path_segments()
+                .map(|s| {
+                    s.filter(|seg| !seg.is_empty())
+                        .map(str::to_ascii_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default();
+            // The sharing root itself (always ours; some servers report it too).
+            if path.len() >= 2 && path[path.len() - 2..] == ["sharing", "rest"] {
+                path.truncate(path.len() - 2);
+            }
+            path
+        };
+        segments(owning_system_url) == segments(&self.root)
+    }
+
     /// `{root}/{path}` for a path relative to the sharing root.
     pub fn endpoint(&self, path: &str) -> Url {
         let mut url = self.root.clone();

@@ -125,10 +125,14 @@ impl ServerInfo {
             .and_then(|u| Portal::from_url(u).ok())
     }
 
-    /// Whether the server is federated with exactly `portal` (same origin and
-    /// sharing root; never a substring match).
+    /// Whether the server is federated with `portal`: its `owningSystemUrl`
+    /// names it, compared as ArcGIS does (see [`Portal::is_owning_system_url`]:
+    /// `http`/`https` on default ports, path case and a trailing slash are
+    /// tolerated; never a substring match).
     pub fn is_federated_with(&self, portal: &Portal) -> bool {
-        self.owning_portal().as_ref() == Some(portal)
+        self.owning_system_url
+            .as_ref()
+            .is_some_and(|u| portal.is_owning_system_url(u))
     }
 
     /// Whether the server's services want tokens (`authInfo.isTokenBasedSecurity`).
@@ -199,6 +203,24 @@ mod tests {
         .unwrap();
         let portal = Portal::parse("https://gis.example.com/portal").unwrap();
         assert!(!info.is_federated_with(&portal));
+    }
+
+    #[test]
+    fn federation_is_judged_as_arcgis_judges_it() {
+        let portal = Portal::parse("https://gis.example.com/portal").unwrap();
+        let owned_by = |owner: &str| {
+            ServerInfo::from_body(format!(r#"{{"owningSystemUrl":"{owner}"}}"#).as_bytes())
+                .unwrap()
+                .is_federated_with(&portal)
+        };
+        // Federation is often configured with http, another case or a trailing slash.
+        assert!(owned_by("http://gis.example.com/portal"));
+        assert!(owned_by("https://GIS.example.com/Portal/"));
+        assert!(owned_by("https://gis.example.com:443/portal/sharing/rest"));
+        assert!(!owned_by("https://gis.example.com/portal2"));
+        assert!(!owned_by("https://gis.example.com:7443/portal"));
+        assert!(!owned_by("https://gis.example.com"));
+        assert!(!owned_by("https://evil.example/gis.example.com/portal"));
     }
 
     #[test]

@@ -34,23 +34,31 @@ pub(crate) async fn post_json(
             ),
         ));
     }
-    let mut body = url::form_urlencoded::Serializer::new(String::new());
-    body.append_pair("f", "json");
-    for (k, v) in form {
-        body.append_pair(k, v);
-    }
-    if let Some(t) = token {
-        body.append_pair("token", t.expose_secret());
-    }
+    // The serializer is not `Send`: it must be gone before the `.await`
+    // below, or this future (and `Account::user`) could not run on a
+    // multi-threaded runtime or in a web framework's handler.
+    let body = {
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        body.append_pair("f", "json");
+        for (k, v) in form {
+            body.append_pair(k, v);
+        }
+        if let Some(t) = token {
+            body.append_pair("token", t.expose_secret());
+        }
+        body.finish()
+    };
     let request = http
         .reqwest()
         .post(url.clone())
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body.finish());
+        .body(body);
     send(request, url).await
 }
 
-async fn send(request: reqwest::RequestBuilder, url: &Url) -> Result<Vec<u8>, Error> {
+/// Sends `request` (bound for `url`) and returns the body of a successful
+/// answer, read up to [`MAX_BODY`] bytes, or the typed error the answer carries.
+pub(crate) async fn send(request: reqwest::RequestBuilder, url: &Url) -> Result<Vec<u8>, Error> {
     let where_ = redact(url);
     let transport = |e: reqwest::Error| {
         Error::new(

@@ -364,41 +364,10 @@ impl TokenRouting {
     /// Whether `owning_system_url` (from a server's `/rest/info`) names this
     /// portal: same host, same web-adaptor path (case-insensitive, trailing
     /// slash ignored), and the same port, where `http` and `https` on their
-    /// default ports count as the same (ArcGIS itself is tolerant here).
+    /// default ports count as the same (ArcGIS itself is tolerant here). The
+    /// rule is core's [`Portal::is_owning_system_url`].
     pub fn is_this_portal(&self, owning_system_url: &str) -> bool {
-        let Ok(url) = Url::parse(owning_system_url.trim()) else {
-            return false;
-        };
-        let Ok(theirs) = Origin::of(&url) else {
-            return false;
-        };
-        let mine = &self.portal_origin;
-        if theirs.host() != mine.host() {
-            return false;
-        }
-        let default_port =
-            |o: &Origin| matches!((o.scheme(), o.port()), ("http", 80) | ("https", 443));
-        let same_port =
-            theirs.port() == mine.port() || (default_port(&theirs) && default_port(mine));
-        if !same_port {
-            return false;
-        }
-        let mut path: Vec<&str> = url
-            .path_segments()
-            .map(|s| s.filter(|x| !x.is_empty()).collect())
-            .unwrap_or_default();
-        // Some servers report the sharing root itself.
-        if path.len() >= 2
-            && path[path.len() - 2].eq_ignore_ascii_case("sharing")
-            && path[path.len() - 1].eq_ignore_ascii_case("rest")
-        {
-            path.truncate(path.len() - 2);
-        }
-        path.len() == self.portal_path.len()
-            && path
-                .iter()
-                .zip(&self.portal_path)
-                .all(|(a, b)| a.eq_ignore_ascii_case(b))
+        Url::parse(owning_system_url.trim()).is_ok_and(|url| self.portal.is_owning_system_url(&url))
     }
 }
 

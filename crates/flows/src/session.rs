@@ -193,7 +193,7 @@ impl Account {
         if let Some(user) = &cache.user {
             return Ok(Arc::clone(user));
         }
-        let portal = self.stored().await?.portal;
+        let portal = session_record(&self.manager).await?.portal;
         let body = self.call(&portal.community_self_url(), &[]).await?;
         let user: Arc<User> = Arc::new(parse(&body, "community/self")?);
         cache.user = Some(Arc::clone(&user));
@@ -206,7 +206,7 @@ impl Account {
         if let Some(info) = &cache.portal {
             return Ok(Arc::clone(info));
         }
-        let portal = self.stored().await?.portal;
+        let portal = session_record(&self.manager).await?.portal;
         let body = self.call(&portal.portals_self_url(), &[]).await?;
         let info: Arc<PortalInfo> = Arc::new(parse(&body, "portals/self")?);
         cache.portal = Some(Arc::clone(&info));
@@ -222,7 +222,7 @@ impl Account {
     /// (`oauth2/validateAppAccess`; `None` uses the session's own client id).
     /// Not cached: licences and app access change.
     pub async fn validate_app_access(&self, client_id: Option<&str>) -> Result<AppAccess> {
-        let record = self.stored().await?;
+        let record = session_record(&self.manager).await?;
         let client_id = client_id
             .map(str::to_owned)
             .or(record.client_id)
@@ -293,19 +293,6 @@ impl Account {
         Ok(what)
     }
 
-    async fn stored(&self) -> Result<SessionRecord> {
-        match self.manager.store().load(self.manager.key()).await? {
-            Some(stored) => Ok(stored.record),
-            None => Err(FlowError::new(
-                FlowErrorKind::NoSession,
-                format!(
-                    "no session is stored under `{}`: sign in first",
-                    self.manager.key()
-                ),
-            )),
-        }
-    }
-
     /// POSTs `form` with the session's token; after a 498/499, reports the
     /// token and retries once with a renewed one.
     async fn call(&self, url: &Url, form: &[(&str, &str)]) -> Result<Vec<u8>> {
@@ -349,11 +336,17 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
 /// build a [`TokenRouting`](crate::routing::TokenRouting), say): the session
 /// in the manager's memory, or else the stored one.
 pub async fn stored_portal(manager: &TokenManager) -> Result<Portal> {
+    Ok(session_record(manager).await?.portal)
+}
+
+/// The session in the manager's memory (so a store outage does not stop a
+/// session that is still served), or else the stored one.
+async fn session_record(manager: &TokenManager) -> Result<SessionRecord> {
     if let Some(record) = manager.session().await {
-        return Ok(record.portal);
+        return Ok(record);
     }
     match manager.store().load(manager.key()).await? {
-        Some(stored) => Ok(stored.record.portal),
+        Some(stored) => Ok(stored.record),
         None => Err(FlowError::new(
             FlowErrorKind::NoSession,
             format!(

@@ -9,36 +9,18 @@
 #[path = "manager/support.rs"]
 mod support;
 
-use std::io;
+#[path = "capture/mod.rs"]
+mod capture;
+use capture::Capture;
+
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use arcgis_auth_core::{ErrorKind, ManualClock};
 use arcgis_auth_flows::Renewal;
 use arcgis_auth_storage::{MemoryStore, SessionStore};
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::support::*;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn no_token_appears_in_any_span_or_event() {
@@ -86,7 +68,7 @@ async fn no_token_appears_in_any_span_or_event() {
     let _ = format!("{t1:?} {m:?}");
     assert_eq!(source.calls(), 5);
 
-    let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let out = capture.text();
     // The capture works and covers what happened.
     for expected in [
         "arcgis_auth.renew",

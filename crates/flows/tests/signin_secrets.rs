@@ -9,8 +9,10 @@
 #[path = "signin/support.rs"]
 mod support;
 
-use std::io;
-use std::sync::{Arc, Mutex};
+#[path = "capture/mod.rs"]
+mod capture;
+use capture::Capture;
+
 use std::time::Duration;
 
 use crate::support::{T0, arc_clock, clock, http, portal, store};
@@ -18,7 +20,6 @@ use arcgis_auth_core::{AuthorizeOptions, Portal, SecretString, TokenBinding};
 use arcgis_auth_flows::signin::{
     ApiKey, AppSignIn, ImplicitCallback, LoopbackListener, PasswordSignIn, UserSignIn,
 };
-use tracing_subscriber::fmt::MakeWriter;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -35,28 +36,6 @@ const SECRETS: &[&str] = &[
     "AAPKSECRETapikey0123456789",
     "SECRET-implicit",
 ];
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().expect("capture lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
 
 fn assert_clean(what: &str, text: &str) {
     for secret in SECRETS {
@@ -195,7 +174,7 @@ async fn no_secret_in_debug_errors_or_logs() {
         assert_clean(&format!("debug output #{i}"), text);
     }
     drop(_guard);
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("user signed in"),
         "the sign-ins are logged: {logs}"

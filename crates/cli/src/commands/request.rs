@@ -62,7 +62,7 @@ pub(super) async fn run(
             NETWORK,
             format!(
                 "the request failed ({}): check the URL and the network",
-                without_url(&err)
+                without_url(err)
             ),
         ),
     })?;
@@ -70,7 +70,7 @@ pub(super) async fn run(
     let body = response.bytes().await.map_err(|e| {
         CliError::new(
             NETWORK,
-            format!("reading the answer failed ({}): try again", without_url(&e)),
+            format!("reading the answer failed ({}): try again", e.without_url()),
         )
     })?;
     // ArcGIS errors often come inside HTTP 200 answers; downloads (images,
@@ -97,10 +97,9 @@ fn read_value(value: String) -> Result<String, CliError> {
 }
 
 /// A transport error's text without its URL (which may carry parameters).
-fn without_url(err: &dyn std::fmt::Display) -> String {
-    let text = err.to_string();
-    match text.find(" for url (") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
+fn without_url(err: reqwest_middleware::Error) -> String {
+    match err {
+        reqwest_middleware::Error::Reqwest(e) => e.without_url().to_string(),
+        other => other.to_string(),
     }
 }

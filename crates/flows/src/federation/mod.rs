@@ -229,13 +229,7 @@ impl Federation {
         let slot = {
             let mut infos = lock(&self.inner.infos);
             if infos.len() >= MAX_INFO_ENTRIES && !infos.contains_key(server) {
-                // Forget answers that are out of date anyway (unless being read now).
-                let ttl = self.inner.config.info_ttl;
-                infos.retain(|_, slot| {
-                    slot.try_lock().map_or(true, |e| {
-                        e.as_ref().is_some_and(|e| now < e.fetched_at + ttl)
-                    })
-                });
+                make_room(&mut infos, now, self.inner.config.info_ttl);
             }
             Arc::clone(infos.entry(server.clone()).or_default())
         };
@@ -510,7 +504,10 @@ impl Federation {
         let credentials = self.inner.routing.credentials_for(server).ok_or_else(|| {
             FlowError::new(
                 FlowErrorKind::InvalidInput,
-                format!("no credentials are configured for {server}"),
+                format!(
+                    "no credentials are configured for {server}: trust it with \
+                     TokenRouting::trust_server_with_credentials to get its own token"
+                ),
             )
         })?;
         let slot = {
@@ -625,6 +622,37 @@ impl Federation {
     }
 }
 
+/// Keeps the `/rest/info` cache under [`MAX_INFO_ENTRIES`]: forgets answers
+/// that are out of date anyway, then, if the servers seen lately are still too
+/// many, the oldest answers (they are read again when needed). Entries being
+/// read right now are kept; there are at most as many as concurrent callers.
+fn make_room(
+    infos: &mut HashMap<ServerRoot, Arc<AsyncMutex<Option<InfoEntry>>>>,
+    now: Timestamp,
+    ttl: Duration,
+) {
+    infos.retain(|_, slot| {
+        slot.try_lock().map_or(true, |e| {
+            e.as_ref().is_some_and(|e| now < e.fetched_at + ttl)
+        })
+    });
+    let excess = (infos.len() + 1).saturating_sub(MAX_INFO_ENTRIES);
+    if excess == 0 {
+        return;
+    }
+    let mut idle: Vec<(Timestamp, ServerRoot)> = infos
+        .iter()
+        .filter_map(|(server, slot)| {
+            let fetched_at = slot.try_lock().ok()?.as_ref().map(|e| e.fetched_at);
+            Some((fetched_at.unwrap_or(Timestamp::UNIX_EPOCH), server.clone()))
+        })
+        .collect();
+    idle.sort_by_key(|(fetched_at, _)| *fetched_at);
+    for (_, server) in idle.into_iter().take(excess) {
+        infos.remove(&server);
+    }
+}
+
 /// The portal token whose rejection by `generateToken` calls for one retry.
 struct RetryWith(AccessToken);
 
@@ -657,4 +685,31 @@ fn same_secret(secret: &arcgis_auth_core::SecretString, token: &AccessToken) -> 
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signin::NeverRenewed;
+    use arcgis_auth_core::{ManualClock, Portal};
+    use arcgis_auth_storage::MemoryStore;
+
+    #[tokio::test]
+    async fn the_info_cache_stays_bounded_however_many_servers_are_seen() {
+        let clock = ManualClock::new(Timestamp::from_unix_millis(1_700_000_000_000));
+        let manager = TokenManager::builder(NeverRenewed, Arc::new(MemoryStore::new()), "k")
+            .clock(Arc::new(clock))
+            .build()
+            .unwrap();
+        let routing = TokenRouting::new(Portal::parse("https://gis.example.com/portal").unwrap());
+        let federation = Federation::new(manager, routing, HttpClient::new().unwrap());
+        // Nothing listens on port 1: every read fails at once, and failures are cached too.
+        for i in 0..MAX_INFO_ENTRIES + 50 {
+            let server =
+                ServerRoot::parse(&format!("http://127.0.0.1:1/s{i}/rest/services")).unwrap();
+            assert!(federation.server_info(&server).await.is_err());
+        }
+        let cached = lock(&federation.inner.infos).len();
+        assert!(cached <= MAX_INFO_ENTRIES, "{cached} entries");
+    }
 }

@@ -529,7 +529,8 @@ impl Inner {
         let Some(lock) = self.store.refresh_lock() else {
             return Ok(LockOutcome::Acquired(None));
         };
-        let deadline = tokio::time::Instant::now() + self.config.lock_wait;
+        // `None`: a wait too long to represent (e.g. `Duration::MAX`) never ends.
+        let deadline = tokio::time::Instant::now().checked_add(self.config.lock_wait);
         let mut pause = self.config.lock_poll.max(Duration::from_millis(1));
         let mut announced = false;
         loop {
@@ -548,7 +549,9 @@ impl Inner {
                 tracing::debug!("another process is renewing this session; waiting for it");
                 announced = true;
             }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let left = deadline.map_or(Duration::MAX, |deadline| {
+                deadline.saturating_duration_since(tokio::time::Instant::now())
+            });
             if left.is_zero() {
                 return Err(FlowError::new(
                     FlowErrorKind::LockTimeout,
@@ -560,7 +563,7 @@ impl Inner {
                 ));
             }
             tokio::time::sleep(pause.min(left)).await;
-            pause = (pause * 2).min(MAX_LOCK_POLL);
+            pause = pause.saturating_mul(2).min(MAX_LOCK_POLL);
             let now = self.clock.now();
             if self.sync_from_store(st, now).await.is_ok() {
                 if let Some(cached) = self.usable(st, now, rejected) {

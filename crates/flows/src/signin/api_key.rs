@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use arcgis_auth_core::{
     Clock, Error as CoreError, ErrorKind, ExposeSecret, HttpClient, Portal, SecretString,
-    SystemClock, Timestamp, Token, classify_response, is_secure_or_loopback,
+    SystemClock, Timestamp, Token, is_secure_or_loopback,
 };
 use arcgis_auth_storage::{SessionKind, SessionRecord};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, HeaderValue};
 
 use super::{NeverRenewed, SignedIn};
 use crate::error::{FlowError, FlowErrorKind, Result};
@@ -133,41 +133,23 @@ impl ApiKey {
             .into());
         }
         url.query_pairs_mut().append_pair("f", "json");
-        let response = http
+        let request = http
             .reqwest()
-            .get(url)
-            .header(ACCEPT, "application/json")
-            .header(
-                "X-Esri-Authorization",
-                format!("Bearer {}", self.key.expose_secret()),
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                CoreError::new(
-                    ErrorKind::Transport,
-                    format!(
-                        "could not reach {portal} to check the API key ({}): retry later",
-                        e.without_url()
-                    ),
+            .get(url.clone())
+            .header(ACCEPT, "application/json");
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.key.expose_secret()))
+            .map_err(|_| {
+                FlowError::new(
+                    FlowErrorKind::InvalidInput,
+                    "the API key holds characters that cannot travel in an HTTP header: copy \
+                     the key again",
                 )
             })?;
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.bytes().await.map_err(|e| {
-            CoreError::new(
-                ErrorKind::Transport,
-                format!(
-                    "the answer from {portal} broke off ({}): retry later",
-                    e.without_url()
-                ),
-            )
-        })?;
-        classify_response(status, content_type.as_deref(), &body).map_err(rejected_key)
+        value.set_sensitive(true);
+        crate::http_json::send(request.header("X-Esri-Authorization", value), &url)
+            .await
+            .map(drop)
+            .map_err(rejected_key)
     }
 }
 

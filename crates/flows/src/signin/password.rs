@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use arcgis_auth_core::{
-    Clock, Error as CoreError, ErrorKind, Expiration, GenerateTokenRequest, HttpClient, Portal,
-    SecretString, SystemClock, Token, TokenBinding, is_secure_or_loopback,
+    Clock, Expiration, GenerateTokenRequest, HttpClient, Portal, SecretString, SystemClock, Token,
+    TokenBinding,
 };
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 use async_trait::async_trait;
@@ -89,7 +89,7 @@ impl PasswordSignIn {
     /// returned session's source keeps both in memory to sign in again.
     ///
     /// Errors: [`FlowErrorKind::ArcGis`] with
-    /// [`InsecureTransport`](ErrorKind::InsecureTransport) for a portal on
+    /// [`InsecureTransport`](arcgis_auth_core::ErrorKind::InsecureTransport) for a portal on
     /// plain `http://` that is not loopback (nothing is sent), the ArcGIS error
     /// for a wrong username or password, and the transport kinds.
     pub async fn sign_in(
@@ -117,18 +117,9 @@ impl PasswordSignIn {
         let Some(credentials) = &self.credentials else {
             return Err(password_not_in_memory());
         };
+        // Core's HttpClient refuses a password bound for a remote http:// URL
+        // (InsecureTransport) before anything is sent.
         let url = self.portal.generate_token_url();
-        if !is_secure_or_loopback(&url) {
-            return Err(CoreError::new(
-                ErrorKind::InsecureTransport,
-                format!(
-                    "refusing to send a password over plain http to {}: use the portal's \
-                     https:// URL (plain http is only allowed to loopback addresses)",
-                    self.portal
-                ),
-            )
-            .into());
-        }
         let mut request = GenerateTokenRequest::password(
             credentials.username.clone(),
             credentials.password.clone(),

@@ -72,8 +72,29 @@ async fn a_lock_held_elsewhere_is_waited_for_then_gives_up_with_a_typed_error() 
 #[tokio::test(start_paused = true)]
 async fn a_waiting_manager_adopts_what_the_lock_holder_stores() {
     let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(expired_user())).await;
-    let held = fx.hold_lock().await;
     let m = fx.manager();
+    waits_for_the_lock_holder_and_adopts_its_token(&fx, m).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unbounded_lock_wait_waits_for_the_holder_instead_of_panicking() {
+    // `Duration::MAX` reads as "wait as long as it takes" (and a huge first
+    // poll pause as "look rarely"); neither may overflow tokio's clock.
+    let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(expired_user())).await;
+    let mut config = exact_config();
+    config.lock_wait = Duration::MAX;
+    config.lock_poll = Duration::MAX;
+    let m = fx.manager_with(config);
+    waits_for_the_lock_holder_and_adopts_its_token(&fx, m).await;
+}
+
+/// "Another process" holds the lock while `m` needs a renewal: `m` waits,
+/// and takes the token the other process stores, without a request of its own.
+async fn waits_for_the_lock_holder_and_adopts_its_token(
+    fx: &Fixture,
+    m: arcgis_auth_flows::TokenManager,
+) {
+    let held = fx.hold_lock().await;
     let waiting = tokio::spawn(async move { m.token().await });
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!waiting.is_finished());

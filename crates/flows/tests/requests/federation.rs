@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use super::support::*;
 use arcgis_auth_core::{Clock, ExposeSecret, HttpClient, ServerRoot};
+use arcgis_auth_flows::Renewal;
 use arcgis_auth_flows::federation::{Federation, FederationConfig};
 use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
 use arcgis_auth_flows::routing::{ServerCredentials, TokenRouting};
-use arcgis_auth_flows::{FlowErrorKind, Renewal};
 use arcgis_auth_storage::{SessionKind, SessionStore};
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::json;
@@ -239,40 +239,8 @@ async fn a_rejected_server_token_is_replaced_once() {
     assert_eq!(generate_requests(&portal_server).await.len(), 2);
 }
 
-#[tokio::test]
-async fn a_server_of_another_portal_gets_no_token_and_a_typed_error() {
-    let portal_server = MockServer::start().await;
-    let server = MockServer::start().await;
-    let portal = portal_of(&portal_server);
-    let session =
-        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
-    mount_generate_token(&portal_server, &session).await;
-    Mock::given(path("/server/rest/info"))
-        .respond_with(info(Some("https://other.example.com/portal")))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(path(SERVICE))
-        .respond_with(ok_json())
-        .mount(&server)
-        .await;
-    let (client, federation) = client(&session, TokenRouting::new(portal));
-    let r = client
-        .get(format!("{}{SERVICE}?f=json", server.uri()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let root = ServerRoot::parse(&format!("{}/server", server.uri())).unwrap();
-    let err = federation.server_token(&root).await.unwrap_err();
-    assert_eq!(err.kind(), FlowErrorKind::NotFederated);
-    assert!(err.to_string().contains("other.example.com"), "{err}");
-    assert!(!federation.is_federated(&root).await.unwrap());
-    for request in server.received_requests().await.unwrap() {
-        assert!(!carries_token(&request), "{}", request.url);
-    }
-    assert!(generate_requests(&portal_server).await.is_empty());
-}
+// A server of another portal: see `servers_of_another_portal_and_untrusted_standalone_servers_get_no_token`
+// in tests/e2e/requests.rs (against the testkit portal).
 
 #[tokio::test]
 async fn standalone_servers_get_a_token_only_when_trusted() {

@@ -473,75 +473,8 @@ async fn no_token_event_never_shows_the_token() {
     );
 }
 
-#[tokio::test]
-async fn app_credentials_from_the_real_strategy_are_renewed_and_retried() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use arcgis_auth_core::SecretString;
-    use arcgis_auth_flows::signin::AppSignIn;
-    use arcgis_auth_storage::{MemoryStore, SessionStore};
-
-    let portal_server = MockServer::start().await;
-    let issued = Arc::new(AtomicUsize::new(0));
-    let counter = issued.clone();
-    Mock::given(method("POST"))
-        .and(path("/portal/sharing/rest/oauth2/token"))
-        .and(body_string_contains("grant_type=client_credentials"))
-        .respond_with(move |_: &wiremock::Request| {
-            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": format!("APP-{n}"), "expires_in": 7200}))
-        })
-        .mount(&portal_server)
-        .await;
-    Mock::given(path(SELF_PATH))
-        .and(header("x-esri-authorization", "Bearer APP-1"))
-        .respond_with(arcgis_error(498))
-        .expect(1)
-        .mount(&portal_server)
-        .await;
-    Mock::given(path(SELF_PATH))
-        .and(header("x-esri-authorization", "Bearer APP-2"))
-        .respond_with(ok_json())
-        .expect(1)
-        .mount(&portal_server)
-        .await;
-    let portal = portal_of(&portal_server);
-    let app = AppSignIn::new(
-        portal.clone(),
-        "my-app",
-        SecretString::from("app-secret"),
-        HttpClient::new().unwrap(),
-    );
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
-    let manager = app
-        .sign_in()
-        .await
-        .unwrap()
-        .into_manager(store, "app:test")
-        .await
-        .unwrap();
-    let client = ArcGisAuth::new(
-        manager,
-        TokenRouting::new(portal),
-        HttpClient::new().unwrap(),
-    )
-    .into_client()
-    .unwrap();
-    let r = client
-        .get(format!("{}{SELF_PATH}?f=json", portal_server.uri()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        issued.load(Ordering::SeqCst),
-        2,
-        "signed in, then once more after the 498"
-    );
-    assert_no_token_in_urls(&portal_server).await;
-}
+// App credentials from the real strategy, renewed and retried after a 498:
+// `app_sessions_recover_from_a_498_too` in tests/e2e/requests.rs (testkit portal).
 
 #[tokio::test]
 async fn hosts_are_compared_parsed_not_as_text() {

@@ -166,30 +166,87 @@ async fn user_and_portal_are_read_once_per_session() {
 }
 
 #[tokio::test]
-async fn calls_renew_once_after_a_498() {
+async fn a_store_outage_does_not_stop_a_session_the_manager_still_serves() {
+    // The manager keeps serving a session the store cannot hold right now;
+    // the account helpers work from that session too.
     let portal_server = MockServer::start().await;
-    Mock::given(path("/portal/sharing/rest/community/self"))
+    Mock::given(method("POST"))
+        .and(path("/portal/sharing/rest/community/self"))
         .and(body_string_contains("token=token-0"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"error": {"code": 498, "message": "Invalid token.", "details": []}}),
-        ))
-        .expect(1)
-        .mount(&portal_server)
-        .await;
-    Mock::given(path("/portal/sharing/rest/community/self"))
-        .and(body_string_contains("token=token-1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"username": "jdoe"})))
         .expect(1)
         .mount(&portal_server)
         .await;
-    let session = session(
-        portal_of(&portal_server),
-        SessionKind::App,
-        Renewal::SignInAgain,
-    )
-    .await;
-    assert_eq!(account(&session).user().await.unwrap().username, "jdoe");
-    assert_eq!(session.source.count(), 1);
+    let store: std::sync::Arc<dyn SessionStore> = DownStore::new();
+    let manager =
+        arcgis_auth_flows::TokenManager::builder(Counting::new(Renewal::RefreshToken), store, KEY)
+            .build()
+            .unwrap();
+    let mut record =
+        arcgis_auth_storage::SessionRecord::new(portal_of(&portal_server), SessionKind::User);
+    record.set_token(&arcgis_auth_core::Token::new(
+        "token-0".into(),
+        arcgis_auth_core::Timestamp::now() + std::time::Duration::from_secs(7200),
+    ));
+    assert!(
+        manager.set_session(record).await.is_err(),
+        "the store is down"
+    );
+    let account = Account::new(manager.clone(), HttpClient::new().unwrap());
+    assert_eq!(account.user().await.unwrap().username, "jdoe");
+    assert_eq!(
+        arcgis_auth_flows::session::stored_portal(&manager)
+            .await
+            .unwrap(),
+        portal_of(&portal_server)
+    );
+}
+
+#[tokio::test]
+async fn calls_renew_once_after_a_498() {
+    // The testkit portal: its community/self answers 498 in an HTTP 200 for
+    // a token it expired, and its token endpoint really refreshes.
+    use arcgis_auth_testkit::{Endpoint, FakePortal, Grant, PUBLIC_CLIENT_ID, USERNAME};
+    let clock = arcgis_auth_core::ManualClock::new(arcgis_auth_core::Timestamp::now());
+    let kit = FakePortal::builder()
+        .clock(clock.clone())
+        .app(
+            arcgis_auth_testkit::App::public(PUBLIC_CLIENT_ID)
+                .redirect_uri(arcgis_auth_testkit::LOOPBACK_REDIRECT_URI),
+        )
+        .user(USERNAME, "pw")
+        .signed_in_user(USERNAME)
+        .start()
+        .await;
+    let http = HttpClient::new().unwrap();
+    let sign_in = arcgis_auth_flows::UserSignIn::new(kit.portal(), PUBLIC_CLIENT_ID, http.clone())
+        .with_clock(std::sync::Arc::new(clock.clone()));
+    let pending = sign_in
+        .begin(
+            arcgis_auth_testkit::LOOPBACK_REDIRECT_URI,
+            &Default::default(),
+        )
+        .unwrap();
+    let callback = kit
+        .authorize_redirect(pending.url().as_str())
+        .await
+        .unwrap();
+    let store = std::sync::Arc::new(arcgis_auth_storage::MemoryStore::default());
+    let manager = sign_in
+        .complete(&pending, callback.as_str())
+        .await
+        .unwrap()
+        .into_manager(store, KEY)
+        .await
+        .unwrap();
+    kit.expire_access_tokens();
+
+    let account = Account::new(manager, http);
+    assert_eq!(account.user().await.unwrap().username, USERNAME);
+    let calls = kit.calls();
+    assert_eq!(calls.token(Grant::RefreshToken), 1);
+    assert_eq!(calls.endpoint(Endpoint::CommunitySelf), 2);
+    assert_eq!(calls.secrets_in_url(), 0);
 }
 
 #[tokio::test]

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use arcgis_auth_core::{Clock, ManualClock, Portal, Timestamp, Token};
 use arcgis_auth_flows::{FlowError, RenewRequest, Renewal, TokenManager, TokenSource};
-use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
+use arcgis_auth_storage::{
+    ChangeEvent, MemoryStore, SaveMode, SessionKind, SessionRecord, SessionStore, StoreError,
+    StoreResult, Version, Versioned,
+};
 use wiremock::MockServer;
 
 pub const KEY: &str = "user:test";
@@ -150,4 +153,37 @@ pub fn generate_token_answer(token: &str, now: Timestamp) -> serde_json::Value {
 /// when the test task has used up its budget (after many awaits).
 pub async fn drop_servers(servers: Vec<MockServer>) {
     tokio::task::unconstrained(async move { drop(servers) }).await;
+}
+
+/// A store that is down: every call fails as unavailable.
+#[derive(Debug)]
+pub struct DownStore(tokio::sync::broadcast::Sender<ChangeEvent>);
+
+impl DownStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(DownStore(tokio::sync::broadcast::channel(4).0))
+    }
+}
+
+#[arcgis_auth_flows::async_trait]
+impl SessionStore for DownStore {
+    async fn load(&self, _key: &str) -> StoreResult<Option<Versioned>> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    async fn save(&self, _: &str, _: &SessionRecord, _: SaveMode) -> StoreResult<Version> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    async fn delete(&self, _key: &str, _version: Option<&Version>) -> StoreResult<bool> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    async fn list(&self, _prefix: &str) -> StoreResult<Vec<String>> {
+        Err(StoreError::unavailable("the store is down"))
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
+        self.0.subscribe()
+    }
 }

@@ -122,6 +122,25 @@ async fn other_answers_keep_their_kind() {
 }
 
 #[tokio::test]
+async fn an_endless_answer_is_refused_not_read_into_memory() {
+    // `portals/self` is a few KiB; a portal (or something posing as one)
+    // answering megabytes gets a typed error, like every other portal call.
+    let huge = format!(r#"{{"id":"org","name":"{}"}}"#, "x".repeat(5 * 1024 * 1024));
+    let err = verify_against(
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "application/json")
+            .set_body_string(huge),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        FlowErrorKind::ArcGis(ErrorKind::UnparseableResponse)
+    );
+    assert!(err.message().contains("more than"), "{err}");
+}
+
+#[tokio::test]
 async fn the_manager_serves_the_key_and_never_renews_it() {
     let clock = clock();
     let key = ApiKey::new(KEY.into()).unwrap();

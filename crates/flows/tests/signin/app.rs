@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{arc_clock, clock, forms, http, map, portal, portal_answering, store};
+use crate::support::{
+    arc_clock, clock, fake_portal, forms, http, map, portal, portal_answering, store,
+};
 use arcgis_auth_core::{Clock, ErrorKind, Expiration, ExposeSecret, SecretString};
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
@@ -11,6 +13,7 @@ use arcgis_auth_storage::{
     ChangeEvent, SaveMode, SessionKind, SessionRecord, SessionStore, StoreError, StoreErrorKind,
     StoreResult, Version, Versioned,
 };
+use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Grant};
 use wiremock::ResponseTemplate;
 
 const SECRET: &str = "app-s3cret-value";
@@ -112,21 +115,35 @@ async fn the_manager_signs_in_again_when_the_token_expires() {
 
 #[tokio::test]
 async fn wrong_credentials_and_bad_expirations_are_typed() {
-    let server = portal_answering("oauth2/token", vec![ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "error": {"code": 400, "error": "invalid_client", "error_description": "Invalid client_secret",
-                      "message": "Invalid client_secret", "details": []}
-        }))]).await;
-    let app = app(&server);
-    let err = app.sign_in().await.unwrap_err();
+    // The testkit portal checks client ids and secrets for real.
+    let clock = clock();
+    let kit = fake_portal(&clock).await;
+    let wrong_secret = AppSignIn::new(
+        kit.portal(),
+        CONFIDENTIAL_CLIENT_ID,
+        SecretString::from(SECRET),
+        http(),
+    );
+    let err = wrong_secret.sign_in().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidClient));
-    assert!(!format!("{err:?}").contains(SECRET));
+    assert!(!err.is_transient());
+    assert!(!format!("{err:?} {err}").contains(SECRET));
+    let wrong_id = AppSignIn::new(
+        kit.portal(),
+        "no-such-app",
+        SecretString::from(CONFIDENTIAL_CLIENT_SECRET),
+        http(),
+    );
+    let err = wrong_id.sign_in().await.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidClient));
+    assert_eq!(kit.calls().token(Grant::ClientCredentials), 2);
 
-    let too_long = app.clone().with_expiration(Expiration::minutes(30_000));
+    let too_long = wrong_secret.with_expiration(Expiration::minutes(30_000));
     let err = too_long.sign_in().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidInput));
     assert_eq!(
-        forms(&server).await.len(),
-        1,
+        kit.calls().token(Grant::ClientCredentials),
+        2,
         "nothing sent for a bad expiration"
     );
 }

@@ -3,13 +3,16 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use crate::support::{T0, arc_clock, clock, forms, http, map, portal, portal_answering, store};
+use crate::support::{
+    T0, arc_clock, clock, fake_portal, forms, http, map, portal, portal_answering, store,
+};
 use arcgis_auth_core::{
     ErrorKind, Expiration, ExposeSecret, Portal, SecretString, Timestamp, TokenBinding,
 };
 use arcgis_auth_flows::signin::PasswordSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::SessionKind;
+use arcgis_auth_testkit::{self as testkit, Endpoint, USERNAME};
 use wiremock::ResponseTemplate;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -188,21 +191,30 @@ async fn plain_http_is_refused_except_to_loopback() {
 
 #[tokio::test]
 async fn a_wrong_password_is_an_arcgis_error() {
-    let server = portal_answering(
-        "generateToken",
-        vec![ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "error": {"code": 400, "message": "Unable to generate token.",
-                      "details": ["Invalid username or password."]}
-        }))],
-    )
-    .await;
+    // The testkit portal checks passwords for real (and answers as ArcGIS does).
     let clock = clock();
-    let err = PasswordSignIn::new(portal(&server), http(), referer())
-        .with_clock(arc_clock(&clock))
-        .sign_in("jdoe", SecretString::from(PASSWORD))
+    let kit = fake_portal(&clock).await;
+    let sign_in =
+        PasswordSignIn::new(kit.portal(), http(), referer()).with_clock(arc_clock(&clock));
+    for (username, password) in [(USERNAME, PASSWORD), ("nobody", testkit::PASSWORD)] {
+        let err = sign_in
+            .sign_in(username, SecretString::from(password))
+            .await
+            .unwrap_err();
+        assert!(matches!(err.kind(), FlowErrorKind::ArcGis(_)), "{err:?}");
+        assert!(!err.is_transient());
+        // The portal's detail says what is wrong (regression: it was dropped).
+        assert!(
+            err.to_string().contains("Invalid username or password"),
+            "{err}"
+        );
+        assert!(!format!("{err:?} {err}").contains(password));
+    }
+    assert_eq!(kit.calls().endpoint(Endpoint::GenerateToken), 2);
+    // The right password works against the same portal.
+    let signed_in = sign_in
+        .sign_in(USERNAME, SecretString::from(testkit::PASSWORD))
         .await
-        .unwrap_err();
-    assert!(matches!(err.kind(), FlowErrorKind::ArcGis(_)), "{err:?}");
-    assert!(!err.is_transient());
-    assert!(!format!("{err:?}").contains("horse"));
+        .unwrap();
+    assert_eq!(signed_in.token().username(), Some(USERNAME));
 }

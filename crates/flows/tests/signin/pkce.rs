@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::support::{arc_clock, clock, forms, http, map, portal, store, token_body};
+use crate::support::{arc_clock, clock, fake_portal, forms, http, map, portal, store, token_body};
 use arcgis_auth_core::oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use arcgis_auth_core::{
     AuthorizeOptions, ErrorKind, Expiration, ExposeSecret, SecretString, Style,
@@ -11,6 +11,7 @@ use arcgis_auth_core::{
 use arcgis_auth_flows::signin::{OOB_REDIRECT_URI, PendingSignIn, UserSignIn};
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::SessionKind;
+use arcgis_auth_testkit::{Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -429,33 +430,39 @@ async fn the_manager_refreshes_then_exchanges_the_refresh_token() {
 
 #[tokio::test]
 async fn a_dead_refresh_token_asks_the_user_to_sign_in_again() {
-    let server = MockServer::start().await;
+    // A real (fake) portal: its clock runs three days ahead, so the 3-day
+    // refresh token is dead there while this client still believes in it.
     let clock = clock();
-    mount_code_exchange(&server, "AT-1", "RT-1").await;
-    Mock::given(method("POST"))
-        .and(path("/sharing/rest/oauth2/token"))
-        .and(body_string_contains("grant_type=refresh_token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "error": {"code": 498, "error": "invalid_request",
-                      "error_description": "refresh_token expired", "message": "refresh_token expired", "details": []}
-        })))
-        .mount(&server)
-        .await;
-    let sign_in = UserSignIn::new(portal(&server), "my-app", http()).with_clock(arc_clock(&clock));
-    let pending = sign_in.begin(REDIRECT, &AuthorizeOptions::new()).unwrap();
+    let kit = fake_portal(&clock).await;
+    let sign_in =
+        UserSignIn::new(kit.portal(), PUBLIC_CLIENT_ID, http()).with_clock(arc_clock(&clock));
+    let options = AuthorizeOptions::new().expiration(Expiration::minutes(3 * 24 * 60));
+    let pending = sign_in.begin(LOOPBACK_REDIRECT_URI, &options).unwrap();
+    let callback = kit
+        .authorize_redirect(pending.url().as_str())
+        .await
+        .unwrap();
     let manager = sign_in
-        .complete(&pending, &callback_for(&pending, "abc"))
+        .complete(&pending, callback.as_str())
         .await
         .unwrap()
         .into_manager(store(), "user:jdoe")
         .await
         .unwrap();
+    kit.advance_clock(Duration::from_secs(3 * 24 * 3600));
     clock.advance(Duration::from_secs(1800));
+
     let err = manager.token().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::SignInRequired);
+    assert_eq!(err.arcgis_kind(), Some(ErrorKind::RefreshTokenExpired));
     assert!(err.message().contains("sign in again"), "{err}");
-    // One request, not a retry loop.
-    assert_eq!(forms(&server).await.len(), 2);
+    // One request, not a retry loop; and the next call does not try again.
+    assert_eq!(kit.calls().token(Grant::RefreshToken), 1);
+    assert_eq!(
+        manager.token().await.unwrap_err().kind(),
+        FlowErrorKind::SignInRequired
+    );
+    assert_eq!(kit.calls().token(Grant::RefreshToken), 1);
 }
 
 #[tokio::test]

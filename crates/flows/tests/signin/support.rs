@@ -95,3 +95,24 @@ pub(crate) async fn portal_answering(
     }
     server
 }
+
+/// A testkit portal (the ready-made set: apps, the user `jdoe`, a federated
+/// server) on `clock`, for tests of behaviour rather than of exact bytes: it
+/// checks passwords, secrets and refresh tokens for real.
+pub(crate) async fn fake_portal(clock: &ManualClock) -> arcgis_auth_testkit::FakePortal {
+    use arcgis_auth_testkit::{
+        App, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal, LOOPBACK_REDIRECT_URI,
+        PASSWORD, PUBLIC_CLIENT_ID, USERNAME,
+    };
+    FakePortal::builder()
+        .clock(clock.clone())
+        .app(App::public(PUBLIC_CLIENT_ID).redirect_uri(LOOPBACK_REDIRECT_URI))
+        .app(
+            App::confidential(CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET)
+                .redirect_uri(LOOPBACK_REDIRECT_URI),
+        )
+        .user(USERNAME, PASSWORD)
+        .signed_in_user(USERNAME)
+        .start()
+        .await
+}

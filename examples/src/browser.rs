@@ -1,0 +1,103 @@
+//! The user's part of a sign-in.
+//!
+//! Against the testkit portal the examples play the browser themselves
+//! ([`FakePortal::play_browser`]): the portal approves for its signed-in
+//! user and the redirect reaches the example's loopback listener, exactly as
+//! a browser would deliver it. Against a real portal the sign-in page is
+//! opened in the user's browser (and printed, in case that fails).
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use arcgis_auth_core::AuthorizeOptions;
+use arcgis_auth_flows::SignedIn;
+use arcgis_auth_flows::signin::{LoopbackListener, UserSignIn};
+use arcgis_auth_testkit::FakePortal;
+use url::Url;
+
+use crate::BoxError;
+use crate::target::Target;
+
+/// How long a person gets to sign in before the listener gives up.
+pub const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// User sign-in with PKCE through a [`LoopbackListener`] on `port` (0: any
+/// free port): begins the sign-in, has the browser visit the portal, waits for
+/// the redirect, and trades the code for tokens.
+pub async fn sign_in_with_loopback(
+    target: &Target,
+    sign_in: &UserSignIn,
+    port: u16,
+    options: &AuthorizeOptions,
+) -> Result<SignedIn<UserSignIn>, BoxError> {
+    let listener = LoopbackListener::bind(port).await?;
+    println!(
+        "   listening for the sign-in callback at {}",
+        listener.redirect_uri()
+    );
+    let pending = sign_in.begin(listener.redirect_uri(), options)?;
+    let finish = sign_in.complete_with_listener(&pending, listener, SIGN_IN_TIMEOUT);
+    let signed_in = match target.fake() {
+        Some(fake) => {
+            println!(
+                "   the example plays the browser: it opens the sign-in page, the portal approves"
+            );
+            let (signed_in, visit) =
+                tokio::join!(finish, fake.play_browser(pending.url().as_str()));
+            let visit = visit?;
+            println!(
+                "   the browser was sent back to the listener ({}{}), which answered HTTP {}",
+                visit.redirected_to.origin().ascii_serialization(),
+                visit.redirected_to.path(),
+                visit.status.unwrap_or_default()
+            );
+            signed_in?
+        }
+        None => {
+            open_in_browser(pending.url());
+            finish.await?
+        }
+    };
+    Ok(signed_in)
+}
+
+/// The user's part of an out-of-band sign-in: visits `url` and returns what
+/// the user would paste (the approval page's title, `SUCCESS code=...`).
+/// With a real portal the user signs in in their browser and pastes the code here.
+pub async fn out_of_band_code(fake: Option<&FakePortal>, url: &Url) -> Result<String, BoxError> {
+    match fake {
+        Some(fake) => {
+            println!(
+                "   the example plays the user: it opens the sign-in page and copies the code shown"
+            );
+            let visit = fake.play_browser(url.as_str()).await?;
+            let title = visit
+                .body
+                .split_once("<title>")
+                .and_then(|(_, rest)| rest.split_once("</title>"))
+                .map(|(title, _)| title.trim().to_owned())
+                .ok_or("the approval page has no title")?;
+            Ok(title)
+        }
+        None => {
+            open_in_browser(url);
+            println!("   sign in, then paste the code the portal shows and press Enter:");
+            let line = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line).map(|_| line)
+            })
+            .await??;
+            Ok(line)
+        }
+    }
+}
+
+/// Prints `url` and tries to open it in the user's browser (`webbrowser`
+/// honours `$BROWSER`, WSL, macOS and Windows, and never hands the terminal
+/// to a text-mode browser).
+pub fn open_in_browser(url: &Url) {
+    println!("   open this page to sign in (trying to open it for you):\n     {url}");
+    if webbrowser::open(url.as_str()).is_err() {
+        println!("   (could not start a browser: open the page by hand)");
+    }
+}

@@ -1,0 +1,3 @@
+//! Helpers for the examples' tests.
+
+pub(crate) mod webdriver;
