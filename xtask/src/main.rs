@@ -7,6 +7,9 @@
 //! starts a throw-away Redis on a free loopback port, runs every check in
 //! order, and stops Redis again, whatever happened.
 
+mod bench;
+mod fuzz;
+
 use std::env;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -27,6 +30,14 @@ Commands:
          missing and runs the Redis tests against a private redis-server on a
          free loopback port.
   redis  Start a private redis-server and print its URL; stops on Enter.
+  bench  Run the criterion benchmarks (crate arcgis-auth-bench) against a
+         private redis-server and write target/bench-summary.json
+         (docs/performance.md). `bench --no-run` only rewrites the summary;
+         `bench -- <filter>` passes arguments to criterion.
+  fuzz   Run every cargo-fuzz target in fuzz/ for --seconds N each (default
+         30), installing cargo-fuzz when missing (RUSTC_BOOTSTRAP=1 on a
+         stable toolchain); `fuzz <target>` runs one. Crashes are saved
+         under fuzz/artifacts/<target>/.
   help   This text.
 ";
 
@@ -47,6 +58,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("redis") => redis_shell(),
+        Some("bench") => bench::bench(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())

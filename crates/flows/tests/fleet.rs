@@ -1,0 +1,323 @@
+//! The fleet test: 8 worker **processes**, each with its own `TokenManager`
+//! over one shared Redis store, each sending 500 requests through the
+//! `ArcGisAuth` middleware to a secured item on the testkit portal, while the
+//! portal expires every access token every 250 ms and every renewal rotates
+//! the refresh token (`exchange_refresh_token`).
+//!
+//! It must end with zero failed requests, no process stranded with a dead
+//! refresh token (the stored session still renews afterwards), and about one
+//! token request per expiry (within 10%): the processes renew once between
+//! them, through the store's refresh lock, not once each.
+//!
+//! The test binary plays both parts: with `ARCGIS_AUTH_FLEET_CHILD` set, the
+//! same test is a worker and prints one `fleet-worker ok=… failed=…` line.
+//! Redis: `ARCGIS_AUTH_TEST_REDIS_URL` (keys under a random prefix), else a
+//! private `redis-server`; without either the test is skipped loudly, except
+//! under `CI=true`, where it fails.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arcgis_auth_core::{AuthorizeOptions, HttpClient, Portal};
+use arcgis_auth_flows::middleware::ArcGisAuth;
+use arcgis_auth_flows::routing::TokenRouting;
+use arcgis_auth_flows::{ManagerConfig, TokenManager, UserSignIn};
+use arcgis_auth_storage::{RedisStore, SaveMode, SessionStore};
+use arcgis_auth_testkit::{FakePortal, Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID};
+
+const CHILD: &str = "ARCGIS_AUTH_FLEET_CHILD";
+const WORKERS: usize = 8;
+const REQUESTS: usize = 500;
+const EXPIRE_EVERY: Duration = Duration::from_millis(250);
+const KEY: &str = "fleet:jdoe";
+
+/// What a worker needs to know, passed through its environment.
+struct Job {
+    portal: String,
+    item: String,
+    redis: String,
+    prefix: String,
+}
+
+impl Job {
+    fn from_env() -> Option<Job> {
+        let var = |name: &str| std::env::var(format!("{CHILD}_{name}")).ok();
+        std::env::var(CHILD).ok()?;
+        Some(Job {
+            portal: var("PORTAL")?,
+            item: var("ITEM")?,
+            redis: var("REDIS")?,
+            prefix: var("PREFIX")?,
+        })
+    }
+
+    fn spawn(&self, worker: usize) -> Child {
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_fleet_of_processes_shares_one_session",
+                "--nocapture",
+            ])
+            .env(CHILD, worker.to_string())
+            .env(format!("{CHILD}_PORTAL"), &self.portal)
+            .env(format!("{CHILD}_ITEM"), &self.item)
+            .env(format!("{CHILD}_REDIS"), &self.redis)
+            .env(format!("{CHILD}_PREFIX"), &self.prefix)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// Renewals always exchange (so every renewal rotates the refresh token).
+fn config() -> ManagerConfig {
+    let mut config = ManagerConfig::default();
+    config.exchange_window = Duration::from_secs(365 * 24 * 3600);
+    config.lock_poll = Duration::from_millis(10);
+    config
+}
+
+async fn store(job: &Job) -> Arc<dyn SessionStore> {
+    Arc::new(
+        RedisStore::builder(&job.redis)
+            .prefix(&job.prefix)
+            .connect()
+            .await
+            .unwrap(),
+    )
+}
+
+fn http() -> HttpClient {
+    HttpClient::from_builder(reqwest::Client::builder().no_proxy()).unwrap()
+}
+
+async fn manager(job: &Job) -> TokenManager {
+    let portal = Portal::parse(&job.portal).unwrap();
+    let source = UserSignIn::new(portal, PUBLIC_CLIENT_ID, http());
+    TokenManager::builder(source, store(job).await, KEY)
+        .config(config())
+        .build()
+        .unwrap()
+}
+
+/// A worker: 500 requests through the middleware; prints its tally.
+async fn work(job: Job) {
+    let manager = manager(&job).await;
+    let routing = TokenRouting::new(Portal::parse(&job.portal).unwrap());
+    let client = reqwest_middleware::ClientBuilder::new(
+        reqwest::Client::builder().no_proxy().build().unwrap(),
+    )
+    // A freshly renewed token may be expired again by the portal before the
+    // retry: that is this test's portal, not a server refusing the token, so
+    // no cool-down.
+    .with(ArcGisAuth::new(manager, routing, http()).rejection_cooldown(Duration::ZERO))
+    .build();
+    let (mut ok, mut failed) = (0, 0);
+    for _ in 0..REQUESTS {
+        match client.get(&job.item).send().await {
+            Ok(r) if r.status().is_success() => match r.text().await {
+                Ok(body) if !body.contains("\"error\"") => ok += 1,
+                Ok(body) => {
+                    eprintln!("fleet-worker: error body {body}");
+                    failed += 1;
+                }
+                Err(e) => {
+                    eprintln!("fleet-worker: body {e}");
+                    failed += 1;
+                }
+            },
+            Ok(r) => {
+                eprintln!("fleet-worker: HTTP {}", r.status());
+                failed += 1;
+            }
+            Err(e) => {
+                eprintln!("fleet-worker: {e}");
+                failed += 1;
+            }
+        }
+    }
+    println!("fleet-worker ok={ok} failed={failed}");
+}
+
+/// A redis-server for the fleet, killed on drop when we started it.
+struct Redis {
+    url: String,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn redis() -> Result<Redis, String> {
+    if let Ok(url) = std::env::var("ARCGIS_AUTH_TEST_REDIS_URL") {
+        return Ok(Redis {
+            url,
+            child: None,
+            _dir: None,
+        });
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start redis-server: {e}"))?;
+    let redis = Redis {
+        url: format!("redis://127.0.0.1:{port}/"),
+        child: Some(child),
+        _dir: Some(dir),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("redis-server did not listen within 10 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(redis)
+}
+
+/// Signs the testkit's user in (PKCE, the browser played by the testkit) and
+/// stores the session under KEY.
+async fn sign_in(portal: &FakePortal, job: &Job) {
+    let user = UserSignIn::new(portal.portal(), PUBLIC_CLIENT_ID, http());
+    let pending = user
+        .begin(LOOPBACK_REDIRECT_URI, &AuthorizeOptions::new())
+        .unwrap();
+    let callback = portal
+        .authorize_redirect(pending.url().as_str())
+        .await
+        .unwrap();
+    let signed_in = user.complete(&pending, callback.as_str()).await.unwrap();
+    store(job)
+        .await
+        .save(KEY, signed_in.record(), SaveMode::Overwrite)
+        .await
+        .unwrap();
+}
+
+fn prefix() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    format!(
+        "arcgis-auth-fleet-{:016x}",
+        RandomState::new().hash_one(Instant::now())
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_processes_shares_one_session() {
+    if let Some(job) = Job::from_env() {
+        work(job).await;
+        return;
+    }
+    let redis = match redis() {
+        Ok(redis) => redis,
+        Err(why) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!ci, "CI=true but no Redis for the fleet test: {why}");
+            eprintln!("\n!! SKIPPED the fleet test: no Redis ({why})\n");
+            return;
+        }
+    };
+    let portal = FakePortal::start().await;
+    let job = Job {
+        portal: portal.portal_url(),
+        item: portal.secured_item_url("fleet-item") + "?f=json",
+        redis: redis.url.clone(),
+        prefix: prefix(),
+    };
+    sign_in(&portal, &job).await;
+    portal.reset_calls();
+
+    let started = Instant::now();
+    let mut workers: Vec<Child> = (0..WORKERS).map(|i| job.spawn(i)).collect();
+    // Read each worker's tally on its own thread, so pipes never fill up.
+    let tallies: Vec<_> = workers
+        .iter_mut()
+        .map(|w| {
+            let stdout = w.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                // Read to the end (closing early would break the child's pipe).
+                let lines: Vec<String> = BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                    .collect();
+                lines.into_iter().find(|l| l.starts_with("fleet-worker "))
+            })
+        })
+        .collect();
+
+    // The portal expires every access token every EXPIRE_EVERY while any worker runs.
+    let mut expiries = 0u64;
+    loop {
+        tokio::time::sleep(EXPIRE_EVERY).await;
+        if workers.iter_mut().all(|w| w.try_wait().unwrap().is_some()) {
+            break;
+        }
+        portal.expire_access_tokens();
+        expiries += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the fleet did not finish within 2 minutes"
+        );
+    }
+    let elapsed = started.elapsed();
+
+    for (i, (worker, tally)) in workers.iter_mut().zip(tallies).enumerate() {
+        let status = worker.wait().unwrap();
+        assert!(status.success(), "worker {i} exited with {status}");
+        let tally = tally.join().unwrap().unwrap_or_default();
+        assert_eq!(
+            tally,
+            format!("fleet-worker ok={REQUESTS} failed=0"),
+            "worker {i}"
+        );
+    }
+
+    // No one stranded: the stored session (whose refresh token was rotated
+    // at every renewal) still renews.
+    let calls = portal.calls();
+    let renewals = calls.token(Grant::ExchangeRefreshToken) + calls.token(Grant::RefreshToken);
+    eprintln!(
+        "fleet: {WORKERS} processes × {REQUESTS} requests in {elapsed:?}; \
+         {expiries} expiries, {renewals} token requests"
+    );
+    let after = manager(&job).await;
+    let before = after.token().await.unwrap();
+    assert!(after.report_invalid(&before));
+    let renewed = after.token().await.unwrap();
+    assert!(!renewed.same_token(&before));
+
+    // One token request per expiry, within 10%. The last expiry may come as
+    // the workers finish, with no request left to notice it.
+    assert!(
+        expiries >= 4,
+        "the run was too short to expire tokens: {expiries}"
+    );
+    let (e, r) = (expiries as f64, renewals as f64);
+    assert!(
+        r <= 1.1 * e && r >= 0.9 * (e - 1.0),
+        "{renewals} token requests for {expiries} expiries (more than 10% apart)"
+    );
+    drop(redis);
+}
