@@ -134,7 +134,7 @@ pub(crate) fn urls(data: &[u8]) {
         assert!(portal.sharing_root().path().ends_with("/sharing/rest"));
         assert_eq!(
             Origin::of(portal.sharing_root()).ok(),
-            Some(portal.origin())
+            Some(portal.origin().clone())
         );
     }
     if let Ok(root) = ServerRoot::parse(text) {

@@ -311,7 +311,7 @@ proptest! {
             let again = Portal::parse(&portal.to_string());
             prop_assert_eq!(again.as_ref().ok(), Some(&portal), "{} -> {}", input, portal);
             prop_assert!(portal.sharing_root().path().ends_with("/sharing/rest"));
-            prop_assert_eq!(Origin::of(portal.sharing_root()).ok(), Some(portal.origin()));
+            prop_assert_eq!(Origin::of(portal.sharing_root()).ok(), Some(portal.origin().clone()));
             prop_assert!(portal.sharing_root().query().is_none());
             prop_assert!(portal.sharing_root().fragment().is_none());
             let _ = (portal.token_url(), portal.is_arcgis_online());
