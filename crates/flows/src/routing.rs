@@ -297,17 +297,29 @@ impl TokenRouting {
     /// never as text: a URL that merely *contains* the portal's URL in its
     /// path, query or user name is another origin.
     pub fn route(&self, url: &Url) -> Route {
+        self.route_with_origin(url).0
+    }
+
+    /// [`route`](Self::route), and the URL's origin when it has one, so a
+    /// caller that needs both parses the URL once.
+    pub(crate) fn route_with_origin(&self, url: &Url) -> (Route, Option<Origin>) {
         if !url.username().is_empty() || url.password().is_some() {
-            return Route::NoToken(NoTokenReason::UserInfo);
+            return (
+                Route::NoToken(NoTokenReason::UserInfo),
+                Origin::of(url).ok(),
+            );
         }
         let Ok(origin) = Origin::of(url) else {
-            return Route::NoToken(NoTokenReason::NotHttp);
+            return (Route::NoToken(NoTokenReason::NotHttp), None);
         };
         let route = self.route_origin(url, &origin);
         if route.may_send_token() && !origin.is_https() && !origin.is_loopback() {
-            return Route::NoToken(NoTokenReason::InsecureTransport);
+            return (
+                Route::NoToken(NoTokenReason::InsecureTransport),
+                Some(origin),
+            );
         }
-        route
+        (route, Some(origin))
     }
 
     fn route_origin(&self, url: &Url, origin: &Origin) -> Route {
