@@ -329,17 +329,17 @@ impl TokenRouting {
                 None => Route::Trusted,
             };
         }
-        let server = server_root(url);
+        // Cutting a server root out of the URL parses it again: only done
+        // when federation discovery could use it.
+        let server = || self.discover_federation.then(|| server_root(url)).flatten();
         if *origin == self.portal_origin {
             // A server behind the portal's web server (…/server/rest/services)
             // may be federated: it then needs its own token.
-            return match server {
-                Some(server) if self.discover_federation && !self.is_portal_root(&server) => {
-                    Route::Federation {
-                        server,
-                        same_origin_as_portal: true,
-                    }
-                }
+            return match server() {
+                Some(server) if !self.is_portal_root(&server) => Route::Federation {
+                    server,
+                    same_origin_as_portal: true,
+                },
                 _ => Route::Portal,
             };
         }
@@ -349,12 +349,12 @@ impl TokenRouting {
         if self.portal_origin.is_arcgis_online() && origin.is_arcgis_online() {
             return Route::ArcGisOnline;
         }
-        match server {
-            Some(server) if self.discover_federation => Route::Federation {
+        match server() {
+            Some(server) => Route::Federation {
                 server,
                 same_origin_as_portal: false,
             },
-            _ => Route::NoToken(NoTokenReason::UntrustedOrigin),
+            None => Route::NoToken(NoTokenReason::UntrustedOrigin),
         }
     }
 
