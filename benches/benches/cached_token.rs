@@ -1,4 +1,4 @@
-//! `cached_token`: `TokenManager::token()` on a fresh cached token, one caller
+//! `cached_token`: `TokenManager::token()` (default clock) on a fresh cached token, one caller
 //! and two threads contending, against reading an `Arc` out of a
 //! `std::sync::RwLock` (the least a shared cache can do).
 //!
@@ -16,7 +16,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arcgis_auth_bench::{AppCredentials, TokenEndpoint, oauth_client};
-use arcgis_auth_core::{Clock, ManualClock, Portal, SystemClock, Timestamp, Token};
+use arcgis_auth_core::{
+    Clock, CoarseSystemClock, ManualClock, Portal, SystemClock, Timestamp, Token,
+};
 use arcgis_auth_flows::TokenManager;
 use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -42,16 +44,17 @@ fn baseline(lock: &RwLock<Arc<String>>) {
 }
 
 /// A manager holding a token valid for an hour (its source is never called),
-/// deciding freshness with `clock`.
-fn manager(rt: &tokio::runtime::Runtime, clock: Arc<dyn Clock>) -> TokenManager {
+/// deciding freshness with `clock` (the builder's default clock when `None`).
+fn manager(rt: &tokio::runtime::Runtime, clock: Option<Arc<dyn Clock>>) -> TokenManager {
     let (manager, _endpoint) = rt.block_on(async {
         let endpoint = TokenEndpoint::start().await.expect("loopback endpoint");
         let source = AppCredentials::new(oauth_client(&endpoint).expect("client"));
         let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
-        let manager = TokenManager::builder(source, store, "bench:cached")
-            .clock(clock)
-            .build()
-            .expect("manager");
+        let mut builder = TokenManager::builder(source, store, "bench:cached");
+        if let Some(clock) = clock {
+            builder = builder.clock(clock);
+        }
+        let manager = builder.build().expect("manager");
         let mut record = SessionRecord::new(Portal::arcgis_online(), SessionKind::App);
         record.set_token(&Token::new(
             "cached-token".into(),
@@ -90,9 +93,13 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let manager_with_manual_clock = manager(&rt, Arc::new(ManualClock::new(Timestamp::now())));
-    let manager = manager(&rt, Arc::new(SystemClock));
+    let manager_with_manual_clock =
+        manager(&rt, Some(Arc::new(ManualClock::new(Timestamp::now()))));
+    let manager_with_system_clock = manager(&rt, Some(Arc::new(SystemClock)));
+    // The default clock (`CoarseSystemClock`), as users get it.
+    let manager = manager(&rt, None);
     let system_clock = SystemClock;
+    let coarse_clock = CoarseSystemClock::new();
     let lock = RwLock::new(Arc::new(String::from("cached-token")));
 
     let mut single = c.benchmark_group("cached_token");
@@ -104,10 +111,17 @@ fn bench(c: &mut Criterion) {
     single.bench_function("rwlock_arc_baseline_2_threads", |b| {
         b.iter_custom(|iters| two_threads(iters, || baseline(&lock)))
     });
-    // Where the time goes: the wall-clock read every call makes (to check
-    // expiry), and the manager on a clock that is one atomic load.
+    // Where the time goes: the clock read every call makes (to check
+    // expiry): an exact wall-clock read, the default coarse clock, and the
+    // manager on an exact wall clock and on a clock that is one atomic load.
     single.bench_function("system_clock_now", |b| {
         b.iter(|| black_box(system_clock.now()))
+    });
+    single.bench_function("coarse_system_clock_now", |b| {
+        b.iter(|| black_box(coarse_clock.now()))
+    });
+    single.bench_function("manager_system_clock", |b| {
+        b.iter(|| cached(&manager_with_system_clock))
     });
     single.bench_function("manager_manual_clock", |b| {
         b.iter(|| cached(&manager_with_manual_clock))

@@ -116,7 +116,7 @@ pub use portal::{Portal, redact_query};
 pub use redirect::{RedirectParams, RedirectPart};
 pub use server::ServerRoot;
 pub use server_info::ServerInfo;
-pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use time::{Clock, CoarseSystemClock, ManualClock, SystemClock, Timestamp};
 pub use token::{Freshness, RefreshToken, Token, constant_time_eq, effective_lead};
 pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse, MAX_LIFETIME_SECS};
 pub use transport::HttpClient;

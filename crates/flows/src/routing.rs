@@ -297,17 +297,29 @@ impl TokenRouting {
     /// never as text: a URL that merely *contains* the portal's URL in its
     /// path, query or user name is another origin.
     pub fn route(&self, url: &Url) -> Route {
+        self.route_with_origin(url).0
+    }
+
+    /// [`route`](Self::route), and the URL's origin when it has one, so a
+    /// caller that needs both parses the URL once.
+    pub(crate) fn route_with_origin(&self, url: &Url) -> (Route, Option<Origin>) {
         if !url.username().is_empty() || url.password().is_some() {
-            return Route::NoToken(NoTokenReason::UserInfo);
+            return (
+                Route::NoToken(NoTokenReason::UserInfo),
+                Origin::of(url).ok(),
+            );
         }
         let Ok(origin) = Origin::of(url) else {
-            return Route::NoToken(NoTokenReason::NotHttp);
+            return (Route::NoToken(NoTokenReason::NotHttp), None);
         };
         let route = self.route_origin(url, &origin);
         if route.may_send_token() && !origin.is_https() && !origin.is_loopback() {
-            return Route::NoToken(NoTokenReason::InsecureTransport);
+            return (
+                Route::NoToken(NoTokenReason::InsecureTransport),
+                Some(origin),
+            );
         }
-        route
+        (route, Some(origin))
     }
 
     fn route_origin(&self, url: &Url, origin: &Origin) -> Route {
@@ -317,17 +329,17 @@ impl TokenRouting {
                 None => Route::Trusted,
             };
         }
-        let server = server_root(url);
+        // Cutting a server root out of the URL parses it again: only done
+        // when federation discovery could use it.
+        let server = || self.discover_federation.then(|| server_root(url)).flatten();
         if *origin == self.portal_origin {
             // A server behind the portal's web server (…/server/rest/services)
             // may be federated: it then needs its own token.
-            return match server {
-                Some(server) if self.discover_federation && !self.is_portal_root(&server) => {
-                    Route::Federation {
-                        server,
-                        same_origin_as_portal: true,
-                    }
-                }
+            return match server() {
+                Some(server) if !self.is_portal_root(&server) => Route::Federation {
+                    server,
+                    same_origin_as_portal: true,
+                },
                 _ => Route::Portal,
             };
         }
@@ -337,12 +349,12 @@ impl TokenRouting {
         if self.portal_origin.is_arcgis_online() && origin.is_arcgis_online() {
             return Route::ArcGisOnline;
         }
-        match server {
-            Some(server) if self.discover_federation => Route::Federation {
+        match server() {
+            Some(server) => Route::Federation {
                 server,
                 same_origin_as_portal: false,
             },
-            _ => Route::NoToken(NoTokenReason::UntrustedOrigin),
+            None => Route::NoToken(NoTokenReason::UntrustedOrigin),
         }
     }
 

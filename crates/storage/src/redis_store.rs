@@ -9,7 +9,8 @@
 //! | `P:changes` | pub/sub channel | one JSON message per change |
 //!
 //! Saves and deletes are Lua scripts, so the version check, the write, the
-//! expiry and the change message happen atomically on the server.
+//! expiry and the change message happen atomically on the server. A load is
+//! one plain `HMGET` (a key of another type answers `WRONGTYPE`: corrupt).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -41,18 +42,9 @@ pub const DEFAULT_REDIS_PREFIX: &str = "arcgis-auth";
 /// Records whose refresh token expires later than this from now get no TTL.
 const NO_TTL_BEYOND: Duration = Duration::from_secs(10 * 365 * 86_400);
 
-const LOAD: &str = r"
-local t = redis.call('TYPE', KEYS[1]).ok
-if t == 'none' then return {} end
-if t ~= 'hash' then return {'corrupt'} end
-local r = redis.call('HMGET', KEYS[1], 'v', 'r')
-if not r[1] or not r[2] then return {'corrupt'} end
-return {'ok', r[1], r[2]}
-";
-
 // ARGV: mode, expected version, new version, record, expire-at ms ('' = none),
-// channel, message if created, message if updated.
-const SAVE: &str = r"
+// channel, the change message up to its kind (see `RedisStore::save_message`).
+const SAVE: &str = r#"
 local t = redis.call('TYPE', KEYS[1]).ok
 local cur = false
 if t == 'hash' then
@@ -72,13 +64,11 @@ if ARGV[5] ~= '' then
 else
   redis.call('PERSIST', KEYS[1])
 end
-if cur then
-  redis.call('PUBLISH', ARGV[6], ARGV[8])
-  return 'updated'
-end
-redis.call('PUBLISH', ARGV[6], ARGV[7])
-return 'created'
-";
+local kind = 'created'
+if cur then kind = 'updated' end
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. kind .. '"}')
+return kind
+"#;
 
 // ARGV: '1' if a version must match, the version, channel, message.
 const DELETE: &str = r"
@@ -148,7 +138,6 @@ struct Inner {
     ttl_margin: Duration,
     events: broadcast::Sender<ChangeEvent>,
     listener: Option<JoinHandle<()>>,
-    load: Script,
     save: Script,
     delete: Script,
     release: Script,
@@ -285,7 +274,6 @@ impl RedisStoreBuilder {
                 ttl_margin: self.ttl_margin,
                 events,
                 listener,
-                load: Script::new(LOAD),
                 save: Script::new(SAVE),
                 delete: Script::new(DELETE),
                 release: Script::new(RELEASE),
@@ -376,6 +364,22 @@ impl fmt::Debug for RedisStore {
     }
 }
 
+/// The change message of a save, cut just before the kind's value
+/// (`…,"c":"`): the save script appends `created"}` or `updated"}`, as only
+/// it knows which happened. One message built per save, not one per outcome.
+fn save_message(origin: &str, key: &str, version: &Version) -> String {
+    let mut message = serde_json::to_string(&Message {
+        origin: origin.to_owned(),
+        key: key.to_owned(),
+        version: Some(version.as_str().to_owned()),
+        kind: String::new(),
+    })
+    .unwrap_or_default();
+    // `kind` is serialised last, so the message ends with `"c":""}`.
+    message.truncate(message.len().saturating_sub(2));
+    message
+}
+
 /// A change message on the channel.
 #[derive(Serialize, Deserialize)]
 struct Message {
@@ -383,10 +387,11 @@ struct Message {
     origin: String,
     #[serde(rename = "k")]
     key: String,
-    #[serde(rename = "c")]
-    kind: String,
     #[serde(rename = "v")]
     version: Option<String>,
+    // Last, so `RedisStore::save_message` can leave it for the save script.
+    #[serde(rename = "c")]
+    kind: String,
 }
 
 impl Message {
@@ -499,17 +504,30 @@ fn escape_glob(s: &str) -> String {
 impl SessionStore for RedisStore {
     async fn load(&self, key: &str) -> StoreResult<Option<Versioned>> {
         validate_key(key)?;
-        let reply: Vec<Vec<u8>> = self
-            .inner
-            .load
-            .key(self.session_key(key))
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(|e| redis_error("load a session", e))?;
-        match reply.as_slice() {
-            [] => Ok(None),
-            [status, version, record] if status.as_slice() == b"ok" => {
-                let version = String::from_utf8(version.clone()).map_err(|_| corrupt(key))?;
+        // One plain command, no script: a missing key answers no fields, a
+        // key of another type `WRONGTYPE`. (Not `HMGET`: it cannot tell a
+        // missing key from a foreign hash without our fields.)
+        let reply: Result<Vec<Vec<u8>>, RedisError> = redis::cmd("HGETALL")
+            .arg(self.session_key(key))
+            .query_async(&mut self.conn())
+            .await;
+        match reply {
+            Ok(fields) if fields.is_empty() => Ok(None),
+            Ok(fields) => {
+                let (mut version, mut record) = (None, None);
+                for pair in fields.chunks_exact(2) {
+                    if let [name, value] = pair {
+                        match name.as_slice() {
+                            b"v" => version = Some(value),
+                            b"r" => record = Some(value),
+                            _ => {}
+                        }
+                    }
+                }
+                let (Some(version), Some(record)) = (version, record) else {
+                    return Err(corrupt(key));
+                };
+                let version = std::str::from_utf8(version).map_err(|_| corrupt(key))?;
                 let record = SessionRecord::from_slice(record).map_err(|e| {
                     StoreError::corrupt(format!("session `{key}` in Redis: {}", e.message()))
                 })?;
@@ -518,7 +536,8 @@ impl SessionStore for RedisStore {
                     version: Version::new(version),
                 }))
             }
-            _ => Err(corrupt(key)),
+            Err(e) if e.code() == Some("WRONGTYPE") => Err(corrupt(key)),
+            Err(e) => Err(redis_error("load a session", e)),
         }
     }
 
@@ -550,8 +569,7 @@ impl SessionStore for RedisStore {
             .arg(json)
             .arg(expire_at)
             .arg(&self.inner.channel)
-            .arg(self.message(key, &ChangeKind::Created, Some(&version)))
-            .arg(self.message(key, &ChangeKind::Updated, Some(&version)))
+            .arg(save_message(&self.inner.origin, key, &version))
             .invoke_async(&mut self.conn())
             .await
             .map_err(|e| redis_error("save a session", e))?;
@@ -709,5 +727,17 @@ mod tests {
             version: None,
         };
         assert!(odd.into_event().is_none());
+    }
+
+    #[test]
+    fn save_message_completed_as_the_script_does_is_a_message() {
+        let prefix = save_message("me", "a\"key", &Version::new("v1"));
+        for kind in ["created", "updated"] {
+            let full = format!("{prefix}{kind}\"}}");
+            let m: Message = serde_json::from_str(&full).unwrap();
+            assert_eq!((m.origin.as_str(), m.key.as_str()), ("me", "a\"key"));
+            assert_eq!(m.kind, kind);
+            assert_eq!(m.version.as_deref(), Some("v1"));
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
-use arcgis_auth_core::{Clock, SystemClock, Timestamp};
+use arcgis_auth_core::{Clock, CoarseSystemClock, Timestamp};
 use arcgis_auth_storage::{SaveMode, SessionRecord, SessionStore, validate_key};
 use tokio::sync::watch;
 
@@ -94,8 +94,13 @@ impl fmt::Debug for TokenManagerBuilder {
 }
 
 impl TokenManagerBuilder {
-    /// The clock that decides expiry (default [`SystemClock`]). Waiting
-    /// (backoff, lock polling) always uses tokio's clock.
+    /// The clock that decides expiry (default [`CoarseSystemClock`]: the wall
+    /// clock read at most once per 1 to 4 ms, so a cached-token call does not
+    /// pay for a full `SystemTime::now()`; pass `Arc::new(SystemClock)` for an
+    /// exact reading every time). Waiting (backoff, lock polling) always uses
+    /// tokio's clock.
+    ///
+    /// [`SystemClock`]: arcgis_auth_core::SystemClock
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -168,7 +173,7 @@ impl TokenManager {
             source: Arc::new(source),
             store,
             key: key.into(),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(CoarseSystemClock::new()),
             config: ManagerConfig::default(),
         }
     }

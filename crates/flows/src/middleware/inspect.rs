@@ -59,9 +59,8 @@ pub(crate) async fn inspect(response: reqwest::Response) -> Result<Inspected, re
     let content_type = response
         .headers()
         .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if !may_be_json(content_type.as_deref()) {
+        .and_then(|v| v.to_str().ok());
+    if !may_be_json(content_type) {
         return Ok(Inspected {
             response,
             rejection: status_rejection(status),
@@ -70,10 +69,10 @@ pub(crate) async fn inspect(response: reqwest::Response) -> Result<Inspected, re
     let url = response.url().clone();
     let (mut parts, mut body) = http::Response::<Body>::from(response).into_parts();
     let mut frames = VecDeque::new();
-    let mut data = BytesMut::new();
+    let mut read = 0usize;
     let mut complete = false;
     let mut trailers = false;
-    while data.len() <= PEEK_LIMIT {
+    while read <= PEEK_LIMIT {
         match body.frame().await {
             None => {
                 complete = true;
@@ -82,30 +81,39 @@ pub(crate) async fn inspect(response: reqwest::Response) -> Result<Inspected, re
             Some(frame) => {
                 let frame = frame?;
                 match frame.data_ref() {
-                    Some(d) => data.extend_from_slice(d),
+                    Some(d) => read = read.saturating_add(d.len()),
                     None => trailers = true,
                 }
                 frames.push_back(frame);
             }
         }
     }
-    let rejection = if complete {
-        match classify_response(status, content_type.as_deref(), &data) {
+    let (rejection, body) = if complete {
+        // The whole answer, in one piece: a body that came in one frame (the
+        // usual case for a small answer) is used as it is, not copied.
+        let data = contiguous(&frames, read);
+        let content_type = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let rejection = match classify_response(status, content_type, &data) {
             Err(e) if matches!(e.kind(), ErrorKind::InvalidToken | ErrorKind::TokenRequired) => {
                 Some(e)
             }
             _ => status_rejection(status),
-        }
+        };
+        let body = if trailers {
+            Body::wrap(Prefixed { frames, rest: None })
+        } else {
+            Body::from(data)
+        };
+        (rejection, body)
     } else {
-        status_rejection(status)
-    };
-    let body = if complete && !trailers {
-        Body::from(data.freeze())
-    } else {
-        Body::wrap(Prefixed {
+        let body = Body::wrap(Prefixed {
             frames,
-            rest: (!complete).then_some(body),
-        })
+            rest: Some(body),
+        });
+        (status_rejection(status), body)
     };
     // Keep the response's URL (reqwest keeps it in an extension).
     if let Ok(tagged) = http::Response::builder().url(url).body(()) {
@@ -115,6 +123,25 @@ pub(crate) async fn inspect(response: reqwest::Response) -> Result<Inspected, re
         response: reqwest::Response::from(http::Response::from_parts(parts, body)),
         rejection,
     })
+}
+
+/// The data of `frames` (`len` bytes in all) as one buffer, copied only when
+/// it came in more than one frame.
+fn contiguous(frames: &VecDeque<Frame<Bytes>>, len: usize) -> Bytes {
+    let mut data = frames.iter().filter_map(Frame::data_ref);
+    match (data.next(), data.next()) {
+        (None, _) => Bytes::new(),
+        (Some(only), None) => only.clone(),
+        (Some(first), Some(second)) => {
+            let mut joined = BytesMut::with_capacity(len);
+            joined.extend_from_slice(first);
+            joined.extend_from_slice(second);
+            for d in data {
+                joined.extend_from_slice(d);
+            }
+            joined.freeze()
+        }
+    }
 }
 
 /// The frames already read, then the rest of the body as it arrives.

@@ -150,7 +150,8 @@ impl Middleware for ArcGisAuth {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let route = self.routing().route(request.url());
+        // The URL's origin is parsed once, for routing and for the transport.
+        let (route, origin) = self.routing().route_with_origin(request.url());
         let Some(credential) = self.credential(&route).await.map_err(into_mw)? else {
             if let Route::NoToken(reason) = &route {
                 tracing::debug!(
@@ -161,7 +162,6 @@ impl Middleware for ArcGisAuth {
             }
             return next.run(request, extensions).await;
         };
-        let origin = Origin::of(request.url()).ok();
         let transport = origin
             .as_ref()
             .map(|o| self.routing().transport(o))
