@@ -143,7 +143,7 @@ fn figures(criterion: &Path) -> Vec<Figure> {
         baseline: None,
         target: None,
         met: None,
-        note: Some("one SystemClock::now() (the wall-clock read every cached call makes)"),
+        note: Some("one SystemClock::now(), the precise wall-clock read the manager no longer makes on its cached path (it uses CoarseSystemClock)"),
     });
 
     let storm = scaled(ns("refresh_storm", "storm_10000_callers"), 1e6);
