@@ -24,7 +24,8 @@ use crate::error::{Error, ErrorKind, Result};
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
-    scheme: String,
+    /// `"http"` or `"https"`, the only schemes an origin can have.
+    scheme: &'static str,
     host: Host<String>,
     port: u16,
 }
@@ -33,13 +34,16 @@ impl Origin {
     /// The origin of `url`. Fails for URLs without a host (e.g. `mailto:`) or
     /// for schemes other than `http` and `https`.
     pub fn of(url: &Url) -> Result<Self> {
-        let scheme = url.scheme();
-        if scheme != "http" && scheme != "https" {
-            return Err(Error::new(
-                ErrorKind::InvalidUrl,
-                format!("`{scheme}:` URLs cannot be ArcGIS origins: use an https:// URL"),
-            ));
-        }
+        let scheme = match url.scheme() {
+            "https" => "https",
+            "http" => "http",
+            other => {
+                return Err(Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("`{other}:` URLs cannot be ArcGIS origins: use an https:// URL"),
+                ));
+            }
+        };
         let host = url
             .host()
             .ok_or_else(|| {
@@ -55,11 +59,7 @@ impl Origin {
                 "the URL has no port: give an http:// or https:// URL",
             )
         })?;
-        Ok(Origin {
-            scheme: scheme.to_owned(),
-            host,
-            port,
-        })
+        Ok(Origin { scheme, host, port })
     }
 
     /// Parses `input` as a URL and returns its origin.
@@ -72,7 +72,7 @@ impl Origin {
 
     /// `http` or `https`.
     pub fn scheme(&self) -> &str {
-        &self.scheme
+        self.scheme
     }
 
     /// The host, lower-cased (IDNA-normalised for domains).

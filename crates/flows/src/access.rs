@@ -1,9 +1,10 @@
 //! The handle callers get from the manager: a valid access token, cheap to clone.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use arcgis_auth_core::{SecretString, Timestamp, Token};
+use arcgis_auth_core::{ExposeSecret, SecretString, Timestamp, Token};
+use http::HeaderValue;
 
 /// A valid access token handed out by the [`TokenManager`](crate::TokenManager).
 ///
@@ -24,13 +25,51 @@ use arcgis_auth_core::{SecretString, Timestamp, Token};
 /// assert!(!format!("{access:?}").contains("s3cr3t"));
 /// ```
 #[derive(Clone)]
-pub struct AccessToken(Arc<Token>);
+pub struct AccessToken(Arc<Held>);
+
+/// The token, and its `Bearer` header value once a request needed it.
+struct Held {
+    token: Token,
+    /// `Bearer <token>`, built on first use and shared by every request that
+    /// carries this token (`None`: the token cannot go in a header). Marked
+    /// sensitive, so `http`'s own `Debug` hides it too.
+    bearer: OnceLock<Option<HeaderValue>>,
+}
+
+impl std::ops::Deref for Held {
+    type Target = Token;
+
+    fn deref(&self) -> &Token {
+        &self.token
+    }
+}
 
 impl AccessToken {
     /// Wraps `token`, dropping its refresh token.
     pub fn new(mut token: Token) -> Self {
         token.take_refresh_token();
-        AccessToken(Arc::new(token))
+        AccessToken(Arc::new(Held {
+            token,
+            bearer: OnceLock::new(),
+        }))
+    }
+
+    /// `Bearer <token>` as a sensitive header value, built once per token
+    /// (cloning it is a reference-count increment). `None` when the token
+    /// holds bytes a header cannot carry.
+    pub(crate) fn bearer_header(&self) -> Option<HeaderValue> {
+        self.0
+            .bearer
+            .get_or_init(|| {
+                let secret = self.0.token.access_token().expose_secret().as_bytes();
+                let mut bytes = Vec::with_capacity(7 + secret.len());
+                bytes.extend_from_slice(b"Bearer ");
+                bytes.extend_from_slice(secret);
+                let mut value = HeaderValue::from_maybe_shared(bytes::Bytes::from(bytes)).ok()?;
+                value.set_sensitive(true);
+                Some(value)
+            })
+            .clone()
     }
 
     /// The access token. Send it in a header or a POST body, never in a URL query.
@@ -55,12 +94,12 @@ impl AccessToken {
 
     /// The token (without its refresh token).
     pub fn token(&self) -> &Token {
-        &self.0
+        &self.0.token
     }
 
     /// Whether both carry the same access token (compared in constant time).
     pub fn same_token(&self, other: &AccessToken) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.same_access_token(&other.0)
+        Arc::ptr_eq(&self.0, &other.0) || self.0.same_access_token(&other.0.token)
     }
 }
 
@@ -96,5 +135,24 @@ mod tests {
         let c = AccessToken::new(Token::new("other".into(), Timestamp::from_unix_millis(1)));
         assert!(a.same_token(&b));
         assert!(!a.same_token(&c));
+    }
+
+    #[test]
+    fn bearer_header_is_built_once_and_hidden() {
+        let access = AccessToken::new(Token::new("s3cr3t".into(), Timestamp::MAX));
+        let first = access.bearer_header().unwrap();
+        assert_eq!(first.as_bytes(), b"Bearer s3cr3t");
+        assert!(first.is_sensitive());
+        assert!(!format!("{first:?}").contains("s3cr3t"));
+        // Every clone of the handle shares the one value.
+        let again = access.clone().bearer_header().unwrap();
+        assert_eq!(first.as_bytes().as_ptr(), again.as_bytes().as_ptr());
+        assert!(!format!("{access:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn no_bearer_header_for_a_token_a_header_cannot_carry() {
+        let access = AccessToken::new(Token::new("bad\nline".into(), Timestamp::MAX));
+        assert!(access.bearer_header().is_none());
     }
 }

@@ -310,6 +310,18 @@ impl Federation {
         }
     }
 
+    /// The credential `route` calls for when it is at hand without waiting
+    /// or I/O: the manager's fresh portal token for the portal's own routes.
+    /// `None` means "ask [`credential`](Self::credential)", not "no token".
+    pub fn cached_credential(&self, route: &Route) -> Option<Credential> {
+        match route {
+            Route::Portal | Route::Trusted | Route::ArcGisOnline => {
+                self.inner.manager.cached().map(Credential::Portal)
+            }
+            _ => None,
+        }
+    }
+
     /// The credential `route` calls for, or `None` when no token may go
     /// there. For [`Route::Federation`] this reads the server's `/rest/info`.
     pub async fn credential(&self, route: &Route) -> Result<Option<Credential>> {

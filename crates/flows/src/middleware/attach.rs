@@ -88,19 +88,13 @@ fn is_form(request: &Request) -> bool {
 }
 
 fn bearer(token: &AccessToken) -> Result<HeaderValue, FlowError> {
-    // Built in one buffer that the header value then owns (no second copy).
-    let secret = token.secret().expose_secret().as_bytes();
-    let mut bytes = Vec::with_capacity(7 + secret.len());
-    bytes.extend_from_slice(b"Bearer ");
-    bytes.extend_from_slice(secret);
-    let mut value = HeaderValue::from_maybe_shared(bytes::Bytes::from(bytes)).map_err(|_| {
+    // Built once per token and shared by every request that carries it.
+    token.bearer_header().ok_or_else(|| {
         FlowError::new(
             FlowErrorKind::InvalidInput,
             "the token contains characters that cannot go in an HTTP header: sign in again",
         )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    })
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::inspect::inspect;
 use crate::error::{FlowError, FlowErrorKind};
 use crate::federation::{Credential, Federation, FederationConfig};
 use crate::manager::TokenManager;
-use crate::routing::{Route, TokenRouting};
+use crate::routing::{Route, TokenRouting, TokenTransport};
 use arcgis_auth_core::redact_query as redact;
 
 /// ArcGIS clients turn GETs longer than this into POSTs.
@@ -142,44 +142,45 @@ impl ArcGisAuth {
     }
 }
 
-#[async_trait]
-impl Middleware for ArcGisAuth {
-    async fn handle(
+/// What the retry after a rejection needs from the first attempt.
+struct FirstAttempt<'r> {
+    route: Route,
+    origin: Option<Origin>,
+    transport: TokenTransport,
+    credential: Credential,
+    spare: Option<Request>,
+    rejection: CoreError,
+    response: &'r Response,
+}
+
+impl ArcGisAuth {
+    /// The token for `route`: the manager's cached one when it is fresh (no
+    /// waiting, no allocation), else whatever renewal or discovery it takes.
+    async fn credential_for(&self, route: &Route) -> Result<Option<Credential>, FlowError> {
+        if let Some(credential) = self.federation.cached_credential(route) {
+            return Ok(Some(credential));
+        }
+        // Boxed: the slow path's large future stays out of every request's.
+        Box::pin(self.credential(route)).await
+    }
+
+    /// After a 498/499: renew the token and send the request once more.
+    async fn retry(
         &self,
-        mut request: Request,
+        first: FirstAttempt<'_>,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        // The URL's origin is parsed once, for routing and for the transport.
-        let (route, origin) = self.routing().route_with_origin(request.url());
-        let Some(credential) = self.credential(&route).await.map_err(into_mw)? else {
-            if let Route::NoToken(reason) = &route {
-                tracing::debug!(
-                    url = %redact(request.url()),
-                    reason = reason.as_str(),
-                    "sending no token to this URL"
-                );
-            }
-            return next.run(request, extensions).await;
-        };
-        let transport = origin
-            .as_ref()
-            .map(|o| self.routing().transport(o))
-            .unwrap_or_default();
-        maybe_post(&mut request, transport, self.max_url_length);
-        // Cloned before the token goes on: the retry carries a new one.
-        let spare = request.try_clone();
-        attach(&mut request, credential.token(), transport).map_err(into_mw)?;
-        let response = next.clone().run(request, extensions).await?;
-        let inspected = inspect(response).await?;
-        let Some(rejection) = inspected.rejection else {
-            return Ok(inspected.response);
-        };
-        let url = redact(
-            spare
-                .as_ref()
-                .map_or_else(|| inspected.response.url(), Request::url),
-        );
+        let FirstAttempt {
+            route,
+            origin,
+            transport,
+            credential,
+            spare,
+            rejection,
+            response,
+        } = first;
+        let url = redact(spare.as_ref().map_or_else(|| response.url(), Request::url));
         if self.cooling_down(origin.as_ref()) {
             return Err(into_mw(rejected(
                 rejection,
@@ -196,7 +197,7 @@ impl Middleware for ArcGisAuth {
                  twice: send a body held in memory to get one automatic retry",
             )));
         };
-        let Some(credential) = self.credential(&route).await.map_err(into_mw)? else {
+        let Some(credential) = self.credential_for(&route).await.map_err(into_mw)? else {
             return Err(into_mw(rejected(
                 rejection,
                 "no token is available for a retry",
@@ -221,6 +222,78 @@ impl Middleware for ArcGisAuth {
             }
         }
     }
+}
+
+#[async_trait]
+impl Middleware for ArcGisAuth {
+    async fn handle(
+        &self,
+        mut request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        // The URL's origin is parsed once, for routing and for the transport.
+        let (route, origin) = self.routing().route_with_origin(request.url());
+        if let Route::NoToken(reason) = &route {
+            tracing::debug!(
+                url = %redact(request.url()),
+                reason = reason.as_str(),
+                "sending no token to this URL"
+            );
+            return next.run(request, extensions).await;
+        }
+        let Some(credential) = self.credential_for(&route).await.map_err(into_mw)? else {
+            return next.run(request, extensions).await;
+        };
+        let transport = origin
+            .as_ref()
+            .map(|o| self.routing().transport(o))
+            .unwrap_or_default();
+        maybe_post(&mut request, transport, self.max_url_length);
+        // Copied before the token goes on: the retry carries a new one.
+        let spare = spare(&request);
+        attach(&mut request, credential.token(), transport).map_err(into_mw)?;
+        let response = next.clone().run(request, extensions).await?;
+        let inspected = inspect(response).await?;
+        let Some(rejection) = inspected.rejection else {
+            return Ok(inspected.response);
+        };
+        let first = FirstAttempt {
+            route,
+            origin,
+            transport,
+            credential,
+            spare,
+            rejection,
+            response: &inspected.response,
+        };
+        // Boxed: the retry's state stays out of every request's future.
+        Box::pin(self.retry(first, extensions, next)).await
+    }
+}
+
+/// A copy of `request` for its one retry: method, URL, headers, body,
+/// version and timeout (`None` for a streamed body, which cannot be sent
+/// twice). Cheaper than [`Request::try_clone`], which allocates an
+/// extension map for every copy; `http` extensions of a request converted
+/// from an `http::Request` are the one thing the retry does not carry.
+fn spare(request: &Request) -> Option<Request> {
+    let body = match request.body() {
+        None => None,
+        Some(body) => Some(reqwest::Body::from(bytes::Bytes::copy_from_slice(
+            body.as_bytes()?,
+        ))),
+    };
+    let mut spare = Request::new(request.method().clone(), request.url().clone());
+    if !request.headers().is_empty() {
+        *spare.headers_mut() = request.headers().clone();
+    }
+    *spare.version_mut() = request.version();
+    if let Some(timeout) = request.timeout() {
+        *spare.timeout_mut() = Some(*timeout);
+    }
+    *spare.body_mut() = body;
+    Some(spare)
 }
 
 fn rejected(err: CoreError, what_next: &str) -> FlowError {

@@ -1,4 +1,4 @@
-//! Authenticated requests on the wire (wiremock on loopback, injected time):
+//! Authenticated requests on the wire (wiremock and raw sockets on loopback, injected time):
 //! where tokens go and never go, how they travel, the one retry after a
 //! 498/499, federated and trusted servers, and the session helpers
 //! (sign-out, `community/self`, `portals/self`, `validateAppAccess`).
@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
 #![allow(dead_code, unreachable_pub)]
 
+mod chunked;
 #[path = "../down_store/mod.rs"]
 mod down_store;
 mod federation;
