@@ -112,10 +112,10 @@ async fn work(job: Job) {
     let client = reqwest_middleware::ClientBuilder::new(
         reqwest::Client::builder().no_proxy().build().unwrap(),
     )
-    // A freshly renewed token may be expired again by the portal before the
-    // retry: that is this test's portal, not a server refusing the token, so
-    // no cool-down.
-    .with(ArcGisAuth::new(manager, routing, http()).rejection_cooldown(Duration::ZERO))
+    // The default rejection cool-down: a freshly renewed token that the
+    // portal expired again before the retry landed is one strike, not a
+    // server refusing the token.
+    .with(ArcGisAuth::new(manager, routing, http()))
     .build();
     let (mut ok, mut failed) = (0, 0);
     for _ in 0..REQUESTS {

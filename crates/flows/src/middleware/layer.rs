@@ -1,8 +1,7 @@
 //! The middleware itself: route, attach, send, look for a 498, retry once.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arcgis_auth_core::{Error as CoreError, HttpClient, Origin, Timestamp};
@@ -13,6 +12,7 @@ use reqwest_middleware::{Middleware, Next};
 
 use super::attach::{attach, maybe_post};
 use super::inspect::inspect;
+use super::refusals::Refusals;
 use crate::error::{FlowError, FlowErrorKind};
 use crate::federation::{Credential, Federation, FederationConfig};
 use crate::manager::TokenManager;
@@ -22,7 +22,7 @@ use arcgis_auth_core::redact_query as redact;
 /// ArcGIS clients turn GETs longer than this into POSTs.
 pub const DEFAULT_MAX_URL_LENGTH: usize = 2000;
 
-/// How long an origin that rejected a freshly renewed token is not sent
+/// How long an origin that keeps rejecting freshly renewed tokens is not sent
 /// another renewal's worth of retries (default of [`ArcGisAuth::rejection_cooldown`]).
 pub const DEFAULT_REJECTION_COOLDOWN: Duration = Duration::from_secs(60);
 
@@ -57,9 +57,8 @@ pub struct ArcGisAuth {
     federation: Federation,
     max_url_length: Option<usize>,
     rejection_cooldown: Duration,
-    /// Origins that rejected a freshly renewed token, and until when they are
-    /// not worth another renewal.
-    refusing: Arc<Mutex<HashMap<Origin, Timestamp>>>,
+    /// Origins that keep rejecting freshly renewed tokens.
+    refusals: Arc<Refusals>,
 }
 
 impl fmt::Debug for ArcGisAuth {
@@ -90,16 +89,20 @@ impl ArcGisAuth {
             federation,
             max_url_length: Some(DEFAULT_MAX_URL_LENGTH),
             rejection_cooldown: DEFAULT_REJECTION_COOLDOWN,
-            refusing: Arc::new(Mutex::new(HashMap::new())),
+            refusals: Arc::new(Refusals::default()),
         }
     }
 
-    /// When an origin rejects even a freshly renewed token (a server that
-    /// will not take this token at all), its rejections during the next
-    /// `cooldown` are handed back at once as typed errors, without renewing
-    /// the token again (default [`DEFAULT_REJECTION_COOLDOWN`]; measured on
-    /// the manager's clock). This keeps one misconfigured server from making
-    /// every request renew the session.
+    /// When an origin rejects even a freshly renewed token twice in a row,
+    /// with no accepted request in between (a server that will not take this
+    /// token at all), its rejections during the next `cooldown` are handed
+    /// back at once as typed errors, without renewing the token again
+    /// (default [`DEFAULT_REJECTION_COOLDOWN`]; measured on the manager's
+    /// clock; zero turns cooling down off). This keeps one misconfigured
+    /// server from making every request renew the session. A single such
+    /// rejection is not enough: on a portal that expires tokens early, the
+    /// renewed token may have expired again before the retry landed. Any
+    /// accepted request clears the origin's record.
     pub fn rejection_cooldown(mut self, cooldown: Duration) -> Self {
         self.rejection_cooldown = cooldown;
         self
@@ -107,17 +110,6 @@ impl ArcGisAuth {
 
     fn now(&self) -> Timestamp {
         self.federation.manager().clock().now()
-    }
-
-    fn refusing(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, Timestamp>> {
-        self.refusing.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn cooling_down(&self, origin: Option<&Origin>) -> bool {
-        let now = self.now();
-        let mut refusing = self.refusing();
-        refusing.retain(|_, until| now < *until);
-        origin.is_some_and(|o| refusing.contains_key(o))
     }
 
     /// GETs with a token whose URL is longer than this become form POSTs
@@ -181,7 +173,10 @@ impl ArcGisAuth {
             response,
         } = first;
         let url = redact(spare.as_ref().map_or_else(|| response.url(), Request::url));
-        if self.cooling_down(origin.as_ref()) {
+        if origin
+            .as_ref()
+            .is_some_and(|o| self.refusals.cooling_down(o, self.now()))
+        {
             return Err(into_mw(rejected(
                 rejection,
                 "this server also rejected a freshly renewed token moments ago, so the token \
@@ -207,11 +202,16 @@ impl ArcGisAuth {
         let response = next.run(retry, extensions).await?;
         let inspected = inspect(response).await?;
         match inspected.rejection {
-            None => Ok(inspected.response),
+            None => {
+                if let Some(origin) = &origin {
+                    self.refusals.accepted(origin);
+                }
+                Ok(inspected.response)
+            }
             Some(again) => {
                 if let Some(origin) = origin {
-                    let until = self.now() + self.rejection_cooldown;
-                    self.refusing().insert(origin, until);
+                    self.refusals
+                        .rejected(origin, self.now(), self.rejection_cooldown);
                 }
                 tracing::warn!(url = %url, kind = %again.kind(), "a freshly renewed token was rejected too");
                 Err(into_mw(rejected(
@@ -256,6 +256,9 @@ impl Middleware for ArcGisAuth {
         let response = next.clone().run(request, extensions).await?;
         let inspected = inspect(response).await?;
         let Some(rejection) = inspected.rejection else {
+            if let Some(origin) = &origin {
+                self.refusals.accepted(origin);
+            }
             return Ok(inspected.response);
         };
         let first = FirstAttempt {

@@ -525,24 +525,66 @@ async fn a_server_that_rejects_fresh_tokens_does_not_make_every_request_renew() 
     let url = format!("{}{SELF_PATH}?f=json", portal_server.uri());
     let attempts = || async { portal_server.received_requests().await.unwrap().len() };
 
-    let err = client.get(&url).send().await.unwrap_err();
-    assert_eq!(
-        flow_error(&err).unwrap().kind(),
-        FlowErrorKind::ArcGis(ErrorKind::InvalidToken)
-    );
-    assert_eq!((attempts().await, session.source.count()), (2, 1));
+    // Twice in a row a freshly renewed token is rejected: two attempts and
+    // one renewal each (once could be a token that expired again).
+    for round in 1..=2 {
+        let err = client.get(&url).send().await.unwrap_err();
+        assert_eq!(
+            flow_error(&err).unwrap().kind(),
+            FlowErrorKind::ArcGis(ErrorKind::InvalidToken)
+        );
+        assert_eq!(
+            (attempts().await, session.source.count()),
+            (2 * round, round)
+        );
+    }
 
     // Within the cooldown: one attempt, no renewal, the same typed error.
     let err = client.get(&url).send().await.unwrap_err();
     let flow = flow_error(&err).unwrap();
     assert_eq!(flow.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidToken));
     assert!(flow.to_string().contains("moments ago"), "{flow}");
-    assert_eq!((attempts().await, session.source.count()), (3, 1));
+    assert_eq!((attempts().await, session.source.count()), (5, 2));
 
     // After it: renewed and retried again.
     session.clock.advance(Duration::from_secs(61));
     client.get(&url).send().await.unwrap_err();
-    assert_eq!((attempts().await, session.source.count()), (5, 2));
+    assert_eq!((attempts().await, session.source.count()), (7, 3));
+}
+
+#[tokio::test]
+async fn a_renewed_token_that_expired_again_does_not_cool_the_server_down() {
+    // The portal rejects the first two tokens (the second expired again
+    // before the retry landed) and takes the third.
+    let portal_server = MockServer::start().await;
+    for rejected in ["Bearer token-0", "Bearer token-1"] {
+        Mock::given(path(SELF_PATH))
+            .and(header("x-esri-authorization", rejected))
+            .respond_with(arcgis_error(498))
+            .mount(&portal_server)
+            .await;
+    }
+    Mock::given(path(SELF_PATH))
+        .respond_with(ok_json())
+        .mount(&portal_server)
+        .await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::App, Renewal::SignInAgain).await;
+    let client = client(&session, TokenRouting::new(portal));
+    let url = format!("{}{SELF_PATH}?f=json", portal_server.uri());
+
+    let err = client.get(&url).send().await.unwrap_err();
+    assert_eq!(
+        flow_error(&err).unwrap().kind(),
+        FlowErrorKind::ArcGis(ErrorKind::InvalidToken)
+    );
+    // Not cooled down: the next request renews (token-2) and gets through.
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), r#"{"ok":true}"#);
+    assert_eq!(session.source.count(), 2);
+    let sent = portal_server.received_requests().await.unwrap().len();
+    assert_eq!(sent, 4, "token-0, token-1, then token-1 again and token-2");
 }
 
 #[tokio::test]
