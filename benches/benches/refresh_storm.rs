@@ -7,7 +7,10 @@
 //!   `OAuthClient` (the baseline; target: storm ≤ 1.5× this);
 //! - `fan_out_baseline`: the least any implementation can do for 10,000
 //!   waiting tasks: spawn them, make one plain request, hand its token to
-//!   all of them through a `tokio::sync::watch` channel.
+//!   all of them through a `tokio::sync::watch` channel;
+//! - `callers_on_a_fresh_token`: the callers alone: the same 10,000 spawned
+//!   tasks asking the same kind of manager, whose token is still fresh (no
+//!   request at all). What the storm costs beyond this is the library's.
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 
@@ -27,6 +30,15 @@ const START: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
 /// A manager that holds (in memory and in its store) a session whose token
 /// expired a minute ago, as a running service would at the moment of expiry.
 async fn expired_manager(endpoint: &TokenEndpoint, client: &OAuthClient) -> TokenManager {
+    manager_with_token_until(endpoint, client, START - Duration::from_secs(60)).await
+}
+
+/// A manager whose session's token expires at `expires_at`.
+async fn manager_with_token_until(
+    endpoint: &TokenEndpoint,
+    client: &OAuthClient,
+    expires_at: Timestamp,
+) -> TokenManager {
     let clock = ManualClock::new(START);
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
     let manager = TokenManager::builder(AppCredentials::new(client.clone()), store, "bench:storm")
@@ -35,10 +47,7 @@ async fn expired_manager(endpoint: &TokenEndpoint, client: &OAuthClient) -> Toke
         .expect("manager");
     let mut record = SessionRecord::new(endpoint.portal(), SessionKind::App);
     record.client_id = Some(client.client_id().to_owned());
-    record.set_token(&Token::new(
-        "expired".into(),
-        START - Duration::from_secs(60),
-    ));
+    record.set_token(&Token::new("bench-token".into(), expires_at));
     manager.set_session(record).await.expect("session");
     manager
 }
@@ -47,6 +56,28 @@ async fn expired_manager(endpoint: &TokenEndpoint, client: &OAuthClient) -> Toke
 async fn storm(endpoint: &TokenEndpoint, client: &OAuthClient) -> Duration {
     let manager = expired_manager(endpoint, client).await;
     let before = endpoint.requests();
+    let elapsed = callers(&manager).await;
+    assert_eq!(
+        endpoint.requests() - before,
+        1,
+        "10,000 callers must make exactly one token request"
+    );
+    elapsed
+}
+
+/// The callers alone: the same spawned tasks, on a token that is fresh.
+async fn fresh(endpoint: &TokenEndpoint, client: &OAuthClient) -> Duration {
+    let manager =
+        manager_with_token_until(endpoint, client, START + Duration::from_secs(3600)).await;
+    let before = endpoint.requests();
+    let elapsed = callers(&manager).await;
+    assert_eq!(endpoint.requests(), before, "a fresh token needs no request");
+    elapsed
+}
+
+/// `CALLERS` tasks spawned at once, each asking `manager` for a token; the
+/// wall time until all have one.
+async fn callers(manager: &TokenManager) -> Duration {
     let started = Instant::now();
     let callers: Vec<_> = (0..CALLERS)
         .map(|_| {
@@ -57,13 +88,7 @@ async fn storm(endpoint: &TokenEndpoint, client: &OAuthClient) -> Duration {
     for caller in callers {
         caller.await.expect("caller").expect("token");
     }
-    let elapsed = started.elapsed();
-    assert_eq!(
-        endpoint.requests() - before,
-        1,
-        "10,000 callers must make exactly one token request"
-    );
-    elapsed
+    started.elapsed()
 }
 
 /// The ideal storm: one request, its token fanned out to every waiting task.
@@ -106,6 +131,13 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| rt.block_on(storm(&endpoint, &client)))
+                .sum::<Duration>()
+        })
+    });
+    group.bench_function("callers_on_a_fresh_token", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| rt.block_on(fresh(&endpoint, &client)))
                 .sum::<Duration>()
         })
     });

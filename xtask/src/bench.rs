@@ -168,6 +168,32 @@ fn figures(criterion: &Path) -> Vec<Figure> {
             "baseline: spawn 10,000 tasks, one plain request, its token to all through a watch channel",
         ),
     });
+    let callers = scaled(ns("refresh_storm", "callers_on_a_fresh_token"), 1e6);
+    out.push(Figure {
+        name: "refresh_storm/10000_callers_vs_callers_on_a_fresh_token",
+        value: storm,
+        unit: "ms",
+        baseline: callers,
+        target: None,
+        met: None,
+        note: Some(
+            "baseline: the same 10,000 spawned callers on a fresh token (no request): the callers' own cost",
+        ),
+    });
+    out.push(Figure {
+        name: "refresh_storm/storm_beyond_its_callers_vs_round_trip",
+        value: match (storm, callers) {
+            (Some(s), Some(c)) => Some(s - c),
+            _ => None,
+        },
+        unit: "ms",
+        baseline: round_trip,
+        target: None,
+        met: None,
+        note: Some(
+            "what the storm costs beyond spawning and answering its 10,000 callers, against one plain round trip",
+        ),
+    });
 
     let middleware = scaled(ns("middleware_overhead", "middleware_2000_gets"), 1e6);
     let fixed_header = scaled(
