@@ -170,7 +170,7 @@ impl HttpClient {
                 )
             })?;
         let answer = self.send(request).await?;
-        answer.check(EndpointKind::Service)?;
+        answer.check(EndpointKind::Service, self.clock().as_ref())?;
         ServerInfo::from_body(&answer.body)
     }
 }
