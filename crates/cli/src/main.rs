@@ -7,7 +7,9 @@
 //! the sign-in strategies, the token manager, the request middleware and
 //! [`Account::sign_out`](arcgis_auth_flows::session::Account::sign_out)) that
 //! a Rust program can make the same way. What lives here is the command line
-//! itself: parsing, reading secrets, printing, and exit statuses.
+//! itself: parsing, reading secrets, printing, and exit statuses, plus one
+//! store adapter that lets a command's token manager start from the session
+//! the command already read, so each command reads the store once.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub, rust_2018_idioms)]
@@ -16,6 +18,7 @@ mod cli;
 mod commands;
 mod exit;
 mod output;
+mod read_once;
 mod secrets;
 mod store;
 
