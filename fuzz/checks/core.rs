@@ -155,17 +155,25 @@ pub(crate) fn urls(data: &[u8]) {
     }
 }
 
-/// `rest/info` answers: a server whose `owningSystemUrl` names a portal's
-/// root (or its sharing root) exactly is federated with that portal.
-/// (`owning_portal` also reads deeper URLs, which `is_federated_with`
-/// rightly refuses; only the exact case is a property.)
+/// `rest/info` answers: `owning_portal` and `is_federated_with` follow one
+/// rule (a portal's own URL, with or without a trailing slash or
+/// `/sharing/rest`; never a deeper one). Whatever portal `owning_portal`
+/// finds, the server is federated with it; and a server whose
+/// `owningSystemUrl` names a portal's root (or its sharing root) exactly
+/// has an owning portal.
 pub(crate) fn server_info(data: &[u8]) {
     if let Ok(info) = ServerInfo::from_body(data) {
-        if let (Some(url), Some(portal)) = (info.owning_system_url(), info.owning_portal()) {
+        if let Some(portal) = info.owning_portal() {
+            assert!(info.is_federated_with(&portal), "{portal}");
+        }
+        if let Some(url) = info.owning_system_url()
+            && let Ok(portal) = Portal::from_url(url)
+        {
             let root = portal.sharing_root().as_str();
             let base = root.trim_end_matches("/sharing/rest");
             let named = url.as_str().trim_end_matches('/');
-            if named == root || named == base {
+            if (named == root || named == base) && url.username().is_empty() {
+                assert_eq!(info.owning_portal().as_ref(), Some(&portal), "{url}");
                 assert!(info.is_federated_with(&portal), "{url} vs {portal}");
             }
         }

@@ -303,7 +303,8 @@ grant with PKCE), with a client id registered for the app.
 With --redirect loopback (the default), arcgis-auth listens on 127.0.0.1
 (on --port, or any free port), prints one line `Open: <URL>` on standard error,
 opens that URL in the browser unless --no-browser is given, and finishes when
-the browser comes back to it. The app must allow the redirect URI
+the browser comes back to it (or gives up after --timeout seconds, five
+minutes by default, with status 3). The app must allow the redirect URI
 http://127.0.0.1:<port>/callback (ArcGIS accepts any port for
 http://127.0.0.1/callback).
 
@@ -330,6 +331,18 @@ Examples:
         /// Do not open a browser; only print the URL.
         #[arg(long)]
         no_browser: bool,
+        /// How long to wait for the browser to come back, in seconds (default 300).
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            value_parser = clap::value_parser!(u64).range(1..=86_400),
+            long_help = "\
+How long to wait for the browser to come back to the loopback listener, in
+seconds (default 300, five minutes; at most 86400). When it has not come back
+by then, login exits with status 3: start it again. Only for --redirect
+loopback."
+        )]
+        timeout: Option<u64>,
         /// How long the refresh token should live, in minutes.
         #[arg(
             long,

@@ -169,7 +169,11 @@ impl Error {
     }
 
     /// How long the server asked us to wait before retrying (HTTP
-    /// `Retry-After` in seconds, on 429 and 503 answers), capped at one hour.
+    /// `Retry-After` on transient answers such as 429 and 503), capped at one
+    /// hour. The header may be delta-seconds or an HTTP-date; a date is a
+    /// wait from the [`HttpClient`](crate::HttpClient)'s
+    /// [clock](crate::HttpClient::with_clock), rounded up to whole seconds,
+    /// and zero when the date is already past.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

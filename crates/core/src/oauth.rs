@@ -344,8 +344,12 @@ impl OAuthClient {
         self
     }
 
-    /// Uses `clock` for issue times (tests: [`ManualClock`](crate::ManualClock)).
+    /// Uses `clock` for issue times (tests: [`ManualClock`](crate::ManualClock)),
+    /// and, through [`HttpClient::with_clock`] on this client's copy of the
+    /// HTTP client, as "now" for a `Retry-After` that a server sends as an
+    /// HTTP-date.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.http = self.http.with_clock(Arc::clone(&clock));
         self.clock = clock;
         self
     }

@@ -161,7 +161,10 @@ impl Portal {
     /// same host; the same port, where `http` on 80 and `https` on 443 count as
     /// the same; and the same web-adaptor path, case-insensitive, with or
     /// without a trailing slash or `/sharing/rest`. Hosts are compared as
-    /// parsed values, never as text, so look-alikes never match.
+    /// parsed values, never as text, so look-alikes never match. A deeper
+    /// path (`…/portal/home`, an item page) or a user name in the URL never
+    /// names a portal, even though [`Portal::parse`] finds the portal behind
+    /// such a URL when a user pastes it.
     ///
     /// ```
     /// use arcgis_auth_core::Portal;
@@ -175,8 +178,13 @@ impl Portal {
     /// assert!(!named("https://gis.example.com/portal2"));
     /// assert!(!named("https://gis.example.com:7443/portal"));
     /// assert!(!named("https://gis.example.com.evil.example/portal"));
+    /// assert!(!named("https://gis.example.com/portal/home"));
+    /// assert!(!named("https://jdoe@gis.example.com/portal"));
     /// ```
     pub fn is_owning_system_url(&self, owning_system_url: &Url) -> bool {
+        if !owning_system_url.username().is_empty() || owning_system_url.password().is_some() {
+            return false;
+        }
         let Ok(theirs) = Origin::of(owning_system_url) else {
             return false;
         };

@@ -118,17 +118,51 @@ impl ServerInfo {
         self.owning_system_url.as_ref()
     }
 
-    /// The portal the server is federated with, when `owningSystemUrl` names one.
+    /// The portal the server is federated with, when `owningSystemUrl` names
+    /// one by the rule of [`is_federated_with`](Self::is_federated_with):
+    /// the portal's own URL (`https://host/<adaptor>`), with or without a
+    /// trailing slash or `/sharing/rest`.
+    ///
+    /// A deeper URL (a home page, an item page, another endpoint under the
+    /// sharing root) is not read as naming its portal, although
+    /// [`Portal::parse`] would find the portal behind it when a user pastes
+    /// it: a server that reports such an `owningSystemUrl` is treated as not
+    /// federated, here and by `is_federated_with`. So the two always agree:
+    /// this is `Some(portal)` exactly when `is_federated_with(&portal)`
+    /// holds for some portal, and then for that one.
+    ///
+    /// The portal is as the server wrote it (scheme and path case included):
+    /// to ask whether it is *your* portal, use `is_federated_with`, which
+    /// tolerates `http` for `https` and path case, rather than `==`.
+    ///
+    /// ```
+    /// use arcgis_auth_core::{Portal, ServerInfo};
+    ///
+    /// let owned_by = |owner: &str| {
+    ///     ServerInfo::from_body(format!(r#"{{"owningSystemUrl":"{owner}"}}"#).as_bytes()).unwrap()
+    /// };
+    /// let portal = Portal::parse("https://gis.example.com/portal").unwrap();
+    /// let info = owned_by("https://gis.example.com/portal/sharing/rest/");
+    /// assert_eq!(info.owning_portal(), Some(portal.clone()));
+    /// assert!(info.is_federated_with(&portal));
+    /// // A page of the portal is not the portal.
+    /// let info = owned_by("https://gis.example.com/portal/home/index.html");
+    /// assert_eq!(info.owning_portal(), None);
+    /// assert!(!info.is_federated_with(&portal));
+    /// ```
     pub fn owning_portal(&self) -> Option<Portal> {
-        self.owning_system_url
-            .as_ref()
-            .and_then(|u| Portal::from_url(u).ok())
+        let url = self.owning_system_url.as_ref()?;
+        Portal::from_url(url)
+            .ok()
+            .filter(|portal| portal.is_owning_system_url(url))
     }
 
     /// Whether the server is federated with `portal`: its `owningSystemUrl`
     /// names it, compared as ArcGIS does (see [`Portal::is_owning_system_url`]:
-    /// `http`/`https` on default ports, path case and a trailing slash are
-    /// tolerated; never a substring match).
+    /// `http`/`https` on default ports, path case, a trailing slash and a
+    /// trailing `/sharing/rest` are tolerated; a deeper path, a user name in
+    /// the URL or a substring match never are). Agrees with
+    /// [`owning_portal`](Self::owning_portal).
     pub fn is_federated_with(&self, portal: &Portal) -> bool {
         self.owning_system_url
             .as_ref()
@@ -170,7 +204,7 @@ impl HttpClient {
                 )
             })?;
         let answer = self.send(request).await?;
-        answer.check(EndpointKind::Service)?;
+        answer.check(EndpointKind::Service, self.clock().as_ref())?;
         ServerInfo::from_body(&answer.body)
     }
 }
@@ -221,6 +255,75 @@ mod tests {
         assert!(!owned_by("https://gis.example.com:7443/portal"));
         assert!(!owned_by("https://gis.example.com"));
         assert!(!owned_by("https://evil.example/gis.example.com/portal"));
+    }
+
+    #[test]
+    fn deeper_owning_system_urls_name_no_portal_for_either_rule() {
+        let portal = Portal::parse("https://gis.example.com/portal").unwrap();
+        let info = |owner: &str| {
+            ServerInfo::from_body(format!(r#"{{"owningSystemUrl":"{owner}"}}"#).as_bytes()).unwrap()
+        };
+        // Each of these leads a user to the portal when pasted into Portal::parse,
+        // but is not the portal's own URL: not federated, by either rule.
+        for deeper in [
+            "https://gis.example.com/portal/home",
+            "https://gis.example.com/portal/home/",
+            "https://gis.example.com/portal/home/item.html?id=abc123",
+            "https://gis.example.com/portal/apps/mapviewer/index.html",
+            "https://gis.example.com/portal/sharing",
+            "https://gis.example.com/portal/sharing/rest/info",
+            "https://gis.example.com/portal/sharing/rest/content/items/abc123",
+            "https://gis.example.com/portal/sharing/rest/sharing/rest",
+            "https://jdoe@gis.example.com/portal",
+            "https://jdoe:pw@gis.example.com/portal/sharing/rest",
+        ] {
+            assert!(
+                Portal::parse(deeper).is_ok() || deeper.contains('@'),
+                "{deeper}"
+            );
+            let info = info(deeper);
+            assert_eq!(info.owning_portal(), None, "{deeper}");
+            assert!(!info.is_federated_with(&portal), "{deeper}");
+            // The portal a user would find behind it is not named either.
+            if let Ok(behind) = Portal::parse(deeper) {
+                assert!(!info.is_federated_with(&behind), "{deeper}");
+            }
+        }
+        // The portal's own URL, in the forms ArcGIS tolerates: both rules say yes,
+        // and owning_portal is the portal itself.
+        for exact in [
+            "https://gis.example.com/portal",
+            "https://gis.example.com/portal/",
+            "https://gis.example.com/portal/sharing/rest",
+            "https://gis.example.com/portal/sharing/rest/",
+            "https://gis.example.com:443/portal",
+            "http://GIS.example.com/Portal",
+        ] {
+            let info = info(exact);
+            let owner = info.owning_portal().unwrap_or_else(|| panic!("{exact}"));
+            assert!(info.is_federated_with(&owner), "{exact}");
+            assert!(info.is_federated_with(&portal), "{exact}");
+        }
+        assert_eq!(
+            info("https://gis.example.com/portal/sharing/rest/").owning_portal(),
+            Some(portal)
+        );
+        // A portal at the host's root.
+        let root = Portal::parse("https://gis.example.com").unwrap();
+        for exact in [
+            "https://gis.example.com",
+            "https://gis.example.com/sharing/rest",
+        ] {
+            assert_eq!(info(exact).owning_portal(), Some(root.clone()), "{exact}");
+            assert!(info(exact).is_federated_with(&root), "{exact}");
+        }
+        for deeper in [
+            "https://gis.example.com/home",
+            "https://gis.example.com/sharing",
+        ] {
+            assert_eq!(info(deeper).owning_portal(), None, "{deeper}");
+            assert!(!info(deeper).is_federated_with(&root), "{deeper}");
+        }
     }
 
     #[test]

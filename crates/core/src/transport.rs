@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{ACCEPT, CONTENT_TYPE, LOCATION};
@@ -15,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::error_response::ArcGisErrorResponse;
 use crate::origin::is_secure_or_loopback;
 use crate::portal::redact_query;
+use crate::time::{Clock, SystemClock, Timestamp};
 
 /// Form or query parameters whose value is a credential.
 const CREDENTIAL_PARAMS: &[&str] = &[
@@ -55,7 +57,11 @@ const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
 ///   [`RequestTokenError::ServerResponse`](oauth2::RequestTokenError::ServerResponse)
 ///   carrying the right [`ErrorKind`]; successful JSON answers get status 200 and
 ///   an `application/json` content type whatever ArcGIS labelled them;
-/// - answers larger than 1 MiB are refused.
+/// - answers larger than 1 MiB are refused;
+/// - a transient failure (429, 503, ...) carries the server's `Retry-After`
+///   as [`Error::retry_after`], whether it was sent as delta-seconds or as an
+///   HTTP-date; a date is turned into a wait against this client's clock
+///   ([`with_clock`](Self::with_clock)).
 ///
 /// Cloning is cheap and shares the connection pool.
 ///
@@ -72,6 +78,8 @@ const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// "Now" for turning a `Retry-After` HTTP-date into a wait.
+    clock: Arc<dyn Clock>,
 }
 
 /// A raw answer, before classification.
@@ -87,13 +95,14 @@ impl Answer {
     }
 
     /// Classifies an auth endpoint's answer; `Ok` only for a JSON object without an error.
-    pub(crate) fn check(&self, endpoint: EndpointKind) -> Result<()> {
-        self.check_as(endpoint, true)
+    /// `clock` dates a `Retry-After` given as an HTTP-date.
+    pub(crate) fn check(&self, endpoint: EndpointKind, clock: &dyn Clock) -> Result<()> {
+        self.check_as(endpoint, true, clock)
     }
 
     /// Classifies an answer; `strict` asks for a JSON object whatever the
     /// content type (auth endpoints), otherwise as [`classify_response`](crate::classify_response).
-    fn check_as(&self, endpoint: EndpointKind, strict: bool) -> Result<()> {
+    fn check_as(&self, endpoint: EndpointKind, strict: bool, clock: &dyn Clock) -> Result<()> {
         let location = self.headers.get(LOCATION).and_then(|v| v.to_str().ok());
         classify(
             endpoint,
@@ -103,23 +112,56 @@ impl Answer {
             location,
             &self.body,
         )
-        .map_err(|e| match retry_after(&self.headers) {
-            Some(wait) if e.kind().is_transient() => e.with_retry_after(wait),
-            _ => e,
+        .map_err(|e| {
+            if !e.kind().is_transient() {
+                return e;
+            }
+            match retry_after(&self.headers, clock.now()) {
+                Some(wait) => e.with_retry_after(wait),
+                None => e,
+            }
         })
     }
 }
 
-/// `Retry-After` in delta-seconds, capped at an hour (HTTP dates are ignored).
-pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs.min(3600)))
+/// The longest wait a `Retry-After` may ask for; longer asks are cut to this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The `Retry-After` header of an answer, as a wait from `now`: see
+/// [`parse_retry_after`]. `None` when the header is missing or malformed.
+pub(crate) fn retry_after(headers: &http::HeaderMap, now: Timestamp) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, now)
+}
+
+/// Reads a `Retry-After` value (RFC 9110, section 10.2.3) as a wait from `now`.
+///
+/// - delta-seconds (`120`): that many seconds; a number too large for any
+///   integer type is still "very long", not malformed;
+/// - an HTTP-date in any of the three forms HTTP allows (IMF-fixdate
+///   `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete RFC 850 and asctime
+///   forms, which recipients must also accept): the time from `now` until
+///   then, rounded **up** to whole seconds (so the wait never ends before the
+///   date, and it survives the whole-second trip through
+///   [`ArcGisErrorResponse`]); a date already past is a wait of zero.
+///
+/// Either way the wait is capped at [`MAX_RETRY_AFTER`] (one hour). Anything
+/// else (negative or fractional numbers, an invalid date, a date before
+/// 1970) is `None`: the header is ignored, as if it were absent.
+fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        // Only digits: the parse fails only on overflow, which is "very long".
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+    }
+    let date = Timestamp::from(httpdate::parse_http_date(value).ok()?);
+    let millis = date.saturating_duration_since(now).as_millis();
+    let secs = u64::try_from(millis.div_ceil(1000)).unwrap_or(u64::MAX);
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 impl HttpClient {
@@ -146,7 +188,38 @@ impl HttpClient {
                 )
                 .with_source(e)
             })?;
-        Ok(HttpClient { inner })
+        Ok(HttpClient {
+            inner,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Uses `clock` as "now" when a server's `Retry-After` is an HTTP-date
+    /// (the default is [`SystemClock`]): the wait reported by
+    /// [`Error::retry_after`] is the time from `clock`'s now until that date.
+    ///
+    /// Give it the clock you give the rest of your stack (the token manager,
+    /// [`OAuthClient::with_clock`](crate::OAuthClient::with_clock), which
+    /// sets it on its own copy of this client), so that a test on a
+    /// [`ManualClock`](crate::ManualClock) sees the wait the server meant.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arcgis_auth_core::{HttpClient, ManualClock, Timestamp};
+    ///
+    /// let clock = ManualClock::new(Timestamp::from_unix_millis(1_732_212_345_000));
+    /// let http = HttpClient::new()?.with_clock(Arc::new(clock));
+    /// # let _ = http;
+    /// # Ok::<(), arcgis_auth_core::Error>(())
+    /// ```
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock that dates a `Retry-After` HTTP-date ([`with_clock`](Self::with_clock)).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The underlying `reqwest` client (redirects disabled).
@@ -231,7 +304,7 @@ impl HttpClient {
     /// [`get_json`](Self::get_json) and classifies the answer.
     async fn json_answer(&self, request: HttpRequest) -> Result<Vec<u8>> {
         let answer = self.send_limited(request, MAX_JSON_BODY).await?;
-        answer.check_as(EndpointKind::Service, false)?;
+        answer.check_as(EndpointKind::Service, false, self.clock.as_ref())?;
         Ok(answer.body)
     }
 
@@ -296,7 +369,7 @@ impl HttpClient {
     ) -> Result<Vec<u8>> {
         let request = form_request(url, form)?;
         let answer = self.send(request).await?;
-        answer.check(endpoint)?;
+        answer.check(endpoint, self.clock.as_ref())?;
         Ok(answer.body)
     }
 
@@ -304,7 +377,7 @@ impl HttpClient {
     /// rewritten to HTTP 400 with an [`ArcGisErrorResponse`] body.
     async fn call_for_oauth2(&self, request: HttpRequest) -> Result<HttpResponse> {
         let answer = self.send(request).await?;
-        let (status, body) = match answer.check(EndpointKind::Token) {
+        let (status, body) = match answer.check(EndpointKind::Token, self.clock.as_ref()) {
             Ok(()) => (StatusCode::OK, answer.body),
             Err(e) => {
                 let rewritten = ArcGisErrorResponse::from_error(&e, Some(answer.status.as_u16()));
@@ -461,6 +534,145 @@ mod tests {
                 refuse_insecure_credentials(&u, &req(ok, "client_secret=s")).is_ok(),
                 "{ok}"
             );
+        }
+    }
+
+    /// 2024-11-21T18:05:45Z, a Thursday.
+    const NOW: Timestamp = Timestamp::from_unix_millis(1_732_212_345_000);
+
+    fn wait(value: &str, now: Timestamp) -> Option<Duration> {
+        parse_retry_after(value, now)
+    }
+
+    #[test]
+    fn retry_after_in_delta_seconds() {
+        assert_eq!(wait("120", NOW), Some(Duration::from_secs(120)));
+        assert_eq!(wait(" 0 ", NOW), Some(Duration::ZERO));
+        assert_eq!(wait("3600", NOW), Some(MAX_RETRY_AFTER));
+        // Absurd values are cut to an hour, even past u64.
+        assert_eq!(wait("3601", NOW), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            wait("999999999999999999999999999", NOW),
+            Some(MAX_RETRY_AFTER)
+        );
+        // Not delta-seconds and not a date: ignored.
+        for bad in ["", "  ", "-5", "+5", "1.5", "5s", "soon", "0x10", "١٢"] {
+            assert_eq!(wait(bad, NOW), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_in_every_form_http_allows() {
+        // 90 seconds after NOW, in the three forms of RFC 9110, section 5.6.7.
+        for date in [
+            "Thu, 21 Nov 2024 18:07:15 GMT",
+            "Thursday, 21-Nov-24 18:07:15 GMT",
+            "Thu Nov 21 18:07:15 2024",
+        ] {
+            assert_eq!(wait(date, NOW), Some(Duration::from_secs(90)), "{date}");
+        }
+        // The date is what counts, not the system time: the same header read at
+        // another "now" gives another wait.
+        let later = NOW + Duration::from_secs(60);
+        assert_eq!(
+            wait("Thu, 21 Nov 2024 18:07:15 GMT", later),
+            Some(Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn retry_after_dates_in_the_past_far_future_or_invalid() {
+        // Now, and past dates: retry at once.
+        assert_eq!(
+            wait("Thu, 21 Nov 2024 18:05:45 GMT", NOW),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            wait("Sun, 06 Nov 1994 08:49:37 GMT", NOW),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            wait("Thu, 01 Jan 1970 00:00:00 GMT", NOW),
+            Some(Duration::ZERO)
+        );
+        // Far future: cut to an hour, like seconds.
+        assert_eq!(
+            wait("Fri, 31 Dec 9999 23:59:59 GMT", NOW),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            wait("Thu, 21 Nov 2024 19:05:46 GMT", NOW),
+            Some(MAX_RETRY_AFTER)
+        );
+        // A fraction of a second before the date is a whole second to wait:
+        // never retry before the date.
+        let almost = NOW + Duration::from_millis(89_001);
+        assert_eq!(
+            wait("Thu, 21 Nov 2024 18:07:15 GMT", almost),
+            Some(Duration::from_secs(1))
+        );
+        for bad in [
+            "Wed, 21 Nov 2024 18:07:15 GMT", // wrong weekday
+            "Thu, 31 Nov 2024 18:07:15 GMT", // no such day
+            "Thu, 21 Nov 2024 24:07:15 GMT",
+            "Thu, 21 Nov 2024 18:07:15 CET",
+            "2024-11-21T18:07:15Z",
+            "Wed, 31 Dec 1969 23:59:59 GMT", // before the epoch: not a date httpdate reads
+            "Thu, 21 Nov 2024 18:07:15 GMT trailing",
+            "Thu, 21 Nov 2024 18:07:15 GMT\u{e9}",
+        ] {
+            assert_eq!(wait(bad, NOW), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_retry_after_header_counts() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(retry_after(&headers, NOW), None);
+        headers.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from_static("Thu, 21 Nov 2024 18:06:45 GMT"),
+        );
+        assert_eq!(retry_after(&headers, NOW), Some(Duration::from_secs(60)));
+        // Not visible ASCII: ignored, not a panic.
+        headers.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from_bytes(b"\xff120").unwrap(),
+        );
+        assert_eq!(retry_after(&headers, NOW), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics_and_never_asks_more_than_an_hour(
+            value in "\\PC{0,40}",
+            now in proptest::prelude::any::<i64>(),
+        ) {
+            let got = wait(&value, Timestamp::from_unix_millis(now));
+            proptest::prop_assert!(got.is_none_or(|w| w <= MAX_RETRY_AFTER));
+        }
+
+        #[test]
+        fn delta_seconds_are_read_exactly_up_to_the_cap(secs in proptest::prelude::any::<u64>()) {
+            let expected = Duration::from_secs(secs.min(3600));
+            proptest::prop_assert_eq!(wait(&secs.to_string(), NOW), Some(expected));
+        }
+
+        #[test]
+        fn http_dates_are_a_wait_from_now_rounded_up_and_capped(
+            // 1970-01-01 .. 9999-12-31, whole seconds (what an HTTP-date holds).
+            date_secs in 0u64..253_402_300_800,
+            // "now" from two hours after the date to two hours before it: past
+            // dates, waits under the cap and waits over it.
+            ahead_ms in -7_200_000i64..7_200_000,
+        ) {
+            let date = std::time::UNIX_EPOCH + Duration::from_secs(date_secs);
+            let date_ms = i64::try_from(date_secs).unwrap() * 1000;
+            let now = Timestamp::from_unix_millis(date_ms - ahead_ms);
+            let got = wait(&httpdate::fmt_http_date(date), now);
+            let whole_secs = u64::try_from(ahead_ms.max(0)).unwrap().div_ceil(1000);
+            let expected = Duration::from_secs(whole_secs.min(3600));
+            proptest::prop_assert_eq!(got, Some(expected));
         }
     }
 

@@ -596,6 +596,34 @@ async fn rate_limits_carry_retry_after() {
             "{grant:?}"
         );
 
+        // An HTTP-date is a wait from the client's clock (T0 here, long
+        // before the machine's real time): 90 s, not 0. A date already past:
+        // retry at once. A date days away: an hour.
+        for (status, kind, date, wait) in [
+            (503, ErrorKind::Server, T0 + Duration::from_secs(90), 90),
+            (429, ErrorKind::RateLimited, T0 - Duration::from_secs(5), 0),
+            (
+                429,
+                ErrorKind::RateLimited,
+                T0 + Duration::from_secs(3 * 86_400),
+                3600,
+            ),
+        ] {
+            let date = httpdate::fmt_http_date(date.to_system_time());
+            h.answer(
+                grant.path(),
+                ResponseTemplate::new(status).insert_header("Retry-After", date.as_str()),
+            )
+            .await;
+            let e = grant.run(&h.client).await.unwrap_err();
+            assert_eq!(e.kind(), kind, "{grant:?}");
+            assert_eq!(
+                e.retry_after(),
+                Some(Duration::from_secs(wait)),
+                "{grant:?} {date}"
+            );
+        }
+
         // Not transient: no retry hint even if the header is there.
         h.answer(
             grant.path(),

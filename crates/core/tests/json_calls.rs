@@ -2,7 +2,10 @@
 //! classified JSON calls to portals, against a loopback wiremock server.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
 
-use arcgis_auth_core::{ErrorKind, HttpClient, SecretString};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arcgis_auth_core::{ErrorKind, HttpClient, ManualClock, SecretString, Timestamp};
 use url::Url;
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -130,6 +133,36 @@ async fn answers_are_classified_and_bounded() {
     assert_eq!(kind("/outage").await, Err(ErrorKind::Server));
     assert_eq!(kind("/huge").await, Err(ErrorKind::UnparseableResponse));
     assert!(kind("/large").await.is_ok(), "answers up to 4 MiB are read");
+}
+
+#[tokio::test]
+async fn retry_after_dates_are_read_against_the_clients_clock() {
+    let server = MockServer::start().await;
+    let start = Timestamp::from_unix_millis(1_732_200_000_000);
+    let date = httpdate::fmt_http_date((start + Duration::from_secs(45)).to_system_time());
+    Mock::given(path("/busy"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", date.as_str()))
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new(start);
+    let http = HttpClient::new()
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    let busy = url(&server, "/busy");
+    let e = http.get_json(&busy, None).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimited);
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(45)));
+    // Twenty seconds later the same date is 25 seconds away.
+    clock.advance(Duration::from_secs(20));
+    let e = http.post_form_json(&busy, &[], None).await.unwrap_err();
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(25)));
+    // On the system clock (2024 is long past), the date has gone: retry now.
+    let e = HttpClient::new()
+        .unwrap()
+        .get_json(&busy, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.retry_after(), Some(Duration::ZERO));
 }
 
 #[tokio::test]

@@ -388,6 +388,29 @@ proptest! {
         }
     }
 
+    /// `owning_portal` and `is_federated_with` follow one rule: a portal is
+    /// found exactly when one is federated, and it is the one federated.
+    #[test]
+    fn owning_portal_and_federation_agree(owner in url_text(), other in url_text()) {
+        let body = json!({ "owningSystemUrl": owner }).to_string();
+        let info = ServerInfo::from_body(body.as_bytes()).unwrap();
+        let found = info.owning_portal();
+        if let Some(portal) = &found {
+            prop_assert!(info.is_federated_with(portal), "{owner} vs {portal}");
+        }
+        // Candidates: the portal a user would find behind the URL (deeper
+        // URLs included) and an unrelated one.
+        for candidate in [Portal::parse(&owner), Portal::parse(&other)].into_iter().flatten() {
+            if info.is_federated_with(&candidate) {
+                let found = found.as_ref();
+                prop_assert!(
+                    found.is_some_and(|p| candidate.is_owning_system_url(p.sharing_root())),
+                    "{owner}: federated with {candidate}, owning portal {found:?}"
+                );
+            }
+        }
+    }
+
     /// RFC 3339 text sorts like the timestamps it prints (within years 0–9999).
     #[test]
     fn rfc3339_is_monotonic(a in -62_167_219_200_000i64..=253_402_300_799_999, b in -62_167_219_200_000i64..=253_402_300_799_999) {

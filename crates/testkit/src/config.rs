@@ -1,6 +1,7 @@
 //! What the fake portal knows before it starts: apps, users, servers.
 
 use std::fmt;
+use std::time::Duration;
 
 use arcgis_auth_core::{ExposeSecret, SecretString};
 
@@ -210,6 +211,72 @@ impl Server {
             federation,
             short_lived_minutes: 60,
         }
+    }
+}
+
+/// An API key to create on a running portal with
+/// [`FakePortal::create_api_key`](crate::FakePortal::create_api_key): what an
+/// "API key credentials" item of a real portal hands out.
+///
+/// An API key is a long-lived access token: it is sent like any token
+/// (`X-Esri-Authorization: Bearer …`, `Authorization: Bearer …` or a
+/// `token` form field), opens the portal's secured resources like an app
+/// token, and can be exchanged at `generateToken` for a federated server's
+/// token. It comes with no refresh token and `oauth2/token` cannot renew it;
+/// `oauth2/revokeToken` does not revoke it (as in ArcGIS, keys are
+/// invalidated by their owner: [`FakePortal::revoke_api_key`](crate::FakePortal::revoke_api_key)).
+///
+/// Without [`expires_in`](Self::expires_in) the key never expires and starts
+/// with `AAPK` (a legacy API key); with it, it starts with `AAPT` (API key
+/// credentials, which have an expiration date). [`item`](Self::item)
+/// scopes the key to named items: any other `content/items/{id}` answers
+/// 403, not 498 (the key is fine, it is just not allowed there).
+///
+/// ```
+/// use std::time::Duration;
+/// use arcgis_auth_testkit::ApiKeySpec;
+///
+/// let everywhere = ApiKeySpec::new("maps-app");
+/// let scoped = ApiKeySpec::new("maps-app")
+///     .expires_in(Duration::from_secs(30 * 24 * 3600))
+///     .item("item1");
+/// # let _ = (everywhere, scoped);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ApiKeySpec {
+    pub(crate) client_id: String,
+    pub(crate) expires_in: Option<Duration>,
+    pub(crate) items: Option<Vec<String>>,
+}
+
+impl ApiKeySpec {
+    /// A key of the developer credentials whose client id is `client_id`
+    /// (what `portals/self` reports as `appInfo.appId`, and items as
+    /// `accessedBy`), valid everywhere on the portal, never expiring.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        ApiKeySpec {
+            client_id: client_id.into(),
+            expires_in: None,
+            items: None,
+        }
+    }
+
+    /// The key stops working this long after it is created (portal clock).
+    pub fn expires_in(mut self, lifetime: Duration) -> Self {
+        self.expires_in = Some(lifetime);
+        self
+    }
+
+    /// Allows the key on item `id` (repeatable). Once one item is named, the
+    /// key opens only the items named.
+    pub fn item(mut self, id: impl Into<String>) -> Self {
+        self.items.get_or_insert_with(Vec::new).push(id.into());
+        self
+    }
+
+    /// The client id the key belongs to.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
     }
 }
 

@@ -13,6 +13,8 @@ pub enum ErrorKind {
     UnknownUser,
     /// A control named an app (client id) the portal does not know.
     UnknownApp,
+    /// A control named an API key the portal never created.
+    UnknownApiKey,
     /// Playing the browser failed: the authorize URL is not this portal's,
     /// the request failed, or the portal showed a page instead of redirecting
     /// (an error page, or the sign-in page when nobody is signed in).

@@ -18,7 +18,7 @@ mod wire;
 pub use browser::BrowserVisit;
 pub use builder::FakePortalBuilder;
 pub use calls::{Calls, Endpoint, Grant};
-pub use config::{App, OOB_REDIRECT_URI, Server};
+pub use config::{ApiKeySpec, App, OOB_REDIRECT_URI, Server};
 pub use error::{Error, ErrorKind};
 pub use failure::Failure;
 pub use portal::{

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use arcgis_auth_core::{Portal, ServerRoot, Timestamp};
+use arcgis_auth_core::{ExposeSecret, Portal, SecretString, ServerRoot, Timestamp};
 use wiremock::MockServer;
 
 use crate::builder::FakePortalBuilder;
 use crate::calls::{Calls, Endpoint};
-use crate::config::{App, OOB_REDIRECT_URI};
+use crate::config::{ApiKeySpec, App, OOB_REDIRECT_URI};
 use crate::error::{Error, ErrorKind};
 use crate::failure::Failure;
 use crate::state::{Shared, lock};
@@ -211,13 +211,16 @@ impl FakePortal {
 
     /// Expires every access token (user, app, implicit, generateToken and
     /// server tokens) now. Refresh tokens keep working, so a client can
-    /// recover by refreshing.
+    /// recover by refreshing. API keys are left alone (nothing could renew
+    /// them): end one with [`revoke_api_key`](Self::revoke_api_key), its own
+    /// expiry, or [`expire_all_tokens`](Self::expire_all_tokens).
     pub fn expire_access_tokens(&self) {
         lock(&self.state).expire_all(false);
     }
 
-    /// Expires everything: access tokens, refresh tokens and pending codes.
-    /// Refreshing then answers 498 `refresh_token expired`: sign in again.
+    /// Expires everything: access tokens, API keys, refresh tokens and
+    /// pending codes. Refreshing then answers 498 `refresh_token expired`:
+    /// sign in again.
     pub fn expire_all_tokens(&self) {
         lock(&self.state).expire_all(true);
     }
@@ -228,9 +231,53 @@ impl FakePortal {
         lock(&self.state).revoke_all();
     }
 
-    /// Every token, refresh token and server token issued, oldest first.
+    /// Every token, refresh token, server token and API key issued, oldest first.
     pub fn issued_tokens(&self) -> Vec<IssuedToken> {
         lock(&self.state).issued()
+    }
+
+    // ---- API keys ------------------------------------------------------------
+
+    /// Creates an API key (see [`ApiKeySpec`] for what it may do) and returns
+    /// it with its kind ([`TokenKind::ApiKey`](crate::TokenKind::ApiKey)), client id and expiry (portal
+    /// clock; [`Timestamp::MAX`] for a key that never expires). Nothing is
+    /// sent over the wire and no counter moves: in ArcGIS a key is made in
+    /// the developer dashboard, not by the app that uses it.
+    ///
+    /// ```
+    /// use arcgis_auth_core::ExposeSecret;
+    /// use arcgis_auth_testkit::{ApiKeySpec, FakePortal, TokenKind};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let portal = FakePortal::start().await;
+    /// let key = portal.create_api_key(ApiKeySpec::new("maps-app"));
+    /// assert_eq!(key.kind, TokenKind::ApiKey);
+    /// assert!(key.token.expose_secret().starts_with("AAPK"));
+    /// // Send it like a token; when it must stop working:
+    /// portal.revoke_api_key(&key.token).unwrap();
+    /// # }
+    /// ```
+    pub fn create_api_key(&self, spec: ApiKeySpec) -> IssuedToken {
+        let (token, record) = lock(&self.state).issue_api_key(spec);
+        record.issued_token(&token)
+    }
+
+    /// Revokes an API key (as invalidating it in the developer dashboard
+    /// does): from now on every request made with it answers 498
+    /// `Invalid token.`, and `generateToken` refuses it.
+    ///
+    /// Errors: [`ErrorKind::UnknownApiKey`] when `key` is not an API key this
+    /// portal created.
+    pub fn revoke_api_key(&self, key: &SecretString) -> Result<(), Error> {
+        if lock(&self.state).revoke_api_key(key.expose_secret()) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::UnknownApiKey,
+                "that is not an API key of this portal: create one with FakePortal::create_api_key",
+            ))
+        }
     }
 
     // ---- failures ----------------------------------------------------------

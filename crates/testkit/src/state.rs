@@ -8,7 +8,7 @@ use arcgis_auth_core::oauth2::CsrfToken;
 use arcgis_auth_core::{Clock, SecretString, ServerRoot, Timestamp};
 
 use crate::calls::{Calls, Endpoint};
-use crate::config::{App, Federation, User};
+use crate::config::{ApiKeySpec, App, Federation, User};
 use crate::failure::Failure;
 use crate::tokens::{IssuedToken, TokenKind};
 
@@ -76,7 +76,24 @@ pub(crate) struct AccessRecord {
     pub(crate) parent_refresh: Option<String>,
     /// `client=referer` binding of `generateToken` tokens.
     pub(crate) referer: Option<String>,
+    /// The items an API key is limited to (`None`: no limit).
+    pub(crate) items: Option<Vec<String>>,
     seq: u64,
+}
+
+impl AccessRecord {
+    /// This record as the public log shows it, with its token.
+    pub(crate) fn issued_token(&self, token: &str) -> IssuedToken {
+        IssuedToken {
+            token: SecretString::from(token.to_owned()),
+            kind: self.kind.clone(),
+            username: self.username.clone(),
+            client_id: self.client_id.clone(),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            revoked: self.revoked,
+        }
+    }
 }
 
 /// A refresh token.
@@ -252,10 +269,47 @@ impl State {
             revoked: false,
             parent_refresh,
             referer,
+            items: None,
             seq: self.next_seq(),
         };
         self.access.insert(token.clone(), record.clone());
         (token, record)
+    }
+
+    /// Creates an API key: `AAPK…` when it never expires, `AAPT…` when it does.
+    pub(crate) fn issue_api_key(&mut self, spec: ApiKeySpec) -> (String, AccessRecord) {
+        let prefix = if spec.expires_in.is_some() {
+            "AAPT"
+        } else {
+            "AAPK"
+        };
+        let token = format!("{prefix}{}", random_token(48));
+        let now = self.now();
+        let record = AccessRecord {
+            kind: TokenKind::ApiKey,
+            username: None,
+            client_id: Some(spec.client_id),
+            issued_at: now,
+            expires_at: spec.expires_in.map_or(Timestamp::MAX, |d| now + d),
+            revoked: false,
+            parent_refresh: None,
+            referer: None,
+            items: spec.items,
+            seq: self.next_seq(),
+        };
+        self.access.insert(token.clone(), record.clone());
+        (token, record)
+    }
+
+    /// Revokes the API key `token`; `false` when it is not one.
+    pub(crate) fn revoke_api_key(&mut self, token: &str) -> bool {
+        match self.access.get_mut(token) {
+            Some(record) if record.kind == TokenKind::ApiKey => {
+                record.revoked = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Issues a refresh token valid for `minutes` from now.
@@ -314,11 +368,14 @@ impl State {
 
     // ---- controls ----------------------------------------------------------
 
-    /// Expires access tokens of every kind (and, with `refresh`, refresh tokens and codes).
+    /// Expires access tokens of every kind but API keys (and, with `refresh`,
+    /// API keys, refresh tokens and codes too).
     pub(crate) fn expire_all(&mut self, refresh: bool) {
         let now = self.now();
         for r in self.access.values_mut() {
-            r.expires_at = r.expires_at.min(now);
+            if refresh || r.kind != TokenKind::ApiKey {
+                r.expires_at = r.expires_at.min(now);
+            }
         }
         if refresh {
             for r in self.refresh.values_mut() {
@@ -358,20 +415,7 @@ impl State {
         let mut all: Vec<(u64, IssuedToken)> = self
             .access
             .iter()
-            .map(|(t, r)| {
-                (
-                    r.seq,
-                    IssuedToken {
-                        token: SecretString::from(t.clone()),
-                        kind: r.kind.clone(),
-                        username: r.username.clone(),
-                        client_id: r.client_id.clone(),
-                        issued_at: r.issued_at,
-                        expires_at: r.expires_at,
-                        revoked: r.revoked,
-                    },
-                )
-            })
+            .map(|(t, r)| (r.seq, r.issued_token(t)))
             .chain(self.refresh.iter().map(|(t, r)| {
                 (
                     r.seq,

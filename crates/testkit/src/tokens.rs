@@ -24,6 +24,9 @@ pub enum TokenKind {
     Implicit,
     /// A portal token from `generateToken` with a username and password.
     Generated,
+    /// An API key from [`FakePortal::create_api_key`](crate::FakePortal::create_api_key):
+    /// long-lived, never refreshed.
+    ApiKey,
     /// A server token for the named server (from the portal's `generateToken`
     /// with `serverUrl`, or a standalone server's own `tokens/generateToken`).
     Server {
@@ -45,7 +48,7 @@ pub struct IssuedToken {
     pub token: SecretString,
     /// What kind of token it is.
     pub kind: TokenKind,
-    /// The user it belongs to (`None` for app tokens).
+    /// The user it belongs to (`None` for app tokens and API keys).
     pub username: Option<String>,
     /// The app it was issued to (`None` for `generateToken` tokens).
     pub client_id: Option<String>,
@@ -54,7 +57,8 @@ pub struct IssuedToken {
     /// When it stops working (portal clock).
     pub expires_at: Timestamp,
     /// Whether it was revoked (by `revokeToken`, by rotation in
-    /// `exchange_refresh_token`, or by [`FakePortal::revoke_all_tokens`](crate::FakePortal::revoke_all_tokens)).
+    /// `exchange_refresh_token`, by [`FakePortal::revoke_api_key`](crate::FakePortal::revoke_api_key),
+    /// or by [`FakePortal::revoke_all_tokens`](crate::FakePortal::revoke_all_tokens)).
     pub revoked: bool,
 }
 

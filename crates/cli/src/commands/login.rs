@@ -12,7 +12,7 @@ use crate::exit::CliError;
 use crate::output::progress;
 use crate::secrets;
 
-/// How long `login user` waits for the browser to come back.
+/// How long `login user` waits for the browser to come back, unless `--timeout` says.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliError> {
@@ -36,6 +36,7 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
             redirect,
             port,
             no_browser,
+            timeout,
             expiration,
         } => {
             let mut options = AuthorizeOptions::new();
@@ -49,14 +50,20 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
                     let pending = user.begin(listener.redirect_uri(), &options)?;
                     show_sign_in_page(pending.url(), no_browser);
                     progress("Waiting for the browser to come back...");
-                    user.complete_with_listener(&pending, listener, BROWSER_TIMEOUT)
+                    let timeout = timeout.map_or(BROWSER_TIMEOUT, Duration::from_secs);
+                    user.complete_with_listener(&pending, listener, timeout)
                         .await?
                 }
                 Redirect::Oob => {
-                    if port.is_some() {
-                        return Err(CliError::usage(
-                            "--port only applies to --redirect loopback",
-                        ));
+                    let loopback_only = match (port, timeout) {
+                        (Some(_), _) => Some("--port"),
+                        (None, Some(_)) => Some("--timeout"),
+                        (None, None) => None,
+                    };
+                    if let Some(option) = loopback_only {
+                        return Err(CliError::usage(format!(
+                            "{option} only applies to --redirect loopback"
+                        )));
                     }
                     let pending = user.begin_oob(&options)?;
                     show_sign_in_page(pending.url(), no_browser);

@@ -9,13 +9,12 @@ use crate::output::progress;
 
 pub(super) async fn run(ctx: &Context) -> Result<(), CliError> {
     let profile = &ctx.profile;
-    if ctx.profiles.load(profile).await?.is_none() {
+    let Some((manager, _)) = ctx.open_once(|_| Ok(RenewalSecrets::new())).await? else {
         progress(format_args!(
             "Profile `{profile}` holds no session: nothing to sign out of."
         ));
         return Ok(());
-    }
-    let manager = ctx.profiles.open(profile, RenewalSecrets::new())?;
+    };
     let report = Account::new(manager, ctx.http.clone()).sign_out().await;
     let deleted = report.deleted.map_err(|e| {
         CliError::from(e).context(format_args!("profile `{profile}` could not be deleted"))

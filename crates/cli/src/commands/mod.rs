@@ -7,13 +7,16 @@ mod request;
 mod status;
 mod token;
 
+use std::sync::Arc;
+
 use arcgis_auth_core::{HttpClient, Portal};
-use arcgis_auth_flows::profile::{Profiles, RenewalSecrets};
+use arcgis_auth_flows::profile::{Profiles, RenewalSecrets, profile_key};
 use arcgis_auth_flows::{FlowError, FlowErrorKind, TokenManager};
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 
 use crate::cli::{Cli, Command, SecretArgs};
 use crate::exit::{CliError, SIGN_IN, USAGE};
+use crate::read_once::ReadOnce;
 use crate::secrets;
 use crate::store::StoreSpec;
 
@@ -98,15 +101,50 @@ impl Context {
         }
     }
 
+    /// Reads the profile's session from the store, once: the manager this
+    /// opens (renewing with `secrets`) starts from that reading instead of
+    /// reading the store again on its first call. `None` when the profile
+    /// holds no session.
+    pub(crate) async fn open_once(
+        &self,
+        secrets: impl FnOnce(&SessionRecord) -> Result<RenewalSecrets, CliError>,
+    ) -> Result<Option<(TokenManager, SessionRecord)>, CliError> {
+        let key = profile_key(&self.profile)?;
+        let store = self.profiles.store();
+        let Some(reading) = store.load(&key).await? else {
+            return Ok(None);
+        };
+        let record = reading.record.clone();
+        let secrets = secrets(&record)?;
+        // The same profiles as `self.profiles` (see `run`), over the reading.
+        let profiles = Profiles::new(
+            Arc::new(ReadOnce::new(Arc::clone(store), key, reading)),
+            self.http.clone(),
+        );
+        let manager = profiles.open(&self.profile, secrets)?;
+        Ok(Some((manager, record)))
+    }
+
     /// A manager for the profile's session that can renew it: user sessions
     /// with their refresh token, app sessions with the client secret from
     /// `secret` (when one is given there). Refuses a profile signed in to
-    /// another portal than an explicit `--portal`.
+    /// another portal than an explicit `--portal`. Reads the store once.
     pub(crate) async fn manager(
         &self,
         secret: &SecretArgs,
     ) -> Result<(TokenManager, SessionRecord), CliError> {
-        let record = self.session().await?;
+        self.open_once(|record| self.renewal_secrets(record, secret))
+            .await?
+            .ok_or_else(|| self.no_session())
+    }
+
+    /// What renews `record`: checks `--portal`, then reads the client secret
+    /// of an app session (when `secret` names one).
+    fn renewal_secrets(
+        &self,
+        record: &SessionRecord,
+        secret: &SecretArgs,
+    ) -> Result<RenewalSecrets, CliError> {
         if let Some(portal) = &self.portal
             && portal != &record.portal
         {
@@ -122,8 +160,7 @@ impl Context {
         {
             secrets = secrets.client_secret(secret);
         }
-        let manager = self.profiles.open(&self.profile, secrets)?;
-        Ok((manager, record))
+        Ok(secrets)
     }
 
     /// Turns a failure to get a token into the error a user can act on.
@@ -187,5 +224,77 @@ pub(crate) fn refresh_expiration(
                     format!("--expiration {m}: give a number of minutes, or -1 for the maximum"),
                 )
             }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use arcgis_auth_core::ExposeSecret;
+    use arcgis_auth_storage::{SaveMode, SessionStore};
+
+    use super::*;
+    use crate::read_once::tests::{CountingStore, app_session};
+
+    /// A context over a counting store holding a fresh app session as `default`.
+    async fn context() -> (Context, Arc<CountingStore>) {
+        let counting = Arc::new(CountingStore::default());
+        let store: Arc<dyn SessionStore> = counting.clone();
+        let key = profile_key("default").unwrap();
+        store
+            .save(&key, &app_session("fresh"), SaveMode::Create)
+            .await
+            .unwrap();
+        let http = HttpClient::new().unwrap();
+        let ctx = Context {
+            profile: "default".to_owned(),
+            portal: None,
+            profiles: Profiles::new(store, http.clone()),
+            http,
+        };
+        (ctx, counting)
+    }
+
+    fn no_secret() -> SecretArgs {
+        SecretArgs {
+            client_secret_env: "ARCGIS_AUTH_TEST_NO_SUCH_VARIABLE".to_owned(),
+            client_secret_stdin: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_from_a_fresh_session_reads_the_store_once() {
+        let (ctx, counting) = context().await;
+        let (manager, record) = ctx.manager(&no_secret()).await.unwrap();
+        assert_eq!(record.kind, SessionKind::App);
+        let token = manager.token().await.unwrap();
+        assert_eq!(token.secret().expose_secret(), "fresh");
+        assert_eq!(counting.loads.load(Ordering::SeqCst), 1);
+        // The manager's later reads go to the store as before.
+        manager.clear().await;
+        manager.token().await.unwrap();
+        assert_eq!(counting.loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn logout_reads_the_store_once() {
+        let (ctx, counting) = context().await;
+        logout::run(&ctx).await.unwrap();
+        assert_eq!(counting.loads.load(Ordering::SeqCst), 1);
+        assert!(ctx.profiles.load("default").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn no_session_and_another_portal_are_refused_after_one_read() {
+        let (mut ctx, counting) = context().await;
+        ctx.portal = Some(Portal::parse("https://other.example.com/portal").unwrap());
+        let err = ctx.manager(&no_secret()).await.unwrap_err();
+        assert_eq!(err.code(), USAGE);
+        assert_eq!(counting.loads.load(Ordering::SeqCst), 1);
+        ctx.profile = "nobody".to_owned();
+        let err = ctx.manager(&no_secret()).await.unwrap_err();
+        assert_eq!(err.code(), SIGN_IN);
+        assert_eq!(counting.loads.load(Ordering::SeqCst), 2);
     }
 }

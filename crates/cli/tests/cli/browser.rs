@@ -90,3 +90,25 @@ async fn a_declined_sign_in_exits_3() {
     assert_eq!(errors.count(), 1, "{stderr}");
     s.cmd(&["profiles"]).assert().success().stdout("");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_that_never_comes_back_times_out_with_status_3() {
+    let s = Setup::start().await;
+    // Nobody opens the URL: after --timeout seconds the login gives up.
+    let login = s.spawn_login_user(&["--timeout", "1"]);
+    let (status, stderr) = login.finish();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("arcgis-auth: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("within 1 s"), "{stderr}");
+    assert!(errors[0].contains("start the sign-in again"), "{stderr}");
+    for bad in ["panicked", "backtrace"] {
+        assert!(!stderr.contains(bad), "{stderr}");
+    }
+    // Nothing was asked of the portal, and nothing was stored.
+    assert_eq!(s.portal.calls().total(), 0);
+    s.cmd(&["profiles"]).assert().success().stdout("");
+}

@@ -41,6 +41,30 @@ async fn usage_errors_exit_2() {
     assert!(err.contains("ARCGIS_CLIENT_SECRET"), "{err}");
     let err = run(&mut s.cmd(&["--profile", "a/b", "profiles"]), 2);
     assert!(err.contains("profile"), "{err}");
+    // --timeout: whole seconds from 1, and only where a listener waits.
+    for bad in ["0", "-5", "soon", "86401"] {
+        s.cmd(&["login", "user", "--client-id", "x", "--timeout", bad])
+            .assert()
+            .code(2)
+            .stdout("");
+    }
+    let err = run(
+        &mut s.cmd(&[
+            "login",
+            "user",
+            "--client-id",
+            "x",
+            "--redirect",
+            "oob",
+            "--timeout",
+            "5",
+        ]),
+        2,
+    );
+    assert!(
+        err.contains("--timeout only applies to --redirect loopback"),
+        "{err}"
+    );
     // Credentials never go to a remote portal over plain http.
     let mut remote = s.base();
     remote

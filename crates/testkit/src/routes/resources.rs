@@ -150,7 +150,8 @@ fn forbidden() -> ResponseTemplate {
 }
 
 /// `content/items/{id}`: a private item on the portal's own origin; any valid
-/// portal token (user or app) may read it.
+/// portal token (user, app or API key) may read it, except an API key
+/// scoped to other items (403).
 pub(super) fn content_item(
     state: &State,
     params: &Params,
@@ -162,6 +163,13 @@ pub(super) fn content_item(
         Caller::Anonymous => return wire::token_required(),
         Caller::Invalid => return wire::invalid_token(),
     };
+    if record
+        .items
+        .as_ref()
+        .is_some_and(|items| !items.iter().any(|i| i == id))
+    {
+        return forbidden();
+    }
     if !params.wants_json() {
         return wire::html_without_f_json();
     }
