@@ -71,7 +71,11 @@ async fn fresh(endpoint: &TokenEndpoint, client: &OAuthClient) -> Duration {
         manager_with_token_until(endpoint, client, START + Duration::from_secs(3600)).await;
     let before = endpoint.requests();
     let elapsed = callers(&manager).await;
-    assert_eq!(endpoint.requests(), before, "a fresh token needs no request");
+    assert_eq!(
+        endpoint.requests(),
+        before,
+        "a fresh token needs no request"
+    );
     elapsed
 }
 

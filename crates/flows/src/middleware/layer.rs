@@ -275,18 +275,16 @@ impl Middleware for ArcGisAuth {
     }
 }
 
-/// A copy of `request` for its one retry: method, URL, headers, body,
-/// version and timeout (`None` for a streamed body, which cannot be sent
-/// twice). Cheaper than [`Request::try_clone`], which allocates an
-/// extension map for every copy; `http` extensions of a request converted
-/// from an `http::Request` are the one thing the retry does not carry.
+/// A copy of `request` for its one retry (`None` for a streamed body, which
+/// cannot be sent twice). A request without a body (most of them) is copied
+/// field by field: [`Request::try_clone`] allocates an extension map for
+/// every copy. `http` extensions of such a request converted from an
+/// `http::Request` are the one thing its retry does not carry.
 fn spare(request: &Request) -> Option<Request> {
-    let body = match request.body() {
-        None => None,
-        Some(body) => Some(reqwest::Body::from(bytes::Bytes::copy_from_slice(
-            body.as_bytes()?,
-        ))),
-    };
+    if request.body().is_some() {
+        // Shares the body's bytes rather than copying them.
+        return request.try_clone();
+    }
     let mut spare = Request::new(request.method().clone(), request.url().clone());
     if !request.headers().is_empty() {
         *spare.headers_mut() = request.headers().clone();
@@ -295,7 +293,6 @@ fn spare(request: &Request) -> Option<Request> {
     if let Some(timeout) = request.timeout() {
         *spare.timeout_mut() = Some(*timeout);
     }
-    *spare.body_mut() = body;
     Some(spare)
 }
 

@@ -622,3 +622,69 @@ async fn the_user_info_trick_does_not_fool_the_routing() {
     assert!(portal_server.received_requests().await.unwrap().is_empty());
     assert_no_token_in_urls(&evil).await;
 }
+
+#[tokio::test]
+async fn the_retry_carries_the_callers_headers_and_body() {
+    let portal_server = MockServer::start().await;
+    for (token, answer) in [
+        ("Bearer token-0", arcgis_error(498)),
+        ("Bearer token-1", ok_json()),
+    ] {
+        Mock::given(path(SELF_PATH))
+            .and(method("GET"))
+            .and(header("x-esri-authorization", token))
+            .and(header("x-caller", "kept"))
+            .respond_with(answer)
+            .mount(&portal_server)
+            .await;
+    }
+    Mock::given(path("/portal/sharing/rest/content/users/u/addItem"))
+        .and(method("POST"))
+        .and(body_string_contains("title=Roads"))
+        .and(body_string_contains("token=token-2"))
+        .respond_with(ok_json())
+        .mount(&portal_server)
+        .await;
+    Mock::given(path("/portal/sharing/rest/content/users/u/addItem"))
+        .and(method("POST"))
+        .and(body_string_contains("title=Roads"))
+        .and(body_string_contains("token=token-1"))
+        .respond_with(arcgis_error(498))
+        .mount(&portal_server)
+        .await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let base = format!("{}/portal/sharing/rest", portal_server.uri());
+    let client = client(&session, TokenRouting::new(portal.clone()));
+
+    let r = client
+        .get(format!("{}{SELF_PATH}?f=json", portal_server.uri()))
+        .header("x-caller", "kept")
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), r#"{"ok":true}"#);
+
+    // A form POST on an origin whose token travels in the body: the retry
+    // resends the caller's fields with the new token.
+    let origin = Origin::parse(&portal_server.uri()).unwrap();
+    let client = ArcGisAuth::new(
+        session.manager.clone(),
+        TokenRouting::new(portal).transport_for(origin, TokenTransport::FormBody),
+        HttpClient::new().unwrap(),
+    )
+    .into_client()
+    .unwrap();
+    let r = client
+        .post(format!("{base}/content/users/u/addItem"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("f=json&title=Roads")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), r#"{"ok":true}"#);
+    assert_eq!(session.source.count(), 2);
+    assert_no_token_in_urls(&portal_server).await;
+}
