@@ -216,6 +216,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// the backend sends a [`ChangeKind::Resync`] once it is live again. A
     /// receiver that falls behind sees `RecvError::Lagged`. After either,
     /// re-load what you care about.
+    ///
+    /// It must not block and must work outside a Tokio runtime (a token
+    /// manager subscribes when it is built, which may be anywhere).
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
 
     /// The cross-process refresh lock, when this backend offers one. `None`

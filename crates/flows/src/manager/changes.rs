@@ -16,7 +16,9 @@ use super::state::{Pending, SessionState};
 
 /// The watcher task of one manager: subscribed at `build` (which needs no
 /// runtime), started on the first call that runs on Tokio, stopped when the
-/// last clone of the manager is dropped.
+/// last clone of the manager is dropped. If its runtime shuts down first, the
+/// cached token stops being served blindly and the next call on a runtime
+/// subscribes again and starts another.
 pub(super) struct Watch {
     started: AtomicBool,
     state: Mutex<State>,
@@ -28,8 +30,13 @@ pub(super) struct Watch {
 enum State {
     /// Subscribed; events wait in the channel until the task starts.
     Waiting(broadcast::Receiver<ChangeEvent>),
-    Running(AbortHandle),
+    /// Being spawned (by the one `start` that found it waiting or lost).
     Starting,
+    Running(AbortHandle),
+    /// The task was dropped with its runtime; events since were missed.
+    Lost,
+    /// The store closed its event channel: nothing more to follow.
+    Ended,
 }
 
 impl Watch {
@@ -42,8 +49,8 @@ impl Watch {
         }
     }
 
-    /// Starts the watcher on the current Tokio runtime, once. Does nothing
-    /// outside a runtime (the next call on one starts it).
+    /// Starts the watcher on the current Tokio runtime unless it runs. Does
+    /// nothing outside a runtime (the next call on one starts it).
     pub(super) fn start(&self, inner: &Arc<Inner>) {
         if self.started.load(Ordering::Acquire) {
             return;
@@ -51,18 +58,38 @@ impl Watch {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let State::Waiting(events) = std::mem::replace(&mut *state, State::Starting) {
-            // A weak reference: the watcher must not keep the manager alive.
-            let task = runtime.spawn(follow(Arc::downgrade(inner), events));
+        let events = {
+            let mut state = self.state();
+            match std::mem::replace(&mut *state, State::Starting) {
+                State::Waiting(events) => events,
+                // Subscribed again before the renewal this call leads to
+                // reads the store: nothing falls between the two.
+                State::Lost => inner.store.subscribe(),
+                other => {
+                    *state = other;
+                    return;
+                }
+            }
+        };
+        // Spawned without the lock held: a runtime that is shutting down
+        // drops the task at once, and its guard then takes the lock.
+        // Weak references: the watcher must not keep the manager alive.
+        let guard = LostGuard(Arc::downgrade(inner));
+        let task = runtime.spawn(follow(Arc::downgrade(inner), events, guard));
+        let mut state = self.state();
+        if matches!(*state, State::Starting) {
             *state = State::Running(task.abort_handle());
             self.started.store(true, Ordering::Release);
         }
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     #[cfg(test)]
     fn abort_handle(&self) -> Option<AbortHandle> {
-        match &*self.state.lock().unwrap_or_else(PoisonError::into_inner) {
+        match &*self.state() {
             State::Running(handle) => Some(handle.clone()),
             _ => None,
         }
@@ -78,9 +105,47 @@ impl Drop for Watch {
     }
 }
 
+/// Marks the watcher lost when its task is dropped before it ends by itself
+/// (its runtime shut down, possibly before it ever ran).
+struct LostGuard(Weak<Inner>);
+
+impl Drop for LostGuard {
+    fn drop(&mut self) {
+        let Some(inner) = self.0.upgrade() else {
+            return; // The manager is gone: nothing to watch for.
+        };
+        // Changes from now on go unseen: stop serving the cache blindly.
+        inner.store_epoch.fetch_add(1, Ordering::AcqRel);
+        *inner.watch.state() = State::Lost;
+        inner.watch.started.store(false, Ordering::Release);
+        tracing::debug!(
+            session = %inner.key,
+            "the runtime of the store watcher shut down; the next call starts another"
+        );
+    }
+}
+
 /// Hands every event about this manager's session to it, until the manager
 /// or the store is gone.
-async fn follow(inner: Weak<Inner>, mut events: broadcast::Receiver<ChangeEvent>) {
+async fn follow(
+    inner: Weak<Inner>,
+    mut events: broadcast::Receiver<ChangeEvent>,
+    mut guard: LostGuard,
+) {
+    let ended = follow_until_closed(&inner, &mut events).await;
+    if ended && let Some(inner) = inner.upgrade() {
+        *inner.watch.state() = State::Ended;
+    }
+    // Ended by itself: not lost.
+    guard.0 = Weak::new();
+}
+
+/// Returns `true` when the store closed its channel, `false` when the
+/// manager is gone.
+async fn follow_until_closed(
+    inner: &Weak<Inner>,
+    events: &mut broadcast::Receiver<ChangeEvent>,
+) -> bool {
     loop {
         let event = match events.recv().await {
             Ok(event) => Some(event),
@@ -89,10 +154,10 @@ async fn follow(inner: Weak<Inner>, mut events: broadcast::Receiver<ChangeEvent>
                 tracing::debug!(missed, "fell behind the store's change events");
                 None
             }
-            Err(RecvError::Closed) => return,
+            Err(RecvError::Closed) => return true,
         };
         let Some(inner) = inner.upgrade() else {
-            return;
+            return false;
         };
         #[cfg(test)]
         inner.watch.seen.fetch_add(1, Ordering::AcqRel);
@@ -348,6 +413,39 @@ mod tests {
             drop(clone);
             wait_until("the watcher stops", || task.is_finished()).await;
         });
+    }
+
+    #[test]
+    fn a_watcher_lost_with_its_runtime_is_replaced_on_the_next_one() {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap()
+        };
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let (a, a_calls) = manager(&store);
+        let (b, _) = manager(&store);
+        let first = runtime();
+        first.block_on(async {
+            a.set_session(record("first")).await.unwrap();
+            assert_eq!(token(&a).await, "first");
+        });
+        // Its watcher goes with it (perhaps before it ever ran).
+        drop(first);
+        assert_eq!(cached(&a), None, "served blindly with nobody watching");
+
+        runtime().block_on(async {
+            // Unseen by a: no watcher runs now.
+            b.set_session(record("second")).await.unwrap();
+            // The next call reads the store, and watches again.
+            assert_eq!(token(&a).await, "second");
+            assert!(a.inner.watch.abort_handle().is_some());
+            b.set_session(record("third")).await.unwrap();
+            wait_until("a sees the change", || cached(&a).is_none()).await;
+            assert_eq!(token(&a).await, "third");
+        });
+        assert_eq!(a_calls.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
