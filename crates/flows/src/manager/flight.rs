@@ -610,8 +610,8 @@ impl Inner {
             let retry_at = st.save_failed_at.unwrap_or(now) + self.config.save_retry_after;
             check_at = check_at.min(retry_at);
         }
-        // Under the session mutex, like every bump of the epoch: what is made
-        // here reflects every change the watcher has seen.
+        // Under the session mutex, like the watcher's bumps of the epoch:
+        // what is made here reflects every change the watcher has seen.
         let epoch = self.store_epoch.load(Ordering::Acquire);
         Some(Cached::new(
             AccessToken::new(token),

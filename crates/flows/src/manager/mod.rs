@@ -172,10 +172,11 @@ pub(crate) struct Inner {
     jitter: Jitter,
     /// What the cached path serves: one atomic load.
     current: ArcSwapOption<Cached>,
-    /// Bumped (under the session mutex) when the store may hold something
-    /// other than what `current` was made from: another writer's change to
-    /// this session, or changes the store says may have been missed. The
-    /// cached path serves `current` only while its epoch is this one.
+    /// Bumped by the watcher (under the session mutex) when the store may
+    /// hold something other than what `current` was made from: another
+    /// writer's change to this session, or changes the store says may have
+    /// been missed; and when the watcher is lost with its runtime. The cached
+    /// path serves `current` only while its epoch is this one.
     store_epoch: AtomicU64,
     /// The renewal in progress, if any. Locked only for a few instructions.
     flight: Mutex<Option<watch::Receiver<FlightResult>>>,
