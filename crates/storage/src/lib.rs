@@ -16,7 +16,7 @@
 //! |---|---|---|---|---|
 //! | [`MemoryStore`] | tests, single-process apps | tasks of one process | yes | n/a |
 //! | [`FileStore`] | desktop and command-line apps | processes on one machine | yes (wall-clock leases) | no |
-//! | `RedisStore` (feature `redis`) | fleets of servers | everyone who reaches the server | yes (`SET NX PX`) | yes (pub/sub) |
+//! | `RedisStore` (feature `redis`) | fleets of servers | everyone who reaches the server | yes (`SET NX PX`) | yes (pub/sub, from the first `subscribe()`, with a [resync](ChangeKind::Resync) after each reconnect) |
 //!
 //! Another backend is a trait implementation away: see [Writing a
 //! backend](#writing-a-backend) below. Every backend here passes the public

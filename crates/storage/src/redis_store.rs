@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arcgis_auth_core::Timestamp;
@@ -23,7 +23,8 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError, Script};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, oneshot};
+use tokio::runtime::Handle;
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
@@ -106,12 +107,32 @@ return 0
 ///   expiry never expire.
 /// - Change events cover this process's writes at once, and other processes'
 ///   writes through the `<prefix>:changes` pub/sub channel (unless turned off
-///   with [`RedisStoreBuilder::remote_events`]). Messages published while the
-///   subscription is reconnecting are lost; the store keeps retrying.
+///   with [`RedisStoreBuilder::remote_events`]); see below.
 /// - Connection failures are [`StoreErrorKind::Unavailable`]; the connection
 ///   reconnects on its own.
 ///
 /// Clones share the connection. Plain `redis://` URLs only (no TLS).
+///
+/// # Other processes' changes
+///
+/// The subscription to the change channel starts with the first call to
+/// [`subscribe`](SessionStore::subscribe) on the store or any of its clones,
+/// not at [`connect`](RedisStoreBuilder::connect): a store nobody subscribes
+/// to holds no second connection and reads no change messages (not even the
+/// echoes of its own saves). Once started, it runs on the Tokio runtime the
+/// store was connected on until the last clone of the store is dropped, and
+/// reconnects with backoff (100 ms doubling to 30 s) when it drops.
+///
+/// Pub/sub does not keep messages for a subscriber that is not connected.
+/// So each time the subscription is confirmed, the first time and after
+/// every reconnect, subscribers receive a [`ChangeKind::Resync`] event:
+/// changes other processes made before it (while the subscription was being
+/// made or was down) were not delivered and never will be, so re-read the
+/// sessions you care about; changes made after it are delivered. The first
+/// `Resync` comes shortly after the first `subscribe()` (which cannot wait
+/// for it), so wait for it before relying on remote events. Writes made
+/// through this store and its clones are delivered at once, whatever the
+/// state of the subscription.
 ///
 /// ```no_run
 /// use arcgis_auth_storage::{RedisStore, SessionStore};
@@ -137,10 +158,40 @@ struct Inner {
     origin: String,
     ttl_margin: Duration,
     events: broadcast::Sender<ChangeEvent>,
-    listener: Option<JoinHandle<()>>,
+    /// What the change listener needs; `None` with `remote_events(false)`.
+    remote: Option<Remote>,
+    /// The change listener, started by the first `subscribe()`.
+    listener: OnceLock<JoinHandle<()>>,
     save: Script,
     delete: Script,
     release: Script,
+}
+
+/// What it takes to start the change listener later, from a synchronous
+/// `subscribe()` that may run outside any runtime.
+struct Remote {
+    client: Client,
+    runtime: Handle,
+}
+
+impl Inner {
+    /// Starts the change listener unless it runs already (or remote events
+    /// are off). Concurrent callers start one listener between them.
+    fn start_listener(&self) {
+        let Some(remote) = &self.remote else {
+            return;
+        };
+        self.listener.get_or_init(|| {
+            // The listener holds no reference to `Inner`, so dropping the
+            // last store clone runs `Drop` below, which stops it.
+            remote.runtime.spawn(listen(
+                remote.client.clone(),
+                self.channel.clone(),
+                echo_prefix(&self.origin),
+                self.events.clone(),
+            ))
+        });
+    }
 }
 
 impl Drop for Inner {
@@ -202,14 +253,19 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Whether to subscribe to other processes' changes (default `true`).
-    /// Without it, change events cover this process's writes only.
+    /// Whether to deliver other processes' changes (default `true`). The
+    /// store then subscribes to its change channel on the first call to
+    /// [`subscribe`](SessionStore::subscribe) (see [`RedisStore`]). Without
+    /// it, change events cover this process's writes only, and no
+    /// [`ChangeKind::Resync`] is ever sent.
     pub fn remote_events(mut self, on: bool) -> Self {
         self.remote_events = on;
         self
     }
 
-    /// Connects (and subscribes to the change channel).
+    /// Connects. The change channel is subscribed to later, on the first
+    /// call to [`subscribe`](SessionStore::subscribe), on the Tokio runtime
+    /// this runs on.
     ///
     /// Fails with [`StoreErrorKind::InvalidInput`] for a malformed URL or an
     /// empty prefix, and [`StoreErrorKind::Unavailable`] when Redis cannot be reached.
@@ -242,25 +298,15 @@ impl RedisStoreBuilder {
         let channel = format!("{}:changes", self.prefix);
         let origin = random_id();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let listener = if self.remote_events {
-            let (ready_tx, ready_rx) = oneshot::channel();
-            let task = tokio::spawn(listen(
-                client,
-                channel.clone(),
-                origin.clone(),
-                events.clone(),
-                ready_tx,
-            ));
-            // Wait until subscribed, so changes made after `connect` returns are seen.
-            if tokio::time::timeout(self.connection_timeout, ready_rx)
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    "could not subscribe to Redis change messages yet; retrying in the background"
-                );
-            }
-            Some(task)
+        let remote = if self.remote_events {
+            // The connection manager above needs Tokio, so this is on a runtime.
+            let runtime = Handle::try_current().map_err(|_| {
+                StoreError::new(
+                    StoreErrorKind::InvalidInput,
+                    "RedisStore must be connected from within a Tokio runtime",
+                )
+            })?;
+            Some(Remote { client, runtime })
         } else {
             None
         };
@@ -273,7 +319,8 @@ impl RedisStoreBuilder {
                 origin,
                 ttl_margin: self.ttl_margin,
                 events,
-                listener,
+                remote,
+                listener: OnceLock::new(),
                 save: Script::new(SAVE),
                 delete: Script::new(DELETE),
                 release: Script::new(RELEASE),
@@ -335,17 +382,13 @@ impl RedisStore {
         Some(base.saturating_add(self.inner.ttl_margin))
     }
 
-    fn message(&self, key: &str, kind: &ChangeKind, version: Option<&Version>) -> String {
-        let kind = match kind {
-            ChangeKind::Created => "created",
-            ChangeKind::Updated => "updated",
-            _ => "deleted",
-        };
+    /// The change message of a delete.
+    fn delete_message(&self, key: &str) -> String {
         serde_json::to_string(&Message {
             origin: self.inner.origin.clone(),
             key: key.to_owned(),
-            kind: kind.to_owned(),
-            version: version.map(|v| v.as_str().to_owned()),
+            version: None,
+            kind: "deleted".to_owned(),
         })
         .unwrap_or_default()
     }
@@ -359,7 +402,8 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.inner.prefix)
-            .field("remote_events", &self.inner.listener.is_some())
+            .field("remote_events", &self.inner.remote.is_some())
+            .field("listening", &self.inner.listener.get().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -378,6 +422,13 @@ fn save_message(origin: &str, key: &str, version: &Version) -> String {
     // `kind` is serialised last, so the message ends with `"c":""}`.
     message.truncate(message.len().saturating_sub(2));
     message
+}
+
+/// How every change message of the store with this `origin` begins: the
+/// origin is serialised first, and is hex (nothing to escape). The listener
+/// skips its own store's echoes by this prefix, without parsing them.
+fn echo_prefix(origin: &str) -> Vec<u8> {
+    format!(r#"{{"o":"{origin}","#).into_bytes()
 }
 
 /// A change message on the channel.
@@ -411,35 +462,33 @@ impl Message {
 }
 
 /// Forwards other processes' change messages to `events`, reconnecting with
-/// backoff when the subscription drops. Runs until the store is dropped.
+/// backoff when the subscription drops, and sends a `Resync` each time the
+/// subscription is confirmed. Runs until the store is dropped.
 async fn listen(
     client: Client,
     channel: String,
-    origin: String,
+    echo_prefix: Vec<u8>,
     events: broadcast::Sender<ChangeEvent>,
-    ready: oneshot::Sender<()>,
 ) {
-    let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                 Ok(()) => {
                     backoff = Duration::from_millis(100);
-                    if let Some(ready) = ready.take() {
-                        let _ = ready.send(());
-                    }
+                    tracing::debug!("subscribed to Redis change messages; sending a resync");
+                    // Whatever was published before this point was missed.
+                    let _ = events.send(ChangeEvent::resync());
                     let mut messages = pubsub.into_on_message();
                     while let Some(msg) = messages.next().await {
-                        let Ok(message) =
-                            serde_json::from_slice::<Message>(msg.get_payload_bytes())
-                        else {
+                        let payload = msg.get_payload_bytes();
+                        if payload.starts_with(&echo_prefix) {
+                            continue; // Our own write, already delivered.
+                        }
+                        let Ok(message) = serde_json::from_slice::<Message>(payload) else {
                             tracing::debug!("ignoring a malformed Redis change message");
                             continue;
                         };
-                        if message.origin == origin {
-                            continue; // Our own write, already delivered.
-                        }
                         if let Some(event) = message.into_event() {
                             let _ = events.send(event);
                         }
@@ -596,7 +645,7 @@ impl SessionStore for RedisStore {
             .arg(if version.is_some() { "1" } else { "0" })
             .arg(version.map(Version::as_str).unwrap_or_default())
             .arg(&self.inner.channel)
-            .arg(self.message(key, &ChangeKind::Deleted, None))
+            .arg(self.delete_message(key))
             .invoke_async(&mut self.conn())
             .await
             .map_err(|e| redis_error("delete a session", e))?;
@@ -649,8 +698,14 @@ impl SessionStore for RedisStore {
         Ok(keys.into_iter().collect())
     }
 
+    /// Change events; the first call starts the subscription to other
+    /// processes' changes (see [`RedisStore`]), announced by a
+    /// [`ChangeKind::Resync`] once confirmed.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.inner.events.subscribe()
+        // Receiver first, so it gets the first `Resync` of the listener.
+        let receiver = self.inner.events.subscribe();
+        self.inner.start_listener();
+        receiver
     }
 
     fn refresh_lock(&self) -> Option<&dyn RefreshLock> {
@@ -727,6 +782,31 @@ mod tests {
             version: None,
         };
         assert!(odd.into_event().is_none());
+    }
+
+    #[test]
+    fn own_messages_start_with_the_echo_prefix_and_others_do_not() {
+        let me = random_id();
+        let prefix = echo_prefix(&me);
+        let save = format!("{}updated\"}}", save_message(&me, "k", &Version::new("v")));
+        let delete = serde_json::to_string(&Message {
+            origin: me.clone(),
+            key: "k".into(),
+            version: None,
+            kind: "deleted".into(),
+        })
+        .unwrap();
+        for own in [&save, &delete] {
+            assert!(own.as_bytes().starts_with(&prefix), "{own}");
+        }
+        // Another store's origin, even one sharing a prefix with ours.
+        for other in [random_id(), me[..me.len() - 1].to_owned()] {
+            let theirs = format!(
+                "{}created\"}}",
+                save_message(&other, "k", &Version::new("v"))
+            );
+            assert!(!theirs.as_bytes().starts_with(&prefix), "{theirs}");
+        }
     }
 
     #[test]

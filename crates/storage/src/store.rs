@@ -100,18 +100,63 @@ pub enum ChangeKind {
     Updated,
     /// The record was deleted (sign-out).
     Deleted,
+    /// Changes may have been missed: re-read every session you care about.
+    ///
+    /// Sent by backends whose feed of other processes' changes can be
+    /// interrupted (the Redis store's pub/sub subscription), each time that
+    /// feed is (re)established: changes made before the event, while the feed
+    /// was being set up or was down, were not delivered; changes made after
+    /// it are. It concerns every key: its [`key`](ChangeEvent::key) is empty
+    /// and its [`version`](ChangeEvent::version) is `None` (see
+    /// [`ChangeEvent::concerns`]). Backends that never lose events (memory,
+    /// file) never send it.
+    Resync,
 }
 
 /// A change to a stored session, delivered to [`SessionStore::subscribe`]rs.
 /// It carries the key and the new version, never the record's secrets.
+///
+/// ```
+/// use arcgis_auth_storage::{ChangeEvent, ChangeKind};
+///
+/// // What a subscriber interested in one session does with an event.
+/// fn must_reload(event: &ChangeEvent, mine: &str) -> bool {
+///     event.concerns(mine)
+/// }
+/// let resync = ChangeEvent::resync();
+/// assert_eq!(resync.kind, ChangeKind::Resync);
+/// assert!(must_reload(&resync, "jdoe"));
+/// let other = ChangeEvent { key: "asmith".into(), kind: ChangeKind::Deleted, version: None };
+/// assert!(!must_reload(&other, "jdoe"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeEvent {
-    /// The session key.
+    /// The session key (empty for [`ChangeKind::Resync`], which concerns
+    /// every key).
     pub key: String,
     /// What happened.
     pub kind: ChangeKind,
-    /// The version after the change (`None` after a delete).
+    /// The version after the change (`None` after a delete and for
+    /// [`ChangeKind::Resync`]).
     pub version: Option<Version>,
+}
+
+impl ChangeEvent {
+    /// A [`ChangeKind::Resync`] event: empty key, no version.
+    pub fn resync() -> Self {
+        ChangeEvent {
+            key: String::new(),
+            kind: ChangeKind::Resync,
+            version: None,
+        }
+    }
+
+    /// Whether a subscriber that cares about the session under `key` should
+    /// look at the store again: the event is about `key`, or it is a
+    /// [`ChangeKind::Resync`].
+    pub fn concerns(&self, key: &str) -> bool {
+        self.kind == ChangeKind::Resync || self.key == key
+    }
 }
 
 /// A held refresh lock. Hand it back to [`RefreshLock::release`]; if the holder
@@ -166,8 +211,14 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
 
     /// Change events for this store. Every backend delivers the changes made
     /// through this handle and its clones; backends that can see other
-    /// processes' writes (Redis) deliver those too. A receiver that falls
-    /// behind sees `RecvError::Lagged` and should re-load what it cares about.
+    /// processes' writes (Redis) deliver those too. Where that feed of other
+    /// processes' writes can miss some (it is being set up, or reconnecting),
+    /// the backend sends a [`ChangeKind::Resync`] once it is live again. A
+    /// receiver that falls behind sees `RecvError::Lagged`. After either,
+    /// re-load what you care about.
+    ///
+    /// It must not block and must work outside a Tokio runtime (a token
+    /// manager subscribes when it is built, which may be anywhere).
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent>;
 
     /// The cross-process refresh lock, when this backend offers one. `None`

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use arcgis_auth_core::{Portal, Timestamp};
 use arcgis_auth_storage::{
-    ChangeKind, RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore, StoreErrorKind,
-    conformance,
+    ChangeEvent, ChangeKind, RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore,
+    StoreErrorKind, conformance,
 };
 use support::redis_server::TestRedis;
+use tokio::sync::broadcast;
 
 async fn store(server: &TestRedis, prefix: &str) -> RedisStore {
     RedisStore::builder(&server.url)
@@ -46,6 +47,45 @@ async fn raw(server: &TestRedis) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// How many connections the server has subscribed to `store`'s change channel.
+async fn subscribers(conn: &mut redis::aio::MultiplexedConnection, store: &RedisStore) -> i64 {
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("{}:changes", store.prefix()))
+        .query_async(conn)
+        .await
+        .unwrap();
+    n
+}
+
+/// Waits until the server counts `want` subscribers of `store`'s channel.
+async fn wait_for_subscribers(
+    conn: &mut redis::aio::MultiplexedConnection,
+    store: &RedisStore,
+    want: i64,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = subscribers(conn, store).await;
+        if n == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} subscribers of the change channel, not {want}, after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next event, which must come within `wait`.
+async fn next_event(events: &mut broadcast::Receiver<ChangeEvent>, wait: Duration) -> ChangeEvent {
+    tokio::time::timeout(wait, events.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no change event within {wait:?}"))
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store_passes_the_conformance_suite() {
     let Some(server) = TestRedis::get("redis_store_passes_the_conformance_suite") else {
@@ -77,6 +117,11 @@ async fn other_processes_changes_arrive_as_events() {
     let elsewhere = store(&server, &TestRedis::prefix()).await;
     let mut a_events = a.subscribe();
     let mut b_events = b.subscribe();
+    // Remote changes are delivered from the resync that confirms the subscription on.
+    for events in [&mut a_events, &mut b_events] {
+        let first = next_event(events, Duration::from_secs(5)).await;
+        assert_eq!(first, ChangeEvent::resync());
+    }
 
     let record = conformance::sample_record();
     elsewhere
@@ -90,14 +135,10 @@ async fn other_processes_changes_arrive_as_events() {
         .unwrap();
     b.delete("k", None).await.unwrap();
 
-    let wait = Duration::from_secs(5);
     for events in [&mut a_events, &mut b_events] {
         let mut got = Vec::new();
         for _ in 0..3 {
-            let e = tokio::time::timeout(wait, events.recv())
-                .await
-                .unwrap()
-                .unwrap();
+            let e = next_event(events, Duration::from_secs(5)).await;
             got.push((e.key, e.kind, e.version));
         }
         assert_eq!(
@@ -116,6 +157,115 @@ async fn other_processes_changes_arrive_as_events() {
     assert!(a_events.try_recv().is_err());
     clean(&server, &prefix).await;
     clean(&server, elsewhere.prefix()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_subscription_starts_with_the_first_subscriber_and_ends_with_the_store() {
+    let Some(server) = TestRedis::get(
+        "the_change_subscription_starts_with_the_first_subscriber_and_ends_with_the_store",
+    ) else {
+        return;
+    };
+    let prefix = TestRedis::prefix();
+    let mut conn = raw(&server).await;
+    let s = store(&server, &prefix).await;
+    let other = store(&server, &prefix).await;
+
+    // Nobody subscribed: no subscriber connection, though the store saves
+    // (and so publishes) and another process publishes too.
+    let record = conformance::sample_record();
+    s.save("k", &record, SaveMode::Create).await.unwrap();
+    other.save("k", &record, SaveMode::Overwrite).await.unwrap();
+    assert!(format!("{s:?}").contains("listening: false"), "{s:?}");
+    assert_eq!(subscribers(&mut conn, &s).await, 0);
+
+    // The first subscriber starts it; a resync confirms it.
+    let mut first = s.subscribe();
+    assert!(format!("{s:?}").contains("listening: true"), "{s:?}");
+    // Many more, at once, from clones on runtime tasks and from plain threads
+    // outside any runtime: still one subscription.
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move { s.subscribe() }));
+    }
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || s.subscribe())
+        })
+        .collect();
+    let mut receivers = Vec::new();
+    for task in tasks {
+        receivers.push(task.await.unwrap());
+    }
+    for thread in threads {
+        receivers.push(thread.join().unwrap());
+    }
+    assert_eq!(
+        next_event(&mut first, Duration::from_secs(5)).await,
+        ChangeEvent::resync()
+    );
+    wait_for_subscribers(&mut conn, &s, 1).await;
+
+    // Other processes' changes arrive; own echoes are not delivered twice.
+    let v = other.save("k", &record, SaveMode::Overwrite).await.unwrap();
+    let e = next_event(&mut first, Duration::from_secs(5)).await;
+    assert_eq!(
+        (e.key.as_str(), e.kind, e.version),
+        ("k", ChangeKind::Updated, Some(v))
+    );
+    let v = s.save("k", &record, SaveMode::Overwrite).await.unwrap();
+    let e = next_event(&mut first, Duration::from_secs(5)).await;
+    assert_eq!(e.version, Some(v));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(first.try_recv().is_err(), "an echo was delivered");
+    assert_eq!(
+        subscribers(&mut conn, &s).await,
+        1,
+        "more than one listener"
+    );
+    // Each receiver saw at most one resync: one listener, subscribed once.
+    for mut r in receivers {
+        let mut resyncs = 0;
+        while let Ok(e) = r.try_recv() {
+            resyncs += usize::from(e.kind == ChangeKind::Resync);
+        }
+        assert!(resyncs <= 1, "{resyncs} resyncs without a reconnect");
+    }
+
+    // Receivers do not keep the store alive: dropping its last clone ends
+    // the subscription.
+    drop(s);
+    wait_for_subscribers(&mut conn, &other, 0).await;
+    assert!(matches!(
+        first.recv().await,
+        Err(broadcast::error::RecvError::Closed)
+    ));
+
+    // With remote events off, subscribing never subscribes on the server.
+    let quiet = RedisStore::builder(&server.url)
+        .prefix(&prefix)
+        .remote_events(false)
+        .connect()
+        .await
+        .unwrap();
+    let mut events = quiet.subscribe();
+    let v = quiet.save("k", &record, SaveMode::Overwrite).await.unwrap();
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(5))
+            .await
+            .version,
+        Some(v)
+    );
+    other.save("k", &record, SaveMode::Overwrite).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        events.try_recv().is_err(),
+        "a remote change or a resync arrived"
+    );
+    assert_eq!(subscribers(&mut conn, &quiet).await, 0);
+    clean(&server, &prefix).await;
 }
 
 #[tokio::test]
@@ -288,9 +438,14 @@ async fn a_server_going_away_is_unavailable_and_coming_back_heals() {
     s.save("k", &conformance::sample_record(), SaveMode::Create)
         .await
         .unwrap();
+    let mut events = s.subscribe();
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(5)).await,
+        ChangeEvent::resync()
+    );
     let port = server.url.rsplit(':').next().unwrap().trim_end_matches('/');
     let port: u16 = port.parse().unwrap();
-    drop(server); // kills redis-server
+    drop(server); // kills redis-server (SIGKILL)
     let err = s.load("k").await.unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
     assert!(err.is_transient());
@@ -319,31 +474,41 @@ async fn a_server_going_away_is_unavailable_and_coming_back_heals() {
         .await
         .unwrap();
 
-    // The change subscription came back too: another process's write arrives.
+    // The change subscription came back too, and said so: subscribers get a
+    // resync (whatever happened while it was down was missed), after which
+    // another process's writes arrive again.
+    let mut own = Vec::new();
+    let resync = loop {
+        let e = next_event(&mut events, Duration::from_secs(20)).await;
+        if e.kind == ChangeKind::Resync {
+            break e;
+        }
+        own.push(e); // the save above, delivered locally
+    };
+    assert_eq!(resync, ChangeEvent::resync());
+    assert!(own.iter().all(|e| e.key == "k"), "{own:?}");
     let other = RedisStore::builder(format!("redis://127.0.0.1:{port}/"))
         .prefix(s.prefix())
         .connect()
         .await
         .unwrap();
-    let mut events = s.subscribe();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut n = 0u32;
-    let arrived = loop {
-        // Keep writing until the listener is back (it retries with backoff).
-        n += 1;
-        let key = format!("after-restart-{n}");
-        other
-            .save(&key, &conformance::sample_record(), SaveMode::Create)
-            .await
-            .unwrap();
-        match tokio::time::timeout(Duration::from_millis(300), events.recv()).await {
-            Ok(Ok(e)) if e.key.starts_with("after-restart-") => break true,
-            _ if tokio::time::Instant::now() > deadline => break false,
-            _ => {}
+    let v = other
+        .save(
+            "after-restart",
+            &conformance::sample_record(),
+            SaveMode::Create,
+        )
+        .await
+        .unwrap();
+    let e = loop {
+        let e = next_event(&mut events, Duration::from_secs(5)).await;
+        if e.key != "k" {
+            break e; // past the local event of the save above, if it came after the resync
         }
     };
-    assert!(
-        arrived,
+    assert_eq!(
+        (e.key.as_str(), e.kind, e.version),
+        ("after-restart", ChangeKind::Created, Some(v)),
         "remote change events did not resume after the restart"
     );
 }

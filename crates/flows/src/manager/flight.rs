@@ -5,6 +5,7 @@
 //! for any of it.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arcgis_auth_core::{
@@ -130,6 +131,9 @@ impl Inner {
                         );
                     });
                     self.current.store(Some(Arc::new(cached)));
+                } else if st.record.is_none() {
+                    // Signed out (deleted from the store): nothing to serve.
+                    self.current.store(None);
                 }
                 Err(err)
             }
@@ -606,7 +610,15 @@ impl Inner {
             let retry_at = st.save_failed_at.unwrap_or(now) + self.config.save_retry_after;
             check_at = check_at.min(retry_at);
         }
-        Some(Cached::new(AccessToken::new(token), refresh_at, check_at))
+        // Under the session mutex, like the watcher's bumps of the epoch:
+        // what is made here reflects every change the watcher has seen.
+        let epoch = self.store_epoch.load(Ordering::Acquire);
+        Some(Cached::new(
+            AccessToken::new(token),
+            refresh_at,
+            check_at,
+            epoch,
+        ))
     }
 
     /// The session in memory, if it can be served without renewing.

@@ -1,9 +1,11 @@
 // The module docs are docs/token-manager.md, attached in lib.rs.
 
+mod changes;
 mod flight;
 mod state;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
@@ -17,12 +19,20 @@ use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::jitter::Jitter;
 use crate::source::TokenSource;
 
+use self::changes::Watch;
 use self::state::{Cached, Pending, SessionState};
 
 /// Keeps one session's token valid for any number of concurrent callers.
 ///
 /// Cheap to clone (clones share everything). See the [module docs](self) for
 /// how it renews, coordinates and persists.
+///
+/// It follows the store's change events for its key (a task started on the
+/// first call that runs on Tokio, stopped with the last clone): a session
+/// deleted elsewhere is forgotten at once, and after another process's
+/// change, or a [`Resync`](arcgis_auth_storage::ChangeKind::Resync), the next
+/// call reads the store before serving a token. See [Changes made
+/// elsewhere](self#changes-made-elsewhere).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -114,7 +124,9 @@ impl TokenManagerBuilder {
 
     /// Builds the manager. No I/O happens here: the session is loaded from the
     /// store on the first call to [`TokenManager::token`], or given with
-    /// [`TokenManager::set_session`].
+    /// [`TokenManager::set_session`]. The manager subscribes to the store's
+    /// change events here (no runtime needed) and starts watching them on
+    /// the first call that needs Tokio anyway (see [`TokenManager`]).
     ///
     /// Fails with [`FlowErrorKind::InvalidInput`] when the key is not a valid
     /// session key (empty, longer than 512 bytes, control characters).
@@ -127,6 +139,9 @@ impl TokenManagerBuilder {
             )
         })?;
         let jitter = Jitter::new(self.config.jitter_seed);
+        // Subscribed before anything is read, so no change is missed between
+        // the first load and the watcher starting.
+        let events = self.store.subscribe();
         Ok(TokenManager {
             inner: Arc::new(Inner {
                 source: self.source,
@@ -136,8 +151,10 @@ impl TokenManagerBuilder {
                 config: self.config,
                 jitter,
                 current: ArcSwapOption::empty(),
+                store_epoch: AtomicU64::new(0),
                 flight: Mutex::new(None),
                 session: tokio::sync::Mutex::new(SessionState::default()),
+                watch: Watch::new(events),
             }),
         })
     }
@@ -155,10 +172,18 @@ pub(crate) struct Inner {
     jitter: Jitter,
     /// What the cached path serves: one atomic load.
     current: ArcSwapOption<Cached>,
+    /// Bumped by the watcher (under the session mutex) when the store may
+    /// hold something other than what `current` was made from: another
+    /// writer's change to this session, or changes the store says may have
+    /// been missed; and when the watcher is lost with its runtime. The cached
+    /// path serves `current` only while its epoch is this one.
+    store_epoch: AtomicU64,
     /// The renewal in progress, if any. Locked only for a few instructions.
     flight: Mutex<Option<watch::Receiver<FlightResult>>>,
     /// The session as the manager knows it; held by the one running renewal.
     session: tokio::sync::Mutex<SessionState>,
+    /// The task that follows the store's change events.
+    watch: Watch,
 }
 
 impl TokenManager {
@@ -246,6 +271,7 @@ impl TokenManager {
     /// Saves a session that could not be saved before (the store was
     /// unavailable). Does nothing when everything is saved.
     pub async fn persist(&self) -> Result<()> {
+        self.inner.watch.start(&self.inner);
         let mut st = self.inner.session.lock().await;
         if st.pending.is_none() {
             return Ok(());
@@ -318,19 +344,25 @@ impl Inner {
     fn cached(&self) -> Option<AccessToken> {
         let guard = self.current.load();
         let cached = (*guard).as_ref()?;
-        if cached.is_invalid() {
+        if cached.is_invalid() || !self.is_current(cached) {
             return None;
         }
         (self.clock.now() < cached.check_at).then(|| cached.token.clone())
     }
 
-    /// The current token if it is valid at `now` and not reported invalid,
-    /// even if it is due for renewal.
+    /// Whether nothing has changed in the store since `cached` was made
+    /// (one atomic load).
+    fn is_current(&self, cached: &Cached) -> bool {
+        cached.epoch == self.store_epoch.load(Ordering::Acquire)
+    }
+
+    /// The current token if it is valid at `now`, not reported invalid and
+    /// not overtaken by a change in the store, even if it is due for renewal.
     fn still_valid(&self, now: Timestamp) -> Option<AccessToken> {
         let guard = self.current.load();
         (*guard)
             .as_ref()
-            .filter(|c| !c.is_invalid() && now < c.token.expires_at())
+            .filter(|c| !c.is_invalid() && self.is_current(c) && now < c.token.expires_at())
             .map(|c| c.token.clone())
     }
 
@@ -342,7 +374,8 @@ impl Inner {
         }
     }
 
-    async fn set_session(&self, mut record: SessionRecord) -> Result<()> {
+    async fn set_session(self: &Arc<Self>, mut record: SessionRecord) -> Result<()> {
+        self.watch.start(self);
         let mut st = self.session.lock().await;
         let now = self.clock.now();
         record.updated_at = Some(now);
@@ -363,6 +396,7 @@ impl Inner {
 
     /// Joins the renewal in flight, or starts one, and waits for its result.
     async fn token_slow(self: &Arc<Self>) -> Result<AccessToken> {
+        self.watch.start(self);
         let now = self.clock.now();
         // A token that is still valid and not reported invalid can be served
         // while someone else renews it, and if the renewal fails.

@@ -19,16 +19,25 @@ pub(super) struct Cached {
     /// earlier when an unsaved change should be retried, or later (up to the
     /// expiry) after a failed early renewal.
     pub(super) check_at: Timestamp,
+    /// The store epoch (see `Inner::store_epoch`) this was made at: served
+    /// only while it is still the current one.
+    pub(super) epoch: u64,
     /// Set by `report_invalid`.
     invalid: AtomicBool,
 }
 
 impl Cached {
-    pub(super) fn new(token: AccessToken, refresh_at: Timestamp, check_at: Timestamp) -> Self {
+    pub(super) fn new(
+        token: AccessToken,
+        refresh_at: Timestamp,
+        check_at: Timestamp,
+        epoch: u64,
+    ) -> Self {
         Cached {
             token,
             refresh_at,
             check_at,
+            epoch,
             invalid: AtomicBool::new(false),
         }
     }

@@ -1,0 +1,495 @@
+//! Following the store's change events, so that the cached path never keeps
+//! serving a session that another process replaced or signed out.
+//!
+//! The watcher never touches the cached path: it bumps `Inner::store_epoch`
+//! (under the session mutex), and the cached path compares one integer.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use arcgis_auth_storage::{ChangeEvent, ChangeKind};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::task::AbortHandle;
+
+use super::Inner;
+use super::state::{Pending, SessionState};
+
+/// The watcher task of one manager: subscribed at `build` (which needs no
+/// runtime), started on the first call that runs on Tokio, stopped when the
+/// last clone of the manager is dropped. If its runtime shuts down first, the
+/// cached token stops being served blindly and the next call on a runtime
+/// subscribes again and starts another.
+pub(super) struct Watch {
+    started: AtomicBool,
+    state: Mutex<State>,
+    /// How many events the watcher has taken in (tests wait on it).
+    #[cfg(test)]
+    seen: std::sync::atomic::AtomicU64,
+}
+
+enum State {
+    /// Subscribed; events wait in the channel until the task starts.
+    Waiting(broadcast::Receiver<ChangeEvent>),
+    /// Being spawned (by the one `start` that found it waiting or lost).
+    Starting,
+    Running(AbortHandle),
+    /// The task was dropped with its runtime; events since were missed.
+    Lost,
+    /// The store closed its event channel: nothing more to follow.
+    Ended,
+}
+
+impl Watch {
+    pub(super) fn new(events: broadcast::Receiver<ChangeEvent>) -> Self {
+        Watch {
+            started: AtomicBool::new(false),
+            state: Mutex::new(State::Waiting(events)),
+            #[cfg(test)]
+            seen: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Starts the watcher on the current Tokio runtime unless it runs. Does
+    /// nothing outside a runtime (the next call on one starts it).
+    pub(super) fn start(&self, inner: &Arc<Inner>) {
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let events = {
+            let mut state = self.state();
+            match std::mem::replace(&mut *state, State::Starting) {
+                State::Waiting(events) => events,
+                // Subscribed again before the renewal this call leads to
+                // reads the store: nothing falls between the two.
+                State::Lost => inner.store.subscribe(),
+                other => {
+                    *state = other;
+                    return;
+                }
+            }
+        };
+        // Spawned without the lock held: a runtime that is shutting down
+        // drops the task at once, and its guard then takes the lock.
+        // Weak references: the watcher must not keep the manager alive.
+        let guard = LostGuard(Arc::downgrade(inner));
+        let task = runtime.spawn(follow(Arc::downgrade(inner), events, guard));
+        let mut state = self.state();
+        if matches!(*state, State::Starting) {
+            *state = State::Running(task.abort_handle());
+            self.started.store(true, Ordering::Release);
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn abort_handle(&self) -> Option<AbortHandle> {
+        match &*self.state() {
+            State::Running(handle) => Some(handle.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let State::Running(task) = state {
+            task.abort();
+        }
+    }
+}
+
+/// Marks the watcher lost when its task is dropped before it ends by itself
+/// (its runtime shut down, possibly before it ever ran).
+struct LostGuard(Weak<Inner>);
+
+impl Drop for LostGuard {
+    fn drop(&mut self) {
+        let Some(inner) = self.0.upgrade() else {
+            return; // The manager is gone: nothing to watch for.
+        };
+        // Changes from now on go unseen: stop serving the cache blindly.
+        inner.store_epoch.fetch_add(1, Ordering::AcqRel);
+        *inner.watch.state() = State::Lost;
+        inner.watch.started.store(false, Ordering::Release);
+        tracing::debug!(
+            session = %inner.key,
+            "the runtime of the store watcher shut down; the next call starts another"
+        );
+    }
+}
+
+/// Hands every event about this manager's session to it, until the manager
+/// or the store is gone.
+async fn follow(
+    inner: Weak<Inner>,
+    mut events: broadcast::Receiver<ChangeEvent>,
+    mut guard: LostGuard,
+) {
+    let ended = follow_until_closed(&inner, &mut events).await;
+    if ended && let Some(inner) = inner.upgrade() {
+        *inner.watch.state() = State::Ended;
+    }
+    // Ended by itself: not lost.
+    guard.0 = Weak::new();
+}
+
+/// Returns `true` when the store closed its channel, `false` when the
+/// manager is gone.
+async fn follow_until_closed(
+    inner: &Weak<Inner>,
+    events: &mut broadcast::Receiver<ChangeEvent>,
+) -> bool {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => Some(event),
+            // Events were dropped: any of them may have been about us.
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "fell behind the store's change events");
+                None
+            }
+            Err(RecvError::Closed) => return true,
+        };
+        let Some(inner) = inner.upgrade() else {
+            return false;
+        };
+        #[cfg(test)]
+        inner.watch.seen.fetch_add(1, Ordering::AcqRel);
+        if event.as_ref().is_some_and(|e| !e.concerns(&inner.key)) {
+            continue;
+        }
+        inner.on_store_change(event.as_ref()).await;
+    }
+}
+
+impl Inner {
+    /// Reacts to a change of this session in the store (`None`: changes may
+    /// have been missed). Runs under the session mutex, so it never lands in
+    /// the middle of a renewal: a renewal's own save is known by its version
+    /// once the mutex is free.
+    async fn on_store_change(&self, event: Option<&ChangeEvent>) {
+        let mut st = self.session.lock().await;
+        match event.map(|e| (&e.kind, e.version.as_ref())) {
+            // Our own save, or a version we already read.
+            Some((ChangeKind::Created | ChangeKind::Updated, Some(version)))
+                if st.version.as_ref() == Some(version) =>
+            {
+                return;
+            }
+            // Signed out elsewhere: forget the session at once. A sign-in made
+            // here and not saved yet is newer; it stays (and is saved again).
+            Some((ChangeKind::Deleted, _)) if !matches!(st.pending, Some(Pending::Session)) => {
+                if st.record.is_some() {
+                    tracing::info!(
+                        session = %self.key,
+                        "the session was deleted from the store (signed out elsewhere); forgetting it"
+                    );
+                }
+                *st = SessionState::default();
+                self.current.store(None);
+            }
+            _ => {}
+        }
+        // Whatever is cached was made at an older epoch: the next call reads
+        // the store before serving it.
+        self.store_epoch.fetch_add(1, Ordering::AcqRel);
+        tracing::debug!(
+            session = %self.key,
+            change = ?event.map(|e| &e.kind),
+            "the session changed in the store; the next call reads it again"
+        );
+        drop(st);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, dead_code, unreachable_pub)]
+#[path = "../../../storage/tests/support/redis_server.rs"]
+mod redis_server;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use arcgis_auth_core::{ExposeSecret, Portal, Timestamp, Token};
+    use arcgis_auth_storage::{
+        MemoryStore, RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore,
+    };
+
+    use super::redis_server::TestRedis;
+    use super::*;
+    use crate::{FlowError, FlowErrorKind, RenewRequest, Renewal, TokenManager, TokenSource};
+
+    const KEY: &str = "app:demo";
+
+    /// Signs in again for a new token (`renewed-<n>`), counting calls.
+    #[derive(Debug)]
+    struct Source(Arc<AtomicUsize>);
+
+    #[async_trait::async_trait]
+    impl TokenSource for Source {
+        fn renewal(&self, _: &SessionRecord) -> Renewal {
+            Renewal::SignInAgain
+        }
+        async fn renew(&self, r: &RenewRequest<'_>) -> Result<Token, FlowError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Token::new(
+                format!("renewed-{n}").into(),
+                r.now() + Duration::from_secs(7200),
+            ))
+        }
+    }
+
+    /// A manager of `KEY` in `store` (one per "process") and its renewal count.
+    fn manager(store: &Arc<dyn SessionStore>) -> (TokenManager, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let manager = TokenManager::builder(Source(Arc::clone(&calls)), Arc::clone(store), KEY)
+            .build()
+            .unwrap();
+        (manager, calls)
+    }
+
+    fn record(token: &str) -> SessionRecord {
+        let mut r = SessionRecord::new(Portal::arcgis_online(), SessionKind::App);
+        r.set_token(&Token::new(
+            token.to_owned().into(),
+            Timestamp::now() + Duration::from_secs(7200),
+        ));
+        r
+    }
+
+    async fn token(m: &TokenManager) -> String {
+        m.token().await.unwrap().secret().expose_secret().to_owned()
+    }
+
+    fn cached(m: &TokenManager) -> Option<String> {
+        m.cached().map(|t| t.secret().expose_secret().to_owned())
+    }
+
+    async fn wait_until(what: &str, done: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("not within 5 s: {what}");
+    }
+
+    fn seen(m: &TokenManager) -> u64 {
+        m.inner.watch.seen.load(Ordering::Acquire)
+    }
+
+    #[tokio::test]
+    async fn a_sign_out_elsewhere_drops_the_cached_token() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let (a, a_calls) = manager(&store);
+        let (b, _) = manager(&store);
+        a.set_session(record("first")).await.unwrap();
+        assert_eq!(token(&a).await, "first");
+
+        // The other process signs out: it deletes the session from the store.
+        assert!(b.store().delete(KEY, None).await.unwrap());
+        wait_until("a forgets the session", || cached(&a).is_none()).await;
+        assert!(a.session().await.is_none());
+        let err = a.token().await.unwrap_err();
+        assert_eq!(err.kind(), FlowErrorKind::NoSession, "{err}");
+        assert_eq!(a_calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_change_elsewhere_is_read_before_the_cache_is_served_again() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let (a, a_calls) = manager(&store);
+        let (b, b_calls) = manager(&store);
+        a.set_session(record("first")).await.unwrap();
+        assert_eq!(token(&a).await, "first");
+        assert_eq!(token(&b).await, "first");
+
+        // The other process signs in again (a new session, a new version).
+        b.set_session(record("second")).await.unwrap();
+        wait_until("a stops serving the old token", || cached(&a).is_none()).await;
+        assert_eq!(token(&a).await, "second");
+        assert_eq!(cached(&a).as_deref(), Some("second"));
+
+        // The other process renews (its token was rejected).
+        let rejected = b.token().await.unwrap();
+        assert!(b.report_invalid(&rejected));
+        assert_eq!(token(&b).await, "renewed-1");
+        wait_until("a stops serving the old token", || cached(&a).is_none()).await;
+        assert_eq!(token(&a).await, "renewed-1");
+        assert_eq!(
+            (
+                a_calls.load(Ordering::SeqCst),
+                b_calls.load(Ordering::SeqCst)
+            ),
+            (0, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn own_saves_and_other_sessions_leave_the_cache_alone() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let (a, a_calls) = manager(&store);
+        a.set_session(record("first")).await.unwrap();
+        wait_until("a sees its own save", || seen(&a) >= 1).await;
+        assert_eq!(cached(&a).as_deref(), Some("first"));
+
+        // Its own renewal's save.
+        let rejected = a.token().await.unwrap();
+        assert!(a.report_invalid(&rejected));
+        assert_eq!(token(&a).await, "renewed-1");
+        wait_until("a sees its own save", || seen(&a) >= 2).await;
+        assert_eq!(cached(&a).as_deref(), Some("renewed-1"));
+
+        // Another session in the same store.
+        store
+            .save("someone-else", &record("x"), SaveMode::Create)
+            .await
+            .unwrap();
+        store.delete("someone-else", None).await.unwrap();
+        wait_until("a sees the other session's changes", || seen(&a) >= 4).await;
+        assert_eq!(cached(&a).as_deref(), Some("renewed-1"));
+        assert_eq!(a_calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn missed_changes_make_the_next_call_read_the_store() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let (a, a_calls) = manager(&store);
+        a.set_session(record("first")).await.unwrap();
+        wait_until("a sees its own save", || seen(&a) >= 1).await;
+
+        // A resync (as the Redis store sends after reconnecting).
+        a.inner.on_store_change(Some(&ChangeEvent::resync())).await;
+        assert_eq!(cached(&a), None);
+        assert_eq!(token(&a).await, "first");
+        assert_eq!(cached(&a).as_deref(), Some("first"));
+
+        // A change of our session, then more events than the channel holds,
+        // sent without yielding (this is a single-threaded runtime): the
+        // watcher falls behind and the change's event is among those dropped.
+        let current = store.load(KEY).await.unwrap().unwrap();
+        store
+            .save(KEY, &record("changed"), SaveMode::Update(current.version))
+            .await
+            .unwrap();
+        for i in 0..2000 {
+            store
+                .save(&format!("other-{i}"), &record("x"), SaveMode::Create)
+                .await
+                .unwrap();
+        }
+        wait_until("a notices it lagged", || cached(&a).is_none()).await;
+        assert_eq!(token(&a).await, "changed");
+        assert_eq!(a_calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn the_watcher_starts_on_a_runtime_and_stops_with_the_last_manager() {
+        // Built outside any runtime.
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let (a, _) = manager(&store);
+        assert!(a.inner.watch.abort_handle().is_none());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            a.set_session(record("first")).await.unwrap();
+            let task = a.inner.watch.abort_handle().expect("started");
+            let clone = a.clone();
+            drop(a);
+            tokio::task::yield_now().await;
+            assert!(!task.is_finished(), "stopped while a clone lives");
+            assert_eq!(cached(&clone).as_deref(), Some("first"));
+            drop(clone);
+            wait_until("the watcher stops", || task.is_finished()).await;
+        });
+    }
+
+    #[test]
+    fn a_watcher_lost_with_its_runtime_is_replaced_on_the_next_one() {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap()
+        };
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let (a, a_calls) = manager(&store);
+        let (b, _) = manager(&store);
+        let first = runtime();
+        first.block_on(async {
+            a.set_session(record("first")).await.unwrap();
+            assert_eq!(token(&a).await, "first");
+        });
+        // Its watcher goes with it (perhaps before it ever ran).
+        drop(first);
+        assert_eq!(cached(&a), None, "served blindly with nobody watching");
+
+        runtime().block_on(async {
+            // Unseen by a: no watcher runs now.
+            b.set_session(record("second")).await.unwrap();
+            // The next call reads the store, and watches again.
+            assert_eq!(token(&a).await, "second");
+            assert!(a.inner.watch.abort_handle().is_some());
+            b.set_session(record("third")).await.unwrap();
+            wait_until("a sees the change", || cached(&a).is_none()).await;
+            assert_eq!(token(&a).await, "third");
+        });
+        assert_eq!(a_calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_processes_changes_reach_the_manager_through_redis() {
+        let Some(server) =
+            TestRedis::get("other_processes_changes_reach_the_manager_through_redis")
+        else {
+            return;
+        };
+        let prefix = TestRedis::prefix();
+        let connect = || async {
+            let store = RedisStore::builder(&server.url)
+                .prefix(&prefix)
+                .connect()
+                .await
+                .unwrap();
+            Arc::new(store) as Arc<dyn SessionStore>
+        };
+        // Two connections stand in for two processes.
+        let (a_store, b_store) = (connect().await, connect().await);
+        // The store confirms its subscription (started by the first
+        // subscriber) with a resync, after which remote changes arrive.
+        let mut probe = a_store.subscribe();
+        let (a, a_calls) = manager(&a_store);
+        let (b, _) = manager(&b_store);
+        let first = tokio::time::timeout(Duration::from_secs(10), probe.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.kind, ChangeKind::Resync);
+
+        a.set_session(record("first")).await.unwrap();
+        assert_eq!(token(&a).await, "first");
+        b.set_session(record("second")).await.unwrap();
+        wait_until("a stops serving the old token", || {
+            cached(&a).as_deref() != Some("first")
+        })
+        .await;
+        assert_eq!(token(&a).await, "second");
+
+        assert!(b.store().delete(KEY, None).await.unwrap());
+        wait_until("a forgets the session", || cached(&a).is_none()).await;
+        let err = a.token().await.unwrap_err();
+        assert_eq!(err.kind(), FlowErrorKind::NoSession, "{err}");
+        assert_eq!(a_calls.load(Ordering::SeqCst), 0);
+    }
+}
