@@ -133,13 +133,22 @@ pub(crate) async fn inspect(mut response: reqwest::Response) -> Result<Inspected
 /// `response` (status, version, headers, extensions, URL) with `body` in
 /// place of its own, which has been read to the end.
 fn with_body(mut response: reqwest::Response, body: Body) -> reqwest::Response {
-    let mut rebuilt = http::Response::new(body);
-    *rebuilt.status_mut() = response.status();
-    *rebuilt.version_mut() = response.version();
-    std::mem::swap(rebuilt.headers_mut(), response.headers_mut());
-    std::mem::swap(rebuilt.extensions_mut(), response.extensions_mut());
-    keep_url(&mut rebuilt, response.url().clone());
-    reqwest::Response::from(rebuilt)
+    let mut builder = http::Response::builder();
+    // The URL goes into the response's own extensions (reqwest keeps it in
+    // a private one, which only the builder can set): no second map.
+    if let Some(extensions) = builder.extensions_mut() {
+        std::mem::swap(extensions, response.extensions_mut());
+    }
+    let (mut parts, ()) = match builder.url(response.url().clone()).body(()) {
+        Ok(tagged) => tagged.into_parts(),
+        // Unreachable (setting an extension cannot fail); the URL becomes
+        // reqwest's placeholder rather than losing the answer.
+        Err(_) => http::Response::new(()).into_parts(),
+    };
+    parts.status = response.status();
+    parts.version = response.version();
+    parts.headers = std::mem::take(response.headers_mut());
+    reqwest::Response::from(http::Response::from_parts(parts, body))
 }
 
 /// Tags `response` with `url`, which reqwest keeps in a private extension
