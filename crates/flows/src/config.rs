@@ -59,6 +59,13 @@ pub struct ManagerConfig {
     /// After a failed save to the store (the session stays in memory), how long
     /// to wait before saving again (default 10 s).
     pub save_retry_after: Duration,
+    /// Whether the manager follows the store's change events for its session
+    /// (default `true`): a sign-out or a renewal made by another process is
+    /// then noticed before the cached token is served again. A short-lived
+    /// process that asks for one token (a command-line call) can turn it
+    /// off and save the store's event subscription (with Redis, a second
+    /// connection).
+    pub follow_store: bool,
 }
 
 impl Default for ManagerConfig {
@@ -75,6 +82,7 @@ impl Default for ManagerConfig {
             lock_poll: Duration::from_millis(50),
             early_retry_after: Duration::from_secs(30),
             save_retry_after: Duration::from_secs(10),
+            follow_store: true,
         }
     }
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use arcgis_auth_core::{HttpClient, Portal};
 use arcgis_auth_flows::profile::{Profiles, RenewalSecrets, profile_key};
-use arcgis_auth_flows::{FlowError, FlowErrorKind, TokenManager};
-use arcgis_auth_storage::{SessionKind, SessionRecord};
+use arcgis_auth_flows::{FlowError, FlowErrorKind, ManagerConfig, TokenManager};
+use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
 
 use crate::cli::{Cli, Command, SecretArgs};
 use crate::exit::{CliError, SIGN_IN, USAGE};
@@ -48,7 +48,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
     let ctx = Context {
         profile: cli.profile,
         portal: cli.portal,
-        profiles: Profiles::new(store, http.clone()),
+        profiles: profiles(store, http.clone()),
         http,
     };
     match cli.command {
@@ -117,7 +117,7 @@ impl Context {
         let record = reading.record.clone();
         let secrets = secrets(&record)?;
         // The same profiles as `self.profiles` (see `run`), over the reading.
-        let profiles = Profiles::new(
+        let profiles = profiles(
             Arc::new(ReadOnce::new(Arc::clone(store), key, reading)),
             self.http.clone(),
         );
@@ -227,6 +227,15 @@ pub(crate) fn refresh_expiration(
     }
 }
 
+/// The profiles of one command. A command asks for a token and exits, so
+/// its managers do not follow the store's change events (with Redis, that
+/// would open a second connection per call for nothing).
+fn profiles(store: Arc<dyn SessionStore>, http: HttpClient) -> Profiles {
+    let mut config = ManagerConfig::default();
+    config.follow_store = false;
+    Profiles::new(store, http).with_config(config)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;
@@ -250,7 +259,7 @@ mod tests {
         let ctx = Context {
             profile: "default".to_owned(),
             portal: None,
-            profiles: Profiles::new(store, http.clone()),
+            profiles: profiles(store, http.clone()),
             http,
         };
         (ctx, counting)

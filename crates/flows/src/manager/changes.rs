@@ -49,6 +49,18 @@ impl Watch {
         }
     }
 
+    /// A watcher that follows nothing ([`ManagerConfig::follow_store`] off).
+    ///
+    /// [`ManagerConfig::follow_store`]: crate::ManagerConfig::follow_store
+    pub(super) fn off() -> Self {
+        Watch {
+            started: AtomicBool::new(true),
+            state: Mutex::new(State::Ended),
+            #[cfg(test)]
+            seen: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
     /// Starts the watcher on the current Tokio runtime unless it runs. Does
     /// nothing outside a runtime (the next call on one starts it).
     pub(super) fn start(&self, inner: &Arc<Inner>) {
@@ -302,6 +314,28 @@ mod tests {
         let err = a.token().await.unwrap_err();
         assert_eq!(err.kind(), FlowErrorKind::NoSession, "{err}");
         assert_eq!(a_calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_manager_that_does_not_follow_the_store_keeps_its_cache() {
+        let store = Arc::new(MemoryStore::new());
+        let dyn_store: Arc<dyn SessionStore> = store.clone();
+        let config = crate::ManagerConfig {
+            follow_store: false,
+            ..Default::default()
+        };
+        let calls = Arc::new(AtomicUsize::new(0));
+        let a = TokenManager::builder(Source(Arc::clone(&calls)), dyn_store, KEY)
+            .config(config)
+            .build()
+            .unwrap();
+        a.set_session(record("first")).await.unwrap();
+        assert_eq!(token(&a).await, "first");
+        assert!(store.delete(KEY, None).await.unwrap());
+        // Events are not followed: give a watcher every chance, then check.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(seen(&a), 0);
+        assert_eq!(cached(&a).as_deref(), Some("first"));
     }
 
     #[tokio::test]

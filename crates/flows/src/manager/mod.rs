@@ -126,7 +126,8 @@ impl TokenManagerBuilder {
     /// store on the first call to [`TokenManager::token`], or given with
     /// [`TokenManager::set_session`]. The manager subscribes to the store's
     /// change events here (no runtime needed) and starts watching them on
-    /// the first call that needs Tokio anyway (see [`TokenManager`]).
+    /// the first call that needs Tokio anyway (see [`TokenManager`]), unless
+    /// [`ManagerConfig::follow_store`] is off.
     ///
     /// Fails with [`FlowErrorKind::InvalidInput`] when the key is not a valid
     /// session key (empty, longer than 512 bytes, control characters).
@@ -141,7 +142,11 @@ impl TokenManagerBuilder {
         let jitter = Jitter::new(self.config.jitter_seed);
         // Subscribed before anything is read, so no change is missed between
         // the first load and the watcher starting.
-        let events = self.store.subscribe();
+        let watch = if self.config.follow_store {
+            Watch::new(self.store.subscribe())
+        } else {
+            Watch::off()
+        };
         Ok(TokenManager {
             inner: Arc::new(Inner {
                 source: self.source,
@@ -154,7 +159,7 @@ impl TokenManagerBuilder {
                 store_epoch: AtomicU64::new(0),
                 flight: Mutex::new(None),
                 session: tokio::sync::Mutex::new(SessionState::default()),
-                watch: Watch::new(events),
+                watch,
             }),
         })
     }
