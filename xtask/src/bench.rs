@@ -86,7 +86,12 @@ fn median_ns(criterion: &Path, group: &str, bench: &str) -> Option<f64> {
     let text = std::fs::read_to_string(path).ok()?;
     // {"mean":{...},"median":{"confidence_interval":{...},"point_estimate":123.4,...},...}
     let median = text.split("\"median\":").nth(1)?;
-    let after = median.split("\"point_estimate\":").nth(1)?;
+    number_after(median, "\"point_estimate\":")
+}
+
+/// The JSON number that follows the first `key` in `text`.
+fn number_after(text: &str, key: &str) -> Option<f64> {
+    let after = text.split(key).nth(1)?;
     let number: String = after
         .chars()
         .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
@@ -102,12 +107,7 @@ fn paired_ratio(criterion: &Path) -> Option<f64> {
         .join("tmp")
         .join("middleware_overhead_paired.json");
     let text = std::fs::read_to_string(path).ok()?;
-    let after = text.split("\"median\":").nth(1)?;
-    let number: String = after
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
-        .collect();
-    number.parse().ok()
+    number_after(&text, "\"median\":")
 }
 
 fn figures(criterion: &Path) -> Vec<Figure> {
