@@ -21,7 +21,7 @@ pub(crate) enum StoreSpec {
     File(PathBuf),
     /// `memory`: this process only.
     Memory,
-    /// `redis://HOST:PORT[/DB]`: a Redis server (the URL as given).
+    /// `redis://HOST:PORT[/DB]`, or `rediss://…` for TLS: a Redis server (the URL as given).
     Redis(String),
 }
 
@@ -40,7 +40,7 @@ impl FromStr for StoreSpec {
             }
             return Ok(StoreSpec::File(PathBuf::from(path)));
         }
-        if input.starts_with("redis://") {
+        if input.starts_with("redis://") || input.starts_with("rediss://") {
             return parse_redis(input).map(|()| StoreSpec::Redis(input.to_owned()));
         }
         Err(format!(
@@ -153,6 +153,12 @@ mod tests {
             "redis://cache.internal:6380/2".parse(),
             Ok(StoreSpec::Redis("redis://cache.internal:6380/2".into()))
         );
+        assert_eq!(
+            "rediss://:pw@cache.example.net:6380/0".parse(),
+            Ok(StoreSpec::Redis(
+                "rediss://:pw@cache.example.net:6380/0".into()
+            ))
+        );
     }
 
     #[test]
@@ -165,7 +171,7 @@ mod tests {
             "redis://",
             "redis://host:1/db",
             "redis://host:1/0?x=1",
-            "rediss://host:1",
+            "rediss://host:1/#insecure",
             "https://example.com",
         ] {
             let err = bad.parse::<StoreSpec>().unwrap_err();

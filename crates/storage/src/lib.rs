@@ -77,7 +77,10 @@
 //!
 //! ## Cargo features
 //!
-//! - `redis`: `RedisStore`, on the `redis` crate with tokio.
+//! - `redis`: `RedisStore`, on the `redis` crate with tokio; `redis://` URLs,
+//!   and `rediss://` ones over TLS (rustls with aws-lc-rs, as reqwest uses;
+//!   the server's certificate verified against the system's roots or a CA
+//!   you give).
 //! - `conformance`: the `conformance` module, async checks any
 //!   [`SessionStore`] must pass, for backend authors' tests.
 //!
@@ -88,7 +91,9 @@
 //! `redis-server`), or against the server named by
 //! `ARCGIS_AUTH_TEST_REDIS_URL` (keys under a random prefix; nothing is
 //! flushed). Without either they are skipped with a loud notice, except under
-//! `CI=true`, where they fail.
+//! `CI=true`, where they fail. The TLS tests always start their own
+//! TLS-only `redis-server`, with certificates made by the `openssl` command
+//! line (Debian package `openssl`).
 //!
 #![doc = include_str!("../docs/writing-a-backend.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -21,7 +21,7 @@ use arcgis_auth_core::Timestamp;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError, Script};
+use redis::{Client, ConnectionAddr, RedisError, Script, TlsCertificates};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 use tokio::sync::broadcast;
@@ -111,7 +111,39 @@ return 0
 /// - Connection failures are [`StoreErrorKind::Unavailable`]; the connection
 ///   reconnects on its own.
 ///
-/// Clones share the connection. Plain `redis://` URLs only (no TLS).
+/// Clones share the connection.
+///
+/// # TLS
+///
+/// A `rediss://` URL connects over TLS (rustls), as managed Redis services
+/// (Azure Cache for Redis, AWS ElastiCache with in-transit encryption,
+/// Upstash, ...) require. The server's certificate must be valid for the
+/// URL's host and chain to one of the system's root certificates (read by
+/// `rustls-native-certs`: on Linux the OpenSSL locations, which the
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` environment variables override). For a
+/// private deployment whose certificate comes from your own CA, give that
+/// CA's certificate with [`RedisStoreBuilder::ca_certificate_pem`]. There is
+/// no way to skip verification: a certificate that does not verify fails
+/// [`connect`](RedisStoreBuilder::connect) with
+/// [`StoreErrorKind::Unavailable`] and a message saying so, and a
+/// `rediss://…/#insecure` URL is refused with
+/// [`StoreErrorKind::InvalidInput`].
+///
+/// ```no_run
+/// use arcgis_auth_storage::RedisStore;
+///
+/// # async fn demo() -> Result<(), arcgis_auth_storage::StoreError> {
+/// // A managed service: its certificate chains to a public root.
+/// let managed = RedisStore::connect("rediss://:PASSWORD@my-cache.example.net:6380/0").await?;
+///
+/// // A private deployment, its certificate issued by your own CA.
+/// let ca = std::fs::read("/etc/my-app/redis-ca.pem").expect("the CA certificate");
+/// let private = RedisStore::builder("rediss://redis.internal:6379/0")
+///     .ca_certificate_pem(ca)
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
 ///
 /// # Other processes' changes
 ///
@@ -210,6 +242,8 @@ pub struct RedisStoreBuilder {
     response_timeout: Duration,
     ttl_margin: Duration,
     remote_events: bool,
+    /// PEM; trusted instead of the system's roots.
+    ca_certificate: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -221,11 +255,31 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("response_timeout", &self.response_timeout)
             .field("ttl_margin", &self.ttl_margin)
             .field("remote_events", &self.remote_events)
+            .field("ca_certificate", &self.ca_certificate.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl RedisStoreBuilder {
+    /// Trusts the CA certificate(s) in `pem` (one or more `-----BEGIN
+    /// CERTIFICATE-----` blocks, e.g. the contents of a `ca.pem` file) for a
+    /// `rediss://` URL, for a private deployment whose server certificate
+    /// your own CA issued.
+    ///
+    /// These certificates are trusted *instead of* the system's roots, not
+    /// in addition to them: the store then accepts only servers whose
+    /// certificate chains to one of them (and names the URL's host). To
+    /// trust both, put the system bundle and your CA in one PEM.
+    ///
+    /// [`connect`](Self::connect) fails with [`StoreErrorKind::InvalidInput`]
+    /// when `pem` holds no certificate or one that does not parse, and when
+    /// the URL is a plain `redis://` one (use `rediss://` to connect over
+    /// TLS).
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate = Some(pem.into());
+        self
+    }
+
     /// Puts every key under `prefix` (default [`DEFAULT_REDIS_PREFIX`]). Stores with
     /// different prefixes on one server do not see each other.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -267,8 +321,11 @@ impl RedisStoreBuilder {
     /// call to [`subscribe`](SessionStore::subscribe), on the Tokio runtime
     /// this runs on.
     ///
-    /// Fails with [`StoreErrorKind::InvalidInput`] for a malformed URL or an
-    /// empty prefix, and [`StoreErrorKind::Unavailable`] when Redis cannot be reached.
+    /// Fails with [`StoreErrorKind::InvalidInput`] for a malformed URL, an
+    /// empty prefix or an unusable CA certificate (see
+    /// [`ca_certificate_pem`](Self::ca_certificate_pem)), and
+    /// [`StoreErrorKind::Unavailable`] when Redis cannot be reached or, over
+    /// TLS, its certificate does not verify.
     pub async fn connect(self) -> StoreResult<RedisStore> {
         if self.prefix.is_empty() || self.prefix.chars().any(char::is_control) {
             return Err(StoreError::new(
@@ -276,13 +333,11 @@ impl RedisStoreBuilder {
                 "the Redis key prefix must be non-empty text without control characters",
             ));
         }
-        let client = Client::open(self.url.as_str()).map_err(|_| {
-            // The parse error can quote the URL, which can carry a password.
-            StoreError::new(
-                StoreErrorKind::InvalidInput,
-                "the Redis URL is not valid: use redis://[user:password@]host[:port][/db]",
-            )
-        })?;
+        let client = open_client(&self.url, self.ca_certificate)?;
+        let tls = matches!(
+            client.get_connection_info().addr(),
+            ConnectionAddr::TcpTls { .. }
+        );
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(Some(self.response_timeout))
@@ -292,7 +347,15 @@ impl RedisStoreBuilder {
             ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
-        .map_err(|_| StoreError::unavailable("connecting to Redis timed out: check that it runs"))?
+        .map_err(|_| {
+            StoreError::unavailable(if tls {
+                // A plain-text port never answers a TLS hello: it waits for more.
+                "connecting to Redis over TLS timed out: check that it runs and that the port \
+                 speaks TLS (rediss:// needs a TLS port; use redis:// for a plain one)"
+            } else {
+                "connecting to Redis timed out: check that it runs"
+            })
+        })?
         .map_err(|e| redis_error("connect", e))?;
 
         let channel = format!("{}:changes", self.prefix);
@@ -330,7 +393,8 @@ impl RedisStoreBuilder {
 }
 
 impl RedisStore {
-    /// Settings for a store at `url` (`redis://[user:password@]host[:port][/db]`).
+    /// Settings for a store at `url`: `redis://[user:password@]host[:port][/db]`,
+    /// or `rediss://…` for TLS (see [TLS](RedisStore#tls)).
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder {
             url: url.into(),
@@ -339,6 +403,7 @@ impl RedisStore {
             response_timeout: Duration::from_secs(5),
             ttl_margin: Duration::from_secs(600),
             remote_events: true,
+            ca_certificate: None,
         }
     }
 
@@ -508,9 +573,146 @@ async fn listen(
     }
 }
 
+/// How to fix a malformed URL (the parse error itself can quote the URL, and
+/// so its password).
+const URL_HELP: &str = "the Redis URL is not valid: use redis://[user:password@]host[:port][/db], \
+                        or rediss://... for TLS";
+
+/// A client for `url`, over TLS for `rediss://`, trusting `ca_certificate`
+/// (PEM) instead of the system's roots when given.
+fn open_client(url: &str, ca_certificate: Option<Vec<u8>>) -> StoreResult<Client> {
+    let invalid = |message: &str| StoreError::new(StoreErrorKind::InvalidInput, message);
+    let client = Client::open(url).map_err(|_| invalid(URL_HELP))?;
+    let tls = match client.get_connection_info().addr() {
+        ConnectionAddr::TcpTls { insecure, .. } => {
+            if *insecure {
+                return Err(invalid(
+                    "the Redis URL ends in #insecure, which would skip checking the server's \
+                     certificate: remove it, and if the server's certificate comes from your own \
+                     CA, trust that CA with RedisStoreBuilder::ca_certificate_pem",
+                ));
+            }
+            true
+        }
+        _ => false,
+    };
+    match (tls, ca_certificate) {
+        (false, None) => Ok(client),
+        (false, Some(_)) => Err(invalid(
+            "a CA certificate was given for a plain redis:// URL: use rediss:// to connect over TLS",
+        )),
+        (true, ca_certificate) => {
+            use_aws_lc_rs_unless_chosen();
+            let Some(pem) = ca_certificate else {
+                return Ok(client);
+            };
+            check_ca_pem(&pem)?;
+            Client::build_with_tls(
+                url,
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            )
+            .map_err(|_| {
+                invalid("the CA certificate for Redis is not usable: give a PEM CA certificate")
+            })
+        }
+    }
+}
+
+/// Checks that `pem` holds at least one certificate and that each parses
+/// (an empty trust store would refuse every server, with a less clear error).
+fn check_ca_pem(pem: &[u8]) -> StoreResult<()> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::InvalidInput,
+                format!("the CA certificate for Redis is not valid PEM ({e}): give a PEM file"),
+            )
+        })?;
+        roots.add(cert).map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::InvalidInput,
+                format!("the CA certificate for Redis cannot be used as a trust anchor ({e})"),
+            )
+        })?;
+    }
+    if roots.is_empty() {
+        return Err(StoreError::new(
+            StoreErrorKind::InvalidInput,
+            "the CA certificate for Redis holds no certificate: give the PEM text, with its \
+             -----BEGIN CERTIFICATE----- line",
+        ));
+    }
+    Ok(())
+}
+
+/// The `redis` crate builds its TLS settings on rustls's process-wide
+/// crypto provider. rustls picks one by itself when exactly one is compiled
+/// in (aws-lc-rs, as reqwest uses), and panics when the build has both and
+/// the program chose none: so choose aws-lc-rs then, as reqwest does.
+fn use_aws_lc_rs_unless_chosen() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: its choice stands.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+}
+
+/// The rustls error inside `e`, if a TLS handshake or record failed.
+fn tls_error(e: &RedisError) -> Option<&rustls::Error> {
+    use std::error::Error;
+    use std::sync::Arc;
+
+    let mut next: Option<&(dyn Error + 'static)> = Some(e);
+    while let Some(mut err) = next {
+        // `RedisError::source()` is the `Arc` it keeps the error in.
+        if let Some(inner) = err.downcast_ref::<Arc<dyn Error + Send + Sync>>() {
+            err = &**inner;
+        }
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        // tokio-rustls wraps rustls errors in an `io::Error`, whose
+        // `source()` skips the wrapped error itself.
+        if let Some(tls) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// Maps a TLS failure to what to do about it.
+fn tls_store_error(what: &str, tls: &rustls::Error) -> StoreError {
+    match tls {
+        rustls::Error::InvalidCertificate(_) => StoreError::unavailable(format!(
+            "cannot {what}: the Redis server's TLS certificate was refused ({tls}): if its CA is \
+             your own, trust it with RedisStoreBuilder::ca_certificate_pem (or add it to the \
+             system's roots); check that the URL names the host the certificate is for"
+        )),
+        _ => StoreError::unavailable(format!(
+            "cannot {what}: the TLS handshake with Redis failed ({tls}): check that the port \
+             speaks TLS (rediss:// needs a TLS port; use redis:// for a plain one)"
+        )),
+    }
+}
+
 /// Maps a Redis error. Server replies and conversion errors can quote data, so
 /// only their category travels, never their text.
 fn redis_error(what: &str, e: RedisError) -> StoreError {
+    if let Some(tls) = tls_error(&e) {
+        let error = tls_store_error(what, tls);
+        return error.with_source(e);
+    }
     if e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()

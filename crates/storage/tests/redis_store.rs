@@ -512,3 +512,145 @@ async fn a_server_going_away_is_unavailable_and_coming_back_heals() {
         "remote change events did not resume after the restart"
     );
 }
+
+// ---- TLS (`rediss://`) -------------------------------------------------
+
+async fn tls_store(server: &support::redis_server::TlsRedis, prefix: &str) -> RedisStore {
+    RedisStore::builder(&server.server.url)
+        .prefix(prefix)
+        .ca_certificate_pem(server.ca_pem.clone())
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store_over_tls_passes_the_conformance_suite() {
+    let Some(server) = TestRedis::get_tls("redis_store_over_tls_passes_the_conformance_suite")
+    else {
+        return;
+    };
+    assert!(server.server.url.starts_with("rediss://"));
+    let prefix = TestRedis::prefix();
+    let handles = [
+        tls_store(&server, &prefix).await,
+        tls_store(&server, &prefix).await,
+        tls_store(&server, &prefix).await,
+    ];
+    // Another process's change arrives through the TLS pub/sub connection.
+    let mut events = handles[0].subscribe();
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(5)).await,
+        ChangeEvent::resync()
+    );
+    let v = handles[1]
+        .save("tls", &conformance::sample_record(), SaveMode::Create)
+        .await
+        .unwrap();
+    let e = next_event(&mut events, Duration::from_secs(5)).await;
+    assert_eq!(
+        (e.key.as_str(), e.kind, e.version),
+        ("tls", ChangeKind::Created, Some(v))
+    );
+    handles[1].delete("tls", None).await.unwrap();
+    drop(events);
+
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    conformance::run_all(move || {
+        handles[next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % handles.len()].clone()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_certificate_that_does_not_verify_is_refused() {
+    let Some(server) = TestRedis::get_tls("a_server_certificate_that_does_not_verify_is_refused")
+    else {
+        return;
+    };
+    let url = &server.server.url;
+    // Trusting only another CA, and trusting the system's roots (which do not
+    // hold this test's CA): both refuse the server's certificate.
+    let other_ca = RedisStore::builder(url)
+        .ca_certificate_pem(server.other_ca_pem.clone())
+        .connection_timeout(Duration::from_secs(2))
+        .connect()
+        .await;
+    let system_roots = RedisStore::builder(url)
+        .connection_timeout(Duration::from_secs(2))
+        .connect()
+        .await;
+    for (who, result) in [("other CA", other_ca), ("system roots", system_roots)] {
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{who}: {err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("certificate was refused")
+                && message.contains("RedisStoreBuilder::ca_certificate_pem"),
+            "{who}: {message}"
+        );
+    }
+    // The right CA, but a name the certificate is not for (it names
+    // 127.0.0.1 only): refused too.
+    let wrong_name = RedisStore::builder(url.replacen("127.0.0.1", "localhost", 1))
+        .ca_certificate_pem(server.ca_pem.clone())
+        .connection_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wrong_name.kind(),
+        StoreErrorKind::Unavailable,
+        "{wrong_name}"
+    );
+    assert!(
+        wrong_name.to_string().contains("certificate was refused"),
+        "{wrong_name}"
+    );
+    // The same server, its CA trusted: accepted (so the refusals above were
+    // about the CA, not about the server).
+    let trusted = tls_store(&server, &TestRedis::prefix()).await;
+    assert!(trusted.load("k").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn rediss_to_a_plain_text_server_is_unavailable() {
+    let Some(server) = TestRedis::get("rediss_to_a_plain_text_server_is_unavailable") else {
+        return;
+    };
+    let url = server.url.replacen("redis://", "rediss://", 1);
+    assert!(url.starts_with("rediss://"), "{url}");
+    let err = RedisStore::builder(url)
+        .connection_timeout(Duration::from_secs(2))
+        .response_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("TLS"), "{err}");
+}
+
+#[tokio::test]
+async fn tls_settings_that_cannot_work_are_invalid_input() {
+    let ca = b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+    let cases: [(&str, Option<&[u8]>, &str); 5] = [
+        ("redis://127.0.0.1:1/", Some(b"irrelevant"), "use rediss://"),
+        ("rediss://127.0.0.1:1/#insecure", None, "remove it"),
+        ("rediss://127.0.0.1:1/", Some(b""), "holds no certificate"),
+        (
+            "rediss://127.0.0.1:1/",
+            Some(b"just some text"),
+            "holds no certificate",
+        ),
+        ("rediss://127.0.0.1:1/", Some(ca), "not valid PEM"),
+    ];
+    for (url, pem, says) in cases {
+        let mut builder = RedisStore::builder(url);
+        if let Some(pem) = pem {
+            builder = builder.ca_certificate_pem(pem);
+        }
+        let err = builder.connect().await.unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::InvalidInput, "{url}: {err}");
+        assert!(err.to_string().contains(says), "{url}: {err}");
+    }
+}
