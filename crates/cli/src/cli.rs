@@ -55,7 +55,8 @@ portal the profile signed in to.";
 const STORE_HELP: &str = "\
 Where sessions are kept: file:PATH (a JSON file, mode 0600), memory (this
 process only), or redis://HOST:PORT[/DB] (shared by every machine that
-reaches the server). Default: the file sessions.json in
+reaches the server; rediss:// for TLS, with the system's root certificates
+or those in SSL_CERT_FILE). Default: the file sessions.json in
 $XDG_CONFIG_HOME/arcgis-auth/ or ~/.config/arcgis-auth/.";
 
 const PROFILE_HELP: &str = "\
@@ -87,7 +88,7 @@ pub(crate) struct Cli {
     )]
     pub(crate) portal: Option<Portal>,
 
-    /// Where sessions are kept: file:PATH, memory or redis://HOST:PORT[/DB].
+    /// Where sessions are kept: file:PATH, memory or redis[s]://HOST:PORT[/DB].
     #[arg(
         long,
         global = true,

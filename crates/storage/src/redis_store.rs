@@ -127,7 +127,10 @@ return 0
 /// [`connect`](RedisStoreBuilder::connect) with
 /// [`StoreErrorKind::Unavailable`] and a message saying so, and a
 /// `rediss://…/#insecure` URL is refused with
-/// [`StoreErrorKind::InvalidInput`].
+/// [`StoreErrorKind::InvalidInput`]. TLS uses rustls's process-wide crypto
+/// provider: if your program has not chosen one when the first `rediss://`
+/// store connects, aws-lc-rs (the one reqwest uses) is installed as the
+/// default, so choose yours at start-up if you want another.
 ///
 /// ```no_run
 /// use arcgis_auth_storage::RedisStore;
