@@ -2,7 +2,7 @@
 //!
 //! `cargo xtask ci` is the one command CI runs (through `.ci/run`) and the one
 //! a newcomer types on a fresh machine: it installs what the tests need
-//! (`redis-server`, `chromium` and `chromium-driver` from Debian's packages,
+//! (`redis-server`, `openssl`, `chromium` and `chromium-driver` from Debian's packages,
 //! `cargo-deny` from crates.io),
 //! starts a throw-away Redis on a free loopback port, runs every check in
 //! order, and stops Redis again, whatever happened.
@@ -26,7 +26,7 @@ Commands:
   ci     Run every check CI runs, in order: fmt, clippy, tests (nextest when
          installed, else cargo test), the tour and the other examples, doctests,
          rustdoc with -D warnings, and cargo-deny (bans, licenses, sources).
-         Installs redis-server, chromium, chromium-driver and cargo-deny when
+         Installs redis-server, openssl, chromium, chromium-driver and cargo-deny when
          missing and runs the Redis tests against a private redis-server on a
          free loopback port.
   redis  Start a private redis-server and print its URL; stops on Enter.
@@ -147,6 +147,8 @@ fn ci() -> Result {
     eprintln!("redis-server for tests at {url}");
     // The browser test of the web example needs Chromium and its driver.
     ensure_chromium()?;
+    // The rediss:// tests make their certificates with the openssl command.
+    ensure_openssl()?;
 
     let mut tests = if cargo_has("nextest") {
         let mut c = cargo();
@@ -248,6 +250,19 @@ fn ensure_redis_server() -> Result {
         Ok(())
     } else {
         Err("redis-server still missing after installing it".into())
+    }
+}
+
+fn ensure_openssl() -> Result {
+    if have("openssl") {
+        return Ok(());
+    }
+    eprintln!("openssl not found: installing Debian's openssl package");
+    apt_install(&["openssl"])?;
+    if have("openssl") {
+        Ok(())
+    } else {
+        Err("openssl still missing after installing it".into())
     }
 }
 
