@@ -254,12 +254,21 @@ fn ensure_redis_server() -> Result {
 }
 
 fn ensure_openssl() -> Result {
-    if have("openssl") {
+    // `openssl` has no `--version`: it answers `openssl version`.
+    let have_openssl = || {
+        Command::new("openssl")
+            .arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if have_openssl() {
         return Ok(());
     }
     eprintln!("openssl not found: installing Debian's openssl package");
     apt_install(&["openssl"])?;
-    if have("openssl") {
+    if have_openssl() {
         Ok(())
     } else {
         Err("openssl still missing after installing it".into())
