@@ -106,8 +106,13 @@ fn run(step: &str, cmd: &mut Command) -> Result {
 }
 
 fn have(program: &str) -> bool {
+    answers(program, "--version")
+}
+
+/// Whether `program arg` runs and succeeds.
+fn answers(program: &str, arg: &str) -> bool {
     Command::new(program)
-        .arg("--version")
+        .arg(arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -255,14 +260,7 @@ fn ensure_redis_server() -> Result {
 
 fn ensure_openssl() -> Result {
     // `openssl` has no `--version`: it answers `openssl version`.
-    let have_openssl = || {
-        Command::new("openssl")
-            .arg("version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    let have_openssl = || answers("openssl", "version");
     if have_openssl() {
         return Ok(());
     }
