@@ -88,7 +88,7 @@ pub(crate) struct Cli {
     )]
     pub(crate) portal: Option<Portal>,
 
-    /// Where sessions are kept: file:PATH, memory or redis[s]://HOST:PORT[/DB].
+    /// Where sessions are kept: file:PATH, memory, redis://HOST:PORT[/DB] or rediss://…
     #[arg(
         long,
         global = true,
