@@ -37,6 +37,8 @@ use crate::store::{
 };
 use crate::table::Table;
 
+mod watch;
+
 /// The `format` marker of a session store file.
 const SESSIONS_FORMAT: &str = "arcgis-auth-sessions";
 /// The `format` marker of a lease file.
@@ -61,11 +63,11 @@ const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 ///
 /// The refresh lock keeps leases with a wall-clock expiry in a sidecar
 /// `.leases` file, so processes on one machine (sharing a clock) coordinate
-/// refreshes. Change events cover writes made through this handle and its
-/// clones, not writes by other processes.
+/// refreshes.
 ///
 /// Keep the file on a local disk: network file systems may not honour the
-/// OS file lock. All file work runs on tokio's blocking thread pool.
+/// OS file lock. All file work runs on tokio's blocking thread pool (the
+/// watcher's below on a thread of its own).
 ///
 /// ```
 /// use arcgis_auth_core::Portal;
@@ -86,6 +88,61 @@ const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 /// # Ok::<_, arcgis_auth_storage::StoreError>(())
 /// # }).unwrap();
 /// ```
+///
+/// # Other processes' changes
+///
+/// [`subscribe`](SessionStore::subscribe) delivers the writes made through
+/// this store and its clones at once, and other handles' and other
+/// processes' writes to the same file by polling it. The watcher starts with
+/// the first `subscribe()` on the store or any of its clones (a store nobody
+/// subscribes to never polls), runs on a thread of its own (so it needs no
+/// Tokio runtime, and works whichever runtime, if any, `subscribe()` is
+/// called on), and stops when the last clone of the store is dropped.
+///
+/// Every poll interval (1 s unless set with
+/// [`with_poll_interval`](FileStore::with_poll_interval)) it reads the file's
+/// metadata; only when that changed does it read the file, under the shared
+/// lock, and compare each session's version with what it saw last: other
+/// writers' changes arrive as [`Created`](crate::ChangeKind::Created),
+/// [`Updated`](crate::ChangeKind::Updated) (with the new version) and
+/// [`Deleted`](crate::ChangeKind::Deleted) events. Several changes to one
+/// session between two polls arrive as one event with the latest version.
+/// Writes through this store are never reported twice.
+///
+/// The watcher sends a [`Resync`](crate::ChangeKind::Resync) when it may
+/// have missed changes: after its first read of the file (what happened between
+/// `subscribe()` and that read is unknown), after the file could not be read
+/// or parsed for a while (sent once it can be read again), and when the file
+/// was replaced by an older or unrelated store (its version counter went
+/// back). Re-read the sessions you care about then.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use arcgis_auth_core::Portal;
+/// use arcgis_auth_storage::{
+///     ChangeKind, FileStore, SaveMode, SessionKind, SessionRecord, SessionStore,
+/// };
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("sessions.json");
+/// let mine = FileStore::new(&path)?.with_poll_interval(Duration::from_millis(50));
+/// let mut events = mine.subscribe();
+/// // The watcher's first read of the file.
+/// assert_eq!(events.recv().await.unwrap().kind, ChangeKind::Resync);
+///
+/// // Another process signs in.
+/// let other = FileStore::new(&path)?;
+/// let record = SessionRecord::new(Portal::arcgis_online(), SessionKind::User);
+/// let version = other.save("jdoe@online", &record, SaveMode::Create).await?;
+///
+/// let event = events.recv().await.unwrap();
+/// assert_eq!((event.key.as_str(), event.kind), ("jdoe@online", ChangeKind::Created));
+/// assert_eq!(event.version, Some(version));
+/// # Ok::<_, arcgis_auth_storage::StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct FileStore {
     inner: Arc<Inner>,
@@ -95,6 +152,8 @@ struct Inner {
     paths: Paths,
     events: broadcast::Sender<ChangeEvent>,
     clock: Arc<dyn Clock>,
+    /// Other writers' changes, followed from the first `subscribe()`.
+    watch: watch::Watch,
 }
 
 /// The store file and its companions.
@@ -146,17 +205,49 @@ impl FileStore {
                 paths,
                 events,
                 clock: Arc::new(SystemClock),
+                watch: watch::Watch::new(watch::DEFAULT_POLL_INTERVAL),
             }),
         })
     }
 
     /// Uses `clock` for lease expiry instead of the system clock. Every process
     /// sharing the file must agree on the time, so this is for tests.
+    ///
+    /// Call it before [`subscribe`](SessionStore::subscribe): the store it
+    /// returns shares this one's event channel but has a watcher of its own,
+    /// and two watchers on one channel report each other's writes.
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        let interval = self.inner.watch.interval();
+        self.rebuilt(clock, interval)
+    }
+
+    /// How often the watcher of other processes' changes looks at the file
+    /// (see [Other processes' changes](FileStore#other-processes-changes));
+    /// 1 s by default, at least 10 ms (shorter intervals are raised to it).
+    /// Each look reads the file's metadata; the file itself is read only when
+    /// that changed.
+    ///
+    /// Call it before [`subscribe`](SessionStore::subscribe): the store it
+    /// returns shares this one's event channel but has a watcher of its own,
+    /// and two watchers on one channel report each other's writes.
+    pub fn with_poll_interval(self, interval: Duration) -> Self {
+        let clock = Arc::clone(&self.inner.clock);
+        self.rebuilt(clock, interval)
+    }
+
+    /// The watcher's poll interval (see
+    /// [`with_poll_interval`](Self::with_poll_interval)).
+    pub fn poll_interval(&self) -> Duration {
+        self.inner.watch.interval()
+    }
+
+    /// A store on the same file and event channel with other settings.
+    fn rebuilt(self, clock: Arc<dyn Clock>, interval: Duration) -> Self {
         let inner = Arc::new(Inner {
             paths: self.inner.paths.clone(),
             events: self.inner.events.clone(),
             clock,
+            watch: watch::Watch::new(interval),
         });
         FileStore { inner }
     }
@@ -187,6 +278,7 @@ impl fmt::Debug for FileStore {
         f.debug_struct("FileStore")
             .field("path", &self.inner.paths.file)
             .field("clock", &self.inner.clock)
+            .field("poll_interval", &self.inner.watch.interval())
             .finish()
     }
 }
@@ -232,14 +324,10 @@ impl SessionStore for FileStore {
         let key = key.to_owned();
         self.blocking(move |inner| {
             inner
-                .paths
-                .update(
-                    |doc| {
-                        let event = doc.body.save(&key, value, &mode)?;
-                        Ok((event.version.clone(), Some(event)))
-                    },
-                    &inner.events,
-                )?
+                .update(|doc| {
+                    let event = doc.body.save(&key, value, &mode)?;
+                    Ok((event.version.clone(), Some(event)))
+                })?
                 .ok_or_else(|| StoreError::corrupt("save produced no version"))
         })
         .await
@@ -250,13 +338,10 @@ impl SessionStore for FileStore {
         let key = key.to_owned();
         let version = version.cloned();
         self.blocking(move |inner| {
-            inner.paths.update(
-                |doc| {
-                    let event = doc.body.delete(&key, version.as_ref())?;
-                    Ok((event.is_some(), event))
-                },
-                &inner.events,
-            )
+            inner.update(|doc| {
+                let event = doc.body.delete(&key, version.as_ref())?;
+                Ok((event.is_some(), event))
+            })
         })
         .await
     }
@@ -270,8 +355,17 @@ impl SessionStore for FileStore {
         .await
     }
 
+    /// Change events; the first call starts the watcher of other writers'
+    /// changes (see [`FileStore`]), which announces its first read of the
+    /// file with a [`ChangeKind::Resync`](crate::ChangeKind::Resync). Never
+    /// blocks; needs no runtime.
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.inner.events.subscribe()
+        // Receiver first, so it gets the watcher's first `Resync`.
+        let receiver = self.inner.events.subscribe();
+        self.inner
+            .watch
+            .start(&self.inner.paths, &self.inner.events);
+        receiver
     }
 
     fn refresh_lock(&self) -> Option<&dyn RefreshLock> {
@@ -338,6 +432,31 @@ struct Header {
 /// writes to them untouched.
 type Sessions = Table<serde_json::Value>;
 
+impl Inner {
+    /// Reads, changes and (when `change` says so) atomically rewrites the
+    /// session file under an exclusive lock, publishing the change event
+    /// (and telling the watcher it was ours) before the lock is released, so
+    /// events arrive in write order and the watcher never reports it again.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Document<Sessions>) -> StoreResult<(T, Option<ChangeEvent>)>,
+    ) -> StoreResult<T> {
+        let paths = &self.paths;
+        let lock = paths.lock_exclusive()?;
+        let mut doc: Document<Sessions> = paths.read_document(&paths.file, SESSIONS_FORMAT)?;
+        doc.body.repair_counter()?;
+        let (out, event) = change(&mut doc)?;
+        if let Some(event) = event {
+            paths.write_document(&paths.file, &doc)?;
+            let version = doc.body.sessions.get(&event.key).map(|e| e.version);
+            self.watch.own_write(&event.key, version);
+            let _ = self.events.send(event);
+        }
+        drop(lock);
+        Ok(out)
+    }
+}
+
 impl Paths {
     /// Reads the document at `path` under a shared lock.
     ///
@@ -345,6 +464,12 @@ impl Paths {
     /// so when the lock file cannot be created (a read-only directory) the read
     /// goes ahead without it; a missing directory is an empty store.
     fn read_shared(&self) -> StoreResult<Document<Sessions>> {
+        self.read_shared_with(|doc| doc)
+    }
+
+    /// Reads the document under a shared lock (as [`Paths::read_shared`])
+    /// and runs `then` on it before the lock is released.
+    fn read_shared_with<T>(&self, then: impl FnOnce(Document<Sessions>) -> T) -> StoreResult<T> {
         let _guard = match open_private(&self.lock, false) {
             Ok(lock) => {
                 lock.lock_shared()
@@ -361,28 +486,9 @@ impl Paths {
             }
             Err(e) => return Err(self.io_error("open", &self.lock, e)),
         };
-        self.read_document(&self.file, SESSIONS_FORMAT)
+        let doc = self.read_document(&self.file, SESSIONS_FORMAT)?;
+        Ok(then(doc))
         // The lock is released when `_guard` is dropped (the file is closed).
-    }
-
-    /// Reads, changes and (when `change` says so) atomically rewrites the
-    /// session file under an exclusive lock, publishing the change event
-    /// before the lock is released so events arrive in write order.
-    fn update<T>(
-        &self,
-        change: impl FnOnce(&mut Document<Sessions>) -> StoreResult<(T, Option<ChangeEvent>)>,
-        events: &broadcast::Sender<ChangeEvent>,
-    ) -> StoreResult<T> {
-        let lock = self.lock_exclusive()?;
-        let mut doc: Document<Sessions> = self.read_document(&self.file, SESSIONS_FORMAT)?;
-        doc.body.repair_counter()?;
-        let (out, event) = change(&mut doc)?;
-        if let Some(event) = event {
-            self.write_document(&self.file, &doc)?;
-            let _ = events.send(event);
-        }
-        drop(lock);
-        Ok(out)
     }
 
     /// As [`Paths::update`] for the lease file, which sends no events.

@@ -15,7 +15,7 @@
 //! | store | for | shared by | refresh lock | events from other processes |
 //! |---|---|---|---|---|
 //! | [`MemoryStore`] | tests, single-process apps | tasks of one process | yes | n/a |
-//! | [`FileStore`] | desktop and command-line apps | processes on one machine | yes (wall-clock leases) | no |
+//! | [`FileStore`] | desktop and command-line apps | processes on one machine | yes (wall-clock leases) | yes (polling the file, 1 s by default, from the first `subscribe()`, with a [resync](ChangeKind::Resync) after its first look) |
 //! | `RedisStore` (feature `redis`) | fleets of servers | everyone who reaches the server | yes (`SET NX PX`) | yes (pub/sub, from the first `subscribe()`, with a [resync](ChangeKind::Resync) after each reconnect) |
 //!
 //! Another backend is a trait implementation away: see [Writing a

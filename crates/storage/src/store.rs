@@ -103,13 +103,14 @@ pub enum ChangeKind {
     /// Changes may have been missed: re-read every session you care about.
     ///
     /// Sent by backends whose feed of other processes' changes can be
-    /// interrupted (the Redis store's pub/sub subscription), each time that
-    /// feed is (re)established: changes made before the event, while the feed
-    /// was being set up or was down, were not delivered; changes made after
-    /// it are. It concerns every key: its [`key`](ChangeEvent::key) is empty
-    /// and its [`version`](ChangeEvent::version) is `None` (see
-    /// [`ChangeEvent::concerns`]). Backends that never lose events (memory,
-    /// file) never send it.
+    /// interrupted (the Redis store's pub/sub subscription, the file store's
+    /// watcher of its file), each time that feed is (re)established: changes
+    /// made before the event, while the feed was being set up or was down,
+    /// were not delivered; changes made after it are. It concerns every key:
+    /// its [`key`](ChangeEvent::key) is empty and its
+    /// [`version`](ChangeEvent::version) is `None` (see
+    /// [`ChangeEvent::concerns`]). Backends with no such feed (memory) never
+    /// send it.
     Resync,
 }
 
@@ -211,7 +212,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
 
     /// Change events for this store. Every backend delivers the changes made
     /// through this handle and its clones; backends that can see other
-    /// processes' writes (Redis) deliver those too. Where that feed of other
+    /// processes' writes (Redis, file) deliver those too. Where that feed of other
     /// processes' writes can miss some (it is being set up, or reconnecting),
     /// the backend sends a [`ChangeKind::Resync`] once it is live again. A
     /// receiver that falls behind sees `RecvError::Lagged`. After either,

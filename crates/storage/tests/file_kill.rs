@@ -10,11 +10,13 @@
 use std::hash::{BuildHasher, RandomState};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arcgis_auth_core::{ExposeSecret, Portal, SecretString};
 use arcgis_auth_storage::{FileStore, SaveMode, SessionKind, SessionRecord, SessionStore};
+
+#[path = "support/child.rs"]
+mod child;
 
 const CHILD: &str = "ARCGIS_AUTH_KILL_TEST_CHILD";
 const KEY: &str = "killed/writer";
@@ -101,7 +103,6 @@ fn killed_writer_never_tears_the_file() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.json");
-    let exe = std::env::current_exe().unwrap();
     let store = FileStore::new(&path).unwrap();
     let rt = runtime();
 
@@ -109,17 +110,7 @@ fn killed_writer_never_tears_the_file() {
     let mut advanced = 0usize;
     let mut killed_mid_write = 0usize;
     for i in 0..ITERATIONS {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "killed_writer_never_tears_the_file",
-                "--nocapture",
-            ])
-            .env(CHILD, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = child::spawn_self("killed_writer_never_tears_the_file", CHILD, &path);
         // Wait until the writer is writing (however slow the machine), then
         // let it run for a random moment and kill it.
         let stdout = BufReader::new(child.stdout.take().unwrap());

@@ -232,7 +232,7 @@ mod tests {
 
     use arcgis_auth_core::{ExposeSecret, Portal, Timestamp, Token};
     use arcgis_auth_storage::{
-        MemoryStore, RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore,
+        FileStore, MemoryStore, RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore,
     };
 
     use super::redis_server::TestRedis;
@@ -482,26 +482,14 @@ mod tests {
         assert_eq!(a_calls.load(Ordering::SeqCst), 0);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn other_processes_changes_reach_the_manager_through_redis() {
-        let Some(server) =
-            TestRedis::get("other_processes_changes_reach_the_manager_through_redis")
-        else {
-            return;
-        };
-        let prefix = TestRedis::prefix();
-        let connect = || async {
-            let store = RedisStore::builder(&server.url)
-                .prefix(&prefix)
-                .connect()
-                .await
-                .unwrap();
-            Arc::new(store) as Arc<dyn SessionStore>
-        };
-        // Two connections stand in for two processes.
-        let (a_store, b_store) = (connect().await, connect().await);
-        // The store confirms its subscription (started by the first
-        // subscriber) with a resync, after which remote changes arrive.
+    /// Two managers of `KEY` on two handles of one store (two processes):
+    /// a sign-in and a sign-out through one reach the other. The store's
+    /// feed of other processes' changes starts with its first subscriber and
+    /// announces itself with a resync, after which remote changes arrive.
+    async fn changes_reach_the_other_manager(
+        a_store: Arc<dyn SessionStore>,
+        b_store: Arc<dyn SessionStore>,
+    ) {
         let mut probe = a_store.subscribe();
         let (a, a_calls) = manager(&a_store);
         let (b, _) = manager(&b_store);
@@ -520,10 +508,45 @@ mod tests {
         .await;
         assert_eq!(token(&a).await, "second");
 
+        // The other process signs out.
         assert!(b.store().delete(KEY, None).await.unwrap());
         wait_until("a forgets the session", || cached(&a).is_none()).await;
         let err = a.token().await.unwrap_err();
         assert_eq!(err.kind(), FlowErrorKind::NoSession, "{err}");
         assert_eq!(a_calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_processes_changes_reach_the_manager_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        // Two handles opened separately on one file stand in for two processes.
+        let open = || {
+            let store = FileStore::new(&path)
+                .unwrap()
+                .with_poll_interval(Duration::from_millis(10));
+            Arc::new(store) as Arc<dyn SessionStore>
+        };
+        changes_reach_the_other_manager(open(), open()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_processes_changes_reach_the_manager_through_redis() {
+        let Some(server) =
+            TestRedis::get("other_processes_changes_reach_the_manager_through_redis")
+        else {
+            return;
+        };
+        let prefix = TestRedis::prefix();
+        let connect = || async {
+            let store = RedisStore::builder(&server.url)
+                .prefix(&prefix)
+                .connect()
+                .await
+                .unwrap();
+            Arc::new(store) as Arc<dyn SessionStore>
+        };
+        // Two connections stand in for two processes.
+        changes_reach_the_other_manager(connect().await, connect().await).await;
     }
 }
