@@ -107,8 +107,15 @@ pub(crate) async fn inspect(mut response: reqwest::Response) -> Result<Inspected
                         _ => status_rejection(status),
                     }
                 };
+                let head = Head {
+                    status,
+                    version: response.version(),
+                    headers: std::mem::take(response.headers_mut()),
+                    extensions: std::mem::take(response.extensions_mut()),
+                    url: response.url().clone(),
+                };
                 return Ok(Inspected {
-                    response: with_body(response, Body::from(data)),
+                    response: head.with_body(Body::from(data)),
                     rejection,
                 });
             }
@@ -118,46 +125,51 @@ pub(crate) async fn inspect(mut response: reqwest::Response) -> Result<Inspected
     // go first, then the rest as it arrives.
     let url = response.url().clone();
     let (parts, rest) = http::Response::<Body>::from(response).into_parts();
-    let body = Body::wrap(Prefixed {
-        chunks: chunks.into_deque(),
-        rest,
-    });
-    let mut rebuilt = http::Response::from_parts(parts, body);
-    keep_url(&mut rebuilt, url);
+    let head = Head {
+        status,
+        version: parts.version,
+        headers: parts.headers,
+        extensions: parts.extensions,
+        url,
+    };
     Ok(Inspected {
-        response: reqwest::Response::from(rebuilt),
+        response: head.with_body(Body::wrap(Prefixed {
+            chunks: chunks.into_deque(),
+            rest,
+        })),
         rejection: status_rejection(status),
     })
 }
 
-/// `response` (status, version, headers, extensions, URL) with `body` in
-/// place of its own, which has been read to the end.
-fn with_body(mut response: reqwest::Response, body: Body) -> reqwest::Response {
-    let mut builder = http::Response::builder();
-    // The URL goes into the response's own extensions (reqwest keeps it in
-    // a private one, which only the builder can set): no second map.
-    if let Some(extensions) = builder.extensions_mut() {
-        std::mem::swap(extensions, response.extensions_mut());
-    }
-    let (mut parts, ()) = match builder.url(response.url().clone()).body(()) {
-        Ok(tagged) => tagged.into_parts(),
-        // Unreachable (setting an extension cannot fail); the URL becomes
-        // reqwest's placeholder rather than losing the answer.
-        Err(_) => http::Response::new(()).into_parts(),
-    };
-    parts.status = response.status();
-    parts.version = response.version();
-    parts.headers = std::mem::take(response.headers_mut());
-    reqwest::Response::from(http::Response::from_parts(parts, body))
+/// Everything of an answer but its body, which was (partly) read.
+struct Head {
+    status: http::StatusCode,
+    version: http::Version,
+    headers: http::HeaderMap,
+    extensions: http::Extensions,
+    url: url::Url,
 }
 
-/// Tags `response` with `url`, which reqwest keeps in a private extension
-/// (and would otherwise replace with a placeholder).
-fn keep_url(response: &mut http::Response<Body>, url: url::Url) {
-    if let Ok(tagged) = http::Response::builder().url(url).body(()) {
-        response
-            .extensions_mut()
-            .extend(tagged.into_parts().0.extensions);
+impl Head {
+    /// The answer again, with `body`. reqwest keeps the URL in a private
+    /// extension that only `http`'s response builder can set: it goes into
+    /// the answer's own extension map (no second map), and the rest of the
+    /// head is moved in after.
+    fn with_body(mut self, body: Body) -> reqwest::Response {
+        let mut builder = http::Response::builder();
+        if let Some(extensions) = builder.extensions_mut() {
+            std::mem::swap(extensions, &mut self.extensions);
+        }
+        let (mut parts, ()) = match builder.url(self.url).body(()) {
+            Ok(tagged) => tagged.into_parts(),
+            // Unreachable (setting an extension cannot fail); the URL becomes
+            // reqwest's placeholder rather than losing the answer.
+            Err(_) => http::Response::new(()).into_parts(),
+        };
+        parts.status = self.status;
+        parts.version = self.version;
+        parts.headers = self.headers;
+        reqwest::Response::from(http::Response::from_parts(parts, body))
     }
 }
 
