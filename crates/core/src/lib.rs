@@ -85,28 +85,43 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arcgis_error;
+#[cfg(feature = "wire")]
 mod classify;
 mod error;
+#[cfg(feature = "wire")]
 mod error_response;
 mod expiration;
+#[cfg(feature = "wire")]
 mod generate_token;
+#[cfg(feature = "wire")]
 mod oauth;
 mod origin;
 mod portal;
 mod redirect;
 mod server;
+#[cfg(feature = "wire")]
 mod server_info;
 mod time;
 mod token;
+#[cfg(feature = "wire")]
 mod token_response;
+#[cfg(feature = "wire")]
 mod transport;
 
 pub use arcgis_error::ArcGisError;
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use classify::{classify_response, classify_token_response};
 pub use error::{Error, ErrorKind, Result};
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use error_response::ArcGisErrorResponse;
 pub use expiration::{Expiration, TokenLifetime};
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use generate_token::{GenerateTokenRequest, TokenBinding};
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use oauth::{
     ArcGisOAuth2Client, Authorization, AuthorizeOptions, OAuthClient, Style, TokenTypeHint,
     arcgis_oauth2_client, code_from_approval_page, map_request_token_error,
@@ -115,11 +130,21 @@ pub use origin::{Origin, is_secure_or_loopback};
 pub use portal::{Portal, redact_query};
 pub use redirect::{RedirectParams, RedirectPart};
 pub use server::ServerRoot;
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use server_info::ServerInfo;
 pub use time::{Clock, CoarseSystemClock, ManualClock, SystemClock, Timestamp};
-pub use token::{Freshness, RefreshToken, Token, constant_time_eq, effective_lead};
-pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse, MAX_LIFETIME_SECS};
+pub use token::{
+    Freshness, MAX_LIFETIME_SECS, RefreshToken, Token, constant_time_eq, effective_lead,
+};
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
+pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse};
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use transport::HttpClient;
 
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use oauth2;
 pub use secrecy::{self, ExposeSecret, SecretString};

@@ -17,8 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::arcgis_error::ArcGisError;
 use crate::error::{Error, ErrorKind, Result};
 use crate::time::Timestamp;
-use crate::token::{Token, constant_time_eq};
-use crate::token_response::MAX_LIFETIME_SECS;
+use crate::token::{MAX_LIFETIME_SECS, Token, constant_time_eq};
 
 /// Which part of a redirect carries the sign-in's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,6 +7,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::time::Timestamp;
 
+/// The longest lifetime (in seconds) accepted from any token endpoint: ten
+/// years. ArcGIS's own maximum is 90 days; anything above this is a bug or an
+/// attack, and is refused rather than trusted.
+pub const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 60 * 60;
+
 /// A refresh token with what is known about its lifetime.
 #[derive(Clone)]
 pub struct RefreshToken {

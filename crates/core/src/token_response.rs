@@ -11,12 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::time::Timestamp;
-use crate::token::{RefreshToken, Token};
-
-/// The longest lifetime (in seconds) accepted from any token endpoint: ten
-/// years. ArcGIS's own maximum is 90 days; anything above this is a bug or an
-/// attack, and is refused rather than trusted.
-pub const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 60 * 60;
+use crate::token::{MAX_LIFETIME_SECS, RefreshToken, Token};
 
 /// Smallest `generateToken` `expires` accepted (1973-03-03 in epoch
 /// milliseconds): smaller values are seconds mistaken for milliseconds.

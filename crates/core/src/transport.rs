@@ -82,6 +82,28 @@ pub struct HttpClient {
     clock: Arc<dyn Clock>,
 }
 
+/// The certificates of a PEM bundle, refusing a bundle that holds none.
+#[cfg(feature = "__tls")]
+fn root_certificates(pem_bundle: &[u8]) -> Result<Vec<reqwest::Certificate>> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem_bundle)
+        .map_err(|e| unusable_bundle(&e.to_string()))?;
+    if certs.is_empty() {
+        return Err(unusable_bundle("no certificate in it"));
+    }
+    Ok(certs)
+}
+
+#[cfg(feature = "__tls")]
+fn unusable_bundle(detail: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "the root certificate bundle cannot be used ({detail}): give one or more PEM \
+             `-----BEGIN CERTIFICATE-----` blocks of CA certificates"
+        ),
+    )
+}
+
 /// A raw answer, before classification.
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
@@ -164,30 +186,76 @@ fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
+/// The builder behind [`HttpClient::new`]: the timeouts, and rustls whenever
+/// one of the rustls features is on (reqwest would pick native-tls when both
+/// are compiled in).
+fn default_builder() -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60));
+    #[cfg(any(feature = "rustls", feature = "rustls-no-provider"))]
+    let builder = builder.tls_backend_rustls();
+    builder
+}
+
 impl HttpClient {
     /// A client with redirects disabled, a 10-second connect timeout and a
-    /// 60-second overall timeout.
+    /// 60-second overall timeout, over the TLS backend the crate features
+    /// chose (rustls when a rustls feature is on, else native-tls), verifying
+    /// certificates against the platform's roots.
     pub fn new() -> Result<Self> {
-        HttpClient::from_builder(
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(Duration::from_secs(60)),
-        )
+        HttpClient::from_builder(default_builder())
+    }
+
+    /// Like [`new`](Self::new), and also trusting the root certificates in
+    /// `pem_bundle` (one or more PEM `CERTIFICATE` blocks, as in a CA bundle
+    /// file): for a portal or server whose certificate comes from a private
+    /// CA. The platform's roots stay trusted; verification is never turned
+    /// off.
+    ///
+    /// A bundle with no certificate, or one that cannot be read, is
+    /// [`ErrorKind::InvalidInput`].
+    ///
+    /// ```no_run
+    /// use arcgis_auth_core::HttpClient;
+    ///
+    /// let pem = std::fs::read("/etc/pki/our-enterprise-ca.pem").expect("readable");
+    /// let http = HttpClient::with_root_certificates(&pem)?;
+    /// # let _ = http;
+    /// # Ok::<(), arcgis_auth_core::Error>(())
+    /// ```
+    #[cfg(feature = "__tls")]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(
+            feature = "rustls",
+            feature = "rustls-no-provider",
+            feature = "native-tls"
+        )))
+    )]
+    pub fn with_root_certificates(pem_bundle: &[u8]) -> Result<Self> {
+        let certs = root_certificates(pem_bundle)?;
+        // The platform's roots built in `new`; a failure now is the bundle's.
+        HttpClient::build(default_builder().tls_certs_merge(certs))
+            .map_err(|e| unusable_bundle(&e.to_string()))
     }
 
     /// A client from your own `reqwest` builder (proxies, timeouts, user
     /// agent, root certificates). Redirects are disabled whatever the builder says.
     pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self> {
+        HttpClient::build(builder).map_err(|e| {
+            Error::new(
+                ErrorKind::Transport,
+                format!("could not build the HTTP client ({e}): check the TLS setup"),
+            )
+            .with_source(e)
+        })
+    }
+
+    fn build(builder: reqwest::ClientBuilder) -> std::result::Result<Self, reqwest::Error> {
         let inner = builder
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Transport,
-                    format!("could not build the HTTP client ({e}): check the TLS setup"),
-                )
-                .with_source(e)
-            })?;
+            .build()?;
         Ok(HttpClient {
             inner,
             clock: Arc::new(SystemClock),
