@@ -9,6 +9,7 @@
 
 mod bench;
 mod fuzz;
+mod package;
 
 use std::env;
 use std::net::{TcpListener, TcpStream};
@@ -25,8 +26,12 @@ cargo xtask <command>
 Commands:
   ci     Run every check CI runs, in order: fmt, clippy, tests (nextest when
          installed, else cargo test), the tour and the other examples, doctests,
-         rustdoc with -D warnings, and cargo-deny (bans, licenses, sources).
-         Installs redis-server, openssl, chromium, chromium-driver and cargo-deny when
+         rustdoc with -D warnings, the lean-contract check (arcgis-auth-storage
+         compiles no HTTP client, TLS or C code), `cargo package` of every
+         published crate (verified, nothing uploaded) and rustdoc of the
+         packaged crates, and cargo-deny (bans, licenses, sources).
+         Installs libssl-dev, pkg-config, redis-server, openssl, chromium,
+         chromium-driver and cargo-deny when
          missing and runs the Redis tests against a private redis-server on a
          free loopback port.
   redis  Start a private redis-server and print its URL; stops on Enter.
@@ -38,6 +43,10 @@ Commands:
          30), installing cargo-fuzz when missing (RUSTC_BOOTSTRAP=1 on a
          stable toolchain); `fuzz <target>` runs one. Crashes are saved
          under fuzz/artifacts/<target>/.
+  package
+         The packaging checks of `ci` alone: the lean-contract check, `cargo
+         package` of every published crate (verified) and rustdoc of the
+         packaged crates.
   help   This text.
 ";
 
@@ -60,6 +69,9 @@ fn main() -> ExitCode {
         Some("redis") => redis_shell(),
         Some("bench") => bench::bench(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("package") => package::lean_contract()
+            .and_then(|()| package::package())
+            .and_then(|()| package::packaged_docs()),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -130,6 +142,8 @@ fn cargo_has(sub: &str) -> bool {
 
 fn ci() -> Result {
     let started = Instant::now();
+    // `--all-features` builds the `native-tls` backend: OpenSSL's headers.
+    ensure_openssl_headers()?;
     run(
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),
@@ -202,6 +216,9 @@ fn ci() -> Result {
             .args(["doc", "--workspace", "--no-deps", "--all-features"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    package::lean_contract()?;
+    package::package()?;
+    package::packaged_docs()?;
 
     ensure_cargo_deny()?;
     // `advisories` needs the RustSec database from the internet, which CI machines lack.
@@ -255,6 +272,27 @@ fn ensure_redis_server() -> Result {
         Ok(())
     } else {
         Err("redis-server still missing after installing it".into())
+    }
+}
+
+/// OpenSSL's development files and pkg-config, which the `native-tls`
+/// feature's openssl-sys builds against, from Debian's packages when missing.
+fn ensure_openssl_headers() -> Result {
+    let found = || {
+        Command::new("pkg-config")
+            .args(["--exists", "openssl"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if found() {
+        return Ok(());
+    }
+    eprintln!("OpenSSL headers not found: installing Debian's libssl-dev and pkg-config");
+    apt_install(&["libssl-dev", "pkg-config"])?;
+    if found() {
+        Ok(())
+    } else {
+        Err("OpenSSL headers still missing after installing libssl-dev and pkg-config".into())
     }
 }
 

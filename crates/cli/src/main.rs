@@ -1,4 +1,4 @@
-#![doc = include_str!("../../../docs/cli.md")]
+#![doc = include_str!("../README.md")]
 //!
 //! # How the binary is built
 //!
