@@ -84,9 +84,11 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod approval_page;
 mod arcgis_error;
 mod classify;
 mod error;
+mod error_kind;
 mod error_response;
 mod expiration;
 mod generate_token;
@@ -101,25 +103,36 @@ mod token;
 mod token_response;
 mod transport;
 
+pub use approval_page::{OOB_REDIRECT_URI, code_from_approval_page};
 pub use arcgis_error::ArcGisError;
 pub use classify::{classify_response, classify_token_response};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, Result};
+pub use error_kind::ErrorKind;
 pub use error_response::ArcGisErrorResponse;
 pub use expiration::{Expiration, TokenLifetime};
 pub use generate_token::{GenerateTokenRequest, TokenBinding};
 pub use oauth::{
     ArcGisOAuth2Client, Authorization, AuthorizeOptions, OAuthClient, Style, TokenTypeHint,
-    arcgis_oauth2_client, code_from_approval_page, map_request_token_error,
 };
 pub use origin::{Origin, is_secure_or_loopback};
-pub use portal::{Portal, redact_query};
+pub use portal::Portal;
 pub use redirect::{RedirectParams, RedirectPart};
 pub use server::ServerRoot;
 pub use server_info::ServerInfo;
 pub use time::{Clock, CoarseSystemClock, ManualClock, SystemClock, Timestamp};
-pub use token::{Freshness, RefreshToken, Token, constant_time_eq, effective_lead};
+pub use token::{Freshness, RefreshToken, Token};
 pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse, MAX_LIFETIME_SECS};
 pub use transport::HttpClient;
 
 pub use oauth2;
 pub use secrecy::{self, ExposeSecret, SecretString};
+
+/// Helpers the other `arcgis-auth-*` crates share with this one.
+///
+/// **Not part of the API**: no semver promise covers anything in here; it may
+/// change or vanish in any release. Use the documented items instead.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::portal::redact_query;
+    pub use crate::token::{constant_time_eq, effective_lead};
+}

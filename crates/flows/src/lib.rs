@@ -21,7 +21,7 @@
 //!   `reqwest-middleware` middleware. Its guide, "where your token goes", is
 //!   the module's page. [`routing`] holds the rules, [`federation`] the
 //!   federated servers and their tokens.
-//! - The [`session`] module answers "who is signed in?" (`community/self`,
+//! - The [`account`] module answers "who is signed in?" (`community/self`,
 //!   `portals/self`), checks app access, and signs out.
 //!
 //! # Design
@@ -123,13 +123,10 @@ pub use async_trait::async_trait;
 pub use config::{ManagerConfig, RetryPolicy};
 pub use error::{FlowError, FlowErrorKind, Result};
 pub use manager::{TokenManager, TokenManagerBuilder};
-pub use signin::{
-    ApiKey, AppSignIn, LoopbackListener, NeverRenewed, PasswordSignIn, PendingSignIn, SignedIn,
-    UserSignIn,
-};
+pub use signin::{ApiKey, AppSignIn, NeverRenewed, PasswordSignIn, SignedIn, UserSignIn};
 pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
 
+pub mod account;
 pub mod federation;
 pub mod middleware;
 pub mod routing;
-pub mod session;

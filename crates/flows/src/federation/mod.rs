@@ -28,9 +28,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use arcgis_auth_core::__private::{constant_time_eq, effective_lead};
 use arcgis_auth_core::{
     ErrorKind, ExposeSecret, GenerateTokenRequest, HttpClient, Origin, ServerInfo, ServerRoot,
-    Timestamp, Token, constant_time_eq, effective_lead,
+    Timestamp, Token,
 };
 use arcgis_auth_storage::{SaveMode, ServerTokenRecord, StoreErrorKind};
 use tokio::sync::Mutex as AsyncMutex;
@@ -295,7 +296,7 @@ impl Federation {
                 FlowErrorKind::NotFederated,
                 format!(
                     "{server} is federated with {}, not with {}: sign in to that portal to use it",
-                    arcgis_auth_core::redact_query(owner),
+                    arcgis_auth_core::__private::redact_query(owner),
                     self.inner.routing.portal()
                 ),
             )),

@@ -3,8 +3,9 @@
 
 use super::support::*;
 use arcgis_auth_core::{ErrorKind, HttpClient, Origin};
-use arcgis_auth_flows::middleware::{ArcGisAuth, TokenTransport, flow_error};
+use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
 use arcgis_auth_flows::routing::TokenRouting;
+use arcgis_auth_flows::routing::TokenTransport;
 use arcgis_auth_flows::{FlowErrorKind, Renewal};
 use arcgis_auth_storage::SessionKind;
 use bytes::Bytes;
