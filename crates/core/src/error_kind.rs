@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-/// What kind of failure an [`Error`] is. Match on this, not on messages.
+/// What kind of failure an [`Error`](crate::Error) is. Match on this, not on messages.
 ///
 /// Serialises as its [`as_str`](ErrorKind::as_str) name (`"invalid_token"`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -114,7 +114,7 @@ pub use generate_token::{GenerateTokenRequest, TokenBinding};
 pub use oauth::{
     ArcGisOAuth2Client, Authorization, AuthorizeOptions, OAuthClient, Style, TokenTypeHint,
 };
-pub use origin::{Origin, is_secure_or_loopback};
+pub use origin::Origin;
 pub use portal::Portal;
 pub use redirect::{RedirectParams, RedirectPart};
 pub use server::ServerRoot;
@@ -133,6 +133,7 @@ pub use secrecy::{self, ExposeSecret, SecretString};
 /// change or vanish in any release. Use the documented items instead.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::origin::is_secure_or_loopback;
     pub use crate::portal::redact_query;
     pub use crate::token::{constant_time_eq, effective_lead};
 }

@@ -117,6 +117,9 @@ pub mod manager;
 pub mod profile;
 pub mod signin;
 mod source;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
 
 pub use access::AccessToken;
 pub use async_trait::async_trait;

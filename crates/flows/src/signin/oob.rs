@@ -36,7 +36,7 @@ const MAX_CODE_LEN: usize = 2048;
 /// Errors: [`FlowErrorKind::InvalidInput`] when nothing that looks like a code
 /// is found (empty, white space inside, more than 2048 characters, a title
 /// that is not a `SUCCESS`); for a pasted page, those of
-/// [`code_from_approval_page`](arcgis_auth_core::code_from_approval_page) (as [`FlowErrorKind::SignInRequired`]).
+/// [`code_from_approval_page`] (as [`FlowErrorKind::SignInRequired`]).
 pub fn code_from_pasted(input: &str) -> Result<SecretString> {
     let input = input.trim();
     if input.contains('<') {

@@ -84,7 +84,7 @@ impl PendingSignIn {
     }
 
     /// Checks a callback (URL or query string) and returns its code, without
-    /// sending anything. [`UserSignIn::complete`] calls this; the errors are
+    /// sending anything. [`UserSignIn::complete`](super::UserSignIn::complete) calls this; the errors are
     /// the ones listed there.
     pub fn code_from_callback(&self, callback: &str) -> Result<SecretString> {
         callback::code(callback, &self.state)

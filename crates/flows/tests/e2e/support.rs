@@ -320,10 +320,7 @@ pub async fn json_of<E: std::fmt::Debug>(sent: Result<reqwest::Response, E>) -> 
 
 /// Whether a request carried any credential (header, or a `token` field).
 pub fn carries_token(request: &arcgis_auth_testkit::wiremock::Request) -> bool {
-    request.headers.contains_key("x-esri-authorization")
-        || request.headers.contains_key("authorization")
-        || url::form_urlencoded::parse(&request.body).any(|(k, _)| k == "token")
-        || request.url.query_pairs().any(|(k, _)| k == "token")
+    arcgis_auth_flows::test_util::carries_token(&request.headers, &request.url, &request.body)
 }
 
 /// Drops the kit outside tokio's cooperative budget: wiremock checks its

@@ -180,7 +180,7 @@ async fn a_store_outage_does_not_stop_a_session_the_manager_still_serves() {
         .await;
     let store: std::sync::Arc<dyn SessionStore> = DownStore::new();
     let manager =
-        arcgis_auth_flows::TokenManager::builder(Counting::new(Renewal::RefreshToken), store, KEY)
+        arcgis_auth_flows::TokenManager::builder(counting(Renewal::RefreshToken), store, KEY)
             .build()
             .unwrap();
     let mut record =
