@@ -23,6 +23,9 @@
 //!   federated servers and their tokens.
 //! - The [`account`] module answers "who is signed in?" (`community/self`,
 //!   `portals/self`), checks app access, and signs out.
+//! - With the `test-util` feature, `test_util` holds fakes for testing code
+//!   built on this crate: a scripted [`TokenSource`] and a check that a
+//!   request carries a credential.
 //!
 //! # Design
 //!
