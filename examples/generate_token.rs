@@ -21,7 +21,7 @@ use std::sync::Arc;
 use arcgis_auth_core::{ExposeSecret, HttpClient, Timestamp, TokenBinding};
 use arcgis_auth_examples::target::Target;
 use arcgis_auth_examples::{BoxError, exit_status, show};
-use arcgis_auth_flows::session::Account;
+use arcgis_auth_flows::account::Account;
 use arcgis_auth_flows::signin::PasswordSignIn;
 use arcgis_auth_storage::{MemoryStore, SessionStore};
 

@@ -17,7 +17,7 @@
 //!     # the app must have urn:ietf:wg:oauth:2.0:oob as a redirect URI
 //! ```
 
-use arcgis_auth_core::{AuthorizeOptions, HttpClient, Timestamp};
+use arcgis_auth_core::{AuthorizeOptions, HttpClient, OOB_REDIRECT_URI, Timestamp};
 use arcgis_auth_examples::browser::out_of_band_code;
 use arcgis_auth_examples::target::Target;
 use arcgis_auth_examples::{BoxError, exit_status, show};
@@ -43,7 +43,7 @@ async fn run() -> Result<(), BoxError> {
         HttpClient::new()?,
     );
 
-    let pending = sign_in.begin_oob(&AuthorizeOptions::new())?;
+    let pending = sign_in.begin(OOB_REDIRECT_URI, &AuthorizeOptions::new())?;
     println!(
         "Signing in out of band (redirect URI {}):",
         pending.redirect_uri()

@@ -31,9 +31,9 @@ use arcgis_auth_examples::browser::sign_in_with_loopback;
 use arcgis_auth_examples::show;
 use arcgis_auth_examples::target::Target;
 use arcgis_auth_flows::AccessToken;
+use arcgis_auth_flows::account::{Account, Revoked};
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
-use arcgis_auth_flows::session::{Account, Revoked};
 use arcgis_auth_flows::signin::{AppSignIn, PasswordSignIn, UserSignIn};
 use arcgis_auth_storage::{FileStore, SessionStore};
 use arcgis_auth_testkit::{

@@ -25,7 +25,7 @@ use arcgis_auth_core::{AuthorizeOptions, HttpClient, Timestamp};
 use arcgis_auth_examples::browser::sign_in_with_loopback;
 use arcgis_auth_examples::target::Target;
 use arcgis_auth_examples::{BoxError, exit_status, show};
-use arcgis_auth_flows::session::Account;
+use arcgis_auth_flows::account::Account;
 use arcgis_auth_flows::signin::UserSignIn;
 use arcgis_auth_storage::MemoryStore;
 

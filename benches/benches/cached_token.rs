@@ -15,11 +15,12 @@ use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use arcgis_auth_bench::{AppCredentials, TokenEndpoint, oauth_client};
+use arcgis_auth_bench::{TokenEndpoint, oauth_client};
 use arcgis_auth_core::{
     Clock, CoarseSystemClock, ManualClock, Portal, SystemClock, Timestamp, Token,
 };
 use arcgis_auth_flows::TokenManager;
+use arcgis_auth_flows::test_util::AppCredentials;
 use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 

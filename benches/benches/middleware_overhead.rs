@@ -22,11 +22,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use arcgis_auth_bench::{AppCredentials, TokenEndpoint, oauth_client};
+use arcgis_auth_bench::{TokenEndpoint, oauth_client};
 use arcgis_auth_core::{HttpClient, Timestamp, Token};
 use arcgis_auth_flows::TokenManager;
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
+use arcgis_auth_flows::test_util::AppCredentials;
 use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
 use criterion::{Bencher, Criterion, criterion_group, criterion_main};
 use reqwest_middleware::ClientWithMiddleware;

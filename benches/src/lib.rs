@@ -2,8 +2,9 @@
 //!
 //! What the criterion benchmarks of arcgis-auth share: a minimal loopback
 //! token endpoint (a few lines of tokio, so the baseline is not a mock
-//! framework's overhead), a private `redis-server`, and a [`TokenSource`]
-//! over core's real `client_credentials` grant.
+//! framework's overhead), a private `redis-server`, and an [`OAuthClient`]
+//! for it (the benchmarks renew through the flows crate's
+//! `test_util::AppCredentials`, core's real `client_credentials` grant).
 //!
 //! Run them with `cargo xtask bench`, which also writes
 //! `target/bench-summary.json`; `docs/performance.md` explains the figures.
@@ -28,9 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use arcgis_auth_core::{HttpClient, OAuthClient, Portal, Token};
-use arcgis_auth_flows::{FlowError, RenewRequest, Renewal, TokenSource, async_trait};
-use arcgis_auth_storage::SessionRecord;
+use arcgis_auth_core::{HttpClient, OAuthClient, Portal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -153,30 +152,6 @@ pub fn oauth_client(endpoint: &TokenEndpoint) -> arcgis_auth_core::Result<OAuthC
     let http = HttpClient::from_builder(reqwest::Client::builder().no_proxy())?;
     Ok(OAuthClient::new(endpoint.portal(), CLIENT_ID, http)
         .with_client_secret("bench-client-secret".into()))
-}
-
-/// App credentials: renews by signing in again with `client_credentials`.
-#[derive(Debug)]
-pub struct AppCredentials {
-    client: OAuthClient,
-}
-
-impl AppCredentials {
-    /// A source signing in with `client`.
-    pub fn new(client: OAuthClient) -> Self {
-        AppCredentials { client }
-    }
-}
-
-#[async_trait]
-impl TokenSource for AppCredentials {
-    fn renewal(&self, _session: &SessionRecord) -> Renewal {
-        Renewal::SignInAgain
-    }
-
-    async fn renew(&self, _request: &RenewRequest<'_>) -> Result<Token, FlowError> {
-        Ok(self.client.client_credentials(None).await?)
-    }
 }
 
 /// A Redis server for the store benchmarks: the one named by

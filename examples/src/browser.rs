@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use arcgis_auth_core::AuthorizeOptions;
 use arcgis_auth_flows::SignedIn;
-use arcgis_auth_flows::signin::{LoopbackListener, UserSignIn};
+use arcgis_auth_flows::signin::{Loopback, UserSignIn};
 use arcgis_auth_testkit::FakePortal;
+use tokio::sync::oneshot;
 use url::Url;
 
 use crate::BoxError;
@@ -21,8 +22,9 @@ use crate::target::Target;
 /// How long a person gets to sign in before the listener gives up.
 pub const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// User sign-in with PKCE through a [`LoopbackListener`] on `port` (0: any
-/// free port): begins the sign-in, has the browser visit the portal, waits for
+/// User sign-in with PKCE through a loopback listener on `port` (0: any
+/// free port), in the one call [`UserSignIn::sign_in_with_loopback`]: it
+/// listens, begins the sign-in, has the browser visit the portal, waits for
 /// the redirect, and trades the code for tokens.
 pub async fn sign_in_with_loopback(
     target: &Target,
@@ -30,20 +32,25 @@ pub async fn sign_in_with_loopback(
     port: u16,
     options: &AuthorizeOptions,
 ) -> Result<SignedIn<UserSignIn>, BoxError> {
-    let listener = LoopbackListener::bind(port).await?;
-    println!(
-        "   listening for the sign-in callback at {}",
-        listener.redirect_uri()
-    );
-    let pending = sign_in.begin(listener.redirect_uri(), options)?;
-    let finish = sign_in.complete_with_listener(&pending, listener, SIGN_IN_TIMEOUT);
+    let loopback = Loopback::new().port(port).timeout(SIGN_IN_TIMEOUT);
+    let (opened, sign_in_page) = oneshot::channel::<Url>();
+    let finish = sign_in.sign_in_with_loopback(&loopback, options, move |pending| {
+        println!(
+            "   listening for the sign-in callback at {}",
+            pending.redirect_uri()
+        );
+        let _ = opened.send(pending.url().clone());
+    });
     let signed_in = match target.fake() {
         Some(fake) => {
-            println!(
-                "   the example plays the browser: it opens the sign-in page, the portal approves"
-            );
-            let (signed_in, visit) =
-                tokio::join!(finish, fake.play_browser(pending.url().as_str()));
+            let browser = async {
+                let url = sign_in_page.await?;
+                println!(
+                    "   the example plays the browser: it opens the sign-in page, the portal approves"
+                );
+                Ok::<_, BoxError>(fake.play_browser(url.as_str()).await?)
+            };
+            let (signed_in, visit) = tokio::join!(finish, browser);
             let visit = visit?;
             println!(
                 "   the browser was sent back to the listener ({}{}), which answered HTTP {}",
@@ -54,8 +61,12 @@ pub async fn sign_in_with_loopback(
             signed_in?
         }
         None => {
-            open_in_browser(pending.url());
-            finish.await?
+            let browser = async {
+                if let Ok(url) = sign_in_page.await {
+                    open_in_browser(&url);
+                }
+            };
+            tokio::join!(finish, browser).0?
         }
     };
     Ok(signed_in)

@@ -122,15 +122,35 @@ pub(crate) fn for_flow(kind: FlowErrorKind) -> u8 {
     }
 }
 
+/// `message`, followed by the operating system's reason when `err`'s cause
+/// chain ends in an I/O error ("Connection refused (os error 111)"): the
+/// libraries' messages say what failed and what to do, and leave the causes
+/// to `source()`. Only an I/O error's text is added: other causes (a Redis
+/// reply, say) may quote data.
+fn with_os_reason(message: &str, err: &(dyn std::error::Error + 'static)) -> String {
+    let mut reason = None;
+    let mut next = err.source();
+    while let Some(cause) = next {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            reason = Some(io.to_string());
+        }
+        next = cause.source();
+    }
+    match reason {
+        Some(reason) if !message.contains(&reason) => format!("{message} ({reason})"),
+        _ => message.to_owned(),
+    }
+}
+
 impl From<FlowError> for CliError {
     fn from(err: FlowError) -> Self {
-        CliError::new(for_flow(err.kind()), err.message())
+        CliError::new(for_flow(err.kind()), with_os_reason(err.message(), &err))
     }
 }
 
 impl From<CoreError> for CliError {
     fn from(err: CoreError) -> Self {
-        CliError::new(for_core(err.kind()), err.message())
+        CliError::new(for_core(err.kind()), with_os_reason(err.message(), &err))
     }
 }
 
@@ -146,6 +166,21 @@ impl From<StoreError> for CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_os_reason_of_a_cause_is_said_once() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let core = CoreError::new(ErrorKind::Transport, "could not connect: check the network")
+            .with_source(refused);
+        let cli = CliError::from(FlowError::from(core));
+        assert_eq!(
+            cli.to_string(),
+            "could not connect: check the network (Connection refused)"
+        );
+        let plain = CliError::from(CoreError::new(ErrorKind::Server, "retry later"));
+        assert_eq!(plain.to_string(), "retry later");
+    }
 
     #[test]
     fn kinds_map_to_the_documented_statuses() {

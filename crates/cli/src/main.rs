@@ -5,7 +5,7 @@
 //! The binary is thin: every command is a few calls into
 //! `arcgis-auth-flows` ([`Profiles`](arcgis_auth_flows::profile::Profiles),
 //! the sign-in strategies, the token manager, the request middleware and
-//! [`Account::sign_out`](arcgis_auth_flows::session::Account::sign_out)) that
+//! [`Account::sign_out`](arcgis_auth_flows::account::Account::sign_out)) that
 //! a Rust program can make the same way. What lives here is the command line
 //! itself: parsing, reading secrets, printing, and exit statuses, plus one
 //! store adapter that lets a command's token manager start from the session

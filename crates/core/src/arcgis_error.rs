@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, ErrorKind};
+use crate::error_kind::ErrorKind;
 
 /// An error as ArcGIS reported it, field by field.
 ///
@@ -185,57 +185,6 @@ impl ArcGisError {
                     && (t.contains("expired") || t.contains("invalid") || t.contains("revoked"))
             })
     }
-
-    /// This error as an [`Error`] of `kind`, with a message that says what to do next.
-    pub fn into_error(self, kind: ErrorKind) -> Error {
-        let advice = match kind {
-            ErrorKind::InvalidToken => {
-                "the token is invalid or expired: get a new token and retry once"
-            }
-            ErrorKind::TokenRequired => "this resource needs a token: sign in and send one",
-            ErrorKind::Forbidden => {
-                "signed in, but not allowed: ask the owner or an administrator for access \
-                 (refreshing the token will not help)"
-            }
-            ErrorKind::InvalidClient => "check the client id (and secret) registered for this app",
-            ErrorKind::InvalidGrant => "the credentials or code were rejected: sign in again",
-            ErrorKind::InvalidRequest => {
-                "the portal rejected the request: check the redirect URI and parameters registered for this app"
-            }
-            ErrorKind::RefreshTokenExpired => {
-                "the refresh token expired or was revoked: sign in again"
-            }
-            ErrorKind::AccessDenied => "the sign-in was declined: sign in again to grant access",
-            ErrorKind::RateLimited => "the portal is rate limiting: wait and retry",
-            ErrorKind::Server => "the portal or server failed: retry later",
-            _ => "see the ArcGIS error for details",
-        };
-        let code = self.code.map(|c| format!(" {c}")).unwrap_or_default();
-        let mcode = self
-            .message_code
-            .as_deref()
-            .map(|c| format!(" ({c})"))
-            .unwrap_or_default();
-        // The first detail often says what is wrong ("Invalid username or
-        // password."): keep it, short and printable.
-        let detail = self
-            .details
-            .first()
-            .map(|d| {
-                d.chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect::<String>()
-            })
-            .filter(|d| !d.trim().is_empty() && d.as_str() != self.description())
-            .map(|d| format!(" ({})", d.trim()))
-            .unwrap_or_default();
-        let message = format!(
-            "ArcGIS error{code}{mcode}: {}{detail}: {advice}",
-            self.description()
-        );
-        Error::new(kind, message).with_arcgis(self)
-    }
 }
 
 impl fmt::Display for ArcGisError {
@@ -267,16 +216,4 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
-}
-
-impl Error {
-    /// The error an ArcGIS JSON response body carries, if any, as seen from a
-    /// service or portal call (HTTP 200 bodies included). Use this on every
-    /// ArcGIS JSON answer: the status alone does not tell.
-    pub fn from_arcgis_body(body: &[u8]) -> Option<Error> {
-        ArcGisError::from_body(body).map(|e| {
-            let kind = e.kind();
-            e.into_error(kind)
-        })
-    }
 }

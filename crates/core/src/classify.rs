@@ -109,10 +109,8 @@ pub(crate) fn classify(
             Err(e) if status.is_success() => {
                 return Err(Error::new(
                     ErrorKind::UnparseableResponse,
-                    format!(
-                        "ArcGIS answered with invalid or truncated JSON ({e}): retry, and \
-                         check the network or proxy if it persists"
-                    ),
+                    "ArcGIS answered with invalid or truncated JSON: retry, and check the \
+                     network or proxy if it persists",
                 )
                 .with_source(e));
             }

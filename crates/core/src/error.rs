@@ -10,104 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::arcgis_error::ArcGisError;
-
-/// What kind of failure an [`Error`] is. Match on this, not on messages.
-///
-/// Serialises as its [`as_str`](ErrorKind::as_str) name (`"invalid_token"`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// A URL that is not what it claims to be (not a portal, not a server, unparseable).
-    InvalidUrl,
-    /// A credential would have travelled over plain `http://` to a host that is not loopback.
-    InsecureTransport,
-    /// ArcGIS code 498 on a service or portal call: the access token is invalid or expired.
-    /// Refreshing the token and retrying once is the cure.
-    InvalidToken,
-    /// ArcGIS code 499: the resource needs a token and none was sent.
-    TokenRequired,
-    /// ArcGIS code 403 (or `GWM_0003` with 403): signed in, but not allowed. Refreshing will not help.
-    Forbidden,
-    /// The client id or client secret was rejected (`invalid_client_id`, `invalid_client`).
-    InvalidClient,
-    /// The grant was rejected: bad code, bad verifier, bad username or password, revoked refresh token.
-    InvalidGrant,
-    /// The request was malformed in ArcGIS's eyes (`invalid_request`, e.g. a redirect URI mismatch).
-    InvalidRequest,
-    /// The token endpoint answered 498: the refresh token is expired or revoked. Sign in again;
-    /// refreshing again would loop.
-    RefreshTokenExpired,
-    /// The user declined the sign-in (`error=access_denied`).
-    AccessDenied,
-    /// A sign-in redirect does not carry the state the sign-in sent (missing,
-    /// repeated, or another): it is forged or belongs to another sign-in.
-    /// Nothing was sent; start the sign-in again.
-    StateMismatch,
-    /// ArcGIS asked us to slow down (HTTP 429 or an equivalent body).
-    RateLimited,
-    /// The portal or server failed (5xx, a gateway error, or an HTML maintenance or proxy
-    /// page where JSON belongs). Transient: retry with backoff.
-    Server,
-    /// Any other error ArcGIS reported in a well-formed error body.
-    #[serde(rename = "arcgis")]
-    ArcGis,
-    /// The request never got an answer: connection refused or reset, DNS, TLS, timeout.
-    Transport,
-    /// An answer arrived but could not be understood: empty, truncated, wrong types,
-    /// absurd numbers, or a redirect (e.g. to a login page) instead of an answer.
-    UnparseableResponse,
-    /// A value given by the caller is out of range or malformed (an expiration above the
-    /// maximum, a PKCE verifier of the wrong length, a missing client secret). Nothing was sent.
-    InvalidInput,
-}
-
-impl ErrorKind {
-    /// Whether retrying the same request later may succeed (network trouble, 5xx, rate limits).
-    pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::Transport | ErrorKind::Server | ErrorKind::RateLimited
-        )
-    }
-
-    /// A stable `snake_case` name for logs and metrics (`"refresh_token_expired"`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidUrl => "invalid_url",
-            ErrorKind::InsecureTransport => "insecure_transport",
-            ErrorKind::InvalidToken => "invalid_token",
-            ErrorKind::TokenRequired => "token_required",
-            ErrorKind::Forbidden => "forbidden",
-            ErrorKind::InvalidClient => "invalid_client",
-            ErrorKind::InvalidGrant => "invalid_grant",
-            ErrorKind::InvalidRequest => "invalid_request",
-            ErrorKind::RefreshTokenExpired => "refresh_token_expired",
-            ErrorKind::AccessDenied => "access_denied",
-            ErrorKind::StateMismatch => "state_mismatch",
-            ErrorKind::RateLimited => "rate_limited",
-            ErrorKind::Server => "server",
-            ErrorKind::ArcGis => "arcgis",
-            ErrorKind::Transport => "transport",
-            ErrorKind::UnparseableResponse => "unparseable_response",
-            ErrorKind::InvalidInput => "invalid_input",
-        }
-    }
-
-    /// Whether the only cure is for the user to sign in again.
-    pub fn needs_sign_in(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied | ErrorKind::StateMismatch
-        )
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub(crate) use crate::error_kind::ErrorKind;
 
 /// An error from `arcgis-auth-core`: a [`kind`](Error::kind) to match on, a
 /// message that says what to do next (never a secret), the ArcGIS error body
@@ -220,42 +123,70 @@ impl std::error::Error for Error {
     }
 }
 
-/// `Result` with this crate's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kind_names_match_serde() {
-        use ErrorKind::*;
-        for kind in [
-            InvalidUrl,
-            InsecureTransport,
-            InvalidToken,
-            TokenRequired,
-            Forbidden,
-            InvalidClient,
-            InvalidGrant,
-            InvalidRequest,
-            RefreshTokenExpired,
-            AccessDenied,
-            RateLimited,
-            Server,
-            ArcGis,
-            Transport,
-            UnparseableResponse,
-            InvalidInput,
-        ] {
-            let json = serde_json::to_string(&kind).unwrap();
-            assert_eq!(json, format!("\"{}\"", kind.as_str()));
-            assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
-            assert_eq!(kind.to_string(), kind.as_str());
-        }
-        assert!(RefreshTokenExpired.needs_sign_in());
-        assert!(!InvalidToken.needs_sign_in());
-        assert!(RateLimited.is_transient() && Server.is_transient() && Transport.is_transient());
-        assert!(!Forbidden.is_transient());
+impl ArcGisError {
+    /// This error as an [`Error`] of `kind`, with a message that says what to do next.
+    pub fn into_error(self, kind: ErrorKind) -> Error {
+        let advice = match kind {
+            ErrorKind::InvalidToken => {
+                "the token is invalid or expired: get a new token and retry once"
+            }
+            ErrorKind::TokenRequired => "this resource needs a token: sign in and send one",
+            ErrorKind::Forbidden => {
+                "signed in, but not allowed: ask the owner or an administrator for access \
+                 (refreshing the token will not help)"
+            }
+            ErrorKind::InvalidClient => "check the client id (and secret) registered for this app",
+            ErrorKind::InvalidGrant => "the credentials or code were rejected: sign in again",
+            ErrorKind::InvalidRequest => {
+                "the portal rejected the request: check the redirect URI and parameters registered for this app"
+            }
+            ErrorKind::RefreshTokenExpired => {
+                "the refresh token expired or was revoked: sign in again"
+            }
+            ErrorKind::AccessDenied => "the sign-in was declined: sign in again to grant access",
+            ErrorKind::RateLimited => "the portal is rate limiting: wait and retry",
+            ErrorKind::Server => "the portal or server failed: retry later",
+            _ => "see the ArcGIS error for details",
+        };
+        let code = self.code.map(|c| format!(" {c}")).unwrap_or_default();
+        let mcode = self
+            .message_code
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        // The first detail often says what is wrong ("Invalid username or
+        // password."): keep it, short and printable.
+        let detail = self
+            .details
+            .first()
+            .map(|d| {
+                d.chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            })
+            .filter(|d| !d.trim().is_empty() && d.as_str() != self.description())
+            .map(|d| format!(" ({})", d.trim()))
+            .unwrap_or_default();
+        let message = format!(
+            "ArcGIS error{code}{mcode}: {}{detail}: {advice}",
+            self.description()
+        );
+        Error::new(kind, message).with_arcgis(self)
     }
 }
+
+impl Error {
+    /// The error an ArcGIS JSON response body carries, if any, as seen from a
+    /// service or portal call (HTTP 200 bodies included). Use this on every
+    /// ArcGIS JSON answer: the status alone does not tell.
+    pub fn from_arcgis_body(body: &[u8]) -> Option<Error> {
+        ArcGisError::from_body(body).map(|e| {
+            let kind = e.kind();
+            e.into_error(kind)
+        })
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

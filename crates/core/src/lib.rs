@@ -84,10 +84,12 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod approval_page;
 mod arcgis_error;
 #[cfg(feature = "wire")]
 mod classify;
 mod error;
+mod error_kind;
 #[cfg(feature = "wire")]
 mod error_response;
 mod expiration;
@@ -108,11 +110,13 @@ mod token_response;
 #[cfg(feature = "wire")]
 mod transport;
 
+pub use approval_page::{OOB_REDIRECT_URI, code_from_approval_page};
 pub use arcgis_error::ArcGisError;
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use classify::{classify_response, classify_token_response};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, Result};
+pub use error_kind::ErrorKind;
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use error_response::ArcGisErrorResponse;
@@ -124,19 +128,16 @@ pub use generate_token::{GenerateTokenRequest, TokenBinding};
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use oauth::{
     ArcGisOAuth2Client, Authorization, AuthorizeOptions, OAuthClient, Style, TokenTypeHint,
-    arcgis_oauth2_client, code_from_approval_page, map_request_token_error,
 };
-pub use origin::{Origin, is_secure_or_loopback};
-pub use portal::{Portal, redact_query};
+pub use origin::Origin;
+pub use portal::Portal;
 pub use redirect::{RedirectParams, RedirectPart};
 pub use server::ServerRoot;
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use server_info::ServerInfo;
 pub use time::{Clock, CoarseSystemClock, ManualClock, SystemClock, Timestamp};
-pub use token::{
-    Freshness, MAX_LIFETIME_SECS, RefreshToken, Token, constant_time_eq, effective_lead,
-};
+pub use token::{Freshness, MAX_LIFETIME_SECS, RefreshToken, Token};
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse};
@@ -148,3 +149,14 @@ pub use transport::HttpClient;
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use oauth2;
 pub use secrecy::{self, ExposeSecret, SecretString};
+
+/// Helpers the other `arcgis-auth-*` crates share with this one.
+///
+/// **Not part of the API**: no semver promise covers anything in here; it may
+/// change or vanish in any release. Use the documented items instead.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::origin::is_secure_or_loopback;
+    pub use crate::portal::redact_query;
+    pub use crate::token::{constant_time_eq, effective_lead};
+}

@@ -31,8 +31,8 @@ use crate::transport::{FormValue, HttpClient, insecure};
 /// authorization and token endpoints set, client credentials in the request
 /// body ([`AuthType::RequestBody`]; ArcGIS never takes Basic auth).
 ///
-/// Built by [`arcgis_oauth2_client`]; [`OAuthClient`] wraps one and is what
-/// most code should use.
+/// [`OAuthClient`] builds one and wraps it, and is what most code should use;
+/// [`OAuthClient::oauth2_client`] lends it out for grants the wrapper does not cover.
 pub type ArcGisOAuth2Client = oauth2::Client<
     ArcGisErrorResponse,
     ArcGisTokenResponse,
@@ -49,7 +49,7 @@ pub type ArcGisOAuth2Client = oauth2::Client<
 /// An [`ArcGisOAuth2Client`] for `portal` and `client_id`. No client secret is
 /// stored in it: pass one per request (`add_extra_param("client_secret", ...)`)
 /// as [`OAuthClient`] does, so the secret stays a [`SecretString`].
-pub fn arcgis_oauth2_client(portal: &Portal, client_id: &str) -> ArcGisOAuth2Client {
+pub(crate) fn arcgis_oauth2_client(portal: &Portal, client_id: &str) -> ArcGisOAuth2Client {
     oauth2::Client::new(ClientId::new(client_id.to_owned()))
         .set_auth_type(AuthType::RequestBody)
         .set_auth_uri(AuthUrl::from_url(portal.authorize_url()))
@@ -63,7 +63,7 @@ pub fn arcgis_oauth2_client(portal: &Portal, client_id: &str) -> ArcGisOAuth2Cli
 /// (transport, insecure transport); `Parse` and `Other` become
 /// [`ErrorKind::UnparseableResponse`]. The response body is never copied into
 /// the error: it may hold a token.
-pub fn map_request_token_error(e: RequestTokenError<Error, ArcGisErrorResponse>) -> Error {
+pub(crate) fn map_request_token_error(e: RequestTokenError<Error, ArcGisErrorResponse>) -> Error {
     match e {
         RequestTokenError::ServerResponse(r) => r.into_error(),
         RequestTokenError::Request(e) => e,
@@ -232,43 +232,6 @@ impl Authorization {
         params.check_state(&self.state)?;
         params.implicit_token(now)
     }
-}
-
-/// The code shown by the out-of-band approval page (`oauth2/approval`, used
-/// with `redirect_uri=urn:ietf:wg:oauth:2.0:oob`), whose `<title>` reads
-/// `SUCCESS code=<CODE>`.
-///
-/// ```
-/// use arcgis_auth_core::{code_from_approval_page, ExposeSecret, ErrorKind};
-///
-/// let page = "<html><head><title>SUCCESS code=abc123</title></head></html>";
-/// assert_eq!(code_from_approval_page(page).unwrap().expose_secret(), "abc123");
-/// let denied = "<html><head><title>Sign In</title></head></html>";
-/// assert_eq!(code_from_approval_page(denied).unwrap_err().kind(), ErrorKind::AccessDenied);
-/// ```
-pub fn code_from_approval_page(html: &str) -> Result<SecretString> {
-    let lower = html.to_ascii_lowercase();
-    let title = lower
-        .find("<title>")
-        .map(|i| i + "<title>".len())
-        .and_then(|start| {
-            lower[start..]
-                .find("</title>")
-                .and_then(|len| html.get(start..start + len))
-        })
-        .map(str::trim);
-    let code = title
-        .and_then(|t| t.strip_prefix("SUCCESS code="))
-        .map(str::trim)
-        .filter(|c| !c.is_empty() && !c.contains(char::is_whitespace));
-    code.map(|c| SecretString::from(c.to_owned()))
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::AccessDenied,
-                "the approval page shows no code (the sign-in was declined or not finished): \
-             sign in again",
-            )
-        })
 }
 
 impl fmt::Debug for Authorization {
@@ -674,7 +637,7 @@ fn redirect_url(redirect_uri: &str) -> Result<RedirectUrl> {
         Error::new(
             ErrorKind::InvalidUrl,
             format!(
-                "`{redirect_uri}` is not a valid redirect URI ({e}): give the exact URI registered \
+                "`{redirect_uri}` is not a valid redirect URI: give the exact URI registered \
                  for the app (or urn:ietf:wg:oauth:2.0:oob)"
             ),
         )
@@ -777,21 +740,5 @@ mod tests {
         .unwrap();
         let e = a.code_from_redirect(&url).unwrap_err();
         assert!(!e.to_string().contains('\n'), "{e}");
-    }
-
-    #[test]
-    fn approval_page_variants() {
-        for (page, ok) in [
-            ("<TITLE> SUCCESS code=x-y_z </TITLE>", Some("x-y_z")),
-            ("<title>SUCCESS code=</title>", None),
-            ("<title>SUCCESS code=a b</title>", None),
-            ("<title>ERROR error=access_denied</title>", None),
-            ("<title>unterminated", None),
-            ("", None),
-            ("<title>SUCCESS code=é</title>", Some("é")),
-        ] {
-            let got = code_from_approval_page(page).ok();
-            assert_eq!(got.as_ref().map(|c| c.expose_secret()), ok, "{page}");
-        }
     }
 }

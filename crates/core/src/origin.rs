@@ -64,9 +64,8 @@ impl Origin {
 
     /// Parses `input` as a URL and returns its origin.
     pub fn parse(input: &str) -> Result<Self> {
-        let url = Url::parse(input).map_err(|e| {
-            Error::new(ErrorKind::InvalidUrl, format!("not a valid URL: {e}")).with_source(e)
-        })?;
+        let url = Url::parse(input)
+            .map_err(|e| Error::new(ErrorKind::InvalidUrl, "not a valid URL").with_source(e))?;
         Origin::of(&url)
     }
 

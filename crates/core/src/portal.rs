@@ -71,7 +71,7 @@ impl Portal {
             Err(e) => {
                 return Err(Error::new(
                     ErrorKind::InvalidUrl,
-                    format!("`{trimmed}` is not a valid URL ({e})"),
+                    format!("`{trimmed}` is not a valid URL"),
                 )
                 .with_source(e));
             }
@@ -270,7 +270,7 @@ impl Portal {
 ///
 /// ```
 /// let url = url::Url::parse("https://gis.example.com/arcgis/rest/services?token=t0k#frag").unwrap();
-/// assert_eq!(arcgis_auth_core::redact_query(&url), "https://gis.example.com/arcgis/rest/services");
+/// assert_eq!(arcgis_auth_core::__private::redact_query(&url), "https://gis.example.com/arcgis/rest/services");
 /// ```
 pub fn redact_query(url: &Url) -> String {
     let mut u = url.clone();

@@ -39,7 +39,7 @@ impl ServerRoot {
         let url = Url::parse(input.trim()).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidUrl,
-                format!("not a valid server URL ({e})"),
+                "not a valid server URL: give the URL of an ArcGIS Server site or service",
             )
             .with_source(e)
         })?;

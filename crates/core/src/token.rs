@@ -162,8 +162,9 @@ impl Token {
 
     /// How usable the token is at `now`, refreshing `lead` before expiry.
     ///
-    /// `lead` is used as given; clamp it for short-lived tokens with
-    /// [`effective_lead`] so they are not refreshed continuously.
+    /// `lead` is used as given: for short-lived tokens pick a lead below
+    /// their lifetime (the token manager uses at most a quarter of it), or
+    /// they are due for refresh as soon as they are issued.
     pub fn freshness(&self, now: Timestamp, lead: Duration) -> Freshness {
         if now >= self.expires_at {
             Freshness::Expired
@@ -195,7 +196,7 @@ impl Token {
 ///
 /// ```
 /// use std::time::Duration;
-/// use arcgis_auth_core::effective_lead;
+/// use arcgis_auth_core::__private::effective_lead;
 ///
 /// let five = Duration::from_secs(300);
 /// assert_eq!(effective_lead(five, Duration::from_secs(1800)), five);

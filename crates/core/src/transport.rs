@@ -246,7 +246,7 @@ impl HttpClient {
         HttpClient::build(builder).map_err(|e| {
             Error::new(
                 ErrorKind::Transport,
-                format!("could not build the HTTP client ({e}): check the TLS setup"),
+                "could not build the HTTP client: check the TLS setup",
             )
             .with_source(e)
         })
@@ -379,11 +379,7 @@ impl HttpClient {
     /// Sends `request` after the credential check; reads at most `max_body` bytes of answer.
     async fn send_limited(&self, request: HttpRequest, max_body: usize) -> Result<Answer> {
         let url = Url::parse(&request.uri().to_string()).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidUrl,
-                format!("not a valid request URL ({e})"),
-            )
-            .with_source(e)
+            Error::new(ErrorKind::InvalidUrl, "not a valid request URL").with_source(e)
         })?;
         refuse_insecure_credentials(&url, &request)?;
         let where_ = redact_query(&url);
@@ -549,7 +545,7 @@ fn transport_error(where_: &str, e: reqwest::Error) -> Error {
     let e = e.without_url();
     Error::new(
         ErrorKind::Transport,
-        format!("the request to {where_} {what} ({e}): check the network and retry"),
+        format!("the request to {where_} {what}: check the network and retry"),
     )
     .with_source(e)
 }

@@ -114,6 +114,12 @@ struct Inner {
     arcgis_kind: Option<ErrorKind>,
     retry_after: Option<Duration>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// Whether `message` already says what `source` says (an error converted
+    /// from core or storage keeps its message): then [`source`] skips it and
+    /// answers the cause's own cause, so a printed chain says each thing once.
+    ///
+    /// [`source`]: std::error::Error::source
+    message_has_source: bool,
 }
 
 impl FlowError {
@@ -123,7 +129,10 @@ impl FlowError {
         Self::build(kind, message.into(), None, None)
     }
 
-    /// A new error of `kind` caused by `source`.
+    /// A new error of `kind` caused by `source`, which
+    /// [`source`](std::error::Error::source) returns. The message says what
+    /// failed and what to do, without repeating `source`'s own message (a
+    /// printed chain, `{:#}` with anyhow, shows both).
     pub fn with_source(
         kind: FlowErrorKind,
         message: impl Into<String>,
@@ -149,8 +158,27 @@ impl FlowError {
                 arcgis_kind,
                 retry_after: None,
                 source,
+                message_has_source: false,
             }),
         }
+    }
+
+    /// Marks the message as already saying what the source says.
+    fn saying_its_source(mut self) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.message_has_source = true;
+        }
+        self
+    }
+
+    /// An error of `kind` whose `message` already says what `cause` says
+    /// (`source()` then answers the cause's own cause, not the cause again).
+    pub(crate) fn repeating(
+        kind: FlowErrorKind,
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::build(kind, message.into(), None, Some(Box::new(cause))).saying_its_source()
     }
 
     fn retrying_after(mut self, retry_after: Option<Duration>) -> Self {
@@ -229,7 +257,9 @@ impl From<CoreError> for FlowError {
         };
         let message = err.message().to_owned();
         let retry_after = err.retry_after();
-        Self::build(kind, message, Some(core_kind), Some(Box::new(err))).retrying_after(retry_after)
+        Self::build(kind, message, Some(core_kind), Some(Box::new(err)))
+            .retrying_after(retry_after)
+            .saying_its_source()
     }
 }
 
@@ -237,7 +267,7 @@ impl From<StoreError> for FlowError {
     fn from(err: StoreError) -> Self {
         let kind = FlowErrorKind::Store(err.kind());
         let message = format!("session store: {}", err.message());
-        Self::build(kind, message, None, Some(Box::new(err)))
+        Self::build(kind, message, None, Some(Box::new(err))).saying_its_source()
     }
 }
 
@@ -249,7 +279,7 @@ impl fmt::Debug for FlowError {
             .field("arcgis_kind", &self.inner.arcgis_kind)
             .field("retry_after", &self.inner.retry_after)
             .field("source", &self.inner.source)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -260,11 +290,20 @@ impl fmt::Display for FlowError {
 }
 
 impl std::error::Error for FlowError {
+    /// The cause, when the message does not already say it; for an error
+    /// converted from a core or store error (whose message this one repeats),
+    /// that error's own cause.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner
+        let cause = self
+            .inner
             .source
             .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+            .map(|e| e as &(dyn std::error::Error + 'static))?;
+        if self.inner.message_has_source {
+            cause.source()
+        } else {
+            Some(cause)
+        }
     }
 }
 
@@ -285,7 +324,13 @@ mod tests {
         let e = FlowError::from(CoreError::new(ErrorKind::InvalidClient, "bad client"));
         assert_eq!(e.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidClient));
         assert!(!e.is_transient());
-        assert!(std::error::Error::source(&e).is_some());
+        // The core error's message is this one's; its cause is this one's source.
+        assert_eq!(e.to_string(), "bad client");
+        assert!(std::error::Error::source(&e).is_none());
+        let io = std::io::Error::other("connection reset");
+        let e = FlowError::from(CoreError::new(ErrorKind::Transport, "no answer").with_source(io));
+        let source = std::error::Error::source(&e).expect("the core error's cause");
+        assert_eq!(source.to_string(), "connection reset");
     }
 
     #[test]

@@ -21,8 +21,11 @@
 //!   `reqwest-middleware` middleware. Its guide, "where your token goes", is
 //!   the module's page. [`routing`] holds the rules, [`federation`] the
 //!   federated servers and their tokens.
-//! - The [`session`] module answers "who is signed in?" (`community/self`,
+//! - The [`account`] module answers "who is signed in?" (`community/self`,
 //!   `portals/self`), checks app access, and signs out.
+//! - With the `test-util` feature, `test_util` holds fakes for testing code
+//!   built on this crate: a scripted [`TokenSource`] and a check that a
+//!   request carries a credential.
 //!
 //! # Design
 //!
@@ -117,19 +120,19 @@ pub mod manager;
 pub mod profile;
 pub mod signin;
 mod source;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
 
 pub use access::AccessToken;
 pub use async_trait::async_trait;
 pub use config::{ManagerConfig, RetryPolicy};
 pub use error::{FlowError, FlowErrorKind, Result};
 pub use manager::{TokenManager, TokenManagerBuilder};
-pub use signin::{
-    ApiKey, AppSignIn, LoopbackListener, NeverRenewed, PasswordSignIn, PendingSignIn, SignedIn,
-    UserSignIn,
-};
+pub use signin::{ApiKey, AppSignIn, NeverRenewed, PasswordSignIn, SignedIn, UserSignIn};
 pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
 
+pub mod account;
 pub mod federation;
 pub mod middleware;
 pub mod routing;
-pub mod session;

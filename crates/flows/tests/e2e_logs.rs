@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use arcgis_auth_core::TokenBinding;
 use arcgis_auth_flows::PasswordSignIn;
-use arcgis_auth_flows::session::Account;
+use arcgis_auth_flows::account::Account;
 use arcgis_auth_testkit::{Failure, PASSWORD, USERNAME};
 use tracing_subscriber::layer::SubscriberExt;
 

@@ -22,10 +22,8 @@ use std::time::{Duration, Instant};
 use arcgis_auth_core::{
     Clock, ErrorKind, ExposeSecret, HttpClient, ManualClock, OAuthClient, Token,
 };
-use arcgis_auth_flows::{
-    FlowError, FlowErrorKind, ManagerConfig, RenewRequest, Renewal, TokenManager, TokenSource,
-    async_trait,
-};
+use arcgis_auth_flows::test_util::AppCredentials;
+use arcgis_auth_flows::{FlowErrorKind, ManagerConfig, TokenManager};
 use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
 use arcgis_auth_testkit::wiremock::matchers::{method, path_regex};
 use arcgis_auth_testkit::wiremock::{Mock, ResponseTemplate};
@@ -97,21 +95,6 @@ impl Fault {
     }
 }
 
-/// App credentials over core's real `client_credentials` grant.
-#[derive(Debug)]
-struct AppCredentials(OAuthClient);
-
-#[async_trait]
-impl TokenSource for AppCredentials {
-    fn renewal(&self, _: &SessionRecord) -> Renewal {
-        Renewal::SignInAgain
-    }
-
-    async fn renew(&self, _: &RenewRequest<'_>) -> Result<Token, FlowError> {
-        Ok(self.0.client_credentials(None).await?)
-    }
-}
-
 fn config() -> ManagerConfig {
     let mut config = ManagerConfig::default();
     config.jitter = 0.0;
@@ -150,7 +133,7 @@ async fn setup() -> Setup {
         .with_client_secret(CONFIDENTIAL_CLIENT_SECRET.into())
         .with_clock(Arc::new(clock.clone()));
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(Arc::new(clock.clone())));
-    let manager = TokenManager::builder(AppCredentials(client), store, "app:faults")
+    let manager = TokenManager::builder(AppCredentials::new(client), store, "app:faults")
         .clock(Arc::new(clock.clone()))
         .config(config())
         .build()

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::support::{T0, arc_clock, clock, http, portal, store};
 use arcgis_auth_core::{AuthorizeOptions, Portal, SecretString, TokenBinding};
 use arcgis_auth_flows::signin::{
-    ApiKey, AppSignIn, ImplicitCallback, LoopbackListener, PasswordSignIn, UserSignIn,
+    ApiKey, AppSignIn, ImplicitCallback, Loopback, PasswordSignIn, UserSignIn,
 };
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -99,11 +99,11 @@ async fn no_secret_in_debug_errors_or_logs() {
     let user = UserSignIn::new(portal(&server), "my-app", http())
         .with_client_secret(SecretString::from("SECRET-client-secret"))
         .with_clock(arc_clock(&clock));
-    let listener = LoopbackListener::bind(0).await.unwrap();
+    let loopback = Loopback::new().port(8765);
     let pending = user
-        .begin(listener.redirect_uri(), &AuthorizeOptions::new())
+        .begin("http://127.0.0.1:8765/callback", &AuthorizeOptions::new())
         .unwrap();
-    shown.push(format!("{user:?} {pending:?} {listener:?}"));
+    shown.push(format!("{user:?} {pending:?} {loopback:?}"));
     let callback = format!("code=SECRET-code&state={}", pending.state());
     let signed_in = user.complete(&pending, &callback).await.unwrap();
     shown.push(format!("{signed_in:?} {:?}", signed_in.token()));

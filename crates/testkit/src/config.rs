@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use arcgis_auth_core::{ExposeSecret, SecretString};
 
-/// The out-of-band redirect URI: the code is shown on `oauth2/approval`
-/// instead of being sent to the app.
-pub const OOB_REDIRECT_URI: &str = "urn:ietf:wg:oauth:2.0:oob";
+/// The out-of-band redirect URI (core's constant, re-exported for test
+/// set-ups): the code is shown on `oauth2/approval` instead of being sent to
+/// the app.
+pub use arcgis_auth_core::OOB_REDIRECT_URI;
 
 /// A registered app ("OAuth credentials" item): a client id, an optional
 /// client secret and the redirect URIs it may use.
@@ -85,7 +86,10 @@ impl App {
 
     pub(crate) fn secret_matches(&self, given: &str) -> bool {
         self.secret.as_ref().is_some_and(|s| {
-            arcgis_auth_core::constant_time_eq(s.expose_secret().as_bytes(), given.as_bytes())
+            arcgis_auth_core::__private::constant_time_eq(
+                s.expose_secret().as_bytes(),
+                given.as_bytes(),
+            )
         })
     }
 }
@@ -133,7 +137,7 @@ pub(crate) struct User {
 
 impl User {
     pub(crate) fn password_matches(&self, given: &str) -> bool {
-        arcgis_auth_core::constant_time_eq(
+        arcgis_auth_core::__private::constant_time_eq(
             self.password.expose_secret().as_bytes(),
             given.as_bytes(),
         )

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use arcgis_auth_core::{AuthorizeOptions, ErrorKind, HttpClient, Portal, SecretString};
-use arcgis_auth_flows::session::Account;
+use arcgis_auth_flows::account::Account;
 use arcgis_auth_flows::signin::{PendingSignIn, UserSignIn};
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::{SaveMode, SessionKind, SessionRecord, SessionStore, StoreErrorKind};

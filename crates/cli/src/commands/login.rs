@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use arcgis_auth_core::{AuthorizeOptions, Expiration, ExposeSecret, TokenBinding};
-use arcgis_auth_flows::signin::{AppSignIn, LoopbackListener, PasswordSignIn, UserSignIn};
+use arcgis_auth_core::{
+    AuthorizeOptions, Expiration, ExposeSecret, OOB_REDIRECT_URI, TokenBinding,
+};
+use arcgis_auth_flows::signin::{AppSignIn, Loopback, PasswordSignIn, UserSignIn};
 use arcgis_auth_flows::{SignedIn, TokenSource};
 
 use super::{Context, refresh_expiration};
@@ -11,9 +13,6 @@ use crate::cli::{LoginMethod, Redirect};
 use crate::exit::CliError;
 use crate::output::progress;
 use crate::secrets;
-
-/// How long `login user` waits for the browser to come back, unless `--timeout` says.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliError> {
     let portal = ctx.login_portal();
@@ -46,13 +45,15 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
             let user = UserSignIn::new(portal, client_id, ctx.http.clone());
             let signed_in = match redirect {
                 Redirect::Loopback => {
-                    let listener = LoopbackListener::bind(port.unwrap_or(0)).await?;
-                    let pending = user.begin(listener.redirect_uri(), &options)?;
-                    show_sign_in_page(pending.url(), no_browser);
-                    progress("Waiting for the browser to come back...");
-                    let timeout = timeout.map_or(BROWSER_TIMEOUT, Duration::from_secs);
-                    user.complete_with_listener(&pending, listener, timeout)
-                        .await?
+                    // How long to wait for the browser: five minutes unless `--timeout` says.
+                    let loopback = Loopback::new()
+                        .port(port.unwrap_or(0))
+                        .timeout(timeout.map_or(Loopback::DEFAULT_TIMEOUT, Duration::from_secs));
+                    user.sign_in_with_loopback(&loopback, &options, |pending| {
+                        show_sign_in_page(pending.url(), no_browser);
+                        progress("Waiting for the browser to come back...");
+                    })
+                    .await?
                 }
                 Redirect::Oob => {
                     let loopback_only = match (port, timeout) {
@@ -65,7 +66,7 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
                             "{option} only applies to --redirect loopback"
                         )));
                     }
-                    let pending = user.begin_oob(&options)?;
+                    let pending = user.begin(OOB_REDIRECT_URI, &options)?;
                     show_sign_in_page(pending.url(), no_browser);
                     let pasted = secrets::prompt_line("Paste the code shown after signing in: ")?;
                     user.complete_oob(&pending, pasted.expose_secret()).await?

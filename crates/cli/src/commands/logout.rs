@@ -1,7 +1,7 @@
 //! `logout`: revoke where the portal allows, delete the session.
 
+use arcgis_auth_flows::account::{Account, Revoked};
 use arcgis_auth_flows::profile::RenewalSecrets;
-use arcgis_auth_flows::session::{Account, Revoked};
 
 use super::Context;
 use crate::exit::CliError;

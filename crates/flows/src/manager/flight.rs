@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arcgis_auth_core::{
-    ErrorKind, ExposeSecret, Timestamp, Token, constant_time_eq, effective_lead,
-};
+use arcgis_auth_core::__private::{constant_time_eq, effective_lead};
+use arcgis_auth_core::{ErrorKind, ExposeSecret, Timestamp, Token};
 use arcgis_auth_storage::{Lease, SaveMode, SessionRecord, StoreErrorKind, Versioned};
 use tracing::Instrument;
 

@@ -133,7 +133,7 @@ impl TokenManagerBuilder {
     /// session key (empty, longer than 512 bytes, control characters).
     pub fn build(self) -> Result<TokenManager> {
         validate_key(&self.key).map_err(|e| {
-            FlowError::with_source(
+            FlowError::repeating(
                 FlowErrorKind::InvalidInput,
                 format!("invalid session key: {}", e.message()),
                 e,

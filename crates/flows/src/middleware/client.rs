@@ -58,7 +58,7 @@ impl ArcGisAuth {
             .map_err(|e| {
                 FlowError::with_source(
                     FlowErrorKind::ArcGis(arcgis_auth_core::ErrorKind::Transport),
-                    format!("could not build the HTTP client ({e}): check the TLS setup"),
+                    "could not build the HTTP client: check the TLS setup",
                     e,
                 )
             })?;

@@ -17,7 +17,7 @@ use crate::error::{FlowError, FlowErrorKind};
 use crate::federation::{Credential, Federation, FederationConfig};
 use crate::manager::TokenManager;
 use crate::routing::{Route, TokenRouting, TokenTransport};
-use arcgis_auth_core::redact_query as redact;
+use arcgis_auth_core::__private::redact_query as redact;
 
 /// ArcGIS clients turn GETs longer than this into POSTs.
 pub const DEFAULT_MAX_URL_LENGTH: usize = 2000;
@@ -299,7 +299,7 @@ fn spare(request: &Request) -> Option<Request> {
 fn rejected(err: CoreError, what_next: &str) -> FlowError {
     let kind = FlowErrorKind::ArcGis(err.kind());
     let message = format!("{}; {what_next}", err.message());
-    FlowError::with_source(kind, message, err)
+    FlowError::repeating(kind, message, err)
 }
 
 fn into_mw(err: FlowError) -> reqwest_middleware::Error {

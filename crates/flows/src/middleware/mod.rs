@@ -8,5 +8,3 @@ mod refusals;
 
 pub use client::same_origin_redirects;
 pub use layer::{ArcGisAuth, DEFAULT_MAX_URL_LENGTH, DEFAULT_REJECTION_COOLDOWN, flow_error};
-
-pub use crate::routing::TokenTransport;

@@ -3,9 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arcgis_auth_core::__private::is_secure_or_loopback;
 use arcgis_auth_core::{
     Clock, Error as CoreError, ErrorKind, ExposeSecret, HttpClient, Portal, SecretString,
-    SystemClock, Timestamp, Token, is_secure_or_loopback,
+    SystemClock, Timestamp, Token,
 };
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 

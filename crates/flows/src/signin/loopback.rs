@@ -1,25 +1,30 @@
-//! A tiny HTTP listener on `127.0.0.1` that receives the sign-in callback:
-//! how command-line and desktop apps get the authorization code.
+//! The loopback sign-in of command-line and desktop apps: a tiny HTTP
+//! listener on `127.0.0.1` that receives the sign-in callback.
 //!
-//! Bind the listener first (on a port registered for the app, or `0` for any
-//! free port if the portal accepts any loopback port), begin the sign-in with
-//! its [`redirect_uri`](LoopbackListener::redirect_uri), open the sign-in URL in
-//! the user's browser, and let
-//! [`UserSignIn::complete_with_listener`](super::UserSignIn::complete_with_listener)
-//! wait for the browser to come back:
+//! [`UserSignIn::sign_in_with_loopback`](super::UserSignIn::sign_in_with_loopback)
+//! does it all in one call: it listens where [`Loopback`] says (a port
+//! registered for the app, or `0` for any free port if the portal accepts any
+//! loopback port; the path `/callback` unless a [`CallbackPath`] says
+//! otherwise), begins the sign-in with the listener's redirect URI, lets the
+//! caller open the sign-in URL in the user's browser, and waits for the
+//! browser to come back:
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use arcgis_auth_core::{AuthorizeOptions, HttpClient, Portal};
-//! use arcgis_auth_flows::signin::{LoopbackListener, UserSignIn};
+//! use arcgis_auth_flows::signin::{CallbackPath, Loopback, UserSignIn};
 //!
 //! # async fn run() -> Result<(), arcgis_auth_flows::FlowError> {
 //! let sign_in = UserSignIn::new(Portal::arcgis_online(), "my-client-id", HttpClient::new()?);
-//! let listener = LoopbackListener::bind(8765).await?; // http://127.0.0.1:8765/callback
-//! let pending = sign_in.begin(listener.redirect_uri(), &AuthorizeOptions::new())?;
-//! println!("Open this page to sign in: {}", pending.url());
+//! // http://127.0.0.1:8765/auth/done, five minutes to sign in.
+//! let loopback = Loopback::new()
+//!     .port(8765)
+//!     .path(CallbackPath::new("/auth/done")?)
+//!     .timeout(Duration::from_secs(300));
 //! let signed_in = sign_in
-//!     .complete_with_listener(&pending, listener, Duration::from_secs(300))
+//!     .sign_in_with_loopback(&loopback, &AuthorizeOptions::new(), |pending| {
+//!         println!("Open this page to sign in: {}", pending.url());
+//!     })
 //!     .await?;
 //! # let _ = signed_in;
 //! # Ok(())
@@ -38,8 +43,9 @@
 //!   never panics on garbage, and stops listening (closes the port) as soon as
 //!   it has the callback or the timeout passes.
 //!
-//! The [user sign-in guide](super::pkce) shows the whole flow.
+//! The [user sign-in guide](super::user) shows the whole flow.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -50,7 +56,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use super::pkce::PendingSignIn;
+use super::pending::PendingSignIn;
 use crate::error::{FlowError, FlowErrorKind, Result};
 
 /// The most bytes read from one request (its request line and headers).
@@ -60,51 +66,150 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
 
-/// A listener on `127.0.0.1` waiting for one sign-in callback; see the [module docs](self).
-pub struct LoopbackListener {
-    listener: TcpListener,
+/// The path the loopback listener receives the callback at: an absolute
+/// path (`/callback`, `/auth/done`) with no query, fragment, white space or
+/// `%`. A value of this type is always usable, so the listener cannot be
+/// given a bad one.
+///
+/// ```
+/// use arcgis_auth_flows::signin::CallbackPath;
+///
+/// assert_eq!(CallbackPath::default().as_str(), "/callback");
+/// assert_eq!(CallbackPath::new("/auth/done")?.as_str(), "/auth/done");
+/// assert!(CallbackPath::new("callback").is_err());
+/// # Ok::<(), arcgis_auth_flows::FlowError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallbackPath(Cow<'static, str>);
+
+impl CallbackPath {
+    /// `/callback`, the default.
+    pub const DEFAULT: CallbackPath = CallbackPath(Cow::Borrowed("/callback"));
+
+    /// `path`, checked.
+    ///
+    /// Errors: [`FlowErrorKind::InvalidInput`] when `path` does not start with
+    /// `/` or holds a query, fragment, white space, `%` or a control character.
+    pub fn new(path: impl Into<String>) -> Result<Self> {
+        let path = path.into();
+        let path_ok = path.starts_with('/')
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%'));
+        if path_ok {
+            Ok(CallbackPath(Cow::Owned(path)))
+        } else {
+            Err(FlowError::new(
+                FlowErrorKind::InvalidInput,
+                format!(
+                    "`{}` is not a usable callback path: give an absolute path such as /callback",
+                    super::callback::printable(&path, 100)
+                ),
+            ))
+        }
+    }
+
+    /// The path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for CallbackPath {
+    fn default() -> Self {
+        CallbackPath::DEFAULT
+    }
+}
+
+impl fmt::Display for CallbackPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where and how long [`UserSignIn::sign_in_with_loopback`](super::UserSignIn::sign_in_with_loopback)
+/// listens: `http://127.0.0.1:<port><path>`, for at most `timeout`.
+///
+/// The default: any free port (`0`), [`CallbackPath::DEFAULT`], and
+/// [`Loopback::DEFAULT_TIMEOUT`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loopback {
     port: u16,
+    path: CallbackPath,
+    timeout: Duration,
+}
+
+impl Loopback {
+    /// How long the user gets to sign in unless [`timeout`](Self::timeout) says: five minutes.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+    /// Any free port, `/callback`, five minutes.
+    pub fn new() -> Self {
+        Loopback::default()
+    }
+
+    /// Listens on `port` (one registered for the app; `0`: a free port the
+    /// system picks, if the portal accepts any loopback port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Receives the callback at `path` instead of `/callback`.
+    pub fn path(mut self, path: CallbackPath) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// Gives up after `timeout` without a callback.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub(super) fn port_number(&self) -> u16 {
+        self.port
+    }
+
+    pub(super) fn callback_path(&self) -> &CallbackPath {
+        &self.path
+    }
+
+    pub(super) fn wait_at_most(&self) -> Duration {
+        self.timeout
+    }
+}
+
+impl Default for Loopback {
+    fn default() -> Self {
+        Loopback {
+            port: 0,
+            path: CallbackPath::DEFAULT,
+            timeout: Loopback::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// A listener on `127.0.0.1` waiting for one sign-in callback.
+pub(super) struct LoopbackListener {
+    listener: TcpListener,
     path: String,
     redirect_uri: String,
 }
 
 impl LoopbackListener {
-    /// The callback path used by [`bind`](Self::bind).
-    pub const DEFAULT_PATH: &'static str = "/callback";
-
     /// Listens on `127.0.0.1:port` (`0`: a free port the system picks), with
-    /// the redirect URI `http://127.0.0.1:<port>/callback`.
+    /// the redirect URI `http://127.0.0.1:<port><path>`.
     ///
     /// Errors: [`FlowErrorKind::Io`] when the port cannot be bound (in use, not allowed).
-    pub async fn bind(port: u16) -> Result<Self> {
-        Self::bind_with_path(port, Self::DEFAULT_PATH).await
-    }
-
-    /// As [`bind`](Self::bind), with the callback at `path` (which must start
-    /// with `/` and hold no query, fragment or white space).
-    ///
-    /// Errors: [`FlowErrorKind::InvalidInput`] for a bad path, [`FlowErrorKind::Io`]
-    /// when the port cannot be bound.
-    pub async fn bind_with_path(port: u16, path: &str) -> Result<Self> {
-        let path_ok = path.starts_with('/')
-            && path
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%'));
-        if !path_ok {
-            return Err(FlowError::new(
-                FlowErrorKind::InvalidInput,
-                format!(
-                    "`{}` is not a usable callback path: give an absolute path such as /callback",
-                    super::callback::printable(path, 100)
-                ),
-            ));
-        }
+    pub(super) async fn bind(port: u16, path: &CallbackPath) -> Result<Self> {
+        let path = path.as_str();
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let listener = TcpListener::bind(addr).await.map_err(|e| {
             FlowError::with_source(
                 FlowErrorKind::Io,
                 format!(
-                    "could not listen on 127.0.0.1:{port} for the sign-in callback ({e}): choose \
+                    "could not listen on 127.0.0.1:{port} for the sign-in callback: choose \
                      another port registered for the app, or 0 for any free port"
                 ),
                 e,
@@ -113,26 +218,20 @@ impl LoopbackListener {
         let port = listener.local_addr().map(|a| a.port()).map_err(|e| {
             FlowError::with_source(
                 FlowErrorKind::Io,
-                format!("the sign-in listener has no local address ({e})"),
+                "the sign-in listener has no local address",
                 e,
             )
         })?;
         Ok(LoopbackListener {
             listener,
-            port,
             path: path.to_owned(),
             redirect_uri: format!("http://127.0.0.1:{port}{path}"),
         })
     }
 
-    /// The redirect URI to begin the sign-in with (it must be registered for the app).
-    pub fn redirect_uri(&self) -> &str {
+    /// The redirect URI to begin the sign-in with.
+    pub(super) fn redirect_uri(&self) -> &str {
         &self.redirect_uri
-    }
-
-    /// The port listened on.
-    pub fn port(&self) -> u16 {
-        self.port
     }
 
     /// Waits up to `timeout` for the browser to bring back the callback of
@@ -144,7 +243,11 @@ impl LoopbackListener {
     /// in time; for a callback that reports a failure, the error
     /// [`UserSignIn::complete`](super::UserSignIn::complete) would give
     /// (`access_denied`: [`FlowErrorKind::SignInRequired`]).
-    pub async fn wait(self, pending: &PendingSignIn, timeout: Duration) -> Result<SecretString> {
+    pub(super) async fn wait(
+        self,
+        pending: &PendingSignIn,
+        timeout: Duration,
+    ) -> Result<SecretString> {
         let ctx = Arc::new(Context {
             pending: pending.clone(),
             path: self.path.clone(),

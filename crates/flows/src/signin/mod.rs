@@ -3,9 +3,9 @@
 //!
 //! | strategy | for | renewed by | guide |
 //! |---|---|---|---|
-//! | [`UserSignIn`] (authorization code + PKCE) | any app a person signs in to | the refresh token | [`pkce`] |
-//! | [`LoopbackListener`] | CLIs and desktop apps receiving the code | (as above) | [`loopback`] |
-//! | out-of-band ([`OOB_REDIRECT_URI`]) | apps that cannot receive a redirect | (as above) | [`oob`] |
+//! | [`UserSignIn`] (authorization code + PKCE) | any app a person signs in to | the refresh token | [`user`] |
+//! | [`UserSignIn::sign_in_with_loopback`] | CLIs and desktop apps receiving the code | (as above) | [`loopback`] |
+//! | out-of-band ([`OOB_REDIRECT_URI`](arcgis_auth_core::OOB_REDIRECT_URI)) | apps that cannot receive a redirect | (as above) | [`oob`] |
 //! | [`AppSignIn`] (client credentials) | servers acting as the app itself | signing in again with the secret in memory | [`app`] |
 //! | [`PasswordSignIn`] (`generateToken`) | scripts with a username and password | signing in again with the password in memory | [`password`] |
 //! | [`ApiKey`] | apps with a developer API key | never | [`api_key`] |
@@ -28,8 +28,9 @@ pub mod loopback;
 pub mod oob;
 #[doc = include_str!("../../../../docs/flows/generate-token.md")]
 pub mod password;
+mod pending;
 #[doc = include_str!("../../../../docs/flows/user-sign-in.md")]
-pub mod pkce;
+pub mod user;
 
 mod callback;
 
@@ -48,10 +49,11 @@ use crate::source::{RenewRequest, Renewal, TokenSource};
 pub use api_key::{ApiKey, looks_like_api_key};
 pub use app::AppSignIn;
 pub use implicit::ImplicitCallback;
-pub use loopback::LoopbackListener;
-pub use oob::{OOB_REDIRECT_URI, code_from_approval_page, code_from_pasted};
+pub use loopback::{CallbackPath, Loopback};
+pub use oob::code_from_pasted;
 pub use password::PasswordSignIn;
-pub use pkce::{PendingSignIn, UserSignIn};
+pub use pending::PendingSignIn;
+pub use user::UserSignIn;
 
 /// A finished sign-in: the session to keep and the [`TokenSource`] that renews it.
 ///

@@ -1,18 +1,18 @@
 //! Out-of-band sign-in: for apps that cannot receive a redirect at all.
 //!
-//! Begin the sign-in with [`OOB_REDIRECT_URI`]
-//! ([`UserSignIn::begin_oob`](super::UserSignIn::begin_oob)); after the user
+//! Begin the sign-in with [`OOB_REDIRECT_URI`](arcgis_auth_core::OOB_REDIRECT_URI)
+//! as its redirect URI ([`UserSignIn::begin`](super::UserSignIn::begin)); after the user
 //! approves, the portal shows its `oauth2/approval` page, whose HTML `<title>`
 //! reads `SUCCESS code=<CODE>`. The user pastes the code back into the app
 //! (or an embedded browser reads the page title), and
 //! [`UserSignIn::complete_oob`](super::UserSignIn::complete_oob) finishes. The
 //! redirect URI `urn:ietf:wg:oauth:2.0:oob` must be registered for the app.
 //!
-//! The [user sign-in guide](super::pkce) shows the whole flow.
+//! The [user sign-in guide](super::user) shows the whole flow.
 //!
 //! ```
-//! use arcgis_auth_core::ExposeSecret;
-//! use arcgis_auth_flows::signin::{code_from_approval_page, code_from_pasted};
+//! use arcgis_auth_core::{ExposeSecret, code_from_approval_page};
+//! use arcgis_auth_flows::signin::code_from_pasted;
 //!
 //! let page = "<html><head><title>SUCCESS code=KIV31WkDhY6XIWXmWAc6U</title></head></html>";
 //! assert_eq!(code_from_approval_page(page)?.expose_secret(), "KIV31WkDhY6XIWXmWAc6U");
@@ -21,20 +21,10 @@
 //! # Ok::<(), arcgis_auth_flows::FlowError>(())
 //! ```
 
-use arcgis_auth_core::SecretString;
+use arcgis_auth_core::{SecretString, code_from_approval_page};
 
 use super::callback::printable;
 use crate::error::{FlowError, FlowErrorKind, Result};
-
-/// The code from the HTML of the portal's approval page, read from its
-/// `<title>SUCCESS code=...</title>` (the core crate's parser, re-exported).
-/// A page without a code is
-/// [`AccessDenied`](arcgis_auth_core::ErrorKind::AccessDenied): the sign-in
-/// was declined or not finished.
-pub use arcgis_auth_core::code_from_approval_page;
-
-/// The out-of-band redirect URI: the portal shows the code instead of redirecting.
-pub const OOB_REDIRECT_URI: &str = "urn:ietf:wg:oauth:2.0:oob";
 
 /// The longest code accepted (ArcGIS codes are a few dozen characters).
 const MAX_CODE_LEN: usize = 2048;

@@ -3,7 +3,7 @@
 
 use arcgis_auth_core::ErrorKind;
 use arcgis_auth_flows::FlowErrorKind;
-use arcgis_auth_flows::session::{Account, Revoked};
+use arcgis_auth_flows::account::{Account, Revoked};
 use arcgis_auth_testkit::{Endpoint, Failure, USERNAME};
 
 use crate::support::*;

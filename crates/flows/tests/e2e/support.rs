@@ -13,9 +13,9 @@ use arcgis_auth_flows::federation::Federation;
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
 use arcgis_auth_flows::routing::TokenRouting;
+use arcgis_auth_flows::signin::{Loopback, PendingSignIn};
 use arcgis_auth_flows::{
-    AppSignIn, LoopbackListener, ManagerConfig, PendingSignIn, RetryPolicy, SignedIn, TokenManager,
-    UserSignIn,
+    AppSignIn, FlowError, ManagerConfig, RetryPolicy, SignedIn, TokenManager, UserSignIn,
 };
 use arcgis_auth_storage::{MemoryStore, SessionRecord, SessionStore};
 use arcgis_auth_testkit::{
@@ -106,15 +106,36 @@ impl Kit {
     pub async fn sign_in_with_listener(
         &self,
     ) -> (SignedIn<UserSignIn>, BrowserVisit, PendingSignIn) {
-        let sign_in = self.user_sign_in();
-        let listener = LoopbackListener::bind(0).await.unwrap();
         let options = AuthorizeOptions::new().expiration(Expiration::minutes(2 * 24 * 60));
-        let pending = sign_in.begin(listener.redirect_uri(), &options).unwrap();
-        let (signed_in, visit) = tokio::join!(
-            sign_in.complete_with_listener(&pending, listener, Duration::from_secs(10)),
-            self.portal.play_browser(pending.url().as_str()),
+        let (signed_in, visit, pending) = self.loopback_sign_in(&options).await;
+        (signed_in.unwrap(), visit, pending)
+    }
+
+    /// [`UserSignIn::sign_in_with_loopback`] of the public app while the test
+    /// plays the browser (the portal approves, or denies when told to).
+    /// Returns the outcome, the browser's visit and the pending sign-in.
+    pub async fn loopback_sign_in(
+        &self,
+        options: &AuthorizeOptions,
+    ) -> (
+        Result<SignedIn<UserSignIn>, FlowError>,
+        BrowserVisit,
+        PendingSignIn,
+    ) {
+        let sign_in = self.user_sign_in();
+        let loopback = Loopback::new().timeout(Duration::from_secs(10));
+        let (opened, url) = tokio::sync::oneshot::channel::<PendingSignIn>();
+        let (signed_in, (visit, pending)) = tokio::join!(
+            sign_in.sign_in_with_loopback(&loopback, options, move |pending| {
+                let _ = opened.send(pending.clone());
+            }),
+            async {
+                let pending = url.await.expect("the sign-in page is opened");
+                let visit = self.portal.play_browser(pending.url().as_str()).await;
+                (visit.unwrap(), pending)
+            },
         );
-        (signed_in.unwrap(), visit.unwrap(), pending)
+        (signed_in, visit, pending)
     }
 
     /// Signs the user in with PKCE the short way (the test plays the
@@ -299,10 +320,7 @@ pub async fn json_of<E: std::fmt::Debug>(sent: Result<reqwest::Response, E>) -> 
 
 /// Whether a request carried any credential (header, or a `token` field).
 pub fn carries_token(request: &arcgis_auth_testkit::wiremock::Request) -> bool {
-    request.headers.contains_key("x-esri-authorization")
-        || request.headers.contains_key("authorization")
-        || url::form_urlencoded::parse(&request.body).any(|(k, _)| k == "token")
-        || request.url.query_pairs().any(|(k, _)| k == "token")
+    arcgis_auth_flows::test_util::carries_token(&request.headers, &request.url, &request.body)
 }
 
 /// Drops the kit outside tokio's cooperative budget: wiremock checks its

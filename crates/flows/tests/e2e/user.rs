@@ -2,10 +2,9 @@
 //! refresh and refresh-token rotation), out of band, and the two-step API of
 //! a web server (with the pending sign-in serialised between the steps).
 
-use std::time::Duration;
-
-use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret};
-use arcgis_auth_flows::{FlowErrorKind, LoopbackListener, PendingSignIn, UserSignIn};
+use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret, OOB_REDIRECT_URI};
+use arcgis_auth_flows::signin::PendingSignIn;
+use arcgis_auth_flows::{FlowErrorKind, UserSignIn};
 use arcgis_auth_testkit::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, USERNAME,
 };
@@ -70,7 +69,9 @@ async fn pkce_through_the_loopback_listener_then_refresh_then_rotation() {
 async fn out_of_band_the_code_is_read_from_the_approval_page_title() {
     let kit = Kit::start().await;
     let sign_in = kit.user_sign_in();
-    let pending = sign_in.begin_oob(&AuthorizeOptions::new()).unwrap();
+    let pending = sign_in
+        .begin(OOB_REDIRECT_URI, &AuthorizeOptions::new())
+        .unwrap();
     assert!(pending.is_oob());
 
     let visit = kit
@@ -260,16 +261,7 @@ async fn own_web_server_declined_sign_in_is_access_denied() {
 async fn a_declined_sign_in_through_the_listener_shows_an_error_page_and_a_typed_error() {
     let kit = Kit::start().await;
     kit.portal.deny_next_authorization();
-    let sign_in = kit.user_sign_in();
-    let listener = LoopbackListener::bind(0).await.unwrap();
-    let pending = sign_in
-        .begin(listener.redirect_uri(), &AuthorizeOptions::new())
-        .unwrap();
-    let (signed_in, visit) = tokio::join!(
-        sign_in.complete_with_listener(&pending, listener, Duration::from_secs(10)),
-        kit.portal.play_browser(pending.url().as_str()),
-    );
-    let visit = visit.unwrap();
+    let (signed_in, visit, _) = kit.loopback_sign_in(&AuthorizeOptions::new()).await;
     assert_eq!(visit.status, Some(400));
     assert!(visit.body.contains("Sign-in failed"), "{}", visit.body);
     let err = signed_in.unwrap_err();

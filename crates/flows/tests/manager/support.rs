@@ -1,18 +1,12 @@
-//! A scripted `TokenSource`, a store that can be made to fail, and helpers.
+//! The scripted `TokenSource` (from `test_util`), a store that can be made to fail, and helpers.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use arcgis_auth_core::{
-    Error as CoreError, ErrorKind, ExposeSecret, ManualClock, Portal, RefreshToken, Timestamp,
-    Token,
-};
+use arcgis_auth_core::{ExposeSecret, ManualClock, Portal, RefreshToken, Timestamp, Token};
 use arcgis_auth_flows::{
-    AccessToken, FlowError, FlowErrorKind, Grant, ManagerConfig, RenewRequest, Renewal,
-    TokenManager, TokenSource, async_trait,
+    AccessToken, FlowError, FlowErrorKind, ManagerConfig, TokenManager, async_trait,
 };
 use arcgis_auth_storage::{
     ChangeEvent, Lease, MemoryStore, RefreshLock, SaveMode, SessionKind, SessionRecord,
@@ -26,126 +20,7 @@ pub(crate) const MINUTE: Duration = Duration::from_secs(60);
 pub(crate) const HOUR: Duration = Duration::from_secs(3600);
 pub(crate) const DAY: Duration = Duration::from_secs(24 * 3600);
 
-/// What the fake source answers on one call.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Step {
-    Ok,
-    Fail(ErrorKind),
-    /// A rate limit with `Retry-After`.
-    RetryAfter(Duration),
-    /// A bug in the source: it panics.
-    Panic,
-}
-
-/// One call the fake source received.
-#[derive(Debug, Clone)]
-pub(crate) struct Call {
-    pub(crate) grant: Grant,
-    pub(crate) refresh_token: Option<String>,
-}
-
-/// A `TokenSource` that counts calls, follows a script and hands out
-/// numbered tokens `AT-SECRET-<n>` (and `RT-SECRET-<n>` on exchange).
-#[derive(Debug)]
-pub(crate) struct FakeSource {
-    pub(crate) renewal: Renewal,
-    pub(crate) lifetime: Duration,
-    pub(crate) delay: Duration,
-    pub(crate) gate: Option<Arc<Semaphore>>,
-    calls: AtomicUsize,
-    script: Mutex<VecDeque<Step>>,
-    seen: Mutex<Vec<Call>>,
-}
-
-impl FakeSource {
-    pub(crate) fn new(renewal: Renewal) -> Self {
-        FakeSource {
-            renewal,
-            lifetime: 30 * MINUTE,
-            delay: Duration::ZERO,
-            gate: None,
-            calls: AtomicUsize::new(0),
-            script: Mutex::new(VecDeque::new()),
-            seen: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub(crate) fn with_delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-
-    pub(crate) fn with_gate(mut self, gate: Arc<Semaphore>) -> Self {
-        self.gate = Some(gate);
-        self
-    }
-
-    pub(crate) fn with_lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = lifetime;
-        self
-    }
-
-    /// Answers the next calls with `steps`, then `Ok` forever.
-    pub(crate) fn script(self, steps: &[Step]) -> Self {
-        self.script.lock().unwrap().extend(steps.iter().copied());
-        self
-    }
-
-    pub(crate) fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn seen(&self) -> Vec<Call> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl TokenSource for FakeSource {
-    fn renewal(&self, _session: &SessionRecord) -> Renewal {
-        self.renewal
-    }
-
-    async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token, FlowError> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        self.seen.lock().unwrap().push(Call {
-            grant: request.grant(),
-            refresh_token: request
-                .session()
-                .refresh_token
-                .as_ref()
-                .map(|s| s.expose_secret().to_owned()),
-        });
-        if let Some(gate) = &self.gate {
-            let _permit = gate.acquire().await.unwrap();
-        }
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        let step = self.script.lock().unwrap().pop_front().unwrap_or(Step::Ok);
-        match step {
-            Step::Fail(kind) => Err(CoreError::new(kind, format!("scripted failure {n}")).into()),
-            Step::RetryAfter(wait) => Err(CoreError::new(ErrorKind::RateLimited, "slow down")
-                .with_retry_after(wait)
-                .into()),
-            Step::Panic => panic!("scripted panic in the source"),
-            Step::Ok => {
-                let now = request.now();
-                let token = Token::new(format!("AT-SECRET-{n}").into(), now + self.lifetime)
-                    .with_username(Some("jdoe".into()));
-                Ok(if request.grant() == Grant::Exchange {
-                    token.with_refresh_token(Some(RefreshToken::new(
-                        format!("RT-SECRET-{n}").into(),
-                        now,
-                        Some(now + 14 * DAY),
-                    )))
-                } else {
-                    token
-                })
-            }
-        }
-    }
-}
+pub(crate) use arcgis_auth_flows::test_util::{FakeSource, Step};
 
 /// A user session whose access token expires at `expires_at`, with refresh
 /// token `RT-SECRET-0` expiring at `rt_expires`.

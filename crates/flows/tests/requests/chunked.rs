@@ -105,7 +105,7 @@ async fn a_498_spread_over_many_chunks_is_found_and_retried() {
     assert_eq!(r.url().as_str(), url);
     assert_eq!(r.remote_addr(), Some(addr));
     assert_eq!(r.text().await.unwrap(), r#"{"ok":true}"#);
-    assert_eq!(session.source.count(), 1, "one renewal, then the retry");
+    assert_eq!(session.source.calls(), 1, "one renewal, then the retry");
 }
 
 #[tokio::test]
@@ -123,5 +123,5 @@ async fn a_long_chunked_answer_streams_on_whole() {
         got.extend_from_slice(&chunk);
     }
     assert_eq!(got, long_json().as_bytes());
-    assert_eq!(session.source.count(), 0, "no renewal");
+    assert_eq!(session.source.calls(), 0, "no renewal");
 }

@@ -169,7 +169,7 @@ async fn server_tokens_are_dropped_when_the_portal_token_changes() {
         portal_tokens,
         ["token-0", "token-1", "token-2"],
         "{all:?} {}",
-        session.source.count()
+        session.source.calls()
     );
     let sent: Vec<_> = server
         .received_requests()
@@ -235,7 +235,7 @@ async fn a_rejected_server_token_is_replaced_once() {
         .unwrap();
     assert_eq!(r.status(), 200);
     // The portal token was fine: only the server token was replaced.
-    assert_eq!(session.source.count(), 0);
+    assert_eq!(session.source.calls(), 0);
     assert_eq!(generate_requests(&portal_server).await.len(), 2);
 }
 
@@ -414,7 +414,7 @@ async fn the_portal_rejecting_its_own_token_during_generate_token_renews_it_once
         .await;
     let r = r.unwrap_or_else(|e| panic!("{e} {:?}", flow_error(&e)));
     assert_eq!(r.status(), 200);
-    assert_eq!(session.source.count(), 1);
+    assert_eq!(session.source.calls(), 1);
     let last = server.received_requests().await.unwrap().pop().unwrap();
     assert_eq!(esri_header(&last).as_deref(), Some("Bearer server-1"));
 }
@@ -487,7 +487,7 @@ async fn server_tokens_are_renewed_early() {
         form_value(&generated[1], "token").as_deref(),
         Some("token-0")
     );
-    assert_eq!(session.source.count(), 0);
+    assert_eq!(session.source.calls(), 0);
 }
 
 #[tokio::test]
@@ -583,5 +583,5 @@ async fn a_stale_portal_token_reported_late_keeps_the_new_server_tokens() {
         ["token-0", "token-0", "token-1", "token-1"],
         "one generateToken per server after the renewal"
     );
-    assert_eq!(session.source.count(), 1, "one portal renewal");
+    assert_eq!(session.source.calls(), 1, "one portal renewal");
 }

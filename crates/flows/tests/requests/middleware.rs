@@ -3,8 +3,9 @@
 
 use super::support::*;
 use arcgis_auth_core::{ErrorKind, HttpClient, Origin};
-use arcgis_auth_flows::middleware::{ArcGisAuth, TokenTransport, flow_error};
+use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
 use arcgis_auth_flows::routing::TokenRouting;
+use arcgis_auth_flows::routing::TokenTransport;
 use arcgis_auth_flows::{FlowErrorKind, Renewal};
 use arcgis_auth_storage::SessionKind;
 use bytes::Bytes;
@@ -204,7 +205,7 @@ async fn a_498_in_a_200_body_renews_once_and_retries_once() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), r#"{"ok":true}"#);
-    assert_eq!(session.source.count(), 1, "one renewal");
+    assert_eq!(session.source.calls(), 1, "one renewal");
     assert_no_token_in_urls(&portal_server).await;
 }
 
@@ -234,7 +235,7 @@ async fn a_second_498_is_a_typed_error_after_exactly_two_attempts() {
     assert_eq!(got.len(), 2);
     assert_eq!(esri_header(&got[0]).as_deref(), Some("Bearer token-0"));
     assert_eq!(esri_header(&got[1]).as_deref(), Some("Bearer token-1"));
-    assert_eq!(session.source.count(), 1);
+    assert_eq!(session.source.calls(), 1);
 }
 
 #[tokio::test]
@@ -288,7 +289,7 @@ async fn a_499_and_an_http_498_are_retried_once_with_a_new_token() {
             "Bearer token-2"
         ]
     );
-    assert_eq!(session.source.count(), 2);
+    assert_eq!(session.source.calls(), 2);
 }
 
 #[tokio::test]
@@ -310,7 +311,7 @@ async fn a_403_is_never_retried() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("403"));
-    assert_eq!(session.source.count(), 0);
+    assert_eq!(session.source.calls(), 0);
 }
 
 #[tokio::test]
@@ -406,7 +407,7 @@ async fn other_bodies_stream_through_untouched() {
         got.extend_from_slice(&chunk);
     }
     assert_eq!(got, big_json.as_bytes());
-    assert_eq!(session.source.count(), 0);
+    assert_eq!(session.source.calls(), 0);
 }
 
 #[tokio::test]
@@ -534,7 +535,7 @@ async fn a_server_that_rejects_fresh_tokens_does_not_make_every_request_renew() 
             FlowErrorKind::ArcGis(ErrorKind::InvalidToken)
         );
         assert_eq!(
-            (attempts().await, session.source.count()),
+            (attempts().await, session.source.calls()),
             (2 * round, round)
         );
     }
@@ -544,12 +545,12 @@ async fn a_server_that_rejects_fresh_tokens_does_not_make_every_request_renew() 
     let flow = flow_error(&err).unwrap();
     assert_eq!(flow.kind(), FlowErrorKind::ArcGis(ErrorKind::InvalidToken));
     assert!(flow.to_string().contains("moments ago"), "{flow}");
-    assert_eq!((attempts().await, session.source.count()), (5, 2));
+    assert_eq!((attempts().await, session.source.calls()), (5, 2));
 
     // After it: renewed and retried again.
     session.clock.advance(Duration::from_secs(61));
     client.get(&url).send().await.unwrap_err();
-    assert_eq!((attempts().await, session.source.count()), (7, 3));
+    assert_eq!((attempts().await, session.source.calls()), (7, 3));
 }
 
 #[tokio::test]
@@ -582,7 +583,7 @@ async fn a_renewed_token_that_expired_again_does_not_cool_the_server_down() {
     // Not cooled down: the next request renews (token-2) and gets through.
     let r = client.get(&url).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), r#"{"ok":true}"#);
-    assert_eq!(session.source.count(), 2);
+    assert_eq!(session.source.calls(), 2);
     let sent = portal_server.received_requests().await.unwrap().len();
     assert_eq!(sent, 4, "token-0, token-1, then token-1 again and token-2");
 }
@@ -685,6 +686,6 @@ async fn the_retry_carries_the_callers_headers_and_body() {
         .await
         .unwrap();
     assert_eq!(r.text().await.unwrap(), r#"{"ok":true}"#);
-    assert_eq!(session.source.count(), 2);
+    assert_eq!(session.source.calls(), 2);
     assert_no_token_in_urls(&portal_server).await;
 }

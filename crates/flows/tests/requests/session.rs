@@ -4,7 +4,7 @@
 use super::support::*;
 use crate::down_store::DownStore;
 use arcgis_auth_core::{ErrorKind, HttpClient};
-use arcgis_auth_flows::session::{Account, Revoked};
+use arcgis_auth_flows::account::{Account, Revoked};
 use arcgis_auth_flows::{FlowErrorKind, Renewal};
 use arcgis_auth_storage::{SessionKind, SessionStore};
 use serde_json::json;
@@ -44,7 +44,7 @@ async fn sign_out_revokes_the_refresh_token_then_deletes_the_session() {
         .await;
     let session = user_session(&portal_server).await;
     assert_eq!(
-        arcgis_auth_flows::session::stored_portal(&session.manager)
+        arcgis_auth_flows::account::stored_portal(&session.manager)
             .await
             .unwrap(),
         session.portal
@@ -58,7 +58,7 @@ async fn sign_out_revokes_the_refresh_token_then_deletes_the_session() {
     // The manager no longer hands out the old token.
     let err = session.manager.token().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::NoSession);
-    let err = arcgis_auth_flows::session::stored_portal(&session.manager)
+    let err = arcgis_auth_flows::account::stored_portal(&session.manager)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::NoSession);
@@ -180,7 +180,7 @@ async fn a_store_outage_does_not_stop_a_session_the_manager_still_serves() {
         .await;
     let store: std::sync::Arc<dyn SessionStore> = DownStore::new();
     let manager =
-        arcgis_auth_flows::TokenManager::builder(Counting::new(Renewal::RefreshToken), store, KEY)
+        arcgis_auth_flows::TokenManager::builder(counting(Renewal::RefreshToken), store, KEY)
             .build()
             .unwrap();
     let mut record =
@@ -196,7 +196,7 @@ async fn a_store_outage_does_not_stop_a_session_the_manager_still_serves() {
     let account = Account::new(manager.clone(), HttpClient::new().unwrap());
     assert_eq!(account.user().await.unwrap().username, "jdoe");
     assert_eq!(
-        arcgis_auth_flows::session::stored_portal(&manager)
+        arcgis_auth_flows::account::stored_portal(&manager)
             .await
             .unwrap(),
         portal_of(&portal_server)

@@ -1,59 +1,35 @@
-//! Shared pieces for the request, federation and session tests: a counting
-//! token source, a manager over a memory store, loopback mock servers, and
+//! Shared pieces for the request, federation and session tests: the counting
+//! token source (`test_util`'s fake), a manager over a memory store, loopback mock servers, and
 //! the "no token in any URL" check. (The down store is `down_store`, shared
 //! with the sign-in tests.)
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arcgis_auth_core::{Clock, ManualClock, Portal, Timestamp, Token};
-use arcgis_auth_flows::{FlowError, RenewRequest, Renewal, TokenManager, TokenSource};
+use arcgis_auth_flows::test_util::{self, FakeSource};
+use arcgis_auth_flows::{Renewal, TokenManager};
 use arcgis_auth_storage::{MemoryStore, SessionKind, SessionRecord, SessionStore};
 use wiremock::MockServer;
 
 pub const KEY: &str = "user:test";
 
-/// Renews by "signing in again" (as app credentials do): token-1, token-2, ...
-#[derive(Debug)]
-pub struct Counting {
-    pub renewals: AtomicUsize,
-    pub renewal: Renewal,
-}
-
-impl Counting {
-    pub fn new(renewal: Renewal) -> Arc<Self> {
-        Arc::new(Counting {
-            renewals: AtomicUsize::new(0),
-            renewal,
-        })
-    }
-
-    pub fn count(&self) -> usize {
-        self.renewals.load(Ordering::SeqCst)
-    }
-}
-
-#[arcgis_auth_flows::async_trait]
-impl TokenSource for Counting {
-    fn renewal(&self, _session: &SessionRecord) -> Renewal {
-        self.renewal
-    }
-
-    async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token, FlowError> {
-        let n = self.renewals.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(Token::new(
-            format!("token-{n}").into(),
-            request.now() + Duration::from_secs(7200),
-        ))
-    }
+/// The counting source of these tests: renews as `renewal` says with
+/// token-1, token-2, ... (each valid two hours, no username).
+pub fn counting(renewal: Renewal) -> Arc<FakeSource> {
+    Arc::new(
+        FakeSource::new(renewal)
+            .with_token_prefix("token-")
+            .with_lifetime(Duration::from_secs(7200))
+            .without_username(),
+    )
 }
 
 pub struct Session {
     pub manager: TokenManager,
     pub store: Arc<MemoryStore>,
-    pub source: Arc<Counting>,
+    pub source: Arc<FakeSource>,
     pub clock: ManualClock,
     pub portal: Portal,
 }
@@ -71,7 +47,7 @@ pub async fn session_with(
 ) -> Session {
     let store = Arc::new(MemoryStore::default());
     let clock = ManualClock::new(Timestamp::now());
-    let source = Counting::new(renewal);
+    let source = counting(renewal);
     let dyn_store: Arc<dyn SessionStore> = store.clone();
     let manager = TokenManager::builder(source.clone(), dyn_store, KEY)
         .clock(Arc::new(clock.clone()))
@@ -121,11 +97,10 @@ pub async fn assert_no_token_in_urls(server: &MockServer) {
     }
 }
 
-/// Whether a request carried any credential (header, or `token` in a form body).
+/// Whether a request carried any credential (the shared check), or a token
+/// value of these tests (`token-<n>`) anywhere in its body.
 pub fn carries_token(request: &wiremock::Request) -> bool {
-    request.headers.contains_key("x-esri-authorization")
-        || request.headers.contains_key("authorization")
-        || url::form_urlencoded::parse(&request.body).any(|(k, _)| k == "token")
+    test_util::carries_token(&request.headers, &request.url, &request.body)
         || String::from_utf8_lossy(&request.body).contains("token-")
 }
 

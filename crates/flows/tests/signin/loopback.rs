@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use crate::support::{forms, http, portal, token_body};
 use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret};
-use arcgis_auth_flows::signin::{LoopbackListener, PendingSignIn, UserSignIn};
+use arcgis_auth_flows::signin::{CallbackPath, Loopback, PendingSignIn, UserSignIn};
 use arcgis_auth_flows::{FlowError, FlowErrorKind, SignedIn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -30,18 +31,37 @@ async fn token_endpoint(server: &MockServer) {
         .await;
 }
 
-/// Completes `pending` with `listener` in the background (a minute at most).
-fn spawn_completion(
+/// Runs the loopback sign-in in the background (a minute at most unless
+/// `loopback` says) and returns it with the sign-in it began, once it has
+/// asked for the page to be opened.
+async fn spawn_sign_in(
     sign_in: &UserSignIn,
-    pending: &PendingSignIn,
-    listener: LoopbackListener,
-) -> JoinHandle<Result<SignedIn<UserSignIn>, FlowError>> {
-    let (sign_in, pending) = (sign_in.clone(), pending.clone());
-    tokio::spawn(async move {
+    loopback: Loopback,
+) -> (
+    JoinHandle<Result<SignedIn<UserSignIn>, FlowError>>,
+    PendingSignIn,
+) {
+    let sign_in = sign_in.clone();
+    let (opened, pending) = oneshot::channel();
+    let completion = tokio::spawn(async move {
         sign_in
-            .complete_with_listener(&pending, listener, Duration::from_secs(60))
+            .sign_in_with_loopback(&loopback, &AuthorizeOptions::new(), move |pending| {
+                let _ = opened.send(pending.clone());
+            })
             .await
-    })
+    });
+    (
+        completion,
+        pending.await.expect("the sign-in page is opened"),
+    )
+}
+
+/// The port of a loopback redirect URI.
+fn port_of(redirect_uri: &str) -> u16 {
+    url::Url::parse(redirect_uri)
+        .expect("the redirect URI is a URL")
+        .port()
+        .expect("a loopback redirect URI names its port")
 }
 
 /// Sends raw bytes to the listener and returns whatever it answers.
@@ -60,17 +80,13 @@ async fn the_browser_comes_back_and_the_sign_in_completes() {
     let server = MockServer::start().await;
     token_endpoint(&server).await;
     let sign_in = UserSignIn::new(portal(&server), "my-app", http());
-    let listener = LoopbackListener::bind(0).await.unwrap();
-    let port = listener.port();
+    let loopback = Loopback::new().timeout(Duration::from_secs(60));
+    let (completion, pending) = spawn_sign_in(&sign_in, loopback).await;
+    let redirect_uri = pending.redirect_uri().to_owned();
+    let port = port_of(&redirect_uri);
     assert_ne!(port, 0);
-    let redirect_uri = listener.redirect_uri().to_owned();
     assert_eq!(redirect_uri, format!("http://127.0.0.1:{port}/callback"));
-    let pending = sign_in
-        .begin(&redirect_uri, &AuthorizeOptions::new())
-        .unwrap();
     let state = pending.state().to_owned();
-
-    let completion = spawn_completion(&sign_in, &pending, listener);
     let browser = browser();
 
     // Unrelated requests are answered and ignored.
@@ -137,16 +153,13 @@ async fn the_browser_comes_back_and_the_sign_in_completes() {
 async fn a_declined_sign_in_shows_an_error_page_and_a_typed_error() {
     let server = MockServer::start().await;
     let sign_in = UserSignIn::new(portal(&server), "my-app", http());
-    let listener = LoopbackListener::bind_with_path(0, "/auth/done")
-        .await
-        .unwrap();
-    let redirect_uri = listener.redirect_uri().to_owned();
+    let loopback = Loopback::new()
+        .path(CallbackPath::new("/auth/done").unwrap())
+        .timeout(Duration::from_secs(60));
+    let (completion, pending) = spawn_sign_in(&sign_in, loopback).await;
+    let redirect_uri = pending.redirect_uri().to_owned();
     assert!(redirect_uri.ends_with("/auth/done"));
-    let pending = sign_in
-        .begin(&redirect_uri, &AuthorizeOptions::new())
-        .unwrap();
     let state = pending.state().to_owned();
-    let completion = spawn_completion(&sign_in, &pending, listener);
 
     let page = browser()
         .get(format!(
@@ -175,52 +188,57 @@ async fn a_declined_sign_in_shows_an_error_page_and_a_typed_error() {
 async fn the_listener_times_out_with_a_typed_error() {
     let server = MockServer::start().await;
     let sign_in = UserSignIn::new(portal(&server), "my-app", http());
-    let listener = LoopbackListener::bind(0).await.unwrap();
-    let port = listener.port();
-    let pending = sign_in
-        .begin(listener.redirect_uri(), &AuthorizeOptions::new())
-        .unwrap();
+    // The default: five minutes.
+    let (completion, pending) = spawn_sign_in(&sign_in, Loopback::new()).await;
+    let port = port_of(pending.redirect_uri());
     // A browser that connects and never sends anything does not keep it waiting.
     let _idle = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let err = sign_in
-        .complete_with_listener(&pending, listener, Duration::from_secs(300))
-        .await
-        .unwrap_err();
+    let err = completion.await.unwrap().unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::SignInTimedOut);
     assert!(err.message().contains("start the sign-in again"), "{err}");
     assert!(err.kind().needs_sign_in());
 }
 
-#[tokio::test]
-async fn ports_paths_and_redirect_uris_are_checked() {
-    let first = LoopbackListener::bind(0).await.unwrap();
-    let port = first.port();
-    // The same port twice: a typed I/O error naming the port.
-    let err = LoopbackListener::bind(port).await.unwrap_err();
+#[tokio::test(start_paused = true)]
+async fn ports_and_paths_are_checked() {
+    let server = MockServer::start().await;
+    let sign_in = UserSignIn::new(portal(&server), "my-app", http());
+    let first = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = first.local_addr().unwrap().port();
+    // A port in use: a typed I/O error naming the port, before any page is opened.
+    let mut opened = false;
+    let err = sign_in
+        .sign_in_with_loopback(
+            &Loopback::new().port(port),
+            &AuthorizeOptions::new(),
+            |_| opened = true,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::Io);
     assert!(err.message().contains(&port.to_string()));
+    assert!(!opened);
     // A chosen free port is used as given.
     drop(first);
-    let chosen = LoopbackListener::bind(port).await.unwrap();
+    let mut redirect_uri = None;
+    let err = sign_in
+        .sign_in_with_loopback(
+            &Loopback::new().port(port).timeout(Duration::from_secs(1)),
+            &AuthorizeOptions::new(),
+            |pending| redirect_uri = Some(pending.redirect_uri().to_owned()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::SignInTimedOut);
     assert_eq!(
-        chosen.redirect_uri(),
-        format!("http://127.0.0.1:{port}/callback")
+        redirect_uri.as_deref(),
+        Some(format!("http://127.0.0.1:{port}/callback").as_str())
     );
 
     for bad in ["callback", "/cb?x=1", "/cb#x", "/c b", ""] {
-        let err = LoopbackListener::bind_with_path(0, bad).await.unwrap_err();
+        let err = CallbackPath::new(bad).unwrap_err();
         assert_eq!(err.kind(), FlowErrorKind::InvalidInput, "{bad:?}");
     }
-
-    // A sign-in begun with another redirect URI cannot use this listener.
-    let server = MockServer::start().await;
-    let sign_in = UserSignIn::new(portal(&server), "my-app", http());
-    let pending = sign_in
-        .begin("http://127.0.0.1:1/elsewhere", &AuthorizeOptions::new())
-        .unwrap();
-    let err = sign_in
-        .complete_with_listener(&pending, chosen, Duration::from_secs(1))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), FlowErrorKind::InvalidInput);
+    // (A sign-in begun with another redirect URI than the listener's cannot
+    // happen: the one call begins it with the listener's.)
 }

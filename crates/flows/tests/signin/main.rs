@@ -9,5 +9,5 @@ mod down_store;
 mod implicit;
 mod loopback;
 mod password;
-mod pkce;
 mod support;
+mod user;

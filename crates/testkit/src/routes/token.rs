@@ -151,7 +151,7 @@ fn pkce_verifies(method: PkceMethod, challenge: &str, verifier: &str) -> bool {
         PkceMethod::Plain => verifier.to_owned(),
         PkceMethod::S256 => URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
     };
-    arcgis_auth_core::constant_time_eq(expected.as_bytes(), challenge.as_bytes())
+    arcgis_auth_core::__private::constant_time_eq(expected.as_bytes(), challenge.as_bytes())
 }
 
 fn client_credentials(state: &mut State, params: &Params) -> Answer {

@@ -1,4 +1,4 @@
-//! The signed-in session: who the user is, their organisation, app access, and signing out.
+//! The signed-in account: who the user is, their organisation, app access, and signing out.
 //!
 //! [`Account`] wraps a session's [`TokenManager`] with the portal calls every
 //! app needs once signed in:
@@ -146,7 +146,7 @@ struct Cache {
 /// ```no_run
 /// # use arcgis_auth_core::HttpClient;
 /// # use arcgis_auth_flows::{FlowError, TokenManager};
-/// use arcgis_auth_flows::session::Account;
+/// use arcgis_auth_flows::account::Account;
 ///
 /// # async fn demo(manager: TokenManager) -> Result<(), FlowError> {
 /// let account = Account::new(manager, HttpClient::new()?);

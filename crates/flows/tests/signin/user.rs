@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::{arc_clock, clock, fake_portal, forms, http, map, portal, store, token_body};
+use arcgis_auth_core::OOB_REDIRECT_URI;
 use arcgis_auth_core::oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use arcgis_auth_core::{
     AuthorizeOptions, ErrorKind, Expiration, ExposeSecret, SecretString, Style,
 };
-use arcgis_auth_flows::signin::{OOB_REDIRECT_URI, PendingSignIn, UserSignIn};
+use arcgis_auth_flows::signin::{PendingSignIn, UserSignIn};
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::SessionKind;
 use arcgis_auth_testkit::{Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID};
@@ -292,7 +293,9 @@ async fn out_of_band_sign_in_with_a_pasted_code() {
     let server = MockServer::start().await;
     mount_code_exchange(&server, "AT-1", "RT-1").await;
     let sign_in = UserSignIn::new(portal(&server), "my-app", http());
-    let pending = sign_in.begin_oob(&AuthorizeOptions::new()).unwrap();
+    let pending = sign_in
+        .begin(OOB_REDIRECT_URI, &AuthorizeOptions::new())
+        .unwrap();
     assert!(pending.is_oob());
     assert_eq!(query(pending.url())["redirect_uri"], OOB_REDIRECT_URI);
 

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arcgis_auth_core::{
     AuthorizeOptions, Clock, ExposeSecret, HttpClient, OAuthClient, Portal, RefreshToken,
@@ -10,12 +9,10 @@ use arcgis_auth_core::{
 };
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 use async_trait::async_trait;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use url::Url;
 
-use super::callback;
-use super::loopback::LoopbackListener;
-use super::oob::{OOB_REDIRECT_URI, code_from_pasted};
+use super::loopback::{Loopback, LoopbackListener};
+use super::oob::code_from_pasted;
+use super::pending::PendingSignIn;
 use super::{SignedIn, check_owner, foreign_record, renewal_for};
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
@@ -23,10 +20,13 @@ use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 /// User sign-in with the authorization-code flow and PKCE, and the
 /// [`TokenSource`] that renews such sessions with their refresh token.
 ///
-/// Step one, [`begin`](Self::begin), makes the sign-in URL and a
-/// [`PendingSignIn`]; step two, [`complete`](Self::complete), takes the
-/// callback the browser brought back and trades its code for tokens. See the
-/// [module docs](self) for the three ways to receive the callback.
+/// Command-line and desktop apps sign in with one call,
+/// [`sign_in_with_loopback`](Self::sign_in_with_loopback). Anything else
+/// takes two steps: [`begin`](Self::begin) makes the sign-in URL and a
+/// [`PendingSignIn`]; [`complete`](Self::complete) (or
+/// [`complete_oob`](Self::complete_oob)) takes what the browser or the user
+/// brought back and trades its code for tokens. See the [module docs](self)
+/// for the three ways to receive the callback.
 ///
 /// Cloning is cheap. `Debug` never shows the client secret.
 #[derive(Clone)]
@@ -62,7 +62,9 @@ impl UserSignIn {
     }
 
     /// Step one: the sign-in URL to open in the user's browser, and what to
-    /// keep until the callback arrives.
+    /// keep until the callback arrives. For an out-of-band sign-in,
+    /// `redirect_uri` is [`OOB_REDIRECT_URI`](arcgis_auth_core::OOB_REDIRECT_URI)
+    /// (finish with [`complete_oob`](Self::complete_oob)).
     ///
     /// The URL carries `client_id`, `response_type=code`, `redirect_uri`, a
     /// random `state`, the S256 `code_challenge` of a random verifier, and the
@@ -94,13 +96,6 @@ impl UserSignIn {
             pkce_verifier: authorization.pkce_verifier().clone(),
             created_at,
         })
-    }
-
-    /// Step one for the out-of-band flow: [`begin`](Self::begin) with
-    /// [`OOB_REDIRECT_URI`]. The portal shows the code on its approval page;
-    /// finish with [`complete_oob`](Self::complete_oob).
-    pub fn begin_oob(&self, options: &AuthorizeOptions) -> Result<PendingSignIn> {
-        self.begin(OOB_REDIRECT_URI, options)
     }
 
     /// Step two: checks the callback and trades its code for tokens.
@@ -153,29 +148,50 @@ impl UserSignIn {
         self.exchange(pending, &code).await
     }
 
-    /// Step two with a [`LoopbackListener`]: waits up to `timeout` for the
-    /// browser to come back to the listener, then completes as
-    /// [`complete`](Self::complete) does. `pending` must have been started with
-    /// the listener's [`redirect_uri`](LoopbackListener::redirect_uri).
+    /// The whole sign-in of a command-line or desktop app, in one call:
+    /// listens on `127.0.0.1` as `loopback` says, begins the sign-in with the
+    /// listener's redirect URI, hands the [`PendingSignIn`] to `open` (open
+    /// [`PendingSignIn::url`] in the user's browser, or print it), waits up to
+    /// the [`Loopback`]'s timeout for the browser to come back, and trades the code
+    /// for tokens. The listener answers the browser with a "you can close this
+    /// tab" page and closes its port before this returns. See the
+    /// [loopback module](super::loopback) for what it answers to whom.
     ///
-    /// Errors: [`FlowErrorKind::SignInTimedOut`] when the browser did not come
-    /// back in time, and those of [`complete`](Self::complete).
-    pub async fn complete_with_listener(
+    /// `open` is called once, after the port is bound and before waiting; it
+    /// must not block for long (spawn a task to drive a browser).
+    ///
+    /// ```no_run
+    /// use arcgis_auth_core::{AuthorizeOptions, HttpClient, Portal};
+    /// use arcgis_auth_flows::signin::{Loopback, UserSignIn};
+    ///
+    /// # async fn run() -> Result<(), arcgis_auth_flows::FlowError> {
+    /// let sign_in = UserSignIn::new(Portal::arcgis_online(), "my-client-id", HttpClient::new()?);
+    /// let signed_in = sign_in
+    ///     .sign_in_with_loopback(&Loopback::new().port(8765), &AuthorizeOptions::new(), |pending| {
+    ///         println!("Open this page to sign in: {}", pending.url());
+    ///     })
+    ///     .await?;
+    /// println!("signed in as {}", signed_in.token().username().unwrap_or("?"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Errors: [`FlowErrorKind::Io`] when the port cannot be bound (in use,
+    /// not allowed; `open` is not called), [`FlowErrorKind::SignInTimedOut`]
+    /// when the browser did not come back in time, and those of
+    /// [`begin`](Self::begin) and [`complete`](Self::complete).
+    pub async fn sign_in_with_loopback(
         &self,
-        pending: &PendingSignIn,
-        listener: LoopbackListener,
-        timeout: Duration,
+        loopback: &Loopback,
+        options: &AuthorizeOptions,
+        open: impl FnOnce(&PendingSignIn),
     ) -> Result<SignedIn<UserSignIn>> {
-        self.check_pending(pending)?;
-        if pending.redirect_uri() != listener.redirect_uri() {
-            return Err(FlowError::new(
-                FlowErrorKind::InvalidInput,
-                "the sign-in was started with another redirect URI than the listener's: begin \
-                 it with listener.redirect_uri()",
-            ));
-        }
-        let callback = listener.wait(pending, timeout).await?;
-        self.complete(pending, callback.expose_secret()).await
+        let listener =
+            LoopbackListener::bind(loopback.port_number(), loopback.callback_path()).await?;
+        let pending = self.begin(listener.redirect_uri(), options)?;
+        open(&pending);
+        let callback = listener.wait(&pending, loopback.wait_at_most()).await?;
+        self.complete(&pending, callback.expose_secret()).await
     }
 
     fn check_pending(&self, pending: &PendingSignIn) -> Result<()> {
@@ -263,106 +279,4 @@ impl TokenSource for UserSignIn {
             )),
         }
     }
-}
-
-/// A sign-in between its two steps: the URL the user was sent to, and the
-/// secrets needed to finish it (the PKCE verifier and the `state`).
-///
-/// A web server keeps this between the redirect to the portal and the
-/// callback, usually in its server-side session store keyed by a cookie (or
-/// by [`state`](Self::state)). It is `Serialize`/`Deserialize` for that, and
-/// **the serialised form contains the PKCE verifier in clear**: store it on the
-/// server only, never in a cookie, a URL, a hidden form field or anything else
-/// that reaches the browser (whoever holds the verifier and intercepts the code
-/// can sign in as the user). Throw it away once the sign-in completes. `Debug`
-/// shows neither the verifier nor the state.
-///
-/// ```
-/// use arcgis_auth_core::{AuthorizeOptions, HttpClient, Portal};
-/// use arcgis_auth_flows::signin::{PendingSignIn, UserSignIn};
-///
-/// let sign_in = UserSignIn::new(Portal::arcgis_online(), "my-client-id", HttpClient::new()?);
-/// let pending = sign_in.begin("https://app.example.com/callback", &AuthorizeOptions::new())?;
-/// let saved = serde_json::to_string(&pending).unwrap(); // server-side only!
-/// let back: PendingSignIn = serde_json::from_str(&saved).unwrap();
-/// assert_eq!(back.url(), pending.url());
-/// assert!(!format!("{back:?}").contains(back.state()));
-/// # Ok::<(), arcgis_auth_flows::FlowError>(())
-/// ```
-#[derive(Clone, Serialize, Deserialize)]
-pub struct PendingSignIn {
-    portal: Portal,
-    client_id: String,
-    redirect_uri: String,
-    url: Url,
-    state: String,
-    #[serde(serialize_with = "ser_secret", deserialize_with = "de_secret")]
-    pkce_verifier: SecretString,
-    created_at: Timestamp,
-}
-
-impl PendingSignIn {
-    /// The `oauth2/authorize` URL to send the user to.
-    pub fn url(&self) -> &Url {
-        &self.url
-    }
-
-    /// The redirect URI the sign-in names (and the code exchange repeats).
-    pub fn redirect_uri(&self) -> &str {
-        &self.redirect_uri
-    }
-
-    /// The portal.
-    pub fn portal(&self) -> &Portal {
-        &self.portal
-    }
-
-    /// The app's client id.
-    pub fn client_id(&self) -> &str {
-        &self.client_id
-    }
-
-    /// The random `state` sent, e.g. to find this pending sign-in again when
-    /// the callback arrives. It is not a credential, but keep it server-side.
-    pub fn state(&self) -> &str {
-        &self.state
-    }
-
-    /// When the sign-in began (to throw away sign-ins never completed).
-    pub fn created_at(&self) -> Timestamp {
-        self.created_at
-    }
-
-    /// Whether this is an out-of-band sign-in ([`OOB_REDIRECT_URI`]).
-    pub fn is_oob(&self) -> bool {
-        self.redirect_uri == OOB_REDIRECT_URI
-    }
-
-    /// Checks a callback (URL or query string) and returns its code, without
-    /// sending anything. [`UserSignIn::complete`] calls this; the errors are
-    /// the ones listed there.
-    pub fn code_from_callback(&self, callback: &str) -> Result<SecretString> {
-        callback::code(callback, &self.state)
-    }
-}
-
-impl fmt::Debug for PendingSignIn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingSignIn")
-            .field("portal", &self.portal)
-            .field("client_id", &self.client_id)
-            .field("redirect_uri", &self.redirect_uri)
-            .field("state", &"[REDACTED]")
-            .field("pkce_verifier", &"[REDACTED]")
-            .field("created_at", &self.created_at)
-            .finish_non_exhaustive()
-    }
-}
-
-fn ser_secret<S: Serializer>(s: &SecretString, ser: S) -> std::result::Result<S::Ok, S::Error> {
-    ser.serialize_str(s.expose_secret())
-}
-
-fn de_secret<'de, D: Deserializer<'de>>(de: D) -> std::result::Result<SecretString, D::Error> {
-    String::deserialize(de).map(SecretString::from)
 }
