@@ -108,17 +108,17 @@ mod lease;
 mod memory;
 mod record;
 #[cfg(feature = "redis")]
-mod redis_store;
+mod redis;
 mod store;
 mod table;
 
-pub use error::{StoreError, StoreErrorKind, StoreResult};
-pub use file::FileStore;
-pub use memory::MemoryStore;
-pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis_store::{DEFAULT_REDIS_PREFIX, RedisStore, RedisStoreBuilder};
+pub use self::redis::{DEFAULT_REDIS_PREFIX, RedisStore, RedisStoreBuilder};
+pub use error::{StoreError, StoreErrorKind, StoreResult};
+pub use file::{FileStore, FileStoreBuilder};
+pub use memory::MemoryStore;
+pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};
 pub use store::{
     ChangeEvent, ChangeKind, Lease, RefreshLock, SaveMode, SessionStore, Version, Versioned,
     validate_key,

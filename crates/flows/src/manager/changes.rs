@@ -522,9 +522,10 @@ mod tests {
         let path = dir.path().join("sessions.json");
         // Two handles opened separately on one file stand in for two processes.
         let open = || {
-            let store = FileStore::new(&path)
-                .unwrap()
-                .with_poll_interval(Duration::from_millis(10));
+            let store = FileStore::builder(&path)
+                .poll_interval(Duration::from_millis(10))
+                .build()
+                .unwrap();
             Arc::new(store) as Arc<dyn SessionStore>
         };
         changes_reach_the_other_manager(open(), open()).await;

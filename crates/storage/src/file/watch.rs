@@ -1,4 +1,4 @@
-//! Other processes' writes to a [`FileStore`](super::FileStore)'s file, turned
+//! Other processes' writes to a [`FileStore`](crate::FileStore)'s file, turned
 //! into change events by polling the file.
 //!
 //! The watcher is a thread of its own, started by the first `subscribe()`.
@@ -24,7 +24,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
 
-use super::{Paths, Sessions};
+use super::document::Sessions;
+use super::paths::Paths;
 use crate::store::{ChangeEvent, ChangeKind, Version};
 
 /// How often the watcher looks at the file unless told otherwise.
@@ -304,7 +305,10 @@ mod tests {
     /// Two handles opened separately on one file: two processes.
     fn two_handles(dir: &tempfile::TempDir) -> (FileStore, FileStore) {
         let path = dir.path().join("sessions.json");
-        let mine = FileStore::new(&path).unwrap().with_poll_interval(POLL);
+        let mine = FileStore::builder(&path)
+            .poll_interval(POLL)
+            .build()
+            .unwrap();
         let other = FileStore::new(&path).unwrap();
         (mine, other)
     }
