@@ -7,11 +7,16 @@
 //!   `CI=true` a test that cannot get one fails rather than skips.
 //!   [`TlsRedisServer`] is a private TLS-only one with certificates made by
 //!   the `openssl` command line.
+//! - [`FaultyStore`]: a store around another that fails or breaks the store
+//!   contract when told to ([`Fault`]), holds saves at a gate, and counts the
+//!   calls that reach the store underneath ([`Call`]).
 //!
 //! Everything here is std and this crate only: the feature adds no
 //! dependency. It starts processes and panics on purpose (under `CI=true`),
 //! so keep it to tests: enable it in `[dev-dependencies]`.
 
+mod faulty_store;
 mod redis_server;
 
+pub use faulty_store::{Call, Fault, FaultyStore};
 pub use redis_server::{REDIS_URL_VAR, RedisServer, TlsRedisServer};
