@@ -106,6 +106,7 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod error;
+mod feed;
 mod file;
 mod id;
 mod lease;
@@ -123,6 +124,7 @@ pub mod test_util;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use self::redis::{DEFAULT_REDIS_PREFIX, RedisStore, RedisStoreBuilder};
 pub use error::{StoreError, StoreErrorKind, StoreResult};
+pub use feed::ChangeFeed;
 pub use file::{FileStore, FileStoreBuilder};
 pub use memory::MemoryStore;
 pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};

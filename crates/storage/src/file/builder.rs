@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arcgis_auth_core::{Clock, SystemClock};
-use tokio::sync::broadcast;
 
 use super::paths::Paths;
 use super::store::{FileStore, Inner};
 use super::watch::{DEFAULT_POLL_INTERVAL, Watch};
 use crate::error::StoreResult;
-use crate::memory::EVENT_CAPACITY;
+use crate::feed::ChangeFeed;
 
 /// Settings for a [`FileStore`]; made by [`FileStore::builder`].
 ///
@@ -70,11 +69,10 @@ impl FileStoreBuilder {
     /// when the path does not name a file.
     pub fn build(self) -> StoreResult<FileStore> {
         let paths = Paths::for_file(self.path)?;
-        let (events, _) = broadcast::channel(EVENT_CAPACITY);
         Ok(FileStore {
             inner: Arc::new(Inner {
                 paths,
-                events,
+                events: ChangeFeed::new(),
                 clock: self.clock,
                 watch: Watch::new(self.poll_interval),
             }),

@@ -14,6 +14,7 @@ use super::document::{Document, SESSIONS_FORMAT, Sessions};
 use super::paths::Paths;
 use super::watch::Watch;
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::feed::ChangeFeed;
 use crate::lease::validate_lease;
 use crate::record::SessionRecord;
 use crate::store::{
@@ -125,7 +126,7 @@ pub struct FileStore {
 /// What the clones of a store share.
 pub(super) struct Inner {
     pub(super) paths: Paths,
-    pub(super) events: broadcast::Sender<ChangeEvent>,
+    pub(super) events: ChangeFeed,
     pub(super) clock: Arc<dyn Clock>,
     /// Other writers' changes, followed from the first `subscribe()`.
     pub(super) watch: Watch,
@@ -309,7 +310,7 @@ impl Inner {
             paths.write_document(&paths.file, &doc)?;
             let version = doc.body.sessions.get(&event.key).map(|e| e.version);
             self.watch.own_write(&event.key, version);
-            let _ = self.events.send(event);
+            self.events.publish(event);
         }
         drop(lock);
         Ok(out)

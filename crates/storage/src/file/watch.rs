@@ -22,10 +22,9 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::broadcast;
-
 use super::document::Sessions;
 use super::paths::Paths;
+use crate::feed::ChangeFeed;
 use crate::store::{ChangeEvent, ChangeKind, Version};
 
 /// How often the watcher looks at the file unless told otherwise.
@@ -129,7 +128,7 @@ impl Watch {
     /// Starts the watcher thread unless it runs. Never panics: when no
     /// thread can be made, the store reports its own writes only, and the
     /// next `subscribe()` tries again.
-    pub(super) fn start(&self, paths: &Paths, events: &broadcast::Sender<ChangeEvent>) {
+    pub(super) fn start(&self, paths: &Paths, events: &ChangeFeed) {
         let mut stop = lock(&self.stop);
         if stop.is_some() {
             return;
@@ -188,7 +187,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The watcher thread's state.
 struct Poller {
     paths: Paths,
-    events: broadcast::Sender<ChangeEvent>,
+    events: ChangeFeed,
     shared: Arc<Shared>,
     /// The file's metadata at the last successful read (`Some(None)`: there
     /// was no file); `None` forces a read.
@@ -217,7 +216,7 @@ impl Poller {
                 // replaced (restored, deleted): anything may have changed.
                 Some(before) if now.next_version >= before.next_version => {
                     for event in before.changes_to(&now) {
-                        let _ = self.events.send(event);
+                        self.events.publish(event);
                     }
                     *before = now;
                 }
@@ -225,7 +224,7 @@ impl Poller {
                 // file: what happened before it is unknown.
                 _ => {
                     *seen = Some(now);
-                    let _ = self.events.send(ChangeEvent::resync());
+                    self.events.publish(ChangeEvent::resync());
                 }
             }
         });
@@ -290,6 +289,7 @@ mod tests {
     use std::time::Instant;
 
     use arcgis_auth_core::Portal;
+    use tokio::sync::broadcast;
     use tokio::sync::broadcast::error::TryRecvError;
 
     use super::*;

@@ -7,7 +7,6 @@ use std::time::Duration;
 use redis::ConnectionAddr;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::runtime::Handle;
-use tokio::sync::broadcast;
 
 use super::error::redis_error;
 use super::listener::Listener;
@@ -15,8 +14,8 @@ use super::scripts::Scripts;
 use super::store::{Inner, RedisStore};
 use super::tls::open_client;
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
+use crate::feed::ChangeFeed;
 use crate::id::random_id;
-use crate::memory::EVENT_CAPACITY;
 
 /// The default key prefix.
 pub const DEFAULT_REDIS_PREFIX: &str = "arcgis-auth";
@@ -146,7 +145,6 @@ impl RedisStoreBuilder {
         .map_err(|e| redis_error("connect", e))?;
 
         let channel = format!("{}:changes", self.prefix);
-        let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let listener = if self.remote_events {
             // The connection manager above needs Tokio, so this is on a runtime.
             let runtime = Handle::try_current().map_err(|_| {
@@ -167,7 +165,7 @@ impl RedisStoreBuilder {
                 channel,
                 origin: random_id(),
                 ttl_margin: self.ttl_margin,
-                events,
+                events: ChangeFeed::new(),
                 listener,
                 scripts: Scripts::new(),
             }),

@@ -7,10 +7,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::Client;
 use tokio::runtime::Handle;
-use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use super::messages::{Message, echo_prefix};
+use crate::feed::ChangeFeed;
 use crate::store::ChangeEvent;
 
 /// A store's listener: what it takes to start it later, from a synchronous
@@ -58,12 +58,7 @@ impl Listener {
     /// Starts the task unless it runs already (or remote events are off),
     /// forwarding messages on `channel` not from `origin` to `events`.
     /// Concurrent callers start one task between them.
-    pub(super) fn start(
-        &self,
-        channel: &str,
-        origin: &str,
-        events: &broadcast::Sender<ChangeEvent>,
-    ) {
+    pub(super) fn start(&self, channel: &str, origin: &str, events: &ChangeFeed) {
         let Some(remote) = &self.remote else {
             return;
         };
@@ -91,12 +86,7 @@ impl Drop for Listener {
 /// Forwards other processes' change messages to `events`, reconnecting with
 /// backoff when the subscription drops, and sends a `Resync` each time the
 /// subscription is confirmed. Runs until the store is dropped.
-async fn listen(
-    client: Client,
-    channel: String,
-    echo_prefix: Vec<u8>,
-    events: broadcast::Sender<ChangeEvent>,
-) {
+async fn listen(client: Client, channel: String, echo_prefix: Vec<u8>, events: ChangeFeed) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match client.get_async_pubsub().await {
@@ -105,7 +95,7 @@ async fn listen(
                     backoff = Duration::from_millis(100);
                     tracing::debug!("subscribed to Redis change messages; sending a resync");
                     // Whatever was published before this point was missed.
-                    let _ = events.send(ChangeEvent::resync());
+                    events.publish(ChangeEvent::resync());
                     let mut messages = pubsub.into_on_message();
                     while let Some(msg) = messages.next().await {
                         let payload = msg.get_payload_bytes();
@@ -117,7 +107,7 @@ async fn listen(
                             continue;
                         };
                         if let Some(event) = message.into_event() {
-                            let _ = events.send(event);
+                            events.publish(event);
                         }
                     }
                     tracing::warn!("Redis change subscription dropped; reconnecting");

@@ -17,6 +17,7 @@ use super::listener::Listener;
 use super::messages::{delete_message, save_message};
 use super::scripts::Scripts;
 use crate::error::{StoreError, StoreResult};
+use crate::feed::ChangeFeed;
 use crate::id::random_id;
 use crate::lease::validate_lease;
 use crate::record::SessionRecord;
@@ -42,7 +43,7 @@ const NO_TTL_BEYOND: Duration = Duration::from_secs(10 * 365 * 86_400);
 /// - Change events cover this process's writes at once, and other processes'
 ///   writes through the `<prefix>:changes` pub/sub channel (unless turned off
 ///   with [`RedisStoreBuilder::remote_events`](crate::RedisStoreBuilder::remote_events)); see below.
-/// - Connection failures are [`StoreErrorKind::Unavailable`]; the connection
+/// - Connection failures are [`StoreErrorKind::Unavailable`](crate::StoreErrorKind::Unavailable); the connection
 ///   reconnects on its own.
 ///
 /// Clones share the connection.
@@ -59,9 +60,9 @@ const NO_TTL_BEYOND: Duration = Duration::from_secs(10 * 365 * 86_400);
 /// CA's certificate with [`RedisStoreBuilder::ca_certificate_pem`](crate::RedisStoreBuilder::ca_certificate_pem). There is
 /// no way to skip verification: a certificate that does not verify fails
 /// [`connect`](crate::RedisStoreBuilder::connect) with
-/// [`StoreErrorKind::Unavailable`] and a message saying so, and a
+/// [`StoreErrorKind::Unavailable`](crate::StoreErrorKind::Unavailable) and a message saying so, and a
 /// `rediss://…/#insecure` URL is refused with
-/// [`StoreErrorKind::InvalidInput`]. TLS uses rustls's process-wide crypto
+/// [`StoreErrorKind::InvalidInput`](crate::StoreErrorKind::InvalidInput). TLS uses rustls's process-wide crypto
 /// provider: if your program has not chosen one when the first `rediss://`
 /// store connects, aws-lc-rs (the one reqwest uses) is installed as the
 /// default, so choose yours at start-up if you want another.
@@ -127,7 +128,7 @@ pub(super) struct Inner {
     /// Identifies this store's own change messages on the channel.
     pub(super) origin: String,
     pub(super) ttl_margin: Duration,
-    pub(super) events: broadcast::Sender<ChangeEvent>,
+    pub(super) events: ChangeFeed,
     /// Other processes' changes, followed from the first `subscribe()`.
     pub(super) listener: Listener,
     pub(super) scripts: Scripts,
@@ -170,7 +171,7 @@ impl RedisStore {
     }
 
     fn publish(&self, event: ChangeEvent) {
-        let _ = self.inner.events.send(event);
+        self.inner.events.publish(event);
     }
 }
 

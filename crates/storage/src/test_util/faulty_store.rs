@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use tokio::sync::{Semaphore, broadcast};
 
 use crate::error::{StoreError, StoreResult};
+use crate::feed::ChangeFeed;
 use crate::id::random_id;
-use crate::memory::{EVENT_CAPACITY, MemoryStore};
+use crate::memory::MemoryStore;
 use crate::record::SessionRecord;
 use crate::store::{
     ChangeEvent, Lease, RefreshLock, SaveMode, SessionStore, Version, Versioned, validate_key,
@@ -106,7 +107,7 @@ struct Shared {
     /// Indexed by `Call as usize`.
     calls: [AtomicUsize; 6],
     /// The feed of [`Fault::NoEvents`], which nothing is sent to.
-    silent: broadcast::Sender<ChangeEvent>,
+    silent: ChangeFeed,
 }
 
 impl FaultyStore<MemoryStore> {
@@ -135,7 +136,7 @@ impl<S: SessionStore> FaultyStore<S> {
             shared: Arc::new(Shared {
                 faults: AtomicU32::new(0),
                 calls: Default::default(),
-                silent: broadcast::channel(EVENT_CAPACITY).0,
+                silent: ChangeFeed::new(),
             }),
             save_gate: None,
         }
