@@ -110,7 +110,7 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     use arcgis_auth_core::{Portal, Timestamp, Token};
-    use arcgis_auth_storage::test_util::{Call, FaultyStore};
+    use arcgis_auth_storage::test_util::{FaultyStore, Op};
     use arcgis_auth_storage::{MemoryStore, SessionKind};
 
     use super::*;
@@ -147,16 +147,16 @@ pub(crate) mod tests {
         let reading = store.load("k").await.unwrap().unwrap();
         let version = reading.version.clone();
         let read_once = ReadOnce::new(store.clone(), "k".to_owned(), reading);
-        assert_eq!(counting.calls(Call::Load), 1);
+        assert_eq!(counting.calls(Op::Load), 1);
 
         // Another key, and listing, go to the store.
         assert!(read_once.load("other").await.unwrap().is_none());
-        assert_eq!(counting.calls(Call::Load), 2);
+        assert_eq!(counting.calls(Op::Load), 2);
         // The key: the reading, without a read.
         let first = read_once.load("k").await.unwrap();
         assert_eq!(token_of(&first).as_deref(), Some("one"));
         assert_eq!(first.unwrap().version, version);
-        assert_eq!(counting.calls(Call::Load), 2);
+        assert_eq!(counting.calls(Op::Load), 2);
         // Then the store, which may have changed meanwhile.
         store
             .save("k", &app_session("two"), SaveMode::Update(version.clone()))
@@ -164,7 +164,7 @@ pub(crate) mod tests {
             .unwrap();
         let second = read_once.load("k").await.unwrap();
         assert_eq!(token_of(&second).as_deref(), Some("two"));
-        assert_eq!(counting.calls(Call::Load), 3);
+        assert_eq!(counting.calls(Op::Load), 3);
         // A save from the old reading is still a compare-and-swap.
         let stale = read_once
             .save("k", &app_session("three"), SaveMode::Update(version))

@@ -239,7 +239,7 @@ fn profiles(store: Arc<dyn SessionStore>, http: HttpClient) -> Profiles {
 #[cfg(test)]
 mod tests {
     use arcgis_auth_core::ExposeSecret;
-    use arcgis_auth_storage::test_util::{Call, FaultyStore};
+    use arcgis_auth_storage::test_util::{FaultyStore, Op};
     use arcgis_auth_storage::{SaveMode, SessionStore};
 
     use super::*;
@@ -278,18 +278,18 @@ mod tests {
         assert_eq!(record.kind, SessionKind::App);
         let token = manager.token().await.unwrap();
         assert_eq!(token.secret().expose_secret(), "fresh");
-        assert_eq!(counting.calls(Call::Load), 1);
+        assert_eq!(counting.calls(Op::Load), 1);
         // The manager's later reads go to the store as before.
         manager.clear().await;
         manager.token().await.unwrap();
-        assert_eq!(counting.calls(Call::Load), 2);
+        assert_eq!(counting.calls(Op::Load), 2);
     }
 
     #[tokio::test]
     async fn logout_reads_the_store_once() {
         let (ctx, counting) = context().await;
         logout::run(&ctx).await.unwrap();
-        assert_eq!(counting.calls(Call::Load), 1);
+        assert_eq!(counting.calls(Op::Load), 1);
         assert!(ctx.profiles.load("default").await.unwrap().is_none());
     }
 
@@ -299,10 +299,10 @@ mod tests {
         ctx.portal = Some(Portal::parse("https://other.example.com/portal").unwrap());
         let err = ctx.manager(&no_secret()).await.unwrap_err();
         assert_eq!(err.code(), USAGE);
-        assert_eq!(counting.calls(Call::Load), 1);
+        assert_eq!(counting.calls(Op::Load), 1);
         ctx.profile = "nobody".to_owned();
         let err = ctx.manager(&no_secret()).await.unwrap_err();
         assert_eq!(err.code(), SIGN_IN);
-        assert_eq!(counting.calls(Call::Load), 2);
+        assert_eq!(counting.calls(Op::Load), 2);
     }
 }

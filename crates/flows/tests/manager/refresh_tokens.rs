@@ -6,7 +6,7 @@ use std::time::Duration;
 use arcgis_auth_core::{ExposeSecret, Timestamp};
 use arcgis_auth_flows::{Grant, Renewal};
 use arcgis_auth_storage::SessionStore;
-use arcgis_auth_storage::test_util::{Call, FaultyStore};
+use arcgis_auth_storage::test_util::{FaultyStore, Op};
 use tokio::sync::Semaphore;
 
 use crate::support::*;
@@ -101,12 +101,12 @@ async fn the_rotated_refresh_token_is_saved_before_the_new_token_is_handed_out()
     assert_eq!(fx.source.calls(), 1);
     assert!(!caller.is_finished());
     assert!(m.cached().is_none());
-    assert_eq!(flaky.calls(Call::Save), 0);
+    assert_eq!(flaky.calls(Op::Save), 0);
 
     gate.add_permits(100);
     let token = caller.await.unwrap().unwrap();
     assert_eq!(token.secret().expose_secret(), "AT-SECRET-1");
-    assert_eq!(flaky.calls(Call::Save), 1);
+    assert_eq!(flaky.calls(Op::Save), 1);
     assert_eq!(
         secret(&stored(&*fx.store).await).1.as_deref(),
         Some("RT-SECRET-1")

@@ -51,10 +51,10 @@ impl Fault {
     }
 }
 
-/// A call a [`FaultyStore`] counts.
+/// An operation whose calls a [`FaultyStore`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Call {
+pub enum Op {
     /// [`SessionStore::load`].
     Load,
     /// [`SessionStore::save`].
@@ -80,7 +80,7 @@ pub enum Call {
 /// either.
 ///
 /// ```
-/// use arcgis_auth_storage::test_util::{Call, Fault, FaultyStore};
+/// use arcgis_auth_storage::test_util::{Fault, FaultyStore, Op};
 /// use arcgis_auth_storage::{SessionStore, StoreErrorKind};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -90,7 +90,7 @@ pub enum Call {
 /// assert_eq!(err.kind(), StoreErrorKind::Unavailable);
 /// store.set(Fault::LoadsFail, false);
 /// assert!(store.load("k").await.unwrap().is_none());
-/// assert_eq!(store.calls(Call::Load), 1, "the failed load never reached the store");
+/// assert_eq!(store.calls(Op::Load), 1, "the failed load never reached the store");
 /// # });
 /// ```
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ pub struct FaultyStore<S = MemoryStore> {
 #[derive(Debug)]
 struct Shared {
     faults: AtomicU32,
-    /// Indexed by `Call as usize`.
+    /// Indexed by `Op as usize`.
     calls: [AtomicUsize; 6],
     /// The feed of [`Fault::NoEvents`], which nothing is sent to.
     silent: ChangeFeed,
@@ -165,11 +165,11 @@ impl<S: SessionStore> FaultyStore<S> {
         self.shared.faults.load(Ordering::SeqCst) & fault.bit() != 0
     }
 
-    /// How many `call`s reached the wrapped store and came back (with an
-    /// answer or its error); calls failed by a fault, or still waiting at
+    /// How many calls of `op` reached the wrapped store and came back (with
+    /// an answer or its error); calls failed by a fault, or still waiting at
     /// the save gate, are not counted.
-    pub fn calls(&self, call: Call) -> usize {
-        self.shared.calls[call as usize].load(Ordering::SeqCst)
+    pub fn calls(&self, op: Op) -> usize {
+        self.shared.calls[op as usize].load(Ordering::SeqCst)
     }
 
     /// The wrapped store.
@@ -188,8 +188,8 @@ impl<S: SessionStore> FaultyStore<S> {
     }
 
     /// Counts a call that came back from the wrapped store.
-    fn counted<T>(&self, call: Call, answer: T) -> T {
-        self.shared.calls[call as usize].fetch_add(1, Ordering::SeqCst);
+    fn counted<T>(&self, op: Op, answer: T) -> T {
+        self.shared.calls[op as usize].fetch_add(1, Ordering::SeqCst);
         answer
     }
 }
@@ -199,7 +199,7 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
     async fn load(&self, key: &str) -> StoreResult<Option<Versioned>> {
         self.check(Fault::LoadsFail)?;
         let answer = self.inner.load(key).await;
-        self.counted(Call::Load, answer)
+        self.counted(Op::Load, answer)
     }
 
     async fn save(
@@ -219,7 +219,7 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
             mode
         };
         let answer = self.inner.save(key, record, mode).await;
-        let answer = self.counted(Call::Save, answer);
+        let answer = self.counted(Op::Save, answer);
         if self.has(Fault::ErrorsQuoteTokens) {
             return answer.map_err(|e| {
                 let token = record
@@ -236,7 +236,7 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
     async fn delete(&self, key: &str, version: Option<&Version>) -> StoreResult<bool> {
         self.check(Fault::DeletesFail)?;
         let answer = self.inner.delete(key, version).await;
-        self.counted(Call::Delete, answer)
+        self.counted(Op::Delete, answer)
     }
 
     async fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {
@@ -247,7 +247,7 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
             prefix
         };
         let answer = self.inner.list(prefix).await;
-        self.counted(Call::List, answer)
+        self.counted(Op::List, answer)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
@@ -271,7 +271,7 @@ impl<S: SessionStore> RefreshLock for FaultyStore<S> {
         if self.has(Fault::LockAlwaysGranted) {
             validate_key(key)?;
             return Ok(self.counted(
-                Call::TryAcquire,
+                Op::TryAcquire,
                 Some(Lease {
                     key: key.to_owned(),
                     holder: random_id(),
@@ -280,14 +280,14 @@ impl<S: SessionStore> RefreshLock for FaultyStore<S> {
             ));
         }
         let answer = lock.try_acquire(key, lease).await;
-        self.counted(Call::TryAcquire, answer)
+        self.counted(Op::TryAcquire, answer)
     }
 
     async fn release(&self, lease: &Lease) -> StoreResult<bool> {
         self.check(Fault::LocksFail)?;
         let lock = self.inner.refresh_lock().ok_or_else(no_lock)?;
         let answer = lock.release(lease).await;
-        self.counted(Call::Release, answer)
+        self.counted(Op::Release, answer)
     }
 }
 
@@ -320,9 +320,9 @@ mod tests {
                 .is_none()
         );
         assert!(lock.release(&lease).await.unwrap());
-        assert_eq!(store.calls(Call::TryAcquire), 2);
-        assert_eq!(store.calls(Call::Release), 1);
-        assert!(store.calls(Call::Save) >= 2);
+        assert_eq!(store.calls(Op::TryAcquire), 2);
+        assert_eq!(store.calls(Op::Release), 1);
+        assert!(store.calls(Op::Save) >= 2);
     }
 
     #[tokio::test]
@@ -345,8 +345,8 @@ mod tests {
         for err in errors {
             assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
         }
-        for call in [Call::Load, Call::Save, Call::Delete, Call::List] {
-            assert_eq!(store.calls(call), 0);
+        for op in [Op::Load, Op::Save, Op::Delete, Op::List] {
+            assert_eq!(store.calls(op), 0);
         }
         store.set(Fault::SavesFail, false);
         assert!(store.has(Fault::LoadsFail));

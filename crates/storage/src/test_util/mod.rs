@@ -9,7 +9,7 @@
 //!   the `openssl` command line.
 //! - [`FaultyStore`]: a store around another that fails or breaks the store
 //!   contract when told to ([`Fault`]), holds saves at a gate, and counts the
-//!   calls that reach the store underneath ([`Call`]).
+//!   calls that reach the store underneath ([`Op`]).
 //!
 //! Everything here is std and this crate only: the feature adds no
 //! dependency. It starts processes and panics on purpose (under `CI=true`),
@@ -18,5 +18,5 @@
 mod faulty_store;
 mod redis_server;
 
-pub use faulty_store::{Call, Fault, FaultyStore};
+pub use faulty_store::{Fault, FaultyStore, Op};
 pub use redis_server::{REDIS_URL_VAR, RedisServer, TlsRedisServer};
