@@ -18,8 +18,8 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arcgis_auth_bench::RedisServer;
 use arcgis_auth_core::{Portal, RefreshToken, Timestamp, Token};
+use arcgis_auth_storage::test_util::RedisServer;
 use arcgis_auth_storage::{
     FileStore, MemoryStore, RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore,
 };
@@ -124,7 +124,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     // Redis.
-    let server = match RedisServer::get() {
+    let server = match RedisServer::shared_or_start() {
         Ok(server) => server,
         Err(why) => {
             eprintln!("store_roundtrip/redis skipped: {why}");

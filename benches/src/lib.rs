@@ -2,9 +2,10 @@
 //!
 //! What the criterion benchmarks of arcgis-auth share: a minimal loopback
 //! token endpoint (a few lines of tokio, so the baseline is not a mock
-//! framework's overhead), a private `redis-server`, and an [`OAuthClient`]
-//! for it (the benchmarks renew through the flows crate's
-//! `test_util::AppCredentials`, core's real `client_credentials` grant).
+//! framework's overhead) and an [`OAuthClient`] for it (the benchmarks
+//! renew through the flows crate's `test_util::AppCredentials`, core's real
+//! `client_credentials` grant). The Redis benchmarks take their server from
+//! `arcgis_auth_storage::test_util::RedisServer`.
 //!
 //! Run them with `cargo xtask bench`, which also writes
 //! `target/bench-summary.json`; `docs/performance.md` explains the figures.
@@ -22,12 +23,9 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use arcgis_auth_core::{HttpClient, OAuthClient, Portal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -152,82 +150,6 @@ pub fn oauth_client(endpoint: &TokenEndpoint) -> arcgis_auth_core::Result<OAuthC
     let http = HttpClient::from_builder(reqwest::Client::builder().no_proxy())?;
     Ok(OAuthClient::new(endpoint.portal(), CLIENT_ID, http)
         .with_client_secret("bench-client-secret".into()))
-}
-
-/// A Redis server for the store benchmarks: the one named by
-/// `ARCGIS_AUTH_TEST_REDIS_URL`, or a private `redis-server` on a free
-/// loopback port (no persistence), killed on drop.
-#[derive(Debug)]
-pub struct RedisServer {
-    url: String,
-    child: Option<Child>,
-    dir: Option<PathBuf>,
-}
-
-impl RedisServer {
-    /// Finds or starts a server; the error says what is missing.
-    pub fn get() -> Result<RedisServer, String> {
-        if let Ok(url) = std::env::var("ARCGIS_AUTH_TEST_REDIS_URL") {
-            return Ok(RedisServer {
-                url,
-                child: None,
-                dir: None,
-            });
-        }
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
-        let dir = std::env::temp_dir().join(format!(
-            "arcgis-auth-bench-redis-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "cannot start redis-server ({e}): install it (Debian: apt-get install \
-                     redis-server) or set ARCGIS_AUTH_TEST_REDIS_URL"
-                )
-            })?;
-        let server = RedisServer {
-            url: format!("redis://127.0.0.1:{port}/"),
-            child: Some(child),
-            dir: Some(dir),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while StdStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!("redis-server did not listen on port {port}"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
-    }
-
-    /// `redis://127.0.0.1:<port>/`.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::{Redis, Result, cargo, run, workspace_root};
+use crate::{Result, cargo, run, start_redis, workspace_root};
 
 /// One line of the summary.
 struct Figure {
@@ -41,7 +41,7 @@ pub(crate) fn bench(args: &[String]) -> Result {
         .skip(1)
         .collect();
     if !summary_only {
-        let redis = Redis::start()?;
+        let redis = start_redis()?;
         let mut cmd = cargo();
         cmd.args(["bench", "-p", "arcgis-auth-bench"])
             .env("ARCGIS_AUTH_TEST_REDIS_URL", redis.url());

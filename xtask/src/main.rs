@@ -12,11 +12,11 @@ mod fuzz;
 mod package;
 
 use std::env;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+use arcgis_auth_storage::test_util::RedisServer;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -161,8 +161,8 @@ fn ci() -> Result {
         ]),
     )?;
 
-    let redis = Redis::start()?;
-    let url = redis.url();
+    let redis = start_redis()?;
+    let url = redis.url().to_owned();
     eprintln!("redis-server for tests at {url}");
     // The browser test of the web example needs Chromium and its driver.
     ensure_chromium()?;
@@ -338,68 +338,15 @@ fn is_root() -> bool {
         .is_ok_and(|o| o.stdout.starts_with(b"0"))
 }
 
-/// A private redis-server on a free loopback port, killed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    fn start() -> Result<Redis> {
-        ensure_redis_server()?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port for redis-server: {e}"))?
-            .port();
-        let dir = env::temp_dir().join(format!("arcgis-auth-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start redis-server: {e}"))?;
-        let redis = Redis { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "redis-server did not listen on 127.0.0.1:{port} within 10s"
-                ));
-            }
-            sleep(Duration::from_millis(50));
-        }
-        Ok(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// A private redis-server on a free loopback port (installed first when
+/// missing), killed when the guard drops.
+fn start_redis() -> Result<RedisServer> {
+    ensure_redis_server()?;
+    RedisServer::start()
 }
 
 fn redis_shell() -> Result {
-    let redis = Redis::start()?;
+    let redis = start_redis()?;
     println!("export ARCGIS_AUTH_TEST_REDIS_URL={}", redis.url());
     eprintln!("redis-server running; press Enter to stop it");
     let mut line = String::new();

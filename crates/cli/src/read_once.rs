@@ -107,48 +107,13 @@ impl fmt::Debug for ReadOnce {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     use arcgis_auth_core::{Portal, Timestamp, Token};
+    use arcgis_auth_storage::test_util::{FaultyStore, Op};
     use arcgis_auth_storage::{MemoryStore, SessionKind};
 
     use super::*;
-
-    /// A memory store that counts loads.
-    #[derive(Debug, Default)]
-    pub(crate) struct CountingStore {
-        inner: MemoryStore,
-        pub(crate) loads: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl SessionStore for CountingStore {
-        async fn load(&self, key: &str) -> StoreResult<Option<Versioned>> {
-            self.loads.fetch_add(1, Ordering::SeqCst);
-            self.inner.load(key).await
-        }
-        async fn save(
-            &self,
-            key: &str,
-            record: &SessionRecord,
-            mode: SaveMode,
-        ) -> StoreResult<Version> {
-            self.inner.save(key, record, mode).await
-        }
-        async fn delete(&self, key: &str, version: Option<&Version>) -> StoreResult<bool> {
-            self.inner.delete(key, version).await
-        }
-        async fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {
-            self.inner.list(prefix).await
-        }
-        fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-            self.inner.subscribe()
-        }
-        fn refresh_lock(&self) -> Option<&dyn RefreshLock> {
-            self.inner.refresh_lock()
-        }
-    }
 
     /// An app session whose token is valid for an hour from the system clock.
     pub(crate) fn app_session(token: &str) -> SessionRecord {
@@ -173,7 +138,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn the_first_load_of_the_key_is_the_reading_then_the_store_answers() {
-        let counting = Arc::new(CountingStore::default());
+        let counting = Arc::new(FaultyStore::new(MemoryStore::new()));
         let store: Arc<dyn SessionStore> = counting.clone();
         store
             .save("k", &app_session("one"), SaveMode::Create)
@@ -182,16 +147,16 @@ pub(crate) mod tests {
         let reading = store.load("k").await.unwrap().unwrap();
         let version = reading.version.clone();
         let read_once = ReadOnce::new(store.clone(), "k".to_owned(), reading);
-        assert_eq!(counting.loads.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.calls(Op::Load), 1);
 
         // Another key, and listing, go to the store.
         assert!(read_once.load("other").await.unwrap().is_none());
-        assert_eq!(counting.loads.load(Ordering::SeqCst), 2);
+        assert_eq!(counting.calls(Op::Load), 2);
         // The key: the reading, without a read.
         let first = read_once.load("k").await.unwrap();
         assert_eq!(token_of(&first).as_deref(), Some("one"));
         assert_eq!(first.unwrap().version, version);
-        assert_eq!(counting.loads.load(Ordering::SeqCst), 2);
+        assert_eq!(counting.calls(Op::Load), 2);
         // Then the store, which may have changed meanwhile.
         store
             .save("k", &app_session("two"), SaveMode::Update(version.clone()))
@@ -199,7 +164,7 @@ pub(crate) mod tests {
             .unwrap();
         let second = read_once.load("k").await.unwrap();
         assert_eq!(token_of(&second).as_deref(), Some("two"));
-        assert_eq!(counting.loads.load(Ordering::SeqCst), 3);
+        assert_eq!(counting.calls(Op::Load), 3);
         // A save from the old reading is still a compare-and-swap.
         let stale = read_once
             .save("k", &app_session("three"), SaveMode::Update(version))

@@ -17,7 +17,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +25,7 @@ use arcgis_auth_core::{AuthorizeOptions, HttpClient, Portal};
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::{ManagerConfig, TokenManager, UserSignIn};
+use arcgis_auth_storage::test_util::RedisServer;
 use arcgis_auth_storage::{RedisStore, SaveMode, SessionStore};
 use arcgis_auth_testkit::{FakePortal, Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID};
 
@@ -144,59 +144,6 @@ async fn work(job: Job) {
     println!("fleet-worker ok={ok} failed={failed}");
 }
 
-/// A redis-server for the fleet, killed on drop when we started it.
-struct Redis {
-    url: String,
-    child: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn redis() -> Result<Redis, String> {
-    if let Ok(url) = std::env::var("ARCGIS_AUTH_TEST_REDIS_URL") {
-        return Ok(Redis {
-            url,
-            child: None,
-            _dir: None,
-        });
-    }
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start redis-server: {e}"))?;
-    let redis = Redis {
-        url: format!("redis://127.0.0.1:{port}/"),
-        child: Some(child),
-        _dir: Some(dir),
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err("redis-server did not listen within 10 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(redis)
-}
-
 /// Signs the testkit's user in (PKCE, the browser played by the testkit) and
 /// stores the session under KEY.
 async fn sign_in(portal: &FakePortal, job: &Job) {
@@ -216,35 +163,21 @@ async fn sign_in(portal: &FakePortal, job: &Job) {
         .unwrap();
 }
 
-fn prefix() -> String {
-    use std::hash::{BuildHasher, RandomState};
-    format!(
-        "arcgis-auth-fleet-{:016x}",
-        RandomState::new().hash_one(Instant::now())
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_of_processes_shares_one_session() {
     if let Some(job) = Job::from_env() {
         work(job).await;
         return;
     }
-    let redis = match redis() {
-        Ok(redis) => redis,
-        Err(why) => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(!ci, "CI=true but no Redis for the fleet test: {why}");
-            eprintln!("\n!! SKIPPED the fleet test: no Redis ({why})\n");
-            return;
-        }
+    let Some(redis) = RedisServer::for_test("a_fleet_of_processes_shares_one_session") else {
+        return;
     };
     let portal = FakePortal::start().await;
     let job = Job {
         portal: portal.portal_url(),
         item: portal.secured_item_url("fleet-item") + "?f=json",
-        redis: redis.url.clone(),
-        prefix: prefix(),
+        redis: redis.url().to_owned(),
+        prefix: RedisServer::unique_prefix(),
     };
     sign_in(&portal, &job).await;
     portal.reset_calls();

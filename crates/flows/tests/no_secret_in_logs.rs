@@ -14,10 +14,10 @@ mod capture;
 use capture::Capture;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use arcgis_auth_core::{ErrorKind, ManualClock};
 use arcgis_auth_flows::Renewal;
+use arcgis_auth_storage::test_util::{Fault, FaultyStore};
 use arcgis_auth_storage::{MemoryStore, SessionStore};
 
 use crate::support::*;
@@ -34,7 +34,7 @@ async fn no_token_appears_in_any_span_or_event() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let clock = ManualClock::new(START);
-    let flaky = FlakyStore::new(MemoryStore::with_clock(Arc::new(clock.clone())));
+    let flaky = FaultyStore::new(MemoryStore::with_clock(Arc::new(clock.clone())));
     let store: Arc<dyn SessionStore> = Arc::new(flaky.clone());
     let source = Arc::new(FakeSource::new(Renewal::RefreshToken).script(&[
         Step::Fail(ErrorKind::Server),
@@ -58,11 +58,11 @@ async fn no_token_appears_in_any_span_or_event() {
     let t1 = m.token().await.unwrap();
     clock.advance(26 * MINUTE);
     m.token().await.unwrap();
-    flaky.fail_saves.store(true, Ordering::SeqCst);
+    flaky.set(Fault::SavesFail, true);
     m.report_invalid(&m.token().await.unwrap());
     m.token().await.unwrap();
     let _ = m.persist().await;
-    flaky.fail_saves.store(false, Ordering::SeqCst);
+    flaky.set(Fault::SavesFail, false);
     m.report_invalid(&m.token().await.unwrap());
     let _ = m.token().await;
     let _ = format!("{t1:?} {m:?}");

@@ -10,7 +10,7 @@
 //!    that never repeats (so a version read before a delete never matches the
 //!    record created after it);
 //! 3. a refresh lock as rows with an expiry, released only by their holder;
-//! 4. change events through a `tokio::sync::broadcast` channel;
+//! 4. change events through a [`ChangeFeed`];
 //! 5. blocking database calls moved off the async threads;
 //! 6. the conformance suite, run by `main` and by the test at the bottom
 //!    (`cargo test -p arcgis-auth-storage --features conformance --example sqlite_store`).
@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use arcgis_auth_core::Timestamp;
 use arcgis_auth_storage::{
-    ChangeEvent, ChangeKind, Lease, RefreshLock, SaveMode, SessionRecord, SessionStore, StoreError,
-    StoreErrorKind, StoreResult, Version, Versioned, conformance, validate_key,
+    ChangeEvent, ChangeFeed, ChangeKind, Lease, RefreshLock, SaveMode, SessionRecord, SessionStore,
+    StoreError, StoreErrorKind, StoreResult, Version, Versioned, conformance, validate_key,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -55,7 +55,7 @@ const SCHEMA: &str = "
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
-    events: broadcast::Sender<ChangeEvent>,
+    events: ChangeFeed,
 }
 
 // Step 1: Debug must never print records (they hold tokens).
@@ -86,7 +86,7 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(db_error)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
-            events: broadcast::channel(1024).0,
+            events: ChangeFeed::new(),
         })
     }
 
@@ -103,11 +103,6 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::unavailable("the SQLite task did not finish").with_source(e))?
-    }
-
-    fn publish(&self, event: ChangeEvent) {
-        // Nobody listening is fine.
-        let _ = self.events.send(event);
     }
 }
 
@@ -201,7 +196,7 @@ impl SessionStore for SqliteStore {
             })
             .await?;
         // Step 4: one event per successful change, none for a conflict.
-        self.publish(ChangeEvent {
+        self.events.publish(ChangeEvent {
             key: key.to_owned(),
             kind,
             version: Some(version.clone()),
@@ -233,7 +228,7 @@ impl SessionStore for SqliteStore {
             })
             .await?;
         if deleted {
-            self.publish(ChangeEvent {
+            self.events.publish(ChangeEvent {
                 key: key.to_owned(),
                 kind: ChangeKind::Deleted,
                 version: None,

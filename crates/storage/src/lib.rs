@@ -83,6 +83,9 @@
 //!   you give).
 //! - `conformance`: the `conformance` module, async checks any
 //!   [`SessionStore`] must pass, for backend authors' tests.
+//! - `test-util`: the `test_util` module, for tests: a loopback
+//!   `redis-server` started (and killed) by the test, and a store wrapper
+//!   that injects faults and counts calls. Std only: it adds no dependency.
 //!
 //! ## Running the Redis tests
 //!
@@ -93,7 +96,8 @@
 //! flushed). Without either they are skipped with a loud notice, except under
 //! `CI=true`, where they fail. The TLS tests always start their own
 //! TLS-only `redis-server`, with certificates made by the `openssl` command
-//! line (Debian package `openssl`).
+//! line (Debian package `openssl`). The harness is public, for other crates'
+//! tests: `test_util::RedisServer` (feature `test-util`).
 //!
 #![doc = include_str!("../docs/writing-a-backend.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -102,23 +106,28 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod error;
+mod feed;
 mod file;
 mod id;
 mod lease;
 mod memory;
 mod record;
 #[cfg(feature = "redis")]
-mod redis_store;
+mod redis;
 mod store;
 mod table;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
 
-pub use error::{StoreError, StoreErrorKind, StoreResult};
-pub use file::FileStore;
-pub use memory::MemoryStore;
-pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis_store::{DEFAULT_REDIS_PREFIX, RedisStore, RedisStoreBuilder};
+pub use self::redis::{DEFAULT_REDIS_PREFIX, RedisStore, RedisStoreBuilder};
+pub use error::{StoreError, StoreErrorKind, StoreResult};
+pub use feed::ChangeFeed;
+pub use file::{FileStore, FileStoreBuilder};
+pub use memory::MemoryStore;
+pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};
 pub use store::{
     ChangeEvent, ChangeKind, Lease, RefreshLock, SaveMode, SessionStore, Version, Versioned,
     validate_key,

@@ -9,15 +9,13 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use crate::error::StoreResult;
+use crate::feed::ChangeFeed;
 use crate::lease::{LeaseTable, validate_lease};
 use crate::record::SessionRecord;
 use crate::store::{
     ChangeEvent, Lease, RefreshLock, SaveMode, SessionStore, Version, Versioned, validate_key,
 };
 use crate::table::Table;
-
-/// How many change events a slow subscriber may fall behind before it sees `Lagged`.
-pub(crate) const EVENT_CAPACITY: usize = 1024;
 
 /// A session store in this process's memory, for tests and single-process apps.
 ///
@@ -49,7 +47,7 @@ pub struct MemoryStore {
 
 struct Inner {
     state: Mutex<State>,
-    events: broadcast::Sender<ChangeEvent>,
+    events: ChangeFeed,
     clock: Arc<dyn Clock>,
 }
 
@@ -68,11 +66,10 @@ impl MemoryStore {
     /// An empty store whose leases expire by `clock` (a
     /// [`ManualClock`](arcgis_auth_core::ManualClock) in tests).
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        let (events, _) = broadcast::channel(EVENT_CAPACITY);
         MemoryStore {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
-                events,
+                events: ChangeFeed::new(),
                 clock,
             }),
         }
@@ -98,8 +95,7 @@ impl MemoryStore {
     }
 
     fn publish(&self, event: ChangeEvent) {
-        // No subscriber is not an error.
-        let _ = self.inner.events.send(event);
+        self.inner.events.publish(event);
     }
 }
 

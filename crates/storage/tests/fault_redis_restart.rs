@@ -11,109 +11,18 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
 
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arcgis_auth_core::{ExposeSecret, Portal};
+use arcgis_auth_storage::test_util::RedisServer;
 use arcgis_auth_storage::{
     RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore, StoreErrorKind,
 };
 
 const KEY: &str = "user:jdoe";
 
-/// A redis-server child with persistence on, restartable on its port.
-struct Server {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Server {
-    fn start() -> Result<Server, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let mut server = Server {
-            port,
-            dir,
-            child: None,
-        };
-        server.spawn()?;
-        Ok(server)
-    }
-
-    fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start redis-server: {e}"))?;
-        self.child = Some(child);
-        wait_listening(self.port, self.dir.path())
-    }
-
-    /// SIGKILL: no shutdown, no final save.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn wait_listening(port: u16, dir: &Path) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err(format!(
-                "redis-server (dir {}) did not listen on {port} within 10 s",
-                dir.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-fn server_or_skip() -> Option<Server> {
-    match Server::start() {
-        Ok(server) => Some(server),
-        Err(why) => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(
-                !ci,
-                "CI=true but no redis-server for the restart test: {why}"
-            );
-            eprintln!("\n!! SKIPPED fault_redis_restart: {why} (install redis-server)\n");
-            None
-        }
-    }
-}
+/// Persistence on: an append-only file synced on every write.
+const DURABLE: &[&str] = &["--appendonly", "yes", "--appendfsync", "always"];
 
 /// The record for generation `n`: the access token names its generation.
 fn record(n: u64) -> SessionRecord {
@@ -148,7 +57,7 @@ async fn step(store: &RedisStore) -> Result<u64, arcgis_auth_storage::StoreError
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_and_restarted_loses_nothing_and_resumes_by_itself() {
-    let Some(mut server) = server_or_skip() else {
+    let Some(mut server) = RedisServer::private_for_test("fault_redis_restart", DURABLE) else {
         return;
     };
     let store = RedisStore::builder(server.url())
@@ -178,7 +87,7 @@ async fn redis_killed_and_restarted_loses_nothing_and_resumes_by_itself() {
     }
 
     // Restarted on the same port, from its append-only file.
-    server.spawn().unwrap();
+    server.restart().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut errors_after_restart = 0;
     let resumed_at = loop {

@@ -88,9 +88,10 @@ async fn another_processes_writes_arrive_as_events() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("sessions.json");
-    let store = FileStore::new(&path)
-        .unwrap()
-        .with_poll_interval(Duration::from_millis(10));
+    let store = FileStore::builder(&path)
+        .poll_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
     let mut events = store.subscribe();
     assert_eq!(next(&mut events).await.kind, ChangeKind::Resync);
 

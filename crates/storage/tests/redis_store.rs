@@ -1,21 +1,20 @@
-//! `RedisStore` against a real loopback `redis-server` (see `support/redis_server.rs`).
+//! `RedisStore` against a real loopback `redis-server` (see
+//! `arcgis_auth_storage::test_util::RedisServer`).
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
-
-mod support;
 
 use std::time::Duration;
 
 use arcgis_auth_core::{Portal, Timestamp};
+use arcgis_auth_storage::test_util::{RedisServer, TlsRedisServer};
 use arcgis_auth_storage::{
     ChangeEvent, ChangeKind, RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore,
     StoreErrorKind, conformance,
 };
-use support::redis_server::TestRedis;
 use tokio::sync::broadcast;
 
-async fn store(server: &TestRedis, prefix: &str) -> RedisStore {
-    RedisStore::builder(&server.url)
+async fn store(server: &RedisServer, prefix: &str) -> RedisStore {
+    RedisStore::builder(server.url())
         .prefix(prefix)
         .connect()
         .await
@@ -23,7 +22,7 @@ async fn store(server: &TestRedis, prefix: &str) -> RedisStore {
 }
 
 /// Removes what a test left under `prefix` (matters on a shared server).
-async fn clean(server: &TestRedis, prefix: &str) {
+async fn clean(server: &RedisServer, prefix: &str) {
     let mut conn = raw(server).await;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}:*"))
@@ -39,8 +38,8 @@ async fn clean(server: &TestRedis, prefix: &str) {
     }
 }
 
-async fn raw(server: &TestRedis) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.url.as_str())
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -88,10 +87,10 @@ async fn next_event(events: &mut broadcast::Receiver<ChangeEvent>, wait: Duratio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store_passes_the_conformance_suite() {
-    let Some(server) = TestRedis::get("redis_store_passes_the_conformance_suite") else {
+    let Some(server) = RedisServer::for_test("redis_store_passes_the_conformance_suite") else {
         return;
     };
-    let prefix = TestRedis::prefix();
+    let prefix = RedisServer::unique_prefix();
     // Separate connections stand in for separate processes.
     let handles = [
         store(&server, &prefix).await,
@@ -108,13 +107,13 @@ async fn redis_store_passes_the_conformance_suite() {
 
 #[tokio::test]
 async fn other_processes_changes_arrive_as_events() {
-    let Some(server) = TestRedis::get("other_processes_changes_arrive_as_events") else {
+    let Some(server) = RedisServer::for_test("other_processes_changes_arrive_as_events") else {
         return;
     };
-    let prefix = TestRedis::prefix();
+    let prefix = RedisServer::unique_prefix();
     let a = store(&server, &prefix).await;
     let b = store(&server, &prefix).await;
-    let elsewhere = store(&server, &TestRedis::prefix()).await;
+    let elsewhere = store(&server, &RedisServer::unique_prefix()).await;
     let mut a_events = a.subscribe();
     let mut b_events = b.subscribe();
     // Remote changes are delivered from the resync that confirms the subscription on.
@@ -161,12 +160,12 @@ async fn other_processes_changes_arrive_as_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_change_subscription_starts_with_the_first_subscriber_and_ends_with_the_store() {
-    let Some(server) = TestRedis::get(
+    let Some(server) = RedisServer::for_test(
         "the_change_subscription_starts_with_the_first_subscriber_and_ends_with_the_store",
     ) else {
         return;
     };
-    let prefix = TestRedis::prefix();
+    let prefix = RedisServer::unique_prefix();
     let mut conn = raw(&server).await;
     let s = store(&server, &prefix).await;
     let other = store(&server, &prefix).await;
@@ -244,7 +243,7 @@ async fn the_change_subscription_starts_with_the_first_subscriber_and_ends_with_
     ));
 
     // With remote events off, subscribing never subscribes on the server.
-    let quiet = RedisStore::builder(&server.url)
+    let quiet = RedisStore::builder(server.url())
         .prefix(&prefix)
         .remote_events(false)
         .connect()
@@ -270,11 +269,11 @@ async fn the_change_subscription_starts_with_the_first_subscriber_and_ends_with_
 
 #[tokio::test]
 async fn records_expire_after_their_refresh_token() {
-    let Some(server) = TestRedis::get("records_expire_after_their_refresh_token") else {
+    let Some(server) = RedisServer::for_test("records_expire_after_their_refresh_token") else {
         return;
     };
-    let prefix = TestRedis::prefix();
-    let s = RedisStore::builder(&server.url)
+    let prefix = RedisServer::unique_prefix();
+    let s = RedisStore::builder(server.url())
         .prefix(&prefix)
         .ttl_margin(Duration::from_secs(60))
         .connect()
@@ -335,10 +334,10 @@ async fn records_expire_after_their_refresh_token() {
 
 #[tokio::test]
 async fn foreign_data_is_corrupt_and_left_untouched() {
-    let Some(server) = TestRedis::get("foreign_data_is_corrupt_and_left_untouched") else {
+    let Some(server) = RedisServer::for_test("foreign_data_is_corrupt_and_left_untouched") else {
         return;
     };
-    let prefix = TestRedis::prefix();
+    let prefix = RedisServer::unique_prefix();
     let s = store(&server, &prefix).await;
     let mut conn = raw(&server).await;
     let record = conformance::sample_record();
@@ -421,15 +420,16 @@ async fn an_unreachable_server_is_unavailable() {
 
 #[tokio::test]
 async fn a_server_going_away_is_unavailable_and_coming_back_heals() {
-    let Some(server) = TestRedis::get("a_server_going_away_is_unavailable_and_coming_back_heals")
+    let Some(mut server) =
+        RedisServer::for_test("a_server_going_away_is_unavailable_and_coming_back_heals")
     else {
         return;
     };
-    if std::env::var(support::redis_server::URL_VAR).is_ok() {
+    if !server.is_private() {
         return; // Never shut down a server we did not start.
     }
-    let s = RedisStore::builder(&server.url)
-        .prefix(TestRedis::prefix())
+    let s = RedisStore::builder(server.url())
+        .prefix(RedisServer::unique_prefix())
         .connection_timeout(Duration::from_secs(1))
         .response_timeout(Duration::from_secs(1))
         .connect()
@@ -443,15 +443,13 @@ async fn a_server_going_away_is_unavailable_and_coming_back_heals() {
         next_event(&mut events, Duration::from_secs(5)).await,
         ChangeEvent::resync()
     );
-    let port = server.url.rsplit(':').next().unwrap().trim_end_matches('/');
-    let port: u16 = port.parse().unwrap();
-    drop(server); // kills redis-server (SIGKILL)
+    server.kill(); // SIGKILL
     let err = s.load("k").await.unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
     assert!(err.is_transient());
 
     // Back on the same port (empty: no persistence): the same store heals by itself.
-    let _again = support::redis_server::start_on(port).unwrap();
+    server.restart().unwrap();
     let mut healed = false;
     for _ in 0..50 {
         match s.load("k").await {
@@ -487,7 +485,7 @@ async fn a_server_going_away_is_unavailable_and_coming_back_heals() {
     };
     assert_eq!(resync, ChangeEvent::resync());
     assert!(own.iter().all(|e| e.key == "k"), "{own:?}");
-    let other = RedisStore::builder(format!("redis://127.0.0.1:{port}/"))
+    let other = RedisStore::builder(server.url())
         .prefix(s.prefix())
         .connect()
         .await
@@ -515,10 +513,10 @@ async fn a_server_going_away_is_unavailable_and_coming_back_heals() {
 
 // ---- TLS (`rediss://`) -------------------------------------------------
 
-async fn tls_store(server: &support::redis_server::TlsRedis, prefix: &str) -> RedisStore {
-    RedisStore::builder(&server.server.url)
+async fn tls_store(server: &TlsRedisServer, prefix: &str) -> RedisStore {
+    RedisStore::builder(server.url())
         .prefix(prefix)
-        .ca_certificate_pem(server.ca_pem.clone())
+        .ca_certificate_pem(server.ca_pem().to_vec())
         .connect()
         .await
         .unwrap()
@@ -526,12 +524,13 @@ async fn tls_store(server: &support::redis_server::TlsRedis, prefix: &str) -> Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store_over_tls_passes_the_conformance_suite() {
-    let Some(server) = TestRedis::get_tls("redis_store_over_tls_passes_the_conformance_suite")
+    let Some(server) =
+        TlsRedisServer::for_test("redis_store_over_tls_passes_the_conformance_suite")
     else {
         return;
     };
-    assert!(server.server.url.starts_with("rediss://"));
-    let prefix = TestRedis::prefix();
+    assert!(server.url().starts_with("rediss://"));
+    let prefix = RedisServer::unique_prefix();
     let handles = [
         tls_store(&server, &prefix).await,
         tls_store(&server, &prefix).await,
@@ -564,15 +563,16 @@ async fn redis_store_over_tls_passes_the_conformance_suite() {
 
 #[tokio::test]
 async fn a_server_certificate_that_does_not_verify_is_refused() {
-    let Some(server) = TestRedis::get_tls("a_server_certificate_that_does_not_verify_is_refused")
+    let Some(server) =
+        TlsRedisServer::for_test("a_server_certificate_that_does_not_verify_is_refused")
     else {
         return;
     };
-    let url = &server.server.url;
+    let url = server.url();
     // Trusting only another CA, and trusting the system's roots (which do not
     // hold this test's CA): both refuse the server's certificate.
     let other_ca = RedisStore::builder(url)
-        .ca_certificate_pem(server.other_ca_pem.clone())
+        .ca_certificate_pem(server.other_ca_pem().to_vec())
         .connection_timeout(Duration::from_secs(2))
         .connect()
         .await;
@@ -593,7 +593,7 @@ async fn a_server_certificate_that_does_not_verify_is_refused() {
     // The right CA, but a name the certificate is not for (it names
     // 127.0.0.1 only): refused too.
     let wrong_name = RedisStore::builder(url.replacen("127.0.0.1", "localhost", 1))
-        .ca_certificate_pem(server.ca_pem.clone())
+        .ca_certificate_pem(server.ca_pem().to_vec())
         .connection_timeout(Duration::from_secs(2))
         .connect()
         .await
@@ -609,16 +609,16 @@ async fn a_server_certificate_that_does_not_verify_is_refused() {
     );
     // The same server, its CA trusted: accepted (so the refusals above were
     // about the CA, not about the server).
-    let trusted = tls_store(&server, &TestRedis::prefix()).await;
+    let trusted = tls_store(&server, &RedisServer::unique_prefix()).await;
     assert!(trusted.load("k").await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn rediss_to_a_plain_text_server_is_unavailable() {
-    let Some(server) = TestRedis::get("rediss_to_a_plain_text_server_is_unavailable") else {
+    let Some(server) = RedisServer::for_test("rediss_to_a_plain_text_server_is_unavailable") else {
         return;
     };
-    let url = server.url.replacen("redis://", "rediss://", 1);
+    let url = server.url().replacen("redis://", "rediss://", 1);
     assert!(url.starts_with("rediss://"), "{url}");
     let err = RedisStore::builder(url)
         .connection_timeout(Duration::from_secs(2))

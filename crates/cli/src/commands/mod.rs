@@ -238,17 +238,16 @@ fn profiles(store: Arc<dyn SessionStore>, http: HttpClient) -> Profiles {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::Ordering;
-
     use arcgis_auth_core::ExposeSecret;
+    use arcgis_auth_storage::test_util::{FaultyStore, Op};
     use arcgis_auth_storage::{SaveMode, SessionStore};
 
     use super::*;
-    use crate::read_once::tests::{CountingStore, app_session};
+    use crate::read_once::tests::app_session;
 
     /// A context over a counting store holding a fresh app session as `default`.
-    async fn context() -> (Context, Arc<CountingStore>) {
-        let counting = Arc::new(CountingStore::default());
+    async fn context() -> (Context, Arc<FaultyStore>) {
+        let counting = Arc::new(FaultyStore::new(Default::default()));
         let store: Arc<dyn SessionStore> = counting.clone();
         let key = profile_key("default").unwrap();
         store
@@ -279,18 +278,18 @@ mod tests {
         assert_eq!(record.kind, SessionKind::App);
         let token = manager.token().await.unwrap();
         assert_eq!(token.secret().expose_secret(), "fresh");
-        assert_eq!(counting.loads.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.calls(Op::Load), 1);
         // The manager's later reads go to the store as before.
         manager.clear().await;
         manager.token().await.unwrap();
-        assert_eq!(counting.loads.load(Ordering::SeqCst), 2);
+        assert_eq!(counting.calls(Op::Load), 2);
     }
 
     #[tokio::test]
     async fn logout_reads_the_store_once() {
         let (ctx, counting) = context().await;
         logout::run(&ctx).await.unwrap();
-        assert_eq!(counting.loads.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.calls(Op::Load), 1);
         assert!(ctx.profiles.load("default").await.unwrap().is_none());
     }
 
@@ -300,10 +299,10 @@ mod tests {
         ctx.portal = Some(Portal::parse("https://other.example.com/portal").unwrap());
         let err = ctx.manager(&no_secret()).await.unwrap_err();
         assert_eq!(err.code(), USAGE);
-        assert_eq!(counting.loads.load(Ordering::SeqCst), 1);
+        assert_eq!(counting.calls(Op::Load), 1);
         ctx.profile = "nobody".to_owned();
         let err = ctx.manager(&no_secret()).await.unwrap_err();
         assert_eq!(err.code(), SIGN_IN);
-        assert_eq!(counting.loads.load(Ordering::SeqCst), 2);
+        assert_eq!(counting.calls(Op::Load), 2);
     }
 }

@@ -5,14 +5,11 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arcgis_auth_storage::test_util::RedisServer;
 use arcgis_auth_storage::{RedisStore, SessionStore};
 use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_SECRET, Endpoint, Failure, Grant};
 
 use crate::support::{Setup, expire, stdout_of};
-
-#[path = "../../../storage/tests/support/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
 
 /// Processes started at once.
 const PROCESSES: usize = 12;
@@ -76,17 +73,16 @@ async fn many_processes_on_a_file_store_refresh_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn many_processes_on_redis_refresh_once() {
-    let Some(redis) = redis_server::TestRedis::get("many_processes_on_redis_refresh_once") else {
+    let Some(redis) = RedisServer::for_test("many_processes_on_redis_refresh_once") else {
         return;
     };
     let mut s = Setup::start().await;
-    s.store = redis.url.clone();
+    s.store = redis.url().to_owned();
     // A profile of its own, so a shared server's other keys are never touched.
-    let profile = redis_server::TestRedis::prefix();
+    let profile = RedisServer::unique_prefix();
     s.login_app(&profile);
     let old = s.token(&profile);
-    let store: Arc<dyn SessionStore> =
-        Arc::new(RedisStore::connect(redis.url.clone()).await.unwrap());
+    let store: Arc<dyn SessionStore> = Arc::new(RedisStore::connect(redis.url()).await.unwrap());
     expire(&store, &profile).await;
     s.portal.reset_calls();
     let outputs = token_race(&s, &profile);

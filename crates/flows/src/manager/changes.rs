@@ -221,11 +221,6 @@ impl Inner {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, dead_code, unreachable_pub)]
-#[path = "../../../storage/tests/support/redis_server.rs"]
-mod redis_server;
-
-#[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -235,9 +230,9 @@ mod tests {
         FileStore, MemoryStore, RedisStore, SaveMode, SessionKind, SessionRecord, SessionStore,
     };
 
-    use super::redis_server::TestRedis;
     use super::*;
     use crate::{FlowError, FlowErrorKind, RenewRequest, Renewal, TokenManager, TokenSource};
+    use arcgis_auth_storage::test_util::RedisServer;
 
     const KEY: &str = "app:demo";
 
@@ -522,9 +517,10 @@ mod tests {
         let path = dir.path().join("sessions.json");
         // Two handles opened separately on one file stand in for two processes.
         let open = || {
-            let store = FileStore::new(&path)
-                .unwrap()
-                .with_poll_interval(Duration::from_millis(10));
+            let store = FileStore::builder(&path)
+                .poll_interval(Duration::from_millis(10))
+                .build()
+                .unwrap();
             Arc::new(store) as Arc<dyn SessionStore>
         };
         changes_reach_the_other_manager(open(), open()).await;
@@ -533,13 +529,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn other_processes_changes_reach_the_manager_through_redis() {
         let Some(server) =
-            TestRedis::get("other_processes_changes_reach_the_manager_through_redis")
+            RedisServer::for_test("other_processes_changes_reach_the_manager_through_redis")
         else {
             return;
         };
-        let prefix = TestRedis::prefix();
+        let prefix = RedisServer::unique_prefix();
         let connect = || async {
-            let store = RedisStore::builder(&server.url)
+            let store = RedisStore::builder(server.url())
                 .prefix(&prefix)
                 .connect()
                 .await

@@ -1,19 +1,19 @@
 //! Every new token reaches the store; store failures never lose a valid session.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use arcgis_auth_flows::{FlowErrorKind, Renewal, TokenManager};
+use arcgis_auth_storage::test_util::{Fault, FaultyStore};
 use arcgis_auth_storage::{MemoryStore, ServerTokenRecord, StoreErrorKind};
 
 use crate::support::*;
 
-/// A manager over a `FlakyStore` (with `record` stored, if any).
+/// A manager over a `FaultyStore` (with `record` stored, if any).
 async fn flaky(
     record: Option<arcgis_auth_storage::SessionRecord>,
-) -> (FlakyStore, Fixture, TokenManager) {
+) -> (FaultyStore, Fixture, TokenManager) {
     let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), None).await;
-    let flaky = FlakyStore::new(MemoryStore::with_clock(Arc::new(fx.clock.clone())));
+    let flaky = FaultyStore::new(MemoryStore::with_clock(Arc::new(fx.clock.clone())));
     if let Some(record) = record {
         seed(&flaky, &record).await;
     }
@@ -26,9 +26,9 @@ async fn flaky(
     (flaky, fx, m)
 }
 
-fn store_down(flaky: &FlakyStore, down: bool) {
-    flaky.fail_loads.store(down, Ordering::SeqCst);
-    flaky.fail_saves.store(down, Ordering::SeqCst);
+fn store_down(flaky: &FaultyStore, down: bool) {
+    flaky.set(Fault::LoadsFail, down);
+    flaky.set(Fault::SavesFail, down);
 }
 
 #[tokio::test(start_paused = true)]
@@ -71,14 +71,14 @@ async fn a_store_outage_does_not_lose_the_session_in_memory() {
         assert_eq!(token_of(&m).await, "AT-SECRET-1");
     }
     assert_eq!(source.calls(), 1);
-    assert_eq!(secret(&stored(&flaky.inner).await).0, "AT-SECRET-0");
+    assert_eq!(secret(&stored(flaky.inner()).await).0, "AT-SECRET-0");
 
     // The store comes back: the next look after `save_retry_after` saves it.
     store_down(&flaky, false);
     clock.advance(exact_config().save_retry_after);
     assert_eq!(token_of(&m).await, "AT-SECRET-1");
     assert!(!m.has_unsaved_changes().await);
-    assert_eq!(secret(&stored(&flaky.inner).await).0, "AT-SECRET-1");
+    assert_eq!(secret(&stored(flaky.inner()).await).0, "AT-SECRET-1");
     assert_eq!(source.calls(), 1);
 }
 
@@ -86,7 +86,7 @@ async fn a_store_outage_does_not_lose_the_session_in_memory() {
 async fn persist_saves_on_demand() {
     let (flaky, fx, m) = flaky(None).await;
     let source = &fx.source;
-    flaky.fail_saves.store(true, Ordering::SeqCst);
+    flaky.set(Fault::SavesFail, true);
     let err = m.set_session(fresh_user()).await.unwrap_err();
     assert_eq!(
         err.kind(),
@@ -94,11 +94,11 @@ async fn persist_saves_on_demand() {
     );
     // The sign-in is served anyway.
     assert_eq!(token_of(&m).await, "AT-SECRET-0");
-    assert!(flaky.inner.is_empty());
+    assert!(flaky.inner().is_empty());
 
-    flaky.fail_saves.store(false, Ordering::SeqCst);
+    flaky.set(Fault::SavesFail, false);
     m.persist().await.unwrap();
-    assert_eq!(secret(&stored(&flaky.inner).await).0, "AT-SECRET-0");
+    assert_eq!(secret(&stored(flaky.inner()).await).0, "AT-SECRET-0");
     assert!(!m.has_unsaved_changes().await);
     assert_eq!(source.calls(), 0);
 }
@@ -106,13 +106,13 @@ async fn persist_saves_on_demand() {
 #[tokio::test(start_paused = true)]
 async fn an_unreadable_store_without_a_session_in_memory_is_a_typed_error() {
     let (flaky, _fx, m) = flaky(Some(fresh_user())).await;
-    flaky.fail_loads.store(true, Ordering::SeqCst);
+    flaky.set(Fault::LoadsFail, true);
     let err = m.token().await.unwrap_err();
     assert_eq!(
         err.kind(),
         FlowErrorKind::Store(StoreErrorKind::Unavailable)
     );
-    flaky.fail_loads.store(false, Ordering::SeqCst);
+    flaky.set(Fault::LoadsFail, false);
     assert_eq!(token_of(&m).await, "AT-SECRET-0");
 }
 
@@ -198,11 +198,11 @@ async fn saving_later_does_not_revive_a_token_reported_invalid() {
     let (flaky, fx, m) = flaky(Some(fresh_user())).await;
     m.token().await.unwrap();
     fx.clock.advance(31 * MINUTE);
-    flaky.fail_saves.store(true, Ordering::SeqCst);
+    flaky.set(Fault::SavesFail, true);
     let renewed = m.token().await.unwrap();
     assert!(m.has_unsaved_changes().await);
     m.report_invalid(&renewed);
-    flaky.fail_saves.store(false, Ordering::SeqCst);
+    flaky.set(Fault::SavesFail, false);
     m.persist().await.unwrap();
     assert!(
         m.cached().is_none(),

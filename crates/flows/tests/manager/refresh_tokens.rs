@@ -1,12 +1,12 @@
 //! `refresh_token` by default, `exchange_refresh_token` near the end, rotation saved before use.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arcgis_auth_core::{ExposeSecret, Timestamp};
 use arcgis_auth_flows::{Grant, Renewal};
 use arcgis_auth_storage::SessionStore;
+use arcgis_auth_storage::test_util::{FaultyStore, Op};
 use tokio::sync::Semaphore;
 
 use crate::support::*;
@@ -83,9 +83,8 @@ async fn the_exchange_rotates_the_refresh_token_and_the_old_one_is_never_used_ag
 #[tokio::test(start_paused = true)]
 async fn the_rotated_refresh_token_is_saved_before_the_new_token_is_handed_out() {
     let fx = Fixture::new(FakeSource::new(Renewal::RefreshToken), Some(near_end())).await;
-    let mut flaky = FlakyStore::new(fx.memory.clone());
     let gate = Arc::new(Semaphore::new(0));
-    flaky.save_gate = Some(gate.clone());
+    let flaky = FaultyStore::new(fx.memory.clone()).with_save_gate(gate.clone());
     let m = manager(
         fx.source.clone(),
         Arc::new(flaky.clone()),
@@ -102,12 +101,12 @@ async fn the_rotated_refresh_token_is_saved_before_the_new_token_is_handed_out()
     assert_eq!(fx.source.calls(), 1);
     assert!(!caller.is_finished());
     assert!(m.cached().is_none());
-    assert_eq!(flaky.saves.load(Ordering::SeqCst), 0);
+    assert_eq!(flaky.calls(Op::Save), 0);
 
     gate.add_permits(100);
     let token = caller.await.unwrap().unwrap();
     assert_eq!(token.secret().expose_secret(), "AT-SECRET-1");
-    assert_eq!(flaky.saves.load(Ordering::SeqCst), 1);
+    assert_eq!(flaky.calls(Op::Save), 1);
     assert_eq!(
         secret(&stored(&*fx.store).await).1.as_deref(),
         Some("RT-SECRET-1")

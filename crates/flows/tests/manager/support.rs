@@ -1,18 +1,13 @@
-//! The scripted `TokenSource` (from `test_util`), a store that can be made to fail, and helpers.
+//! Helpers over the scripted `TokenSource` (from flows' `test_util`) and the faulty store (from storage's).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arcgis_auth_core::{ExposeSecret, ManualClock, Portal, RefreshToken, Timestamp, Token};
-use arcgis_auth_flows::{
-    AccessToken, FlowError, FlowErrorKind, ManagerConfig, TokenManager, async_trait,
-};
+use arcgis_auth_flows::{AccessToken, FlowError, FlowErrorKind, ManagerConfig, TokenManager};
 use arcgis_auth_storage::{
-    ChangeEvent, Lease, MemoryStore, RefreshLock, SaveMode, SessionKind, SessionRecord,
-    SessionStore, StoreError, StoreErrorKind, StoreResult, Version, Versioned,
+    Lease, MemoryStore, SaveMode, SessionKind, SessionRecord, SessionStore, Version,
 };
-use tokio::sync::{Semaphore, broadcast};
 use tokio::task::JoinHandle;
 
 pub(crate) const START: Timestamp = Timestamp::from_unix_millis(1_700_000_000_000);
@@ -196,74 +191,4 @@ pub(crate) fn secret(record: &SessionRecord) -> (String, Option<String>) {
             .as_ref()
             .map(|s| s.expose_secret().to_owned()),
     )
-}
-
-/// A store around a `MemoryStore` whose loads and saves can be switched to fail,
-/// and whose saves can be held at a gate.
-#[derive(Debug, Clone)]
-pub(crate) struct FlakyStore {
-    pub(crate) inner: MemoryStore,
-    pub(crate) fail_saves: Arc<AtomicBool>,
-    pub(crate) fail_loads: Arc<AtomicBool>,
-    pub(crate) save_gate: Option<Arc<Semaphore>>,
-    pub(crate) saves: Arc<AtomicUsize>,
-}
-
-impl FlakyStore {
-    pub(crate) fn new(inner: MemoryStore) -> Self {
-        FlakyStore {
-            inner,
-            fail_saves: Arc::new(AtomicBool::new(false)),
-            fail_loads: Arc::new(AtomicBool::new(false)),
-            save_gate: None,
-            saves: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    fn down() -> StoreError {
-        StoreError::new(StoreErrorKind::Unavailable, "store is down (test)")
-    }
-}
-
-#[async_trait]
-impl SessionStore for FlakyStore {
-    async fn load(&self, key: &str) -> StoreResult<Option<Versioned>> {
-        if self.fail_loads.load(Ordering::SeqCst) {
-            return Err(Self::down());
-        }
-        self.inner.load(key).await
-    }
-
-    async fn save(
-        &self,
-        key: &str,
-        record: &SessionRecord,
-        mode: SaveMode,
-    ) -> StoreResult<Version> {
-        if let Some(gate) = &self.save_gate {
-            let _permit = gate.acquire().await.unwrap();
-        }
-        if self.fail_saves.load(Ordering::SeqCst) {
-            return Err(Self::down());
-        }
-        let v = self.inner.save(key, record, mode).await?;
-        self.saves.fetch_add(1, Ordering::SeqCst);
-        Ok(v)
-    }
-
-    async fn delete(&self, key: &str, version: Option<&Version>) -> StoreResult<bool> {
-        self.inner.delete(key, version).await
-    }
-
-    async fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {
-        self.inner.list(prefix).await
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.inner.subscribe()
-    }
-
-    fn refresh_lock(&self) -> Option<&dyn RefreshLock> {
-        self.inner.refresh_lock()
-    }
 }

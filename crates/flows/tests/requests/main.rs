@@ -7,8 +7,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 mod chunked;
-#[path = "../down_store/mod.rs"]
-mod down_store;
 mod federation;
 mod middleware;
 mod session;

@@ -2,10 +2,10 @@
 //! validateAppAccess, and sign-out (revoke, then delete, whatever happens).
 
 use super::support::*;
-use crate::down_store::DownStore;
 use arcgis_auth_core::{ErrorKind, HttpClient};
 use arcgis_auth_flows::account::{Account, Revoked};
 use arcgis_auth_flows::{FlowErrorKind, Renewal};
+use arcgis_auth_storage::test_util::FaultyStore;
 use arcgis_auth_storage::{SessionKind, SessionStore};
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, method, path};
@@ -178,7 +178,7 @@ async fn a_store_outage_does_not_stop_a_session_the_manager_still_serves() {
         .expect(1)
         .mount(&portal_server)
         .await;
-    let store: std::sync::Arc<dyn SessionStore> = DownStore::new();
+    let store: std::sync::Arc<dyn SessionStore> = std::sync::Arc::new(FaultyStore::down());
     let manager =
         arcgis_auth_flows::TokenManager::builder(counting(Renewal::RefreshToken), store, KEY)
             .build()

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::down_store::DownStore;
 use crate::support::{
     arc_clock, clock, fake_portal, forms, http, map, portal, portal_answering, store,
 };
 use arcgis_auth_core::{Clock, ErrorKind, Expiration, ExposeSecret, SecretString};
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
+use arcgis_auth_storage::test_util::FaultyStore;
 use arcgis_auth_storage::{SessionKind, SessionStore, StoreErrorKind};
 use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Grant};
 use wiremock::ResponseTemplate;
@@ -150,7 +150,7 @@ async fn wrong_credentials_and_bad_expirations_are_typed() {
 async fn a_store_that_refuses_the_first_save_does_not_lose_the_sign_in() {
     let server = portal_answering("oauth2/token", vec![app_token("APP-1")]).await;
     let app = app(&server);
-    let store: Arc<dyn SessionStore> = DownStore::new();
+    let store: Arc<dyn SessionStore> = Arc::new(FaultyStore::down());
     let manager = app
         .sign_in()
         .await

@@ -4,8 +4,6 @@
 
 mod api_key;
 mod app;
-#[path = "../down_store/mod.rs"]
-mod down_store;
 mod implicit;
 mod loopback;
 mod password;

@@ -1,4 +1,4 @@
-//! Other processes' writes to a [`FileStore`](super::FileStore)'s file, turned
+//! Other processes' writes to a [`FileStore`](crate::FileStore)'s file, turned
 //! into change events by polling the file.
 //!
 //! The watcher is a thread of its own, started by the first `subscribe()`.
@@ -22,9 +22,9 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::broadcast;
-
-use super::{Paths, Sessions};
+use super::document::Sessions;
+use super::paths::Paths;
+use crate::feed::ChangeFeed;
 use crate::store::{ChangeEvent, ChangeKind, Version};
 
 /// How often the watcher looks at the file unless told otherwise.
@@ -128,7 +128,7 @@ impl Watch {
     /// Starts the watcher thread unless it runs. Never panics: when no
     /// thread can be made, the store reports its own writes only, and the
     /// next `subscribe()` tries again.
-    pub(super) fn start(&self, paths: &Paths, events: &broadcast::Sender<ChangeEvent>) {
+    pub(super) fn start(&self, paths: &Paths, events: &ChangeFeed) {
         let mut stop = lock(&self.stop);
         if stop.is_some() {
             return;
@@ -187,7 +187,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The watcher thread's state.
 struct Poller {
     paths: Paths,
-    events: broadcast::Sender<ChangeEvent>,
+    events: ChangeFeed,
     shared: Arc<Shared>,
     /// The file's metadata at the last successful read (`Some(None)`: there
     /// was no file); `None` forces a read.
@@ -216,7 +216,7 @@ impl Poller {
                 // replaced (restored, deleted): anything may have changed.
                 Some(before) if now.next_version >= before.next_version => {
                     for event in before.changes_to(&now) {
-                        let _ = self.events.send(event);
+                        self.events.publish(event);
                     }
                     *before = now;
                 }
@@ -224,7 +224,7 @@ impl Poller {
                 // file: what happened before it is unknown.
                 _ => {
                     *seen = Some(now);
-                    let _ = self.events.send(ChangeEvent::resync());
+                    self.events.publish(ChangeEvent::resync());
                 }
             }
         });
@@ -289,6 +289,7 @@ mod tests {
     use std::time::Instant;
 
     use arcgis_auth_core::Portal;
+    use tokio::sync::broadcast;
     use tokio::sync::broadcast::error::TryRecvError;
 
     use super::*;
@@ -304,7 +305,10 @@ mod tests {
     /// Two handles opened separately on one file: two processes.
     fn two_handles(dir: &tempfile::TempDir) -> (FileStore, FileStore) {
         let path = dir.path().join("sessions.json");
-        let mine = FileStore::new(&path).unwrap().with_poll_interval(POLL);
+        let mine = FileStore::builder(&path)
+            .poll_interval(POLL)
+            .build()
+            .unwrap();
         let other = FileStore::new(&path).unwrap();
         (mine, other)
     }

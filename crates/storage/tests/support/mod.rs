@@ -1,3 +1,0 @@
-//! Shared test helpers.
-
-pub(crate) mod redis_server;
