@@ -10,7 +10,7 @@ use std::io::BufRead;
 use std::time::Duration;
 
 use arcgis_auth_core::AuthorizeOptions;
-use arcgis_auth_flows::SignedIn;
+use arcgis_auth_flows::signin::SignedIn;
 use arcgis_auth_flows::signin::{Loopback, UserSignIn};
 use arcgis_auth_testkit::FakePortal;
 use tokio::sync::oneshot;

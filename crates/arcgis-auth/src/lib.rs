@@ -31,9 +31,11 @@
 //! }
 //! ```
 //!
-//! Each sign-in flow has a page in [`flows::signin`]; where tokens may go is
-//! explained in [`flows::middleware`]; the token manager in
-//! [`flows::manager`]; sessions shared between processes in [`storage`].
+//! Each sign-in flow has a guide in [`flows::guide`] (its types are in
+//! [`flows::signin`]); where tokens may go is explained in
+//! [`flows::middleware`]; the token manager in
+//! [`flows::guide::token_manager`]; sessions shared between processes in
+//! [`storage`].
 //!
 //! ## Features
 //!

@@ -8,14 +8,15 @@
 //!   refresh lock), retries of transient failures, failures that never poison,
 //!   refresh-token rotation saved with compare-and-swap before use, and
 //!   persistence to any [`SessionStore`](arcgis_auth_storage::SessionStore).
-//!   The [`manager`] module explains how.
+//!   The [token manager guide](guide::token_manager) explains how.
 //! - [`TokenSource`] is the contract every sign-in strategy implements to
 //!   renew a session; the manager decides when and which [`Grant`].
 //! - [`FlowError`] is the crate's one error type; match on
 //!   [`FlowError::kind`].
 //! - The [`signin`] module holds every way to sign in (user sign-in with
 //!   PKCE, app credentials, `generateToken`, API keys, implicit-grant
-//!   callbacks); each returns a [`SignedIn`] that becomes a manager in one call.
+//!   callbacks); each returns a [`SignedIn`](signin::SignedIn) that becomes a
+//!   manager in one call. The [`guide`] module has a page per way to sign in.
 //! - The [`middleware`] module puts the token on your requests, only where it
 //!   belongs, and recovers from 498s: [`middleware::ArcGisAuth`] is a
 //!   `reqwest-middleware` middleware. Its guide, "where your token goes", is
@@ -114,9 +115,9 @@
 mod access;
 mod config;
 mod error;
+pub mod guide;
 mod jitter;
-#[doc = include_str!("../../../docs/token-manager.md")]
-pub mod manager;
+mod manager;
 pub mod profile;
 pub mod signin;
 mod source;
@@ -129,7 +130,6 @@ pub use async_trait::async_trait;
 pub use config::{ManagerConfig, RetryPolicy};
 pub use error::{FlowError, FlowErrorKind, Result};
 pub use manager::{TokenManager, TokenManagerBuilder};
-pub use signin::{ApiKey, AppSignIn, NeverRenewed, PasswordSignIn, SignedIn, UserSignIn};
 pub use source::{Grant, RenewReason, RenewRequest, Renewal, TokenSource};
 
 pub mod account;

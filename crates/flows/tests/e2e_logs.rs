@@ -18,8 +18,8 @@ use capture::Capture;
 use std::str::FromStr;
 
 use arcgis_auth_core::TokenBinding;
-use arcgis_auth_flows::PasswordSignIn;
 use arcgis_auth_flows::account::Account;
+use arcgis_auth_flows::signin::PasswordSignIn;
 use arcgis_auth_testkit::{Failure, PASSWORD, USERNAME};
 use tracing_subscriber::layer::SubscriberExt;
 

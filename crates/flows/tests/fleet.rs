@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 use arcgis_auth_core::{AuthorizeOptions, HttpClient, Portal};
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
-use arcgis_auth_flows::{ManagerConfig, TokenManager, UserSignIn};
+use arcgis_auth_flows::signin::UserSignIn;
+use arcgis_auth_flows::{ManagerConfig, TokenManager};
 use arcgis_auth_storage::test_util::RedisServer;
 use arcgis_auth_storage::{RedisStore, SaveMode, SessionStore};
-use arcgis_auth_testkit::{FakePortal, Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID};
+use arcgis_auth_testkit::{Endpoint, FakePortal, Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID};
 
 const CHILD: &str = "ARCGIS_AUTH_FLEET_CHILD";
 const WORKERS: usize = 8;
@@ -199,6 +200,19 @@ async fn a_fleet_of_processes_shares_one_session() {
             })
         })
         .collect();
+
+    // Expiries count once the whole fleet is serving: an expiry while the
+    // workers are still starting (8 processes on 2 cores can take a second)
+    // reaches no one, and the next request renews for several of them at
+    // once. So wait until each worker could have made its first request.
+    let serving = Instant::now() + Duration::from_secs(60);
+    while portal.calls().endpoint(Endpoint::ContentItem) < WORKERS as u64 {
+        assert!(
+            Instant::now() < serving,
+            "the workers did not start within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // The portal expires every access token every EXPIRE_EVERY while any worker runs.
     let mut expiries = 0u64;

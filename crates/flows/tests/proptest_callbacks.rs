@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, deprecated)] // ImplicitCallback is deprecated (the flow is)
 
 use arcgis_auth_core::{AuthorizeOptions, ExposeSecret, HttpClient, Portal};
-use arcgis_auth_flows::UserSignIn;
 use arcgis_auth_flows::signin::PendingSignIn;
+use arcgis_auth_flows::signin::UserSignIn;
 use arcgis_auth_flows::signin::{ImplicitCallback, code_from_pasted};
 use proptest::prelude::*;
 

@@ -414,7 +414,7 @@ async fn callback(
 /// sign-in), and returns that id.
 async fn finish(
     app: &AppState,
-    signed_in: arcgis_auth_flows::SignedIn<UserSignIn>,
+    signed_in: arcgis_auth_flows::signin::SignedIn<UserSignIn>,
 ) -> Result<String, BoxError> {
     let id = cookie::new_session_id()?;
     let manager = signed_in

@@ -5,8 +5,9 @@ use std::time::Duration;
 use arcgis_auth_core::{
     AuthorizeOptions, Expiration, ExposeSecret, OOB_REDIRECT_URI, TokenBinding,
 };
+use arcgis_auth_flows::TokenSource;
+use arcgis_auth_flows::signin::SignedIn;
 use arcgis_auth_flows::signin::{AppSignIn, Loopback, PasswordSignIn, UserSignIn};
-use arcgis_auth_flows::{SignedIn, TokenSource};
 
 use super::{Context, refresh_expiration};
 use crate::cli::{LoginMethod, Redirect};

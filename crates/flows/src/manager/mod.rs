@@ -1,4 +1,4 @@
-// The module docs are docs/token-manager.md, attached in lib.rs.
+//! `TokenManager` and its builder: the cached token and the calls around it (guide: `guide::token_manager`).
 
 mod changes;
 mod flight;
@@ -24,7 +24,7 @@ use self::state::{Cached, Pending, SessionState};
 
 /// Keeps one session's token valid for any number of concurrent callers.
 ///
-/// Cheap to clone (clones share everything). See the [module docs](self) for
+/// Cheap to clone (clones share everything). See the [token manager guide](crate::guide::token_manager) for
 /// how it renews, coordinates and persists.
 ///
 /// It follows the store's change events for its key (a task started on the
@@ -32,7 +32,7 @@ use self::state::{Cached, Pending, SessionState};
 /// deleted elsewhere is forgotten at once, and after another process's
 /// change, or a [`Resync`](arcgis_auth_storage::ChangeKind::Resync), the next
 /// call reads the store before serving a token. See [Changes made
-/// elsewhere](self#changes-made-elsewhere).
+/// elsewhere](crate::guide::token_manager#changes-made-elsewhere).
 ///
 /// ```
 /// use std::sync::Arc;

@@ -1,4 +1,4 @@
-#![doc = include_str!("../../../../docs/where-your-token-goes.md")]
+#![doc = include_str!("../../docs/where-your-token-goes.md")]
 
 mod attach;
 mod client;

@@ -1,4 +1,4 @@
-// The module docs are docs/flows/api-keys.md, attached in signin/mod.rs.
+//! `ApiKey`: a developer API key as a session that is never renewed (guide: `guide::api_keys`).
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-// The module docs are docs/flows/app-credentials.md, attached in signin/mod.rs.
+//! `AppSignIn`: the app signs in as itself with `client_credentials` (guide: `guide::app_credentials`).
 
 use std::fmt;
 use std::sync::Arc;

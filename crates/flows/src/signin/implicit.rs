@@ -1,4 +1,4 @@
-// The module docs are docs/flows/implicit.md, attached in signin/mod.rs.
+//! `ImplicitCallback`: reading the token from an implicit-grant redirect (guide: `guide::implicit`).
 
 use std::fmt;
 use std::sync::Arc;

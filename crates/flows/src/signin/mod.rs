@@ -3,13 +3,13 @@
 //!
 //! | strategy | for | renewed by | guide |
 //! |---|---|---|---|
-//! | [`UserSignIn`] (authorization code + PKCE) | any app a person signs in to | the refresh token | [`user`] |
-//! | [`UserSignIn::sign_in_with_loopback`] | CLIs and desktop apps receiving the code | (as above) | [`loopback`] |
-//! | out-of-band ([`OOB_REDIRECT_URI`](arcgis_auth_core::OOB_REDIRECT_URI)) | apps that cannot receive a redirect | (as above) | [`oob`] |
-//! | [`AppSignIn`] (client credentials) | servers acting as the app itself | signing in again with the secret in memory | [`app`] |
-//! | [`PasswordSignIn`] (`generateToken`) | scripts with a username and password | signing in again with the password in memory | [`password`] |
-//! | [`ApiKey`] | apps with a developer API key | never | [`api_key`] |
-//! | [`ImplicitCallback`] (deprecated) | apps migrating off the implicit grant | never | [`implicit`] |
+//! | [`UserSignIn`] (authorization code + PKCE) | any app a person signs in to | the refresh token | [user sign-in](crate::guide::user_sign_in) |
+//! | [`UserSignIn::sign_in_with_loopback`] | CLIs and desktop apps receiving the code | (as above) | [loopback](crate::guide::loopback) |
+//! | out-of-band ([`OOB_REDIRECT_URI`](arcgis_auth_core::OOB_REDIRECT_URI)) | apps that cannot receive a redirect | (as above) | [out-of-band](crate::guide::out_of_band) |
+//! | [`AppSignIn`] (client credentials) | servers acting as the app itself | signing in again with the secret in memory | [app credentials](crate::guide::app_credentials) |
+//! | [`PasswordSignIn`] (`generateToken`) | scripts with a username and password | signing in again with the password in memory | [generateToken](crate::guide::generate_token) |
+//! | [`ApiKey`] | apps with a developer API key | never | [API keys](crate::guide::api_keys) |
+//! | [`ImplicitCallback`] (deprecated) | apps migrating off the implicit grant | never | [implicit](crate::guide::implicit) |
 //!
 //! Every sign-in returns a [`SignedIn`]: the new [`SessionRecord`] (what the
 //! store keeps: never a password or client secret) and the [`TokenSource`]
@@ -18,19 +18,14 @@
 //! store with the same strategy value as its source
 //! ([`TokenManager::builder`]): the session is read back from the store.
 
-#[doc = include_str!("../../../../docs/flows/api-keys.md")]
-pub mod api_key;
-#[doc = include_str!("../../../../docs/flows/app-credentials.md")]
-pub mod app;
-#[doc = include_str!("../../../../docs/flows/implicit.md")]
-pub mod implicit;
-pub mod loopback;
-pub mod oob;
-#[doc = include_str!("../../../../docs/flows/generate-token.md")]
-pub mod password;
+mod api_key;
+mod app;
+mod implicit;
+mod loopback;
+mod oob;
+mod password;
 mod pending;
-#[doc = include_str!("../../../../docs/flows/user-sign-in.md")]
-pub mod user;
+mod user;
 
 mod callback;
 

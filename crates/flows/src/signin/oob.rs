@@ -1,25 +1,4 @@
-//! Out-of-band sign-in: for apps that cannot receive a redirect at all.
-//!
-//! Begin the sign-in with [`OOB_REDIRECT_URI`](arcgis_auth_core::OOB_REDIRECT_URI)
-//! as its redirect URI ([`UserSignIn::begin`](super::UserSignIn::begin)); after the user
-//! approves, the portal shows its `oauth2/approval` page, whose HTML `<title>`
-//! reads `SUCCESS code=<CODE>`. The user pastes the code back into the app
-//! (or an embedded browser reads the page title), and
-//! [`UserSignIn::complete_oob`](super::UserSignIn::complete_oob) finishes. The
-//! redirect URI `urn:ietf:wg:oauth:2.0:oob` must be registered for the app.
-//!
-//! The [user sign-in guide](super::user) shows the whole flow.
-//!
-//! ```
-//! use arcgis_auth_core::{ExposeSecret, code_from_approval_page};
-//! use arcgis_auth_flows::signin::code_from_pasted;
-//!
-//! let page = "<html><head><title>SUCCESS code=KIV31WkDhY6XIWXmWAc6U</title></head></html>";
-//! assert_eq!(code_from_approval_page(page)?.expose_secret(), "KIV31WkDhY6XIWXmWAc6U");
-//! assert_eq!(code_from_pasted("  KIV31WkDhY6XIWXmWAc6U\n")?.expose_secret(), "KIV31WkDhY6XIWXmWAc6U");
-//! assert_eq!(code_from_pasted("SUCCESS code=KIV31WkDhY6XIWXmWAc6U")?.expose_secret(), "KIV31WkDhY6XIWXmWAc6U");
-//! # Ok::<(), arcgis_auth_flows::FlowError>(())
-//! ```
+//! Reading an out-of-band sign-in code pasted by the user.
 
 use arcgis_auth_core::{SecretString, code_from_approval_page};
 

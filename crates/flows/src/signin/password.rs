@@ -1,4 +1,4 @@
-// The module docs are docs/flows/generate-token.md, attached in signin/mod.rs.
+//! `PasswordSignIn`: `generateToken` with a username and password (guide: `guide::generate_token`).
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-// The module docs are docs/flows/user-sign-in.md, attached in signin/mod.rs.
+//! `UserSignIn`: a person signs in with the authorization code and PKCE (guide: `guide::user_sign_in`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 /// takes two steps: [`begin`](Self::begin) makes the sign-in URL and a
 /// [`PendingSignIn`]; [`complete`](Self::complete) (or
 /// [`complete_oob`](Self::complete_oob)) takes what the browser or the user
-/// brought back and trades its code for tokens. See the [module docs](self)
+/// brought back and trades its code for tokens. See the [user sign-in guide](crate::guide::user_sign_in)
 /// for the three ways to receive the callback.
 ///
 /// Cloning is cheap. `Debug` never shows the client secret.
@@ -155,7 +155,7 @@ impl UserSignIn {
     /// the [`Loopback`]'s timeout for the browser to come back, and trades the code
     /// for tokens. The listener answers the browser with a "you can close this
     /// tab" page and closes its port before this returns. See the
-    /// [loopback module](super::loopback) for what it answers to whom.
+    /// [loopback guide](crate::guide::loopback) for what it answers to whom.
     ///
     /// `open` is called once, after the port is bound and before waiting; it
     /// must not block for long (spawn a task to drive a browser).

@@ -5,7 +5,8 @@
 //! `NotRenewable` and never asks the token endpoint for anything.
 
 use arcgis_auth_core::{ErrorKind, ExposeSecret};
-use arcgis_auth_flows::{ApiKey, FlowErrorKind, TokenManager};
+use arcgis_auth_flows::signin::ApiKey;
+use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_testkit::{ApiKeySpec, Endpoint, IssuedToken, SERVER_NAME, TokenKind};
 
 use crate::support::*;

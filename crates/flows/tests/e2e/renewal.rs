@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use arcgis_auth_core::{ExposeSecret, TokenBinding};
-use arcgis_auth_flows::{FlowErrorKind, PasswordSignIn, TokenManager};
+use arcgis_auth_flows::signin::PasswordSignIn;
+use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::{FileStore, SessionStore};
 use arcgis_auth_testkit::{Endpoint, Grant, PASSWORD, USERNAME};
 use tokio::task::JoinSet;

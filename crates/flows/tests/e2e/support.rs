@@ -13,10 +13,8 @@ use arcgis_auth_flows::federation::Federation;
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
 use arcgis_auth_flows::routing::TokenRouting;
-use arcgis_auth_flows::signin::{Loopback, PendingSignIn};
-use arcgis_auth_flows::{
-    AppSignIn, FlowError, ManagerConfig, RetryPolicy, SignedIn, TokenManager, UserSignIn,
-};
+use arcgis_auth_flows::signin::{AppSignIn, Loopback, PendingSignIn, SignedIn, UserSignIn};
+use arcgis_auth_flows::{FlowError, ManagerConfig, RetryPolicy, TokenManager};
 use arcgis_auth_storage::{MemoryStore, SessionRecord, SessionStore};
 use arcgis_auth_testkit::{
     App, BrowserVisit, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal,

@@ -3,8 +3,9 @@
 //! a web server (with the pending sign-in serialised between the steps).
 
 use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret, OOB_REDIRECT_URI};
+use arcgis_auth_flows::FlowErrorKind;
 use arcgis_auth_flows::signin::PendingSignIn;
-use arcgis_auth_flows::{FlowErrorKind, UserSignIn};
+use arcgis_auth_flows::signin::UserSignIn;
 use arcgis_auth_testkit::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, Grant, USERNAME,
 };

@@ -220,8 +220,9 @@ async fn calls_renew_once_after_a_498() {
         .start()
         .await;
     let http = HttpClient::new().unwrap();
-    let sign_in = arcgis_auth_flows::UserSignIn::new(kit.portal(), PUBLIC_CLIENT_ID, http.clone())
-        .with_clock(std::sync::Arc::new(clock.clone()));
+    let sign_in =
+        arcgis_auth_flows::signin::UserSignIn::new(kit.portal(), PUBLIC_CLIENT_ID, http.clone())
+            .with_clock(std::sync::Arc::new(clock.clone()));
     let pending = sign_in
         .begin(
             arcgis_auth_testkit::LOOPBACK_REDIRECT_URI,

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use crate::support::{forms, http, portal, token_body};
 use arcgis_auth_core::{AuthorizeOptions, ErrorKind, ExposeSecret};
+use arcgis_auth_flows::signin::SignedIn;
 use arcgis_auth_flows::signin::{CallbackPath, Loopback, PendingSignIn, UserSignIn};
-use arcgis_auth_flows::{FlowError, FlowErrorKind, SignedIn};
+use arcgis_auth_flows::{FlowError, FlowErrorKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
