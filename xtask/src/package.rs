@@ -41,6 +41,24 @@ const NOT_IN_THE_CONTRACT: &[&str] = &[
 /// `cargo package` of every published crate, each verified by building its
 /// tarball against the others' tarballs. Nothing is uploaded.
 pub(crate) fn package() -> Result {
+    // An earlier run's tarballs carry the same version, and what was built
+    // from them counts as registry code, which cargo never rebuilds: clear
+    // both, or this run would verify against stale sources.
+    let earlier = workspace_root().join("target").join("package");
+    if earlier.exists() {
+        fs::remove_dir_all(&earlier)
+            .map_err(|e| format!("cannot clear {}: {e}", earlier.display()))?;
+        let mut clean = cargo();
+        clean.arg("clean");
+        for name in PUBLISHED {
+            clean.args(["-p", name]);
+        }
+        run(
+            "cargo clean of an earlier run's packaged crates",
+            &mut clean,
+        )?;
+    }
+    forget_unpacked_tarballs()?;
     let mut c = cargo();
     c.args(["package", "--workspace", "--allow-dirty"]);
     for name in NOT_PUBLISHED {
@@ -156,6 +174,33 @@ pub(crate) fn lean_contract() -> Result {
             forbidden.join(", ")
         ))
     }
+}
+
+/// Verification unpacks each tarball under `$CARGO_HOME/registry/src/`, and
+/// an earlier run's unpacked copy of the same version would be used again as
+/// it is. Removes every unpacked `arcgis-auth*-VERSION` there (none of them
+/// comes from a real registry: these crates are ours).
+fn forget_unpacked_tarballs() -> Result {
+    let version = workspace_version(&workspace_root())?;
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let Some(sources) = home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = fs::read_dir(&sources) else {
+        return Ok(()); // nothing unpacked yet
+    };
+    for registry in registries.flatten() {
+        for name in PUBLISHED {
+            let unpacked = registry.path().join(format!("{name}-{version}"));
+            if unpacked.exists() {
+                fs::remove_dir_all(&unpacked)
+                    .map_err(|e| format!("cannot remove {}: {e}", unpacked.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `version` of `[workspace.package]` in the root manifest.
