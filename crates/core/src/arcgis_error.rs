@@ -136,6 +136,9 @@ impl ArcGisError {
             Some("invalid_token") => return ErrorKind::InvalidToken,
             _ => {}
         }
+        if self.says_credentials_were_refused() {
+            return ErrorKind::InvalidGrant;
+        }
         match self.code {
             Some(498) => ErrorKind::InvalidToken,
             Some(499) => ErrorKind::TokenRequired,
@@ -173,6 +176,23 @@ impl ArcGisError {
             }
             other => other,
         }
+    }
+
+    /// Whether the body refuses the username and password, in the words
+    /// ArcGIS uses where it sends no OAuth `error` name: a portal's
+    /// `generateToken` ("Unable to generate token." with the detail "Invalid
+    /// username or password.") and a standalone server's ("Invalid
+    /// credentials", with code 401). Read as [`ErrorKind::InvalidGrant`], so
+    /// a password that was refused is known as refused and not sent again.
+    fn says_credentials_were_refused(&self) -> bool {
+        self.details
+            .iter()
+            .chain(self.message.as_ref())
+            .chain(self.error_description.as_ref())
+            .any(|text| {
+                let t = text.to_ascii_lowercase();
+                t.contains("invalid username or password") || t.contains("invalid credentials")
+            })
     }
 
     fn says_refresh_token_is_dead(&self) -> bool {

@@ -187,6 +187,56 @@ async fn generate_token_with_password_and_each_binding() {
     }
 }
 
+/// The refusals ArcGIS sends without an OAuth `error` name (recorded answers:
+/// a portal's and a standalone server's `generateToken`), with HTTP 200 and
+/// with their real statuses: each is `InvalidGrant`, a rejected credential,
+/// never a generic or transient error, so nothing sends the password again.
+#[tokio::test]
+async fn refused_passwords_are_invalid_grant_whatever_the_shape() {
+    let h = harness().await;
+    let refusals = [
+        (
+            400,
+            r#"{"error":{"code":400,"message":"Unable to generate token.","details":["Invalid username or password."]}}"#,
+        ),
+        (
+            401,
+            r#"{"error":{"code":401,"message":"You are not authorized to access this information","details":["Invalid credentials"]}}"#,
+        ),
+    ];
+    for (real_status, body) in refusals {
+        for status in [200, real_status] {
+            h.answer(GENERATE_PATH, json(status, body)).await;
+            let request = GenerateTokenRequest::password(
+                "jdoe",
+                SecretString::from(PASSWORD),
+                TokenBinding::Referer("https://app.example.com".into()),
+            );
+            let e = h.client.generate_token(&request).await.unwrap_err();
+            assert_eq!(
+                e.kind(),
+                ErrorKind::InvalidGrant,
+                "HTTP {status} {body}: {e}"
+            );
+            assert!(!e.kind().is_transient());
+            assert_no_secret(&format!("{e} {e:?}"));
+        }
+    }
+    // Another 400 of generateToken stays what it was.
+    h.answer(
+        GENERATE_PATH,
+        json(200, r#"{"error":{"code":400,"message":"Unable to generate token.","details":["'username' must be specified."]}}"#),
+    )
+    .await;
+    let request = GenerateTokenRequest::password(
+        "jdoe",
+        SecretString::from(PASSWORD),
+        TokenBinding::Referer("https://app.example.com".into()),
+    );
+    let e = h.client.generate_token(&request).await.unwrap_err();
+    assert_ne!(e.kind(), ErrorKind::InvalidGrant, "{e}");
+}
+
 #[tokio::test]
 async fn generate_token_for_a_federated_server() {
     let h = harness().await;

@@ -155,6 +155,21 @@ impl FakePortal {
         Ok(())
     }
 
+    /// Changes `username`'s password, as a directory administrator would:
+    /// from now on `generateToken` refuses the old one ("Invalid username or
+    /// password.").
+    pub fn set_password(&self, username: &str, password: &str) -> Result<(), Error> {
+        let mut state = lock(&self.state);
+        let Some(user) = state.users.iter_mut().find(|u| u.username == username) else {
+            return Err(Error::new(
+                ErrorKind::UnknownUser,
+                format!("no user `{username}`: add it with FakePortalBuilder::user"),
+            ));
+        };
+        user.password = SecretString::from(password);
+        Ok(())
+    }
+
     /// Signs the user out: `oauth2/authorize` answers its "Sign In" page.
     pub fn sign_out(&self) {
         lock(&self.state).signed_in = None;

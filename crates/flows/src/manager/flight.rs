@@ -674,6 +674,10 @@ fn end_if_final(st: &mut SessionState, err: FlowError) -> FlowError {
 fn classify(err: FlowError, grant: Grant) -> FlowError {
     let is_498 = err.arcgis_kind() == Some(ErrorKind::RefreshTokenExpired);
     let invalid_grant = err.arcgis_kind() == Some(ErrorKind::InvalidGrant);
+    // A refused password (core reads ArcGIS's wordings as `InvalidGrant`) or a
+    // refused client secret: sending it again can only fail again, and a
+    // directory locks the account after a few failures.
+    let refused_credential = invalid_grant || err.arcgis_kind() == Some(ErrorKind::InvalidClient);
     match grant {
         Grant::Refresh | Grant::Exchange if is_498 => FlowError::sign_in_required(
             "the refresh token expired or was revoked (498 from the token endpoint): sign in again",
@@ -683,8 +687,9 @@ fn classify(err: FlowError, grant: Grant) -> FlowError {
             "the refresh token was rejected (revoked, or already exchanged by another client): sign in again",
             err,
         ),
-        Grant::SignIn if invalid_grant => FlowError::sign_in_required(
-            "the stored credentials were rejected (changed password or revoked app?): sign in again",
+        Grant::SignIn if refused_credential => FlowError::sign_in_required(
+            "the credentials were rejected (a changed password or secret, or a revoked app?); \
+             they are not sent again: sign in again with new ones",
             err,
         ),
         _ => err,

@@ -21,7 +21,9 @@ use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 /// The password is a [`SecretString`] that lives only in this value: it is
 /// never written to the [`SessionRecord`] or the store, and `Debug` never shows
 /// it. A `PasswordSignIn` without credentials (after a restart) cannot renew:
-/// the manager then answers [`FlowErrorKind::SignInRequired`].
+/// the manager then answers [`FlowErrorKind::SignInRequired`]. A password the
+/// portal refuses (changed in the directory) ends the session at the first
+/// refusal: the manager never sends it again, however many callers wait.
 ///
 /// Credentials only travel over HTTPS, or plain HTTP to a loopback address.
 #[derive(Clone)]

@@ -8,6 +8,7 @@
 
 mod api_key;
 mod failures;
+mod refusals;
 mod renewal;
 mod requests;
 mod sign_out;
