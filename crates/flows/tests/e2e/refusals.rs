@@ -4,8 +4,8 @@
 //! callers are waiting, because Active Directory and LDAP lock an account
 //! after a few failed sign-ins.
 
-use arcgis_auth_core::{ErrorKind, SecretString, TokenBinding};
-use arcgis_auth_flows::signin::{AppSignIn, PasswordSignIn};
+use arcgis_auth_core::{ErrorKind, SecretString};
+use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, Endpoint, Grant, PASSWORD, USERNAME};
 use tokio::task::JoinSet;
@@ -35,12 +35,7 @@ async fn twenty_and_twenty_more_are_refused(manager: &TokenManager) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_password_is_sent_once_however_many_callers_wait() {
     let kit = Kit::start().await;
-    let sign_in = PasswordSignIn::new(
-        kit.portal.portal(),
-        kit.http.clone(),
-        TokenBinding::RequestIp,
-    )
-    .with_clock(kit.arc_clock());
+    let sign_in = kit.password_sign_in();
     let manager = sign_in
         .sign_in(USERNAME, PASSWORD.to_owned().into())
         .await

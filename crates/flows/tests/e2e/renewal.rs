@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use arcgis_auth_core::{ExposeSecret, TokenBinding};
-use arcgis_auth_flows::signin::PasswordSignIn;
+use arcgis_auth_core::ExposeSecret;
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::{FileStore, SessionStore};
 use arcgis_auth_testkit::{Endpoint, Grant, PASSWORD, USERNAME};
@@ -64,12 +63,7 @@ async fn app_credentials_sign_in_again_on_expiry_once_for_ten_thousand_callers()
 #[tokio::test]
 async fn generate_token_signs_in_again_with_the_password_in_memory_only() {
     let kit = Kit::start().await;
-    let sign_in = PasswordSignIn::new(
-        kit.portal.portal(),
-        kit.http.clone(),
-        TokenBinding::RequestIp,
-    )
-    .with_clock(kit.arc_clock());
+    let sign_in = kit.password_sign_in();
     let signed_in = sign_in
         .sign_in(USERNAME, PASSWORD.to_owned().into())
         .await
@@ -103,20 +97,11 @@ async fn generate_token_signs_in_again_with_the_password_in_memory_only() {
     assert_eq!(kit.portal.calls().endpoint(Endpoint::GenerateToken), 2);
 
     // The same with the strategy itself, built without credentials.
-    let bare = TokenManager::builder(
-        PasswordSignIn::new(
-            kit.portal.portal(),
-            kit.http.clone(),
-            TokenBinding::RequestIp,
-        )
-        .with_clock(kit.arc_clock()),
-        kit.store.clone(),
-        KEY,
-    )
-    .clock(kit.arc_clock())
-    .config(config())
-    .build()
-    .unwrap();
+    let bare = TokenManager::builder(kit.password_sign_in(), kit.store.clone(), KEY)
+        .clock(kit.arc_clock())
+        .config(config())
+        .build()
+        .unwrap();
     assert_eq!(
         bare.token().await.unwrap_err().kind(),
         FlowErrorKind::SignInRequired

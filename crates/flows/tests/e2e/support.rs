@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use arcgis_auth_core::{
     AuthorizeOptions, Clock, Expiration, ExposeSecret, HttpClient, ManualClock, SecretString,
-    Timestamp,
+    Timestamp, TokenBinding,
 };
 use arcgis_auth_flows::federation::Federation;
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
 use arcgis_auth_flows::routing::TokenRouting;
-use arcgis_auth_flows::signin::{AppSignIn, Loopback, PendingSignIn, SignedIn, UserSignIn};
+use arcgis_auth_flows::signin::{
+    AppSignIn, Loopback, PasswordSignIn, PendingSignIn, SignedIn, UserSignIn,
+};
 use arcgis_auth_flows::{FlowError, ManagerConfig, RetryPolicy, TokenManager};
 use arcgis_auth_storage::{MemoryStore, SessionRecord, SessionStore};
 use arcgis_auth_testkit::{
@@ -152,6 +154,16 @@ impl Kit {
     }
 
     /// The confidential app's credentials, on the shared clock.
+    /// `generateToken` sign-in at the portal, bound to the request's IP, on the kit's clock.
+    pub fn password_sign_in(&self) -> PasswordSignIn {
+        PasswordSignIn::new(
+            self.portal.portal(),
+            self.http.clone(),
+            TokenBinding::RequestIp,
+        )
+        .with_clock(self.arc_clock())
+    }
+
     pub fn app_sign_in(&self) -> AppSignIn {
         AppSignIn::new(
             self.portal.portal(),
