@@ -62,6 +62,10 @@ pub enum FlowErrorKind {
     /// names a different portal): this session's tokens cannot be used there.
     /// Sign in to that portal, or use the server without a token.
     NotFederated,
+    /// The [`TokenSource`](crate::TokenSource) panicked while renewing: a bug
+    /// in the token source, not a failure of the portal or the network. The
+    /// message carries the panic's own message; the next call tries again.
+    SourcePanicked,
 }
 
 impl FlowErrorKind {

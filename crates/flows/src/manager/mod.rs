@@ -450,8 +450,15 @@ impl Inner {
     async fn run_flight(self: Arc<Self>, tx: watch::Sender<FlightResult>) {
         let guard = FlightGuard(&self);
         // `renew` installs the new token before the slot is cleared, so a
-        // caller that finds the slot empty also finds the new token.
-        let result = self.renew().await;
+        // caller that finds the slot empty also finds the new token. It runs
+        // as a task of its own, so that a source that panics is reported as
+        // such to everyone waiting, not as an interruption.
+        let renewing = Arc::clone(&self);
+        let result = match tokio::spawn(async move { renewing.renew().await }).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => Err(panicked(e.into_panic())),
+            Err(_) => Err(interrupted()),
+        };
         let mut slot = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
         *slot = None;
         // Nobody listening is fine: every caller may have given up.
@@ -459,6 +466,32 @@ impl Inner {
         drop(slot);
         std::mem::forget(guard);
     }
+}
+
+/// A renewal whose token source panicked, with the panic's message (cut to
+/// 200 bytes).
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> FlowError {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    tracing::error!(
+        panic = &text[..end],
+        "the token source panicked while renewing"
+    );
+    FlowError::new(
+        FlowErrorKind::SourcePanicked,
+        format!(
+            "the token source panicked while renewing (a bug in the token source, not the \
+             portal): {}",
+            &text[..end]
+        ),
+    )
 }
 
 fn interrupted() -> FlowError {

@@ -133,7 +133,17 @@ async fn a_renewal_that_dies_releases_its_waiters_and_the_next_call_starts_afres
         .script(&[Step::Panic]);
     let fx = Fixture::new(source, Some(expired_user())).await;
     let m = fx.manager();
-    all_callers_fail(&m, 10, FlowErrorKind::Interrupted).await;
+    // A panic is a bug in the source, and every waiter is told so, with the
+    // panic's message (it used to reach them as an interruption).
+    for task in spawn_callers(std::slice::from_ref(&m), 10) {
+        let err = task.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), FlowErrorKind::SourcePanicked, "{err}");
+        assert!(err.to_string().contains("bug in the token source"), "{err}");
+        assert!(
+            err.to_string().contains("scripted panic in the source"),
+            "{err}"
+        );
+    }
     assert_eq!(token_of(&m).await, "AT-SECRET-2");
     assert_eq!(fx.source.calls(), 2);
 }
