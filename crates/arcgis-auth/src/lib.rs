@@ -17,7 +17,7 @@
 //! use arcgis_auth::flows::{middleware::ArcGisAuth, routing::TokenRouting, signin::AppSignIn};
 //! use arcgis_auth::storage::MemoryStore;
 //!
-//! #[tokio::main]
+//! #[arcgis_auth::tokio::main(crate = "arcgis_auth::tokio")]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let portal = Portal::arcgis_online();
 //!     let secret = SecretString::from(std::env::var("ARCGIS_CLIENT_SECRET")?);
@@ -30,6 +30,9 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! [`tokio`] is re-exported, so a program needs no other dependency; one
+//! that already depends on tokio writes `#[tokio::main]` as usual.
 //!
 //! Each sign-in flow has a guide in [`flows::guide`] (its types are in
 //! [`flows::signin`]); where tokens may go is explained in
@@ -65,3 +68,6 @@ pub use arcgis_auth_core as core;
 pub use arcgis_auth_flows as flows;
 #[doc(inline)]
 pub use arcgis_auth_storage as storage;
+/// The async runtime every crate here runs on (with `rt-multi-thread` and
+/// `macros`), for programs that have no tokio dependency of their own.
+pub use tokio;

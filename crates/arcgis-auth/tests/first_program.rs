@@ -9,7 +9,7 @@ use arcgis_auth::flows::{middleware::ArcGisAuth, routing::TokenRouting, signin::
 use arcgis_auth::storage::MemoryStore;
 use arcgis_auth_testkit::{CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal, Grant};
 
-#[tokio::test]
+#[arcgis_auth::tokio::test(crate = "arcgis_auth::tokio")]
 async fn the_first_program_signs_its_requests() {
     let fake = FakePortal::start().await;
     let portal = fake.portal();
