@@ -589,6 +589,7 @@ async fn a_server_certificate_that_does_not_verify_is_refused() {
                 && message.contains("RedisStoreBuilder::ca_certificate_pem"),
             "{who}: {message}"
         );
+        assert_says_each_thing_once(&err);
     }
     // The right CA, but a name the certificate is not for (it names
     // 127.0.0.1 only): refused too.
@@ -607,10 +608,30 @@ async fn a_server_certificate_that_does_not_verify_is_refused() {
         wrong_name.to_string().contains("certificate was refused"),
         "{wrong_name}"
     );
+    assert_says_each_thing_once(&wrong_name);
     // The same server, its CA trusted: accepted (so the refusals above were
     // about the CA, not about the server).
     let trusted = tls_store(&server, &RedisServer::unique_prefix()).await;
     assert!(trusted.load("k").await.unwrap().is_none());
+}
+
+/// A printed chain of `err` (its message, then each `source()`) says each
+/// thing once: no message is repeated inside another.
+fn assert_says_each_thing_once(err: &(dyn std::error::Error + 'static)) {
+    let mut messages = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(cause) = next {
+        messages.push(cause.to_string());
+        next = cause.source();
+    }
+    for (i, message) in messages.iter().enumerate() {
+        for (j, other) in messages.iter().enumerate() {
+            assert!(
+                i == j || !other.contains(message.as_str()),
+                "`{message}` is said again by `{other}`"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -628,6 +649,7 @@ async fn rediss_to_a_plain_text_server_is_unavailable() {
         .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
     assert!(err.to_string().contains("TLS"), "{err}");
+    assert_says_each_thing_once(&err);
 }
 
 #[tokio::test]

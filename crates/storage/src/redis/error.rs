@@ -10,8 +10,9 @@ use crate::error::StoreError;
 /// only their category travels, never their text.
 pub(super) fn redis_error(what: &str, e: RedisError) -> StoreError {
     if let Some(tls) = tls_error(&e) {
-        let error = tls_store_error(what, tls);
-        return error.with_source(e);
+        // The message names the TLS failure; the Redis error around it would
+        // only say it again.
+        return tls_store_error(what, tls);
     }
     if e.is_io_error()
         || e.is_timeout()
