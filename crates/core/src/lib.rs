@@ -30,6 +30,22 @@
 //! them; credentials are never sent over plain `http://` except to loopback
 //! ([`ErrorKind::InsecureTransport`], decided before anything is sent).
 //!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `url` | through `wire` | `url::Url` and what needs it: [`Origin`], [`ServerRoot`], [`RedirectParams`], the portal's endpoint URLs |
+//! | `wire` | through the TLS features | the HTTP client, every grant, `generateToken`, `/rest/info`, reading answers |
+//! | `rustls` | yes | TLS by rustls with aws-lc-rs, against the platform's roots |
+//! | `rustls-no-provider` | no | TLS by rustls with the crypto provider the program installs |
+//! | `native-tls` | no | TLS by the platform's library |
+//! | `http2` | yes | HTTP/2 to portals that offer it |
+//! | `system-proxy` | yes | the system's proxy settings |
+//!
+//! Without default features core is the contract alone, what a session
+//! store needs: [`Portal`] (its sharing root as text, read strictly), tokens,
+//! errors and clocks, with no HTTP client, no TLS and no URL parser.
+//!
 //! ## Example
 //!
 //! Reading an ArcGIS answer and deciding what to do, without a network:
@@ -97,9 +113,13 @@ mod expiration;
 mod generate_token;
 #[cfg(feature = "wire")]
 mod oauth;
+#[cfg(feature = "url")]
 mod origin;
+mod plain_url;
 mod portal;
+#[cfg(feature = "url")]
 mod redirect;
+#[cfg(feature = "url")]
 mod server;
 #[cfg(feature = "wire")]
 mod server_info;
@@ -129,9 +149,15 @@ pub use generate_token::{GenerateTokenRequest, TokenBinding};
 pub use oauth::{
     ArcGisOAuth2Client, Authorization, AuthorizeOptions, OAuthClient, Style, TokenTypeHint,
 };
+#[cfg(feature = "url")]
+#[cfg_attr(docsrs, doc(cfg(feature = "url")))]
 pub use origin::Origin;
 pub use portal::Portal;
+#[cfg(feature = "url")]
+#[cfg_attr(docsrs, doc(cfg(feature = "url")))]
 pub use redirect::{RedirectParams, RedirectPart};
+#[cfg(feature = "url")]
+#[cfg_attr(docsrs, doc(cfg(feature = "url")))]
 pub use server::ServerRoot;
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
@@ -156,7 +182,9 @@ pub use secrecy::{self, ExposeSecret, SecretString};
 /// change or vanish in any release. Use the documented items instead.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "url")]
     pub use crate::origin::is_secure_or_loopback;
+    #[cfg(feature = "url")]
     pub use crate::portal::redact_query;
     pub use crate::token::{constant_time_eq, effective_lead};
 }
