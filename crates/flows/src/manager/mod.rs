@@ -211,11 +211,12 @@ impl TokenManager {
     /// A valid access token.
     ///
     /// When the cached token is fresh this is one atomic load and a
-    /// reference-count increment: no lock, no allocation, no I/O. Otherwise it
-    /// joins the one renewal in flight (or starts it) and waits for it; while
-    /// a token that is due for early renewal is still valid, callers that did
-    /// not start the renewal get it at once, and if the renewal fails they all
-    /// keep getting it until it expires.
+    /// reference-count increment: no lock, no allocation, no I/O. When it is
+    /// due for early renewal but still valid, every caller (the one that
+    /// starts the renewal too) gets it at once and the renewal goes on in the
+    /// background; if the renewal fails they all keep getting it until it
+    /// expires. Only without a valid token does a call join the one renewal
+    /// in flight (or start it) and wait for it.
     ///
     /// # Errors
     ///
@@ -236,6 +237,23 @@ impl TokenManager {
             return Ok(token);
         }
         self.inner.token_slow().await
+    }
+
+    /// Waits until the renewal in flight, if any, has finished (the one a
+    /// call in the refresh window left running in the background, say).
+    /// Returns at once when none is running. Its outcome is what the next
+    /// call to [`token`](Self::token) serves or reports.
+    pub async fn wait_for_renewal(&self) {
+        let rx = self
+            .inner
+            .flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(mut rx) = rx {
+            // A dropped sender means the renewal ended too.
+            let _ = rx.wait_for(Option::is_some).await;
+        }
     }
 
     /// The cached token if it is fresh (not due for renewal, not reported
@@ -412,10 +430,10 @@ impl Inner {
                 "TokenManager::token must be called from within a Tokio runtime to renew a token",
             ));
         }
-        let (mut rx, leader) = {
+        let mut rx = {
             let mut slot = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
             match slot.as_ref() {
-                Some(rx) => (rx.clone(), false),
+                Some(rx) => rx.clone(),
                 None => {
                     // A renewal may have finished between our look at the
                     // cache and taking the slot: look again before starting one.
@@ -426,11 +444,13 @@ impl Inner {
                     *slot = Some(rx.clone());
                     let inner = Arc::clone(self);
                     tokio::spawn(async move { inner.run_flight(tx).await });
-                    (rx, true)
+                    rx
                 }
             }
         };
-        if let (Some(token), false) = (still_valid, leader) {
+        // Nobody waits while a valid token exists, not even the caller that
+        // started the renewal: it goes on in the background.
+        if let Some(token) = still_valid {
             return Ok(token);
         }
         let outcome = match rx.wait_for(Option::is_some).await {
