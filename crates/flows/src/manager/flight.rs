@@ -214,9 +214,18 @@ impl Inner {
                 lease,
             },
         };
-        let result = self
-            .renew_under_lock(st, reason, rejected, held.lease.is_some())
-            .await;
+        let locked = held.lease.is_some();
+        let renewal = self.renew_under_lock(st, reason, rejected, locked);
+        let result = match &held.lease {
+            // The lease is extended while the renewal runs: a slow portal
+            // never lets a second process spend the same refresh token.
+            Some(lease) => tokio::select! {
+                biased;
+                result = renewal => result,
+                never = self.heartbeat(lease) => match never {},
+            },
+            None => renewal.await,
+        };
         held.release().await;
         result
     }
@@ -280,6 +289,33 @@ impl Inner {
                     }
                     return Err(end_if_final(st, err));
                 }
+            }
+        }
+    }
+
+    /// Extends `lease` every third of its term, for as long as it is polled
+    /// (the renewal it guards is bounded: see `ManagerConfig::longest_renewal`).
+    /// Stops extending once the lease turns out to be lost.
+    async fn heartbeat(&self, lease: &Lease) -> std::convert::Infallible {
+        let every = (lease.duration / 3).max(Duration::from_millis(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(lock) = self.store.refresh_lock() else {
+                return std::future::pending().await;
+            };
+            match lock.extend(lease).await {
+                Ok(true) => tracing::trace!("refresh lock extended"),
+                Ok(false) => {
+                    tracing::warn!(
+                        "the refresh lock ran out, or this store cannot extend it, while the \
+                         renewal runs; another process may renew too"
+                    );
+                    return std::future::pending().await;
+                }
+                Err(err) => tracing::warn!(
+                    error = %err,
+                    "could not extend the refresh lock; trying again"
+                ),
             }
         }
     }
@@ -355,7 +391,11 @@ impl Inner {
         loop {
             let request = RenewRequest::new(record, grant, reason, self.clock.now());
             tracing::debug!(grant = grant.as_str(), retry, "requesting a token");
-            match self.source.renew(&request).await {
+            let answer =
+                tokio::time::timeout(self.config.attempt_timeout, self.source.renew(&request))
+                    .await
+                    .unwrap_or_else(|_| Err(self.attempt_timed_out()));
+            match answer {
                 Ok(token) => return Ok(token),
                 Err(err) if err.is_transient() && retry < self.config.retry.max_retries => {
                     retry += 1;
@@ -378,6 +418,17 @@ impl Inner {
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    fn attempt_timed_out(&self) -> FlowError {
+        FlowError::from(arcgis_auth_core::Error::new(
+            ErrorKind::Transport,
+            format!(
+                "the token request got no answer within {:?} (attempt_timeout): check the \
+                 network and the portal, or raise attempt_timeout",
+                self.config.attempt_timeout
+            ),
+        ))
     }
 
     /// Saves a renewed token (compare-and-swap) and builds what to serve.

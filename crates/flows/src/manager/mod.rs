@@ -131,8 +131,18 @@ impl TokenManagerBuilder {
     /// [`ManagerConfig::follow_store`] is off.
     ///
     /// Fails with [`FlowErrorKind::InvalidInput`] when the key is not a valid
-    /// session key (empty, longer than 512 bytes, control characters).
+    /// session key (empty, longer than 512 bytes, control characters), and
+    /// with [`FlowErrorKind::InvalidConfig`] when the config cannot work: a
+    /// zero [`attempt_timeout`](ManagerConfig::attempt_timeout), a lease too
+    /// short to extend, or a [`lock_wait`](ManagerConfig::lock_wait) that
+    /// cannot cover the holder's [longest renewal](ManagerConfig::longest_renewal).
     pub fn build(self) -> Result<TokenManager> {
+        self.config.check().map_err(|why| {
+            FlowError::new(
+                FlowErrorKind::InvalidConfig,
+                format!("the token manager's config cannot work: {why}"),
+            )
+        })?;
         validate_key(&self.key).map_err(|e| {
             FlowError::repeating(
                 FlowErrorKind::InvalidInput,
