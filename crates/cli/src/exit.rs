@@ -117,7 +117,7 @@ pub(crate) fn for_flow(kind: FlowErrorKind) -> u8 {
         FlowErrorKind::Store(k) => for_store(k),
         FlowErrorKind::NotRenewable => SIGN_IN,
         k if k.needs_sign_in() => SIGN_IN,
-        FlowErrorKind::InvalidInput => USAGE,
+        FlowErrorKind::InvalidInput | FlowErrorKind::InvalidConfig => USAGE,
         _ => OTHER,
     }
 }

@@ -42,12 +42,21 @@ pub struct ManagerConfig {
     pub exchange_after: Duration,
     /// Retries of transient failures (network, 5xx, outage pages, rate limits).
     pub retry: RetryPolicy,
-    /// How long the cross-process refresh lock is taken for (default 30 s). If
-    /// the holder dies, others take over once this runs out.
+    /// How long one request to the token source may take before it is cut
+    /// off as a transient transport failure (default 10 s; retried like one).
+    /// With the retries and their backoff it bounds a renewal: see
+    /// [`ManagerConfig::longest_renewal`].
+    pub attempt_timeout: Duration,
+    /// How long the cross-process refresh lock is taken for (default 30 s).
+    /// The holder extends it every third of it while it renews, so a slow
+    /// portal never lets a second process spend the same refresh token; if
+    /// the holder dies, others take over once it runs out.
     pub lock_lease: Duration,
     /// How long to wait for another process that holds the refresh lock before
     /// giving up with [`FlowErrorKind::LockTimeout`](crate::FlowErrorKind::LockTimeout)
-    /// (default 40 s, a little more than the lease).
+    /// (default 60 s). It must cover the holder's
+    /// [`longest_renewal`](ManagerConfig::longest_renewal), or
+    /// [`TokenManagerBuilder::build`](crate::TokenManagerBuilder::build) refuses the config.
     pub lock_wait: Duration,
     /// First pause between looks at the store while another process refreshes
     /// (default 50 ms; doubles up to 1 s).
@@ -77,8 +86,9 @@ impl Default for ManagerConfig {
             exchange_window: Duration::from_secs(24 * 3600),
             exchange_after: Duration::from_secs(7 * 24 * 3600),
             retry: RetryPolicy::default(),
+            attempt_timeout: Duration::from_secs(10),
             lock_lease: Duration::from_secs(30),
-            lock_wait: Duration::from_secs(40),
+            lock_wait: Duration::from_secs(60),
             lock_poll: Duration::from_millis(50),
             early_retry_after: Duration::from_secs(30),
             save_retry_after: Duration::from_secs(10),
@@ -86,6 +96,57 @@ impl Default for ManagerConfig {
         }
     }
 }
+
+impl ManagerConfig {
+    /// The longest one renewal may take: every attempt cut off at
+    /// [`attempt_timeout`](Self::attempt_timeout), every pause between them
+    /// at [`RetryPolicy::max_backoff`] (the most a `Retry-After` is honoured
+    /// for). 55 s with the defaults.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use arcgis_auth_flows::ManagerConfig;
+    ///
+    /// assert_eq!(ManagerConfig::default().longest_renewal(), Duration::from_secs(55));
+    /// ```
+    pub fn longest_renewal(&self) -> Duration {
+        let retries = self.retry.max_retries;
+        self.attempt_timeout
+            .saturating_mul(retries.saturating_add(1))
+            .saturating_add(self.retry.max_backoff.saturating_mul(retries))
+    }
+
+    /// Why this config cannot work, if it cannot.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.attempt_timeout.is_zero() {
+            return Err("attempt_timeout is zero: no request could ever finish".into());
+        }
+        if self.lock_lease < MIN_LEASE {
+            return Err(format!(
+                "lock_lease {:?} is shorter than {MIN_LEASE:?}: the holder could not extend \
+                 the refresh lock before it runs out",
+                self.lock_lease
+            ));
+        }
+        let longest = self.longest_renewal();
+        if self.lock_wait < longest {
+            return Err(format!(
+                "lock_wait {:?} cannot cover one bounded renewal by the lock's holder ({:?}: \
+                 attempt_timeout × {} attempts + max_backoff × {} retries): raise lock_wait, \
+                 or lower attempt_timeout or the retries",
+                self.lock_wait,
+                longest,
+                self.retry.max_retries.saturating_add(1),
+                self.retry.max_retries,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The shortest refresh-lock lease the holder can keep extending (every
+/// third of it) with a store round trip to spare.
+const MIN_LEASE: Duration = Duration::from_millis(300);
 
 /// Bounded exponential backoff with jitter for transient failures.
 ///

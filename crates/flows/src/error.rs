@@ -49,6 +49,10 @@ pub enum FlowErrorKind {
     /// A configuration or input the flow cannot work with (for example a session
     /// record of a kind the strategy does not handle).
     InvalidInput,
+    /// A [`ManagerConfig`](crate::ManagerConfig) whose parts contradict each
+    /// other (a lock wait shorter than the renewal it waits for, say); the
+    /// message says which and how to fix it. Nothing was started.
+    InvalidConfig,
     /// The sign-in callback does not carry the `state` this sign-in sent: it is
     /// forged, or belongs to another (older) sign-in. Start the sign-in again.
     StateMismatch,

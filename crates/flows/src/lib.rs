@@ -120,6 +120,7 @@ mod jitter;
 mod manager;
 pub mod profile;
 pub mod signin;
+mod single_flight;
 mod source;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

@@ -54,17 +54,23 @@ async fn no_token_appears_in_any_span_or_event() {
     ))
     .await
     .unwrap();
+    // Renewals in the refresh window run in the background: each step
+    // waits for its renewal to land before the next one.
     clock.advance(26 * MINUTE);
     let t1 = m.token().await.unwrap();
+    m.wait_for_renewal().await;
     clock.advance(26 * MINUTE);
     m.token().await.unwrap();
+    m.wait_for_renewal().await;
     flaky.set(Fault::SavesFail, true);
     m.report_invalid(&m.token().await.unwrap());
     m.token().await.unwrap();
+    m.wait_for_renewal().await;
     let _ = m.persist().await;
     flaky.set(Fault::SavesFail, false);
     m.report_invalid(&m.token().await.unwrap());
     let _ = m.token().await;
+    m.wait_for_renewal().await;
     let _ = format!("{t1:?} {m:?}");
     assert_eq!(source.calls(), 5);
 

@@ -67,6 +67,7 @@ where
     concurrent_updates(&make).await;
     refresh_lock_exclusion(&make(), &make()).await;
     lease_expiry(&make()).await;
+    lease_extension(&make(), &make()).await;
 }
 
 /// A fresh key prefix for one check.
@@ -838,6 +839,50 @@ pub async fn refresh_lock_exclusion<S: SessionStore + ?Sized>(a: &S, b: &S) {
     );
     assert!(ok(la.release(&again).await, "release"));
     assert!(ok(la.release(&other).await, "release"));
+}
+
+/// A live lease can be extended by its holder only (a heartbeat): it then
+/// holds past its first term, on every handle; an expired or released lease
+/// cannot be extended. Backends that cannot extend (the trait's default
+/// answer, `false`) skip the rest.
+pub async fn lease_extension<S: SessionStore + ?Sized>(a: &S, b: &S) {
+    let (Some(la), Some(lb)) = (a.refresh_lock(), b.refresh_lock()) else {
+        return;
+    };
+    let key = format!("{}session", namespace());
+    let held = ok(la.try_acquire(&key, SHORT_LEASE).await, "acquire")
+        .unwrap_or_else(|| panic!("conformance: a free lock could not be taken"));
+    let mut forged = held.clone();
+    forged.holder = format!("not-{}", held.holder);
+    assert!(
+        !ok(lb.extend(&forged).await, "extend by a wrong holder"),
+        "conformance: a wrong holder extended the lease"
+    );
+    if !ok(la.extend(&held).await, "extend") {
+        // This backend does not extend leases.
+        assert!(ok(la.release(&held).await, "release"));
+        return;
+    }
+    // Extended half-way through its term, it outlives the first term.
+    tokio::time::sleep(SHORT_LEASE / 2).await;
+    assert!(ok(lb.extend(&held).await, "extend on another handle"));
+    tokio::time::sleep(SHORT_LEASE / 2 + Duration::from_millis(50)).await;
+    assert!(
+        ok(lb.try_acquire(&key, SHORT_LEASE).await, "acquire").is_none(),
+        "conformance: an extended lease ran out at the end of its first term"
+    );
+    assert!(ok(la.release(&held).await, "release"));
+    assert!(
+        !ok(la.extend(&held).await, "extend after release"),
+        "conformance: a released lease was extended"
+    );
+    let next = ok(la.try_acquire(&key, SHORT_LEASE).await, "acquire")
+        .unwrap_or_else(|| panic!("conformance: a released lock could not be taken again"));
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(150)).await;
+    assert!(
+        !ok(la.extend(&next).await, "extend after expiry"),
+        "conformance: an expired lease was extended"
+    );
 }
 
 /// A lease runs out on its own (the holder died): after [`SHORT_LEASE`] the lock

@@ -80,6 +80,18 @@ impl LeaseTable {
         }
     }
 
+    /// Makes `lease` run out `lease.duration` from `now`, if it is still the
+    /// live holder.
+    pub(crate) fn extend(&mut self, lease: &Lease, now: Timestamp) -> bool {
+        match self.entries.get_mut(&lease.key) {
+            Some(entry) if entry.holder == lease.holder && entry.expires_at > now => {
+                entry.expires_at = now.saturating_add(lease.duration);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Drops expired leases; returns whether anything changed.
     pub(crate) fn prune(&mut self, now: Timestamp) -> bool {
         let before = self.entries.len();

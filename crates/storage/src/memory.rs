@@ -182,6 +182,11 @@ impl RefreshLock for MemoryStore {
         let now = self.inner.clock.now();
         Ok(self.state().leases.release(lease, now))
     }
+
+    async fn extend(&self, lease: &Lease) -> StoreResult<bool> {
+        let now = self.inner.clock.now();
+        Ok(self.state().leases.extend(lease, now))
+    }
 }
 
 #[cfg(test)]

@@ -183,6 +183,16 @@ pub trait RefreshLock: Send + Sync + fmt::Debug {
     /// Releases `lease`. Returns `Ok(false)` when the lease had already run out
     /// (and someone else may hold the lock now); the other holder is never disturbed.
     async fn release(&self, lease: &Lease) -> StoreResult<bool>;
+
+    /// Extends `lease`, while it is still live, to run out `lease.duration`
+    /// from now (a holder's heartbeat during a long renewal). Returns
+    /// `Ok(false)` when the lease had already run out or is not the holder's
+    /// (the lock may be someone else's now: it is never taken over), or when
+    /// the backend cannot extend leases, which is what this default does.
+    async fn extend(&self, lease: &Lease) -> StoreResult<bool> {
+        let _ = lease;
+        Ok(false)
+    }
 }
 
 /// Where sessions live: a key-value store of [`SessionRecord`]s with

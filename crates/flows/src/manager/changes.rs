@@ -2,7 +2,10 @@
 //! serving a session that another process replaced or signed out.
 //!
 //! The watcher never touches the cached path: it bumps `Inner::store_epoch`
-//! (under the session mutex), and the cached path compares one integer.
+//! (under the manager's mutex), and the cached path compares one integer.
+//! It never waits for a renewal in flight either: a deletion is applied at
+//! once (and the renewal's result, when it lands, is dropped); the events of
+//! the manager's own saves are told apart by their versions.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -12,7 +15,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::task::AbortHandle;
 
 use super::Inner;
-use super::state::{Pending, SessionState};
+use super::state::{Pending, SessionState, Shared};
 
 /// The watcher task of one manager: subscribed at `build` (which needs no
 /// runtime), started on the first call that runs on Tokio, stopped when the
@@ -176,34 +179,62 @@ async fn follow_until_closed(
         if event.as_ref().is_some_and(|e| !e.concerns(&inner.key)) {
             continue;
         }
-        inner.on_store_change(event.as_ref()).await;
+        inner.on_store_change(event.as_ref());
     }
 }
 
 impl Inner {
     /// Reacts to a change of this session in the store (`None`: changes may
-    /// have been missed). Runs under the session mutex, so it never lands in
-    /// the middle of a renewal: a renewal's own save is known by its version
-    /// once the mutex is free.
-    async fn on_store_change(&self, event: Option<&ChangeEvent>) {
-        let mut st = self.session.lock().await;
+    /// have been missed). Never waits: while one of the manager's own saves
+    /// is in progress, an event is kept until the save says which version
+    /// it wrote.
+    pub(super) fn on_store_change(&self, event: Option<&ChangeEvent>) {
+        let mut shared = self.shared();
+        if let Some(event) = event
+            && shared.saves.in_progress > 0
+        {
+            shared.saves.deferred.push(event.clone());
+            return;
+        }
+        self.apply_change(&mut shared, event, false);
+    }
+
+    /// One of the manager's saves returned: the events kept while saves
+    /// were in progress are sorted out once none is.
+    pub(super) fn save_ended(&self, shared: &mut Shared) {
+        shared.saves.in_progress = shared.saves.in_progress.saturating_sub(1);
+        if shared.saves.in_progress > 0 {
+            return;
+        }
+        for event in std::mem::take(&mut shared.saves.deferred) {
+            self.apply_change(shared, Some(&event), true);
+        }
+    }
+
+    /// Applies a change event. A deletion seen while the manager was saving
+    /// may have come before or after its save: the next call reads the
+    /// store to find out, instead of forgetting the session at once.
+    fn apply_change(&self, shared: &mut Shared, event: Option<&ChangeEvent>, deferred: bool) {
         match event.map(|e| (&e.kind, e.version.as_ref())) {
             // Our own save, or a version we already read.
             Some((ChangeKind::Created | ChangeKind::Updated, Some(version)))
-                if st.version.as_ref() == Some(version) =>
+                if shared.st.version.as_ref() == Some(version) || shared.saves.is_own(version) =>
             {
                 return;
             }
-            // Signed out elsewhere: forget the session at once. A sign-in made
-            // here and not saved yet is newer; it stays (and is saved again).
-            Some((ChangeKind::Deleted, _)) if !matches!(st.pending, Some(Pending::Session)) => {
-                if st.record.is_some() {
+            // Signed out elsewhere: forget the session at once, and drop
+            // whatever a renewal in flight finds. A sign-in made here and not
+            // saved yet is newer; it stays (and is saved again).
+            Some((ChangeKind::Deleted, _))
+                if !deferred && !matches!(shared.st.pending, Some(Pending::Session)) =>
+            {
+                if shared.st.record.is_some() {
                     tracing::info!(
                         session = %self.key,
                         "the session was deleted from the store (signed out elsewhere); forgetting it"
                     );
                 }
-                *st = SessionState::default();
+                self.new_generation(shared, SessionState::default());
                 self.current.store(None);
             }
             _ => {}
@@ -216,7 +247,6 @@ impl Inner {
             change = ?event.map(|e| &e.kind),
             "the session changed in the store; the next call reads it again"
         );
-        drop(st);
     }
 }
 
@@ -397,7 +427,7 @@ mod tests {
         wait_until("a sees its own save", || seen(&a) >= 1).await;
 
         // A resync (as the Redis store sends after reconnecting).
-        a.inner.on_store_change(Some(&ChangeEvent::resync())).await;
+        a.inner.on_store_change(Some(&ChangeEvent::resync()));
         assert_eq!(cached(&a), None);
         assert_eq!(token(&a).await, "first");
         assert_eq!(cached(&a).as_deref(), Some("first"));

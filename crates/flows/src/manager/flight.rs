@@ -1,8 +1,10 @@
-//! One renewal: sync with the store, take the refresh lock, renew, save, release.
+//! One flight: sync with the store, take the refresh lock, renew, save, release.
 //!
-//! Everything here runs inside the single renewal task of a manager, under
-//! the session mutex, so it can take its time; the cached path never waits
-//! for any of it.
+//! Everything here runs inside the one flight of a manager (its only writer
+//! of the session record), on a copy of the session state that is put back
+//! when the flight lands, unless the session was replaced or forgotten
+//! meanwhile. No lock is held while it does I/O, so it can take its time;
+//! the cached path, `session()`, `clear()` and the watcher never wait for it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,6 +27,25 @@ const MAX_SAVE_CONFLICTS: usize = 3;
 
 /// The longest pause between looks at the store while another process renews.
 const MAX_LOCK_POLL: Duration = Duration::from_secs(1);
+
+/// What a flight does.
+pub(super) enum Work {
+    /// Renews the session if needed (reading the store first).
+    Renew,
+    /// Saves the pending change (a new sign-in, or what a store outage kept
+    /// in memory), and nothing else.
+    Save,
+}
+
+/// What a flight hands to everyone who waited for it.
+#[derive(Clone)]
+pub(super) enum Landed {
+    /// The token to serve, or why there is none.
+    Done(Result<AccessToken>),
+    /// The session was replaced or forgotten while the flight ran: nothing
+    /// it found was kept; look again.
+    Again,
+}
 
 /// What waiting for the cross-process refresh lock ended with.
 enum LockOutcome {
@@ -80,10 +101,23 @@ async fn release_lock(store: &dyn arcgis_auth_storage::SessionStore, lease: &Lea
 }
 
 impl Inner {
-    /// Runs one renewal under the session mutex and installs what it found.
-    pub(super) async fn renew(&self) -> Result<AccessToken> {
-        let mut st = self.session.lock().await;
+    /// Runs one flight on a copy of the session state, and puts what it
+    /// found back (installing the token to serve) unless the session was
+    /// replaced or forgotten meanwhile.
+    pub(super) async fn run(self: Arc<Self>, work: Work) -> Landed {
+        let mut st = self.shared().st.clone();
+        let generation = st.generation;
         let now = self.clock.now();
+        if matches!(work, Work::Save) {
+            // Already logged; the change stays in memory if it failed.
+            let _ = self.save_pending(&mut st, now).await;
+            let mut shared = self.shared();
+            if shared.generation == generation {
+                self.install_from_state(&st, self.clock.now());
+                shared.st = st;
+            }
+            return Landed::Again;
+        }
         let current = self.current.load_full();
         let rejected = current
             .as_ref()
@@ -105,8 +139,15 @@ impl Inner {
             .renew_locked(&mut st, now, reason, rejected.as_ref())
             .instrument(span.clone())
             .await;
+        let mut shared = self.shared();
+        if shared.generation != generation {
+            span.in_scope(|| {
+                tracing::debug!("the session was replaced or forgotten while it was renewed; dropping what the renewal found");
+            });
+            return Landed::Again;
+        }
         let now = self.clock.now();
-        match result {
+        let landed = match result {
             Ok(cached) => {
                 let token = cached.token.clone();
                 self.current.store(Some(cached));
@@ -136,7 +177,9 @@ impl Inner {
                 }
                 Err(err)
             }
-        }
+        };
+        shared.st = st;
+        Landed::Done(landed)
     }
 
     async fn renew_locked(
@@ -171,9 +214,18 @@ impl Inner {
                 lease,
             },
         };
-        let result = self
-            .renew_under_lock(st, reason, rejected, held.lease.is_some())
-            .await;
+        let locked = held.lease.is_some();
+        let renewal = self.renew_under_lock(st, reason, rejected, locked);
+        let result = match &held.lease {
+            // The lease is extended while the renewal runs: a slow portal
+            // never lets a second process spend the same refresh token.
+            Some(lease) => tokio::select! {
+                biased;
+                result = renewal => result,
+                never = self.heartbeat(lease) => match never {},
+            },
+            None => renewal.await,
+        };
         held.release().await;
         result
     }
@@ -237,6 +289,33 @@ impl Inner {
                     }
                     return Err(end_if_final(st, err));
                 }
+            }
+        }
+    }
+
+    /// Extends `lease` every third of its term, for as long as it is polled
+    /// (the renewal it guards is bounded: see `ManagerConfig::longest_renewal`).
+    /// Stops extending once the lease turns out to be lost.
+    async fn heartbeat(&self, lease: &Lease) -> std::convert::Infallible {
+        let every = (lease.duration / 3).max(Duration::from_millis(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(lock) = self.store.refresh_lock() else {
+                return std::future::pending().await;
+            };
+            match lock.extend(lease).await {
+                Ok(true) => tracing::trace!("refresh lock extended"),
+                Ok(false) => {
+                    tracing::warn!(
+                        "the refresh lock ran out, or this store cannot extend it, while the \
+                         renewal runs; another process may renew too"
+                    );
+                    return std::future::pending().await;
+                }
+                Err(err) => tracing::warn!(
+                    error = %err,
+                    "could not extend the refresh lock; trying again"
+                ),
             }
         }
     }
@@ -312,7 +391,11 @@ impl Inner {
         loop {
             let request = RenewRequest::new(record, grant, reason, self.clock.now());
             tracing::debug!(grant = grant.as_str(), retry, "requesting a token");
-            match self.source.renew(&request).await {
+            let answer =
+                tokio::time::timeout(self.config.attempt_timeout, self.source.renew(&request))
+                    .await
+                    .unwrap_or_else(|_| Err(self.attempt_timed_out()));
+            match answer {
                 Ok(token) => return Ok(token),
                 Err(err) if err.is_transient() && retry < self.config.retry.max_retries => {
                     retry += 1;
@@ -335,6 +418,17 @@ impl Inner {
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    fn attempt_timed_out(&self) -> FlowError {
+        FlowError::from(arcgis_auth_core::Error::new(
+            ErrorKind::Transport,
+            format!(
+                "the token request got no answer within {:?} (attempt_timeout): check the \
+                 network and the portal, or raise attempt_timeout",
+                self.config.attempt_timeout
+            ),
+        ))
     }
 
     /// Saves a renewed token (compare-and-swap) and builds what to serve.
@@ -380,6 +474,9 @@ impl Inner {
         st: &mut SessionState,
         now: Timestamp,
     ) -> Result<()> {
+        // Read before the store: a change seen after it makes what is built
+        // from this read stale.
+        st.epoch = self.store_epoch.load(Ordering::Acquire);
         let loaded = match self.store.load(&self.key).await {
             Ok(loaded) => loaded,
             Err(err) => {
@@ -393,7 +490,7 @@ impl Inner {
                     st.version = None;
                 } else if st.record.is_some() {
                     tracing::info!("the session was deleted from the store (signed out elsewhere)");
-                    *st = SessionState::default();
+                    st.forget();
                 }
             }
             Some(Versioned {
@@ -438,6 +535,7 @@ impl Inner {
                     st.version = Some(version);
                     st.pending = None;
                     st.save_failed_at = None;
+                    st.save_error = None;
                 }
             }
         }
@@ -457,16 +555,21 @@ impl Inner {
         };
         let mut last_error = None;
         for _ in 0..MAX_SAVE_CONFLICTS {
-            match self.store.save(&self.key, &record, mode).await {
+            match self.save_own(st, &record, mode).await {
                 Ok(version) => {
                     st.record = Some(record);
                     st.version = Some(version);
                     st.pending = None;
                     st.save_failed_at = None;
+                    st.save_error = None;
                     tracing::debug!("session saved");
                     return Ok(());
                 }
                 Err(err) if err.kind() == StoreErrorKind::Conflict => {
+                    if self.shared().generation != st.generation {
+                        // Replaced here meanwhile: what is stored now is newer.
+                        return Err(superseded(&self.key));
+                    }
                     let stored = match self.store.load(&self.key).await {
                         Ok(stored) => stored,
                         Err(load_err) => {
@@ -488,7 +591,7 @@ impl Inner {
                                 "the session was deleted from the store while it was renewed \
                                  (signed out elsewhere)"
                             );
-                            *st = SessionState::default();
+                            st.forget();
                             return Err(FlowError::new(
                                 FlowErrorKind::NoSession,
                                 format!(
@@ -515,11 +618,34 @@ impl Inner {
                 "session store: the session kept changing while it was saved: it stays in memory",
             ),
         };
+        st.save_error = Some(err.clone());
         tracing::warn!(
             error = %err,
             "could not save the session; it stays in memory and is saved again later"
         );
         Err(err)
+    }
+
+    /// One save by this manager: its change event is known as its own (see
+    /// `OwnSaves`), so it never makes the manager read the store again.
+    pub(super) async fn save_own(
+        &self,
+        st: &mut SessionState,
+        record: &SessionRecord,
+        mode: SaveMode,
+    ) -> arcgis_auth_storage::StoreResult<arcgis_auth_storage::Version> {
+        {
+            let mut shared = self.shared();
+            shared.saves.in_progress += 1;
+            st.epoch = self.store_epoch.load(Ordering::Acquire);
+        }
+        let result = self.store.save(&self.key, record, mode).await;
+        let mut shared = self.shared();
+        if let Ok(version) = &result {
+            shared.saves.record(version);
+        }
+        self.save_ended(&mut shared);
+        result
     }
 
     /// Waits for the cross-process refresh lock, watching the store for a
@@ -609,14 +735,13 @@ impl Inner {
             let retry_at = st.save_failed_at.unwrap_or(now) + self.config.save_retry_after;
             check_at = check_at.min(retry_at);
         }
-        // Under the session mutex, like the watcher's bumps of the epoch:
-        // what is made here reflects every change the watcher has seen.
-        let epoch = self.store_epoch.load(Ordering::Acquire);
+        // The epoch read before the state was last read from or written to
+        // the store: a change seen since makes it stale.
         Some(Cached::new(
             AccessToken::new(token),
             refresh_at,
             check_at,
-            epoch,
+            st.epoch,
         ))
     }
 
@@ -651,6 +776,15 @@ impl Inner {
             format!("no session is stored under `{}`: sign in first", self.key),
         )
     }
+}
+
+/// What a flight whose session was replaced meanwhile ends with (nobody
+/// sees it: the flight lands nowhere).
+fn superseded(key: &str) -> FlowError {
+    FlowError::new(
+        FlowErrorKind::NoSession,
+        format!("session `{key}` was replaced or forgotten while it was renewed"),
+    )
 }
 
 /// Writes a renewed token into `record`. Federated server tokens were made

@@ -6,21 +6,22 @@ mod state;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwapOption;
 use arcgis_auth_core::{Clock, CoarseSystemClock, Timestamp};
 use arcgis_auth_storage::{SaveMode, SessionRecord, SessionStore, validate_key};
-use tokio::sync::watch;
 
 use crate::access::AccessToken;
 use crate::config::ManagerConfig;
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::jitter::Jitter;
+use crate::single_flight::{Aborted, SingleFlight};
 use crate::source::TokenSource;
 
 use self::changes::Watch;
-use self::state::{Cached, Pending, SessionState};
+use self::flight::{Landed, Work};
+use self::state::{Cached, Pending, SessionState, Shared};
 
 /// Keeps one session's token valid for any number of concurrent callers.
 ///
@@ -130,8 +131,18 @@ impl TokenManagerBuilder {
     /// [`ManagerConfig::follow_store`] is off.
     ///
     /// Fails with [`FlowErrorKind::InvalidInput`] when the key is not a valid
-    /// session key (empty, longer than 512 bytes, control characters).
+    /// session key (empty, longer than 512 bytes, control characters), and
+    /// with [`FlowErrorKind::InvalidConfig`] when the config cannot work: a
+    /// zero [`attempt_timeout`](ManagerConfig::attempt_timeout), a lease too
+    /// short to extend, or a [`lock_wait`](ManagerConfig::lock_wait) that
+    /// cannot cover the holder's [longest renewal](ManagerConfig::longest_renewal).
     pub fn build(self) -> Result<TokenManager> {
+        self.config.check().map_err(|why| {
+            FlowError::new(
+                FlowErrorKind::InvalidConfig,
+                format!("the token manager's config cannot work: {why}"),
+            )
+        })?;
         validate_key(&self.key).map_err(|e| {
             FlowError::repeating(
                 FlowErrorKind::InvalidInput,
@@ -157,16 +168,13 @@ impl TokenManagerBuilder {
                 jitter,
                 current: ArcSwapOption::empty(),
                 store_epoch: AtomicU64::new(0),
-                flight: Mutex::new(None),
-                session: tokio::sync::Mutex::new(SessionState::default()),
+                flight: SingleFlight::default(),
+                shared: Mutex::new(Shared::default()),
                 watch,
             }),
         })
     }
 }
-
-/// What a finished renewal hands to everyone who waited for it.
-type FlightResult = Option<Result<AccessToken>>;
 
 pub(crate) struct Inner {
     source: Arc<dyn TokenSource>,
@@ -177,16 +185,18 @@ pub(crate) struct Inner {
     jitter: Jitter,
     /// What the cached path serves: one atomic load.
     current: ArcSwapOption<Cached>,
-    /// Bumped by the watcher (under the session mutex) when the store may
+    /// Bumped by the watcher (under the `shared` mutex) when the store may
     /// hold something other than what `current` was made from: another
     /// writer's change to this session, or changes the store says may have
     /// been missed; and when the watcher is lost with its runtime. The cached
     /// path serves `current` only while its epoch is this one.
     store_epoch: AtomicU64,
-    /// The renewal in progress, if any. Locked only for a few instructions.
-    flight: Mutex<Option<watch::Receiver<FlightResult>>>,
-    /// The session as the manager knows it; held by the one running renewal.
-    session: tokio::sync::Mutex<SessionState>,
+    /// The one run that renews or saves the session: the only writer of the
+    /// session record (see `flight`).
+    flight: SingleFlight<Landed>,
+    /// The session as the manager knows it, and what goes with it; locked
+    /// for a few instructions at a time, never across I/O.
+    shared: Mutex<Shared>,
     /// The task that follows the store's change events.
     watch: Watch,
 }
@@ -211,11 +221,12 @@ impl TokenManager {
     /// A valid access token.
     ///
     /// When the cached token is fresh this is one atomic load and a
-    /// reference-count increment: no lock, no allocation, no I/O. Otherwise it
-    /// joins the one renewal in flight (or starts it) and waits for it; while
-    /// a token that is due for early renewal is still valid, callers that did
-    /// not start the renewal get it at once, and if the renewal fails they all
-    /// keep getting it until it expires.
+    /// reference-count increment: no lock, no allocation, no I/O. When it is
+    /// due for early renewal but still valid, every caller (the one that
+    /// starts the renewal too) gets it at once and the renewal goes on in the
+    /// background; if the renewal fails they all keep getting it until it
+    /// expires. Only without a valid token does a call join the one renewal
+    /// in flight (or start it) and wait for it.
     ///
     /// # Errors
     ///
@@ -236,6 +247,17 @@ impl TokenManager {
             return Ok(token);
         }
         self.inner.token_slow().await
+    }
+
+    /// Waits until the renewal in flight, if any, has finished (the one a
+    /// call in the refresh window left running in the background, say).
+    /// Returns at once when none is running. Its outcome is what the next
+    /// call to [`token`](Self::token) serves or reports.
+    pub async fn wait_for_renewal(&self) {
+        if let Some(flight) = self.inner.flight.current() {
+            // However it ended, it ended.
+            let _ = flight.wait().await;
+        }
     }
 
     /// The cached token if it is fresh (not due for renewal, not reported
@@ -277,36 +299,40 @@ impl TokenManager {
     /// unavailable). Does nothing when everything is saved.
     pub async fn persist(&self) -> Result<()> {
         self.inner.watch.start(&self.inner);
-        let mut st = self.inner.session.lock().await;
-        if st.pending.is_none() {
+        if self.inner.shared().st.pending.is_none() {
             return Ok(());
         }
-        let now = self.inner.clock.now();
-        let result = self.inner.save_pending(&mut st, now).await;
-        self.inner.install_from_state(&st, now);
-        result
+        self.inner.save_in_flight().await
     }
 
     /// The session as the manager currently knows it (a copy), or `None`
     /// before it was loaded or set. Its secrets stay [`SecretString`](arcgis_auth_core::SecretString)s.
+    ///
+    /// Never waits for a renewal in flight: it shows the session as it was
+    /// before the renewal, until the renewal lands.
     pub async fn session(&self) -> Option<SessionRecord> {
-        self.inner.session.lock().await.record.clone()
+        self.inner.shared().st.record.clone()
     }
 
     /// Forgets the session in memory (after a sign-out, say): the cached token
     /// is no longer served, and the next call to [`token`](Self::token) loads
     /// the session from the store again. The store is not touched; delete the
     /// session there to sign out everywhere.
+    ///
+    /// Takes effect at once, also while a renewal is in flight: what that
+    /// renewal finds is dropped when it lands.
     pub async fn clear(&self) {
-        let mut st = self.inner.session.lock().await;
-        *st = SessionState::default();
+        let mut shared = self.inner.shared();
+        self.inner
+            .new_generation(&mut shared, SessionState::default());
         self.inner.current.store(None);
+        drop(shared);
         tracing::info!(session = %self.inner.key, "session forgotten in memory");
     }
 
     /// Whether the session in memory has changes the store has not accepted yet.
     pub async fn has_unsaved_changes(&self) -> bool {
-        self.inner.session.lock().await.pending.is_some()
+        self.inner.shared().st.pending.is_some()
     }
 
     /// The key the session is stored under.
@@ -381,7 +407,6 @@ impl Inner {
 
     async fn set_session(self: &Arc<Self>, mut record: SessionRecord) -> Result<()> {
         self.watch.start(self);
-        let mut st = self.session.lock().await;
         let now = self.clock.now();
         record.updated_at = Some(now);
         tracing::info!(
@@ -390,106 +415,125 @@ impl Inner {
             portal = %record.portal,
             "signed in; saving the session"
         );
-        st.record = Some(record);
-        st.version = None;
-        st.ended = None;
-        st.pending = Some(Pending::Session);
-        let result = self.save_pending(&mut st, now).await;
-        self.install_from_state(&st, now);
-        result
+        {
+            let mut shared = self.shared();
+            let st = SessionState {
+                record: Some(record),
+                pending: Some(Pending::Session),
+                epoch: self.store_epoch.load(Ordering::Acquire),
+                ..SessionState::default()
+            };
+            // A renewal of the previous session lands nowhere.
+            self.new_generation(&mut shared, st);
+            self.install_from_state(&shared.st, now);
+        }
+        self.save_in_flight().await
     }
 
-    /// Joins the renewal in flight, or starts one, and waits for its result.
+    /// Replaces the session state with `st` in a new generation: the flight
+    /// in progress, if any, goes on alone and what it finds is dropped.
+    fn new_generation(&self, shared: &mut Shared, mut st: SessionState) {
+        shared.generation += 1;
+        st.generation = shared.generation;
+        shared.st = st;
+        self.flight.detach();
+    }
+
+    /// Saves the pending change in the flight (joining the one in
+    /// progress), and reports whether the store took it.
+    async fn save_in_flight(self: &Arc<Self>) -> Result<()> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(outside_runtime());
+        }
+        let inner = Arc::clone(self);
+        let flight = self
+            .flight
+            .join_or_start(|| Some(async move { inner.run(Work::Save).await }));
+        if let Some(flight) = flight {
+            let _ = flight.wait().await;
+        }
+        let shared = self.shared();
+        match (&shared.st.pending, &shared.st.save_error) {
+            (None, _) => Ok(()),
+            (Some(_), Some(err)) => Err(err.clone()),
+            (Some(_), None) => Err(FlowError::new(
+                FlowErrorKind::Store(arcgis_auth_storage::StoreErrorKind::Unavailable),
+                "session store: the session could not be saved yet: it stays in memory and is \
+                 saved again later",
+            )),
+        }
+    }
+
+    /// Joins the renewal in flight, or starts one, and waits for its result
+    /// unless a valid token can be served meanwhile.
     async fn token_slow(self: &Arc<Self>) -> Result<AccessToken> {
         self.watch.start(self);
-        let now = self.clock.now();
-        // A token that is still valid and not reported invalid can be served
-        // while someone else renews it, and if the renewal fails.
-        let still_valid = self.still_valid(now);
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(FlowError::new(
-                FlowErrorKind::InvalidInput,
-                "TokenManager::token must be called from within a Tokio runtime to renew a token",
-            ));
+            return Err(outside_runtime());
         }
-        let (mut rx, leader) = {
-            let mut slot = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
-            match slot.as_ref() {
-                Some(rx) => (rx.clone(), false),
-                None => {
-                    // A renewal may have finished between our look at the
-                    // cache and taking the slot: look again before starting one.
-                    if let Some(token) = self.cached() {
-                        return Ok(token);
-                    }
-                    let (tx, rx) = watch::channel(None);
-                    *slot = Some(rx.clone());
-                    let inner = Arc::clone(self);
-                    tokio::spawn(async move { inner.run_flight(tx).await });
-                    (rx, true)
+        // A run that landed nowhere (the session was replaced meanwhile) or
+        // that only saved is followed by another; a few at most.
+        let mut last = None;
+        for _ in 0..4 {
+            let now = self.clock.now();
+            // A token that is still valid and not reported invalid is served
+            // while the renewal goes on in the background, and if it fails.
+            let still_valid = self.still_valid(now);
+            let mut fresh = None;
+            let inner = Arc::clone(self);
+            let flight = self.flight.join_or_start(|| {
+                // A renewal may have finished between our look at the cache
+                // and the slot: look again before starting one.
+                fresh = self.cached();
+                match fresh {
+                    Some(_) => None,
+                    None => Some(async move { inner.run(Work::Renew).await }),
                 }
+            });
+            if let Some(token) = fresh {
+                return Ok(token);
             }
-        };
-        if let (Some(token), false) = (still_valid, leader) {
-            return Ok(token);
+            // Nobody waits while a valid token exists, not even the caller
+            // that started the renewal.
+            if let Some(token) = still_valid {
+                return Ok(token);
+            }
+            let Some(flight) = flight else {
+                continue;
+            };
+            match flight.wait().await {
+                Ok(Landed::Done(Ok(token))) => return Ok(token),
+                // A failed renewal leaves a still-valid token in place (it
+                // keeps being served until it expires); anything else is the
+                // error.
+                Ok(Landed::Done(Err(err))) => {
+                    return self.still_valid(self.clock.now()).ok_or(err);
+                }
+                Ok(Landed::Again) => last = None,
+                Err(Aborted::Panicked(message)) => {
+                    return self
+                        .still_valid(self.clock.now())
+                        .ok_or_else(|| panicked(&message));
+                }
+                Err(Aborted::Cancelled) => last = Some(interrupted()),
+            }
         }
-        let outcome = match rx.wait_for(Option::is_some).await {
-            Ok(value) => value.clone().unwrap_or_else(|| Err(interrupted())),
-            Err(_) => Err(interrupted()),
-        };
-        match outcome {
-            Ok(token) => Ok(token),
-            // A failed renewal leaves a still-valid token in place (it keeps
-            // being served until it expires); anything else is the error.
-            Err(err) => self.still_valid(self.clock.now()).ok_or(err),
-        }
+        Err(last.unwrap_or_else(interrupted))
     }
 
-    /// Runs one renewal and publishes its result. Spawned, so a caller that
-    /// gives up waiting does not cancel it for everyone else.
-    async fn run_flight(self: Arc<Self>, tx: watch::Sender<FlightResult>) {
-        let guard = FlightGuard(&self);
-        // `renew` installs the new token before the slot is cleared, so a
-        // caller that finds the slot empty also finds the new token. It runs
-        // as a task of its own, so that a source that panics is reported as
-        // such to everyone waiting, not as an interruption.
-        let renewing = Arc::clone(&self);
-        let result = match tokio::spawn(async move { renewing.renew().await }).await {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => Err(panicked(e.into_panic())),
-            Err(_) => Err(interrupted()),
-        };
-        let mut slot = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
-        *slot = None;
-        // Nobody listening is fine: every caller may have given up.
-        let _ = tx.send(Some(result));
-        drop(slot);
-        std::mem::forget(guard);
+    /// The shared state, locked (never across an `await`).
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// A renewal whose token source panicked, with the panic's message (cut to
-/// 200 bytes).
-fn panicked(payload: Box<dyn std::any::Any + Send>) -> FlowError {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".to_owned());
-    let mut end = text.len().min(200);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    tracing::error!(
-        panic = &text[..end],
-        "the token source panicked while renewing"
-    );
+/// A renewal whose token source panicked, with the panic's message.
+fn panicked(message: &str) -> FlowError {
     FlowError::new(
         FlowErrorKind::SourcePanicked,
         format!(
             "the token source panicked while renewing (a bug in the token source, not the \
-             portal): {}",
-            &text[..end]
+             portal): {message}"
         ),
     )
 }
@@ -501,15 +545,11 @@ fn interrupted() -> FlowError {
     )
 }
 
-/// Clears the flight slot if a renewal task is dropped before it finishes,
-/// so the next caller starts a new one instead of waiting forever.
-struct FlightGuard<'a>(&'a Inner);
-
-impl Drop for FlightGuard<'_> {
-    fn drop(&mut self) {
-        let mut slot = self.0.flight.lock().unwrap_or_else(PoisonError::into_inner);
-        *slot = None;
-    }
+fn outside_runtime() -> FlowError {
+    FlowError::new(
+        FlowErrorKind::InvalidInput,
+        "TokenManager::token must be called from within a Tokio runtime to renew a token",
+    )
 }
 
 /// `SaveMode` for the record as the manager last saw it in the store.

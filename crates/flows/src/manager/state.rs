@@ -1,9 +1,10 @@
 //! What the manager remembers between calls.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arcgis_auth_core::{Timestamp, Token};
-use arcgis_auth_storage::{SessionRecord, Version};
+use arcgis_auth_storage::{ChangeEvent, SessionRecord, Version};
 
 use crate::access::AccessToken;
 use crate::error::FlowError;
@@ -61,9 +62,51 @@ pub(super) enum Pending {
     Session,
 }
 
-/// The session as the manager knows it. Only the running renewal (and
-/// `set_session`/`persist`) touch it, under the session mutex.
+/// Everything behind the manager's one mutex, which is held for a few
+/// instructions at a time and never across I/O.
 #[derive(Debug, Default)]
+pub(super) struct Shared {
+    /// The session as the manager knows it. The running flight works on a
+    /// copy and puts it back when it lands, unless `generation` moved on.
+    pub(super) st: SessionState,
+    /// Bumped when the session is replaced or forgotten (`set_session`,
+    /// `clear`, a deletion elsewhere): a flight started before lands nowhere.
+    pub(super) generation: u64,
+    /// The manager's own saves, so that their change events are not taken
+    /// for another writer's.
+    pub(super) saves: OwnSaves,
+}
+
+/// How many versions of its own saves the manager remembers.
+const OWN_VERSIONS: usize = 8;
+
+/// The manager's saves in progress, the versions its saves produced lately,
+/// and the change events seen while a save was in progress (whether they are
+/// its own is known when the save returns).
+#[derive(Debug, Default)]
+pub(super) struct OwnSaves {
+    pub(super) in_progress: usize,
+    recent: VecDeque<Version>,
+    pub(super) deferred: Vec<ChangeEvent>,
+}
+
+impl OwnSaves {
+    /// Remembers `version` as one the manager wrote.
+    pub(super) fn record(&mut self, version: &Version) {
+        if self.recent.len() == OWN_VERSIONS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(version.clone());
+    }
+
+    /// Whether the manager wrote `version`.
+    pub(super) fn is_own(&self, version: &Version) -> bool {
+        self.recent.contains(version)
+    }
+}
+
+/// The session as the manager knows it.
+#[derive(Debug, Default, Clone)]
 pub(super) struct SessionState {
     /// The record last read, saved, or adopted.
     pub(super) record: Option<SessionRecord>,
@@ -77,4 +120,24 @@ pub(super) struct SessionState {
     pub(super) ended: Option<FlowError>,
     /// When the last failed save happened (to space out retries).
     pub(super) save_failed_at: Option<Timestamp>,
+    /// Why the last save failed (what `persist` and `set_session` report).
+    pub(super) save_error: Option<FlowError>,
+    /// The store epoch (see `Inner::store_epoch`) read before the store was
+    /// last read or written for this state: what is served from it is
+    /// served only while that epoch is current.
+    pub(super) epoch: u64,
+    /// The generation (see [`Shared::generation`]) this state belongs to.
+    pub(super) generation: u64,
+}
+
+impl SessionState {
+    /// Forgets the session (it was deleted from the store), staying in the
+    /// same generation.
+    pub(super) fn forget(&mut self) {
+        *self = SessionState {
+            epoch: self.epoch,
+            generation: self.generation,
+            ..SessionState::default()
+        };
+    }
 }

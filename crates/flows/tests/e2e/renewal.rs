@@ -2,11 +2,13 @@
 //! single flight within a process and across two over one store file.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use arcgis_auth_core::ExposeSecret;
+use arcgis_auth_core::{ExposeSecret, HttpClient};
+use arcgis_auth_flows::profile::{RenewalSecrets, StoredSession};
 use arcgis_auth_flows::{FlowErrorKind, TokenManager};
 use arcgis_auth_storage::{FileStore, SessionStore};
-use arcgis_auth_testkit::{Endpoint, Grant, PASSWORD, USERNAME};
+use arcgis_auth_testkit::{Endpoint, Failure, Grant, PASSWORD, USERNAME};
 use tokio::task::JoinSet;
 
 use crate::support::*;
@@ -182,4 +184,115 @@ async fn two_managers_over_one_store_file_rotate_the_refresh_token_once_and_both
     assert_eq!(calls.token(Grant::RefreshToken), 2);
     assert_eq!(calls.token(Grant::ExchangeRefreshToken), 1);
     finish(kit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_slower_than_the_lock_lease_still_sees_one_exchange_and_strands_nobody() {
+    let kit = Kit::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sessions.json");
+    let open = || -> Arc<dyn SessionStore> { Arc::new(FileStore::new(&file).unwrap()) };
+    // A lease of one second, and a portal that answers the exchange after
+    // two and a half (it rotates the refresh token at once, like a real one).
+    let mut config = config();
+    config.lock_lease = Duration::from_secs(1);
+    config.attempt_timeout = Duration::from_secs(5);
+    config.retry.max_retries = 0;
+    config.lock_wait = Duration::from_secs(10);
+    // Two processes: each its own store handle and its own HTTP client.
+    let (signed_in, _, _) = kit.sign_in_with_listener().await;
+    let a = signed_in
+        .into_manager_with(open(), KEY, config.clone())
+        .await
+        .unwrap();
+    let b = TokenManager::builder(
+        StoredSession::new(HttpClient::new().unwrap(), RenewalSecrets::new())
+            .with_clock(kit.arc_clock()),
+        open(),
+        KEY,
+    )
+    .clock(kit.arc_clock())
+    .config(config)
+    .build()
+    .unwrap();
+
+    // Expired, and in the refresh token's last day: an exchange is due.
+    kit.clock.advance(36 * HOUR + 31 * MINUTE);
+    kit.portal
+        .fail_next_token_calls(1, Failure::Slow(Duration::from_millis(2500)));
+    let results = {
+        let mut tasks = JoinSet::new();
+        for i in 0..40 {
+            let manager = [&a, &b][i % 2].clone();
+            tasks.spawn(async move { manager.token().await });
+        }
+        tasks.join_all().await
+    };
+    // Nobody is stranded: the holder kept its lease while the portal took
+    // its time, the other process waited and adopted the new token.
+    let secrets: Vec<String> = results
+        .into_iter()
+        .map(|r| r.unwrap().secret().expose_secret().to_owned())
+        .collect();
+    assert!(secrets.iter().all(|s| s == &secrets[0]));
+    assert_eq!(kit.portal.calls().token(Grant::ExchangeRefreshToken), 1);
+    assert_eq!(kit.portal.calls().token(Grant::RefreshToken), 0);
+    assert_eq!(
+        secrets[0],
+        b.token().await.unwrap().secret().expose_secret()
+    );
+    assert_eq!(
+        secrets[0],
+        a.token().await.unwrap().secret().expose_secret()
+    );
+    // Both go on with the rotated refresh token.
+    kit.clock.advance(31 * MINUTE);
+    b.token().await.unwrap();
+    assert_eq!(kit.portal.calls().token(Grant::RefreshToken), 1);
+    finish(kit).await;
+}
+
+#[test]
+fn a_lock_wait_shorter_than_the_holders_longest_renewal_is_refused() {
+    let mut config = config();
+    config.attempt_timeout = Duration::from_secs(20);
+    config.retry.max_retries = 3;
+    // 4 × 20 s + 3 × 10 ms > 60 s.
+    config.lock_wait = Duration::from_secs(60);
+    let built = TokenManager::builder(
+        arcgis_auth_flows::signin::NeverRenewed,
+        Arc::new(arcgis_auth_storage::MemoryStore::new()),
+        KEY,
+    )
+    .config(config.clone())
+    .build();
+    let err = built.unwrap_err();
+    assert_eq!(err.kind(), FlowErrorKind::InvalidConfig, "{err}");
+    assert!(err.to_string().contains("lock_wait"), "{err}");
+    // Long enough: accepted.
+    config.lock_wait = config.longest_renewal();
+    TokenManager::builder(
+        arcgis_auth_flows::signin::NeverRenewed,
+        Arc::new(arcgis_auth_storage::MemoryStore::new()),
+        KEY,
+    )
+    .config(config.clone())
+    .build()
+    .unwrap();
+    // A lease too short to extend, a zero attempt timeout: refused too.
+    let mut short_lease = config.clone();
+    short_lease.lock_lease = Duration::from_millis(10);
+    let mut no_time = config.clone();
+    no_time.attempt_timeout = Duration::ZERO;
+    for broken in [short_lease, no_time] {
+        let err = TokenManager::builder(
+            arcgis_auth_flows::signin::NeverRenewed,
+            Arc::new(arcgis_auth_storage::MemoryStore::new()),
+            KEY,
+        )
+        .config(broken)
+        .build()
+        .unwrap_err();
+        assert_eq!(err.kind(), FlowErrorKind::InvalidConfig, "{err}");
+    }
 }

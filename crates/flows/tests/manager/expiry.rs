@@ -17,12 +17,14 @@ async fn first_renewal(lifetime: Duration, config: ManagerConfig) -> Duration {
     let m = fx.manager_with(config);
     let mut elapsed = Duration::ZERO;
     while elapsed <= lifetime {
-        let token = token_of(&m).await;
+        // In the refresh window the still-valid token is served at once and
+        // the renewal goes on in the background.
+        assert_eq!(token_of(&m).await, "AT-SECRET-0");
+        m.wait_for_renewal().await;
         if fx.source.calls() > 0 {
-            assert_eq!(token, "AT-SECRET-1");
+            assert_eq!(token_of(&m).await, "AT-SECRET-1");
             return elapsed;
         }
-        assert_eq!(token, "AT-SECRET-0");
         fx.clock.advance(Duration::from_secs(1));
         elapsed += Duration::from_secs(1);
     }
@@ -85,4 +87,30 @@ async fn an_expired_token_is_never_served() {
     fx.clock.advance(MINUTE);
     assert!(m.token().await.is_err());
     assert!(m.cached().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_renewal_delays_no_caller_while_the_token_is_valid() {
+    let source = FakeSource::new(Renewal::RefreshToken).with_delay(Duration::from_secs(10));
+    let fx = Fixture::new(source, Some(fresh_user())).await;
+    let m = fx.manager();
+    assert_eq!(token_of(&m).await, "AT-SECRET-0");
+    // Due for renewal, still valid for four minutes.
+    fx.clock.advance(26 * MINUTE);
+    let started = tokio::time::Instant::now();
+    // The caller that starts the renewal, later callers one by one, and
+    // concurrent ones: none of them waits (on the paused clock, no time passes).
+    for _ in 0..20 {
+        assert_eq!(token_of(&m).await, "AT-SECRET-0");
+    }
+    all_callers_get(std::slice::from_ref(&m), 50, "AT-SECRET-0").await;
+    assert_eq!(started.elapsed(), Duration::ZERO, "a caller waited");
+    assert_eq!(fx.source.calls(), 1, "one renewal in the background");
+
+    // The renewal lands after its 10 s, and is served from then on.
+    m.wait_for_renewal().await;
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    assert_eq!(token_of(&m).await, "AT-SECRET-1");
+    assert_eq!(secret(&stored(&*fx.store).await).0, "AT-SECRET-1");
+    assert_eq!(fx.source.calls(), 1);
 }

@@ -83,6 +83,7 @@ async fn a_failed_early_refresh_keeps_serving_the_valid_token() {
     // The early refresh fails: every caller keeps getting the valid token.
     for _ in 0..50 {
         assert_eq!(token_of(&m).await, "AT-SECRET-0");
+        m.wait_for_renewal().await;
     }
     assert_eq!(
         fx.source.calls(),
@@ -90,8 +91,10 @@ async fn a_failed_early_refresh_keeps_serving_the_valid_token() {
         "no storm after a failed early refresh"
     );
 
-    // After `early_retry_after` it tries again, and succeeds.
+    // After `early_retry_after` it tries again (in the background), and succeeds.
     fx.clock.advance(exact_config().early_retry_after);
+    assert_eq!(token_of(&m).await, "AT-SECRET-0");
+    m.wait_for_renewal().await;
     assert_eq!(token_of(&m).await, "AT-SECRET-2");
     assert_eq!(fx.source.calls(), 2);
 }

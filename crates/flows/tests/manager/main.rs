@@ -3,6 +3,7 @@
 
 mod expiry;
 mod failures;
+mod in_flight;
 mod invalidation;
 mod persistence;
 mod refresh_tokens;

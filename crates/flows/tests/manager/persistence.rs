@@ -77,6 +77,8 @@ async fn a_store_outage_does_not_lose_the_session_in_memory() {
     store_down(&flaky, false);
     clock.advance(exact_config().save_retry_after);
     assert_eq!(token_of(&m).await, "AT-SECRET-1");
+    // The save runs in the background while the token is served.
+    m.wait_for_renewal().await;
     assert!(!m.has_unsaved_changes().await);
     assert_eq!(secret(&stored(flaky.inner()).await).0, "AT-SECRET-1");
     assert_eq!(source.calls(), 1);

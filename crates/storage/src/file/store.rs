@@ -290,6 +290,19 @@ impl RefreshLock for FileStore {
         })
         .await
     }
+
+    async fn extend(&self, lease: &Lease) -> StoreResult<bool> {
+        let lease = lease.clone();
+        self.blocking(move |inner| {
+            let now = inner.clock.now();
+            inner.paths.update_leases(|leases| {
+                let pruned = leases.prune(now);
+                let extended = leases.extend(&lease, now);
+                (extended, pruned || extended)
+            })
+        })
+        .await
+    }
 }
 
 impl Inner {

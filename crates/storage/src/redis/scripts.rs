@@ -8,6 +8,7 @@ pub(super) struct Scripts {
     pub(super) save: Script,
     pub(super) delete: Script,
     pub(super) release: Script,
+    pub(super) extend: Script,
 }
 
 impl Scripts {
@@ -16,6 +17,7 @@ impl Scripts {
             save: Script::new(SAVE),
             delete: Script::new(DELETE),
             release: Script::new(RELEASE),
+            extend: Script::new(EXTEND),
         }
     }
 }
@@ -67,6 +69,14 @@ return 'deleted'
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+// ARGV: holder, lease in ms.
+const EXTEND: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 ";

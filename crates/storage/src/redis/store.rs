@@ -401,6 +401,24 @@ impl RefreshLock for RedisStore {
             .map_err(|e| redis_error("release the refresh lock", e))?;
         Ok(deleted == 1)
     }
+
+    async fn extend(&self, lease: &Lease) -> StoreResult<bool> {
+        validate_key(&lease.key)?;
+        let millis = u64::try_from(lease.duration.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let extended: i64 = self
+            .inner
+            .scripts
+            .extend
+            .key(self.lock_key(&lease.key))
+            .arg(&lease.holder)
+            .arg(millis)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| redis_error("extend the refresh lock", e))?;
+        Ok(extended == 1)
+    }
 }
 
 #[cfg(test)]

@@ -67,6 +67,8 @@ pub enum Op {
     TryAcquire,
     /// [`RefreshLock::release`].
     Release,
+    /// [`RefreshLock::extend`].
+    Extend,
 }
 
 /// A [`SessionStore`] around another (a [`MemoryStore`] unless said
@@ -288,6 +290,13 @@ impl<S: SessionStore> RefreshLock for FaultyStore<S> {
         let lock = self.inner.refresh_lock().ok_or_else(no_lock)?;
         let answer = lock.release(lease).await;
         self.counted(Op::Release, answer)
+    }
+
+    async fn extend(&self, lease: &Lease) -> StoreResult<bool> {
+        self.check(Fault::LocksFail)?;
+        let lock = self.inner.refresh_lock().ok_or_else(no_lock)?;
+        let answer = lock.extend(lease).await;
+        self.counted(Op::Extend, answer)
     }
 }
 
