@@ -16,6 +16,7 @@ const PUBLISHED: &[&str] = &[
     "arcgis-auth-testkit",
     "arcgis-auth-flows",
     "arcgis-auth-cli",
+    "arcgis-auth-gateway",
     "arcgis-auth",
 ];
 

@@ -1,0 +1,827 @@
+//! `gateway.toml`: reading, validating and resolving the gateway's configuration.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use arcgis_auth_core::{Portal, SecretString, ServerRoot};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::error::{GatewayError, GatewayErrorKind, Problem, ProblemKind};
+use crate::origins::OriginPattern;
+use crate::routes::{Auth, Route, RouteUrl};
+
+/// The listen address when neither the file nor `--listen` gives one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The proxy paths when the file gives none: resource-proxy's, so deployed apps keep working.
+pub const DEFAULT_PROXY_PATHS: [&str; 4] = ["/proxy", "/proxy.ashx", "/proxy.php", "/proxy.jsp"];
+
+/// How long an upstream may take to answer when the file does not say (the Maps SDK waits 62 s).
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the gateway keeps app and server sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// In this process only.
+    Memory,
+    /// A JSON file (shared safely by processes on one machine).
+    File(PathBuf),
+    /// A Redis server (`redis://…` or `rediss://…`), shared by a fleet.
+    Redis(String),
+}
+
+impl StoreSpec {
+    /// Parses `memory`, `file:PATH`, `redis://…` or `rediss://…`.
+    pub fn parse(text: &str) -> Option<StoreSpec> {
+        if text == "memory" {
+            Some(StoreSpec::Memory)
+        } else if let Some(path) = text.strip_prefix("file:") {
+            (!path.is_empty()).then(|| StoreSpec::File(PathBuf::from(path)))
+        } else if text.starts_with("redis://") || text.starts_with("rediss://") {
+            Some(StoreSpec::Redis(text.to_owned()))
+        } else {
+            None
+        }
+    }
+}
+
+/// An `[[apps]]` entry: app credentials (`client_credentials`) at a portal.
+#[derive(Clone)]
+pub struct AppConfig {
+    /// The name routes refer to (`auth = "app:NAME"`).
+    pub name: String,
+    /// The portal the app is registered with (the file's `portal` unless the entry says otherwise).
+    pub portal: Portal,
+    /// The app's client id.
+    pub client_id: String,
+    /// The app's client secret, read from its environment variable or file.
+    pub client_secret: SecretString,
+    /// Whether `GET /token?app=NAME` hands its token to allowed origins.
+    pub vend: bool,
+}
+
+impl std::fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("name", &self.name)
+            .field("portal", &self.portal)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("vend", &self.vend)
+            .finish()
+    }
+}
+
+/// A `[[servers]]` entry: a standalone ArcGIS Server's own account.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The name routes refer to (`auth = "server:NAME"`).
+    pub name: String,
+    /// The server's root (`https://host/arcgis`); its `tokens/generateToken` issues the tokens.
+    pub root: ServerRoot,
+    /// The account's user name.
+    pub username: String,
+    /// The account's password, read from its environment variable or file.
+    pub password: SecretString,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("name", &self.name)
+            .field("root", &self.root)
+            .field("username", &self.username)
+            .field("password", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// A validated configuration, secrets resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The portal apps sign in to unless their entry names another.
+    pub portal: Portal,
+    /// Where sessions live.
+    pub store: StoreSpec,
+    /// The browser origins allowed to use the gateway.
+    pub allowed_origins: Vec<OriginPattern>,
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The paths that answer `<path>?<target URL>`.
+    pub proxy_paths: Vec<String>,
+    /// How long an upstream may take to send its answer's headers.
+    pub upstream_timeout: Duration,
+    /// Extra root certificates (a PEM bundle) for upstreams and token endpoints.
+    pub ca_bundle: Option<PathBuf>,
+    /// The apps.
+    pub apps: Vec<AppConfig>,
+    /// The standalone servers.
+    pub servers: Vec<ServerConfig>,
+    /// The routes.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    portal: Option<String>,
+    store: Option<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    proxy_paths: Option<Vec<String>>,
+    upstream_timeout_seconds: Option<u64>,
+    ca_bundle: Option<PathBuf>,
+    #[serde(default)]
+    apps: Vec<RawApp>,
+    #[serde(default)]
+    servers: Vec<RawServer>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: String,
+    client_id: String,
+    portal: Option<String>,
+    client_secret: Option<toml::Value>,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    vend: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    name: String,
+    url: String,
+    username: String,
+    password: Option<toml::Value>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    url: String,
+    #[serde(default)]
+    match_all: bool,
+    #[serde(default = "default_auth")]
+    auth: String,
+    rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Read and checked; enforced in a later release (docs/gateway.md says so).
+struct RawRateLimit {
+    requests: u64,
+    per_seconds: u64,
+}
+
+fn default_auth() -> String {
+    "none".to_owned()
+}
+
+/// Where secrets come from: the process environment, or a test's own map.
+pub trait Environment {
+    /// The value of the variable `name`, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Environment for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Environment for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`, secrets from the process environment.
+    ///
+    /// Errors: [`GatewayErrorKind::Io`] when the file cannot be read,
+    /// [`GatewayErrorKind::Config`] with every problem found.
+    pub fn load(path: &Path) -> Result<Config, GatewayError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            GatewayError::new(
+                GatewayErrorKind::Io,
+                format!(
+                    "could not read the configuration {}: check the path",
+                    path.display()
+                ),
+            )
+            .with_source(e)
+        })?;
+        Config::from_toml(&text, &ProcessEnv)
+    }
+
+    /// Parses and validates `text` (a `gateway.toml`), reading secrets from `env`
+    /// and from the files it names. Every problem is reported, not only the first.
+    pub fn from_toml(text: &str, env: &dyn Environment) -> Result<Config, GatewayError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    format!(
+                        "line {}",
+                        text[..s.start.min(text.len())].matches('\n').count() + 1
+                    )
+                })
+                .unwrap_or_else(|| "file".to_owned());
+            // The message only: toml's Display quotes the line, which may hold a secret.
+            GatewayError::config(vec![Problem::new(
+                ProblemKind::Syntax,
+                at,
+                e.message().trim(),
+            )])
+        })?;
+        let mut v = Validator::default();
+        let config = v.config(raw, env);
+        match config {
+            Some(c) if v.problems.is_empty() => Ok(c),
+            _ => Err(GatewayError::config(v.problems)),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn push(&mut self, kind: ProblemKind, at: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(kind, at, message));
+    }
+
+    fn config(&mut self, raw: RawConfig, env: &dyn Environment) -> Option<Config> {
+        let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
+            self.push(
+                ProblemKind::BadListen,
+                "listen",
+                "give an IP address and port, such as \"127.0.0.1:8080\" (port 0 picks a free one)",
+            )
+        });
+        let portal = match raw.portal.as_deref() {
+            None => Ok(Portal::arcgis_online()),
+            Some(p) => Portal::parse(p).map_err(|e| {
+                self.push(ProblemKind::BadUrl, "portal", e.to_string());
+            }),
+        };
+        let store = match raw.store.as_deref() {
+            None => Ok(StoreSpec::Memory),
+            Some(s) => StoreSpec::parse(s).ok_or_else(|| {
+                self.push(
+                    ProblemKind::BadStore,
+                    "store",
+                    "use \"memory\", \"file:PATH\", \"redis://HOST:PORT\" or \"rediss://HOST:PORT\"",
+                )
+            }),
+        };
+        let allowed_origins = raw
+            .allowed_origins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                OriginPattern::parse(o)
+                    .map_err(|e| {
+                        self.push(ProblemKind::BadOrigin, format!("allowed_origins[{i}]"), e)
+                    })
+                    .ok()
+            })
+            .collect();
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let parsed = n
+                    .parse::<IpNet>()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from));
+                parsed
+                    .map_err(|_| {
+                        self.push(
+                            ProblemKind::BadNetwork,
+                            format!("trusted_proxies[{i}]"),
+                            "give a network such as \"10.0.0.0/8\" or an address",
+                        )
+                    })
+                    .ok()
+            })
+            .collect();
+        let proxy_paths = raw.proxy_paths.unwrap_or_else(|| {
+            DEFAULT_PROXY_PATHS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect()
+        });
+        for (i, p) in proxy_paths.iter().enumerate() {
+            let reserved = ["/token", "/healthz", "/readyz", "/metrics"];
+            if !p.starts_with('/') || p.contains(['?', '#', '*', ':', '{', '}']) || p.len() < 2 {
+                self.push(
+                    ProblemKind::BadProxyPath,
+                    format!("proxy_paths[{i}]"),
+                    "a proxy path is an absolute path such as \"/proxy\"",
+                );
+            } else if reserved.contains(&p.as_str()) {
+                self.push(
+                    ProblemKind::BadProxyPath,
+                    format!("proxy_paths[{i}]"),
+                    "this path is one of the gateway's own endpoints: choose another",
+                );
+            }
+        }
+        if proxy_paths.iter().collect::<HashSet<_>>().len() != proxy_paths.len() {
+            self.push(
+                ProblemKind::Duplicate,
+                "proxy_paths",
+                "a proxy path is listed twice",
+            );
+        }
+        let upstream_timeout = match raw.upstream_timeout_seconds {
+            None => DEFAULT_UPSTREAM_TIMEOUT,
+            Some(0) => {
+                self.push(
+                    ProblemKind::BadValue,
+                    "upstream_timeout_seconds",
+                    "give at least 1 second",
+                );
+                DEFAULT_UPSTREAM_TIMEOUT
+            }
+            Some(s) => Duration::from_secs(s),
+        };
+        let portal_ok = portal.as_ref().ok().cloned();
+        let apps = self.apps(raw.apps, portal_ok.as_ref(), env);
+        let servers = self.servers(raw.servers, env);
+        let routes = self.routes(raw.routes, &apps, &servers);
+        Some(Config {
+            listen: listen.ok()?,
+            portal: portal.ok()?,
+            store: store.ok()?,
+            allowed_origins,
+            trusted_proxies,
+            proxy_paths,
+            upstream_timeout,
+            ca_bundle: raw.ca_bundle,
+            apps,
+            servers,
+            routes,
+        })
+    }
+
+    fn secret(
+        &mut self,
+        at: &str,
+        field: &str,
+        inline: Option<toml::Value>,
+        from_env: Option<String>,
+        from_file: Option<PathBuf>,
+        env: &dyn Environment,
+    ) -> Option<SecretString> {
+        if inline.is_some() {
+            self.push(
+                ProblemKind::InlineSecret,
+                format!("{at}.{field}"),
+                format!(
+                    "secrets are never written in gateway.toml: set {field}_env (an environment \
+                     variable) or {field}_file (a file readable by the gateway only)"
+                ),
+            );
+            return None;
+        }
+        match (from_env, from_file) {
+            (Some(var), None) => match env.var(&var).filter(|v| !v.is_empty()) {
+                Some(v) => Some(SecretString::from(v)),
+                None => {
+                    self.push(
+                        ProblemKind::MissingSecret,
+                        format!("{at}.{field}_env"),
+                        format!("the environment variable {var} is not set or is empty"),
+                    );
+                    None
+                }
+            },
+            (None, Some(path)) => match std::fs::read_to_string(&path) {
+                Ok(v) if !v.trim().is_empty() => Some(SecretString::from(v.trim().to_owned())),
+                Ok(_) => {
+                    self.push(
+                        ProblemKind::MissingSecret,
+                        format!("{at}.{field}_file"),
+                        format!("{} is empty", path.display()),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.push(
+                        ProblemKind::MissingSecret,
+                        format!("{at}.{field}_file"),
+                        format!("could not read {} ({e})", path.display()),
+                    );
+                    None
+                }
+            },
+            (Some(_), Some(_)) => {
+                self.push(
+                    ProblemKind::MissingSecret,
+                    format!("{at}.{field}_env"),
+                    format!("give {field}_env or {field}_file, not both"),
+                );
+                None
+            }
+            (None, None) => {
+                self.push(
+                    ProblemKind::MissingSecret,
+                    at.to_owned(),
+                    format!("no {field}: set {field}_env or {field}_file"),
+                );
+                None
+            }
+        }
+    }
+
+    fn name(&mut self, at: &str, name: &str, seen: &mut HashSet<String>) -> bool {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            self.push(
+                ProblemKind::BadValue,
+                format!("{at}.name"),
+                "a name is letters, digits, '-', '_' or '.'",
+            );
+            return false;
+        }
+        if !seen.insert(name.to_owned()) {
+            self.push(
+                ProblemKind::Duplicate,
+                format!("{at}.name"),
+                format!("`{name}` is defined twice"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn apps(
+        &mut self,
+        raw: Vec<RawApp>,
+        portal: Option<&Portal>,
+        env: &dyn Environment,
+    ) -> Vec<AppConfig> {
+        let mut seen = HashSet::new();
+        let mut apps = Vec::new();
+        for (i, a) in raw.into_iter().enumerate() {
+            let at = format!("apps[{i}]");
+            let name_ok = self.name(&at, &a.name, &mut seen);
+            let portal = match a.portal.as_deref() {
+                Some(p) => Portal::parse(p)
+                    .map_err(|e| {
+                        self.push(ProblemKind::BadUrl, format!("{at}.portal"), e.to_string())
+                    })
+                    .ok(),
+                None => portal.cloned(),
+            };
+            if a.client_id.trim().is_empty() {
+                self.push(
+                    ProblemKind::BadValue,
+                    format!("{at}.client_id"),
+                    "the client id is empty",
+                );
+            }
+            let secret = self.secret(
+                &at,
+                "client_secret",
+                a.client_secret,
+                a.client_secret_env,
+                a.client_secret_file,
+                env,
+            );
+            if let (true, Some(portal), Some(client_secret)) = (name_ok, portal, secret) {
+                apps.push(AppConfig {
+                    name: a.name,
+                    portal,
+                    client_id: a.client_id,
+                    client_secret,
+                    vend: a.vend,
+                });
+            }
+        }
+        apps
+    }
+
+    fn servers(&mut self, raw: Vec<RawServer>, env: &dyn Environment) -> Vec<ServerConfig> {
+        let mut seen = HashSet::new();
+        let mut servers = Vec::new();
+        for (i, s) in raw.into_iter().enumerate() {
+            let at = format!("servers[{i}]");
+            let name_ok = self.name(&at, &s.name, &mut seen);
+            let root = match ServerRoot::parse(&s.url) {
+                Ok(root) if !arcgis_auth_core::__private::is_secure_or_loopback(root.as_url()) => {
+                    self.push(
+                        ProblemKind::InsecureRoute,
+                        format!("{at}.url"),
+                        "a password is only sent over https:// (or http:// to loopback)",
+                    );
+                    None
+                }
+                Ok(root) => Some(root),
+                Err(e) => {
+                    self.push(ProblemKind::BadUrl, format!("{at}.url"), e.to_string());
+                    None
+                }
+            };
+            if s.username.trim().is_empty() {
+                self.push(
+                    ProblemKind::BadValue,
+                    format!("{at}.username"),
+                    "the user name is empty",
+                );
+            }
+            let password = self.secret(
+                &at,
+                "password",
+                s.password,
+                s.password_env,
+                s.password_file,
+                env,
+            );
+            if let (true, Some(root), Some(password)) = (name_ok, root, password) {
+                servers.push(ServerConfig {
+                    name: s.name,
+                    root,
+                    username: s.username,
+                    password,
+                });
+            }
+        }
+        servers
+    }
+
+    fn routes(
+        &mut self,
+        raw: Vec<RawRoute>,
+        apps: &[AppConfig],
+        servers: &[ServerConfig],
+    ) -> Vec<Route> {
+        let mut seen = HashSet::new();
+        let mut routes = Vec::new();
+        for (i, r) in raw.into_iter().enumerate() {
+            let at = format!("routes[{i}]");
+            let url = RouteUrl::parse(&r.url)
+                .map_err(|e| self.push(ProblemKind::BadUrl, format!("{at}.url"), e))
+                .ok();
+            let auth = Auth::parse(&r.auth).or_else(|| {
+                self.push(
+                    ProblemKind::BadAuth,
+                    format!("{at}.auth"),
+                    "auth is \"none\", \"app:NAME\" or \"server:NAME\"",
+                );
+                None
+            });
+            match &auth {
+                Some(Auth::App(name)) if !apps.iter().any(|a| &a.name == name) => self.push(
+                    ProblemKind::UnknownApp,
+                    format!("{at}.auth"),
+                    format!("no [[apps]] entry is named `{name}`"),
+                ),
+                Some(Auth::Server(name)) if !servers.iter().any(|s| &s.name == name) => self.push(
+                    ProblemKind::UnknownServer,
+                    format!("{at}.auth"),
+                    format!("no [[servers]] entry is named `{name}`"),
+                ),
+                _ => {}
+            }
+            if let (Some(u), Some(a)) = (&url, &auth)
+                && *a != Auth::None
+                && u.is_plain_http()
+                && !u.is_loopback()
+            {
+                self.push(
+                    ProblemKind::InsecureRoute,
+                    format!("{at}.url"),
+                    "a token is only sent over https:// (or http:// to loopback): write the \
+                     route with https://",
+                );
+            }
+            if let Some(limit) = &r.rate_limit
+                && (limit.requests == 0 || limit.per_seconds == 0)
+            {
+                self.push(
+                    ProblemKind::BadValue,
+                    format!("{at}.rate_limit"),
+                    "requests and per_seconds are at least 1",
+                );
+            }
+            if let (Some(url), Some(auth)) = (url, auth) {
+                if !seen.insert((url.clone(), r.match_all)) {
+                    self.push(
+                        ProblemKind::Duplicate,
+                        format!("{at}.url"),
+                        "another route has the same URL",
+                    );
+                    continue;
+                }
+                routes.push(Route {
+                    url_text: r.url,
+                    url,
+                    match_all: r.match_all,
+                    auth,
+                });
+            }
+        }
+        routes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arcgis_auth_core::ExposeSecret;
+
+    fn env() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("GEO_SECRET".to_owned(), "s3cr3t-geo".to_owned()),
+            ("GIS_PASSWORD".to_owned(), "pa55-gis".to_owned()),
+        ])
+    }
+
+    const GOOD: &str = r#"
+listen = "127.0.0.1:0"
+portal = "https://www.arcgis.com/sharing/rest"
+store = "memory"
+allowed_origins = ["https://app.example.com", "https://*.example.org"]
+trusted_proxies = ["10.0.0.0/8", "192.168.1.1"]
+
+[[apps]]
+name = "geo"
+client_id = "abc"
+client_secret_env = "GEO_SECRET"
+vend = true
+
+[[servers]]
+name = "gis"
+url = "https://gis.example.com/arcgis"
+username = "svc"
+password_env = "GIS_PASSWORD"
+
+[[routes]]
+url = "https://geocode-api.arcgis.com/arcgis/rest/services/World/GeocodeServer"
+match_all = true
+auth = "app:geo"
+rate_limit = { requests = 600, per_seconds = 60 }
+
+[[routes]]
+url = "//gis.example.com/arcgis/rest/services/Secure"
+match_all = true
+auth = "server:gis"
+"#;
+
+    #[test]
+    fn the_issue_example_is_accepted() {
+        let c = Config::from_toml(GOOD, &env()).expect("valid");
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.proxy_paths.len(), 4);
+        assert_eq!(c.apps[0].client_secret.expose_secret(), "s3cr3t-geo");
+        assert_eq!(c.servers[0].password.expose_secret(), "pa55-gis");
+        assert_eq!(c.routes.len(), 2);
+        assert!(!format!("{c:?}").contains("s3cr3t-geo"));
+        assert!(!format!("{c:?}").contains("pa55-gis"));
+    }
+
+    fn problems(text: &str) -> Vec<(ProblemKind, String)> {
+        let err = Config::from_toml(text, &env()).expect_err("invalid");
+        assert_eq!(err.kind(), GatewayErrorKind::Config);
+        err.problems()
+            .iter()
+            .map(|p| (p.kind(), p.at().to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_place() {
+        let text = r#"
+listen = "nowhere"
+store = "sqlite:x"
+allowed_origins = ["app.example.com"]
+trusted_proxies = ["ten"]
+[[apps]]
+name = "geo"
+client_id = "abc"
+client_secret = "inline-value-123"
+[[routes]]
+url = "https://h.example/a"
+auth = "app:nope"
+[[routes]]
+url = "https://h.example/b"
+auth = "server:nope"
+[[routes]]
+url = "http://h.example/c"
+auth = "app:geo"
+[[routes]]
+url = "https://h.example/d"
+auth = "user"
+[[routes]]
+url = "https://user@h.example/e"
+"#;
+        let got = problems(text);
+        let want = [
+            (ProblemKind::BadListen, "listen"),
+            (ProblemKind::BadStore, "store"),
+            (ProblemKind::BadOrigin, "allowed_origins[0]"),
+            (ProblemKind::BadNetwork, "trusted_proxies[0]"),
+            (ProblemKind::InlineSecret, "apps[0].client_secret"),
+            (ProblemKind::UnknownApp, "routes[0].auth"),
+            (ProblemKind::UnknownServer, "routes[1].auth"),
+            (ProblemKind::InsecureRoute, "routes[2].url"),
+            (ProblemKind::BadAuth, "routes[3].auth"),
+            (ProblemKind::BadUrl, "routes[4].url"),
+        ];
+        for (kind, at) in want {
+            assert!(
+                got.contains(&(kind, at.to_owned())),
+                "missing {kind:?} at {at}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn inline_secrets_never_appear_in_problems() {
+        let text = "[[apps]]\nname = \"geo\"\nclient_id = \"abc\"\nclient_secret = \"inline-value-123\"\n\
+                    [[servers]]\nname=\"s\"\nurl=\"https://s.example/arcgis\"\nusername=\"u\"\npassword=\"pw-inline-456\"\n";
+        let err = Config::from_toml(text, &env()).expect_err("invalid");
+        let all = format!(
+            "{err} {err:?} {}",
+            err.problems()
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<String>()
+        );
+        assert!(
+            !all.contains("inline-value-123") && !all.contains("pw-inline-456"),
+            "{all}"
+        );
+        // A syntax error on a line holding a secret does not quote the line.
+        let err = Config::from_toml("client_secrt = \"inline-value-123\"\n", &env())
+            .expect_err("invalid");
+        assert_eq!(err.problems()[0].kind(), ProblemKind::Syntax);
+        assert!(!format!("{:?}", err.problems()).contains("inline-value-123"));
+    }
+
+    #[test]
+    fn missing_secrets_and_duplicates() {
+        let text = "[[apps]]\nname = \"geo\"\nclient_id = \"abc\"\nclient_secret_env = \"UNSET_VAR\"\n\
+                    [[apps]]\nname = \"geo\"\nclient_id = \"abc\"\nclient_secret_env = \"GEO_SECRET\"\n\
+                    [[servers]]\nname=\"s\"\nurl=\"http://s.example/arcgis\"\nusername=\"u\"\npassword_env=\"GIS_PASSWORD\"\n";
+        let got = problems(text);
+        assert!(
+            got.contains(&(
+                ProblemKind::MissingSecret,
+                "apps[0].client_secret_env".into()
+            )),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(ProblemKind::Duplicate, "apps[1].name".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(ProblemKind::InsecureRoute, "servers[0].url".into())),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn secrets_from_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "from-file\n").expect("write");
+        let text = format!(
+            "[[apps]]\nname = \"geo\"\nclient_id = \"abc\"\nclient_secret_file = {:?}\n",
+            path.display().to_string()
+        );
+        let c = Config::from_toml(&text, &env()).expect("valid");
+        assert_eq!(c.apps[0].client_secret.expose_secret(), "from-file");
+    }
+}

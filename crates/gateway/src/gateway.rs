@@ -1,0 +1,330 @@
+//! The gateway itself: its shared state, the axum `Router`, and the endpoints besides the proxy.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arcgis_auth_core::{Clock, CoarseSystemClock, ExposeSecret, HttpClient};
+use arcgis_auth_storage::{FileStore, MemoryStore, RedisStore, SessionStore};
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::{any, get};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::{Config, StoreSpec};
+use crate::credentials::Credentials;
+use crate::error::{GatewayError, GatewayErrorKind};
+use crate::origins::{AllowedOrigins, Caller};
+use crate::proxy;
+use crate::reply;
+use crate::routes::RouteTable;
+
+/// What every request handler shares.
+pub(crate) struct Shared {
+    pub(crate) routes: RouteTable,
+    pub(crate) origins: AllowedOrigins,
+    pub(crate) credentials: Credentials,
+    pub(crate) vendable: HashMap<String, bool>,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) upstream: reqwest::Client,
+    pub(crate) upstream_timeout: Duration,
+    pub(crate) proxy_paths: Vec<String>,
+    draining: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// A configured gateway: hand [`router`](Gateway::router) to `axum::serve`, or
+/// mount it in your own server. Cloning is cheap (the state is shared).
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("proxy_paths", &self.shared.proxy_paths)
+            .field("draining", &self.shared.is_draining())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Gateway`] from a [`Config`], with the store, clock and HTTP
+/// clients it would open itself unless given.
+pub struct GatewayBuilder {
+    config: Config,
+    store: Option<Arc<dyn SessionStore>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for GatewayBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayBuilder {
+    /// Uses `store` for sessions instead of the one the configuration names.
+    pub fn store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses `clock` to judge token expiry (default: the system's).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Opens the store (unless given) and builds the HTTP clients.
+    ///
+    /// Errors: [`GatewayErrorKind::Store`] when the store cannot be opened,
+    /// [`GatewayErrorKind::Io`] for an unreadable CA bundle,
+    /// [`GatewayErrorKind::Http`] when no HTTP client can be built.
+    pub async fn build(self) -> Result<Gateway, GatewayError> {
+        let config = self.config;
+        let store = match self.store {
+            Some(s) => s,
+            None => open_store(&config.store).await?,
+        };
+        let clock: Arc<dyn Clock> = self
+            .clock
+            .unwrap_or_else(|| Arc::new(CoarseSystemClock::new()));
+        let pem = match &config.ca_bundle {
+            Some(path) => Some(read_bundle(path)?),
+            None => None,
+        };
+        let http_error = |e: arcgis_auth_core::Error| {
+            GatewayError::new(
+                GatewayErrorKind::Http,
+                "could not build the HTTP client: check ca_bundle",
+            )
+            .with_source(e)
+        };
+        // Token endpoints: core's client (redirects off, 60 s timeout, TLS always verified).
+        let token_http = match &pem {
+            Some(pem) => HttpClient::with_root_certificates(pem),
+            None => HttpClient::new(),
+        }
+        .map_err(http_error)?
+        .with_clock(Arc::clone(&clock));
+        // Upstreams: redirects off too, no overall timeout (bodies stream for as
+        // long as they take); the answer's headers must come within upstream_timeout.
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(config.upstream_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tls_backend_rustls();
+        if let Some(pem) = &pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                GatewayError::new(
+                    GatewayErrorKind::Io,
+                    "the ca_bundle has no readable certificate",
+                )
+                .with_source(e)
+            })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let upstream = HttpClient::from_builder(builder)
+            .map_err(http_error)?
+            .reqwest()
+            .clone();
+        let credentials =
+            Credentials::build(&config.apps, &config.servers, &store, &token_http, &clock)
+                .map_err(|e| {
+                    GatewayError::new(GatewayErrorKind::Config, "a credential could not be set up")
+                        .with_source(e)
+                })?;
+        let shared = Shared {
+            routes: RouteTable::new(config.routes.clone()),
+            origins: AllowedOrigins::new(config.allowed_origins.clone()),
+            credentials,
+            vendable: config
+                .apps
+                .iter()
+                .map(|a| (a.name.clone(), a.vend))
+                .collect(),
+            store,
+            upstream,
+            upstream_timeout: config.upstream_timeout,
+            proxy_paths: config.proxy_paths.clone(),
+            draining: AtomicBool::new(false),
+        };
+        Ok(Gateway {
+            shared: Arc::new(shared),
+        })
+    }
+}
+
+fn read_bundle(path: &Path) -> Result<Vec<u8>, GatewayError> {
+    std::fs::read(path).map_err(|e| {
+        GatewayError::new(
+            GatewayErrorKind::Io,
+            format!("could not read the ca_bundle {}", path.display()),
+        )
+        .with_source(e)
+    })
+}
+
+async fn open_store(spec: &StoreSpec) -> Result<Arc<dyn SessionStore>, GatewayError> {
+    let store_error = |e: arcgis_auth_storage::StoreError| {
+        GatewayError::new(GatewayErrorKind::Store, "could not open the session store")
+            .with_source(e)
+    };
+    Ok(match spec {
+        StoreSpec::Memory => Arc::new(MemoryStore::default()),
+        StoreSpec::File(path) => Arc::new(FileStore::new(path.clone()).map_err(store_error)?),
+        StoreSpec::Redis(url) => Arc::new(
+            RedisStore::connect(url.clone())
+                .await
+                .map_err(store_error)?,
+        ),
+    })
+}
+
+impl Gateway {
+    /// Starts building a gateway for `config`.
+    pub fn builder(config: Config) -> GatewayBuilder {
+        GatewayBuilder {
+            config,
+            store: None,
+            clock: None,
+        }
+    }
+
+    /// A gateway for `config`, with the store it names.
+    pub async fn new(config: Config) -> Result<Gateway, GatewayError> {
+        Gateway::builder(config).build().await
+    }
+
+    /// The gateway's endpoints: every proxy path, `GET /token`, `GET /healthz`
+    /// and `GET /readyz`. Serve it with connection info
+    /// (`into_make_service`) or nest it in your own router.
+    pub fn router(&self) -> Router {
+        let mut router = Router::new()
+            .route("/token", get(vend))
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz));
+        for path in &self.shared.proxy_paths {
+            router = router.route(path, any(proxy::handle));
+        }
+        router
+            .fallback(|| async {
+                reply::error(StatusCode::NOT_FOUND, "no such endpoint on this gateway")
+            })
+            .with_state(Arc::clone(&self.shared))
+    }
+
+    /// Stops taking new work: `/readyz` answers 503 and proxied and token
+    /// requests are answered 503, while requests already running finish.
+    pub fn start_draining(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`start_draining`](Self::start_draining) was called.
+    pub fn is_draining(&self) -> bool {
+        self.shared.is_draining()
+    }
+}
+
+#[derive(Deserialize)]
+struct VendQuery {
+    app: Option<String>,
+}
+
+/// `GET /token?app=NAME`: a `vend = true` app's token, for allowed origins only.
+async fn vend(
+    State(gw): State<Arc<Shared>>,
+    Query(query): Query<VendQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if gw.is_draining() {
+        return reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway is shutting down: try again",
+        );
+    }
+    let origin = match gw.origins.judge(&headers) {
+        Caller::Allowed { origin } => origin,
+        Caller::Refused => {
+            return reply::error(
+                StatusCode::FORBIDDEN,
+                "this origin is not allowed to ask for tokens",
+            );
+        }
+        Caller::Unknown => {
+            return reply::error(
+                StatusCode::FORBIDDEN,
+                "token requests need an Origin or Referer header of an allowed origin",
+            );
+        }
+    };
+    let name = query.app.unwrap_or_default();
+    let credential = match gw.vendable.get(&name) {
+        Some(true) => gw.credentials.get(&format!("app:{name}")),
+        _ => None,
+    };
+    let Some(credential) = credential else {
+        let mut r = reply::error(
+            StatusCode::FORBIDDEN,
+            "no app of that name hands out tokens here",
+        );
+        proxy::set_cors(r.headers_mut(), origin.as_deref());
+        return r;
+    };
+    let mut response = match credential.token().await {
+        Ok(token) => reply::json_response(
+            StatusCode::OK,
+            &json!({
+                "token": token.secret().expose_secret(),
+                "expires": token.expires_at().as_unix_millis(),
+                "ssl": true,
+            }),
+        ),
+        Err(err) => {
+            tracing::error!(credential = credential.label(), error = %err, "no token to hand out");
+            reply::error(
+                StatusCode::BAD_GATEWAY,
+                "the token service is not answering: try again shortly",
+            )
+        }
+    };
+    proxy::set_cors(response.headers_mut(), origin.as_deref());
+    tracing::info!(app = %name, status = response.status().as_u16(), "token handed out");
+    response
+}
+
+async fn healthz() -> Response {
+    reply::json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+async fn readyz(State(gw): State<Arc<Shared>>) -> Response {
+    if gw.is_draining() {
+        return reply::json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "draining"}),
+        );
+    }
+    match gw.store.load("gateway/readyz").await {
+        Ok(_) => reply::json_response(StatusCode::OK, &json!({"status": "ready"})),
+        Err(err) => {
+            tracing::warn!(error = %err, "the session store is not reachable");
+            reply::json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"status": "store unavailable"}),
+            )
+        }
+    }
+}

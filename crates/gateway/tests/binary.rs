@@ -1,0 +1,113 @@
+//! The `arcgis-auth-gateway` binary: its one `listening on` line, and `check`.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_arcgis-auth-gateway");
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+#[tokio::test]
+async fn serve_prints_one_listening_line_and_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        &dir,
+        r#"
+listen = "127.0.0.1:9"
+[[apps]]
+name = "geo"
+client_id = "abc"
+client_secret_env = "GATEWAY_TEST_SECRET"
+[[routes]]
+url = "https://services.example.com/arcgis/rest/services"
+match_all = true
+auth = "app:geo"
+"#,
+    );
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--log-format")
+        .arg("json")
+        .env("ARCGIS_GATEWAY_CONFIG", &config)
+        .env("GATEWAY_TEST_SECRET", "binary-test-secret")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the gateway");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next_line().await.expect("read").expect("a line");
+    let addr = line
+        .strip_prefix("listening on http://")
+        .expect("the listening line");
+    let addr: std::net::SocketAddr = addr.parse().expect("ADDR:PORT");
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(addr.port(), 0, "port 0 picked a free port");
+    assert_ne!(addr.port(), 9, "--listen overrides the file");
+
+    let r = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+    let r = reqwest::get(format!("http://{addr}/proxy?ping"))
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+
+    child.start_kill().expect("stop");
+    let out = child.wait_with_output().await.expect("exit");
+    // Nothing else on stdout; the logs are JSON lines on stderr, without the secret.
+    assert!(lines.next_line().await.ok().flatten().is_none());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with('{') && l.contains("gateway ready")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("binary-test-secret"));
+}
+
+#[test]
+fn check_reports_problems_on_stderr_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = write_config(
+        &dir,
+        "[[apps]]\nname = \"geo\"\nclient_id = \"abc\"\nclient_secret = \"inline-secret-here\"\n\
+         [[routes]]\nurl = \"https://h.example/a\"\nauth = \"app:missing\"\n",
+    );
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("apps[0].client_secret"), "{stderr}");
+    assert!(stderr.contains("routes[0].auth"), "{stderr}");
+    assert!(!stderr.contains("inline-secret-here"), "{stderr}");
+
+    let good = write_config(
+        &dir,
+        "[[routes]]\nurl = \"https://h.example/a\"\nmatch_all = true\n",
+    );
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
