@@ -54,7 +54,7 @@ pub(crate) struct ServerTokenSave {
 
 /// After a conflict: what to save instead, or why to stop.
 enum Rebase {
-    Retry(SessionRecord, SaveMode),
+    Retry(Box<SessionRecord>, SaveMode),
     Stop(FlowError),
 }
 
@@ -605,12 +605,12 @@ impl Inner {
                         let updated_at = record.updated_at;
                         let mut next = stored.record;
                         apply_renewed(&mut next, token, updated_at);
-                        Rebase::Retry(next, SaveMode::Update(stored.version))
+                        Rebase::Retry(Box::new(next), SaveMode::Update(stored.version))
                     }
                     (Some(stored), Pending::Session) => {
-                        Rebase::Retry(record.clone(), SaveMode::Update(stored.version))
+                        Rebase::Retry(Box::new(record.clone()), SaveMode::Update(stored.version))
                     }
-                    (None, Pending::Session) => Rebase::Retry(record.clone(), SaveMode::Create),
+                    (None, Pending::Session) => Rebase::Retry(Box::new(record.clone()), SaveMode::Create),
                     (None, Pending::Token(_)) => {
                         tracing::info!(
                             "the session was deleted from the store while it was renewed \
@@ -679,7 +679,7 @@ impl Inner {
                     let mut next = stored.record;
                     next.server_tokens
                         .insert(save.server.clone(), save.entry.clone());
-                    Rebase::Retry(next, SaveMode::Update(stored.version))
+                    Rebase::Retry(Box::new(next), SaveMode::Update(stored.version))
                 }
                 _ => Rebase::Stop(FlowError::new(
                     FlowErrorKind::NoSession,
@@ -733,7 +733,7 @@ impl Inner {
                     };
                     match rebase(st, stored, &record) {
                         Rebase::Retry(next, next_mode) => {
-                            record = next;
+                            record = *next;
                             mode = next_mode;
                         }
                         Rebase::Stop(err) => return Saved::Stopped(err),
