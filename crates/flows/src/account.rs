@@ -20,11 +20,11 @@ use arcgis_auth_core::{
 };
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 use serde::Deserialize;
-use tokio::sync::Mutex as AsyncMutex;
 use url::Url;
 
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::manager::TokenManager;
+use crate::single_flight::Memo;
 
 /// The signed-in user, from `community/self`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -133,10 +133,18 @@ impl SignOutReport {
     }
 }
 
+/// What is read once per session, each read one run shared by concurrent callers.
 #[derive(Default)]
 struct Cache {
-    user: Option<Arc<User>>,
-    portal: Option<Arc<PortalInfo>>,
+    user: Memo<Arc<User>>,
+    portal: Memo<Arc<PortalInfo>>,
+}
+
+impl Cache {
+    fn forget(&self) {
+        self.user.forget();
+        self.portal.forget();
+    }
 }
 
 /// Portal calls for one signed-in session; see the [module docs](self).
@@ -161,7 +169,7 @@ struct Cache {
 pub struct Account {
     manager: TokenManager,
     http: HttpClient,
-    cache: Arc<AsyncMutex<Cache>>,
+    cache: Arc<Cache>,
 }
 
 impl fmt::Debug for Account {
@@ -178,7 +186,7 @@ impl Account {
         Account {
             manager,
             http,
-            cache: Arc::new(AsyncMutex::new(Cache::default())),
+            cache: Arc::new(Cache::default()),
         }
     }
 
@@ -189,33 +197,33 @@ impl Account {
 
     /// The signed-in user (`community/self`), read once per session.
     pub async fn user(&self) -> Result<Arc<User>> {
-        let mut cache = self.cache.lock().await;
-        if let Some(user) = &cache.user {
-            return Ok(Arc::clone(user));
-        }
-        let portal = session_record(&self.manager).await?.portal;
-        let body = self.call(&portal.community_self_url(), &[]).await?;
-        let user: Arc<User> = Arc::new(parse(&body, "community/self")?);
-        cache.user = Some(Arc::clone(&user));
-        Ok(user)
+        let account = self.clone();
+        self.cache
+            .user
+            .get_or_fetch("reading community/self", move || async move {
+                let portal = session_record(&account.manager).await?.portal;
+                let body = account.call(&portal.community_self_url(), &[]).await?;
+                Ok(Arc::new(parse(&body, "community/self")?))
+            })
+            .await
     }
 
     /// The user's organisation or portal (`portals/self`), read once per session.
     pub async fn portal(&self) -> Result<Arc<PortalInfo>> {
-        let mut cache = self.cache.lock().await;
-        if let Some(info) = &cache.portal {
-            return Ok(Arc::clone(info));
-        }
-        let portal = session_record(&self.manager).await?.portal;
-        let body = self.call(&portal.portals_self_url(), &[]).await?;
-        let info: Arc<PortalInfo> = Arc::new(parse(&body, "portals/self")?);
-        cache.portal = Some(Arc::clone(&info));
-        Ok(info)
+        let account = self.clone();
+        self.cache
+            .portal
+            .get_or_fetch("reading portals/self", move || async move {
+                let portal = session_record(&account.manager).await?.portal;
+                let body = account.call(&portal.portals_self_url(), &[]).await?;
+                Ok(Arc::new(parse(&body, "portals/self")?))
+            })
+            .await
     }
 
     /// Forgets the cached user and portal information (read again on next use).
     pub async fn forget_cached(&self) {
-        *self.cache.lock().await = Cache::default();
+        self.cache.forget();
     }
 
     /// Whether the signed-in user may use the app `client_id`
@@ -261,7 +269,7 @@ impl Account {
         // Whatever the manager holds in memory goes too; its next call
         // finds no session (or, if the delete failed, the stored one).
         self.manager.clear().await;
-        *self.cache.lock().await = Cache::default();
+        self.cache.forget();
         tracing::info!(
             session = %key,
             revoked = revoked.is_ok(),

@@ -1,7 +1,7 @@
 //! One run of a piece of work at a time, shared by everyone who asks while it runs.
 //!
 //! The token manager's renewals, federation's server tokens, the `/rest/info`
-//! cache and [`Account`](crate::Account)'s cache all use it. The work runs as
+//! cache and [`Account`](crate::account::Account)'s cache (a [`Memo`]) all use it. The work runs as
 //! a Tokio task of its own, so a caller that stops waiting does not stop it
 //! for the others, and a panic in it reaches every waiter as
 //! [`Aborted::Panicked`] with its message. Nothing is locked while the work
@@ -12,6 +12,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::watch;
+
+use crate::error::{FlowError, FlowErrorKind, Result};
 
 /// Why a run ended without the work returning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,9 +101,104 @@ impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
     }
 
     /// Whether a run is in progress.
-    #[cfg(test)]
     pub(crate) fn is_running(&self) -> bool {
         lock(&self.slot).is_some()
+    }
+}
+
+/// What a caller gets when the run it waited for ended without an answer.
+pub(crate) fn aborted(aborted: Aborted, what: &str) -> FlowError {
+    match aborted {
+        Aborted::Panicked(message) => FlowError::new(
+            FlowErrorKind::Interrupted,
+            format!("{what} panicked (a bug): {message}; try again"),
+        ),
+        Aborted::Cancelled => FlowError::new(
+            FlowErrorKind::Interrupted,
+            format!(
+                "{what} was interrupted before it finished (was the runtime shutting down?): try again"
+            ),
+        ),
+    }
+}
+
+/// A value fetched once and kept until forgotten; the fetch is one run
+/// shared by every caller that asks while it goes on. A failed fetch is not
+/// kept: the next caller fetches again.
+pub(crate) struct Memo<V> {
+    kept: Arc<Mutex<Kept<V>>>,
+    flight: SingleFlight<Result<V>>,
+}
+
+struct Kept<V> {
+    value: Option<V>,
+    /// Bumped by [`Memo::forget`]: a fetch started before keeps nothing.
+    generation: u64,
+}
+
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Memo {
+            kept: Arc::new(Mutex::new(Kept {
+                value: None,
+                generation: 0,
+            })),
+            flight: SingleFlight::default(),
+        }
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static> Memo<V> {
+    /// The kept value, or the one the run in progress fetches, or the one
+    /// the future `fetch` gives (started as the run, if none is going on).
+    /// `what` names the fetch in errors.
+    pub(crate) async fn get_or_fetch<F>(&self, what: &str, fetch: impl FnOnce() -> F) -> Result<V>
+    where
+        F: Future<Output = Result<V>> + Send + 'static,
+    {
+        if let Some(value) = lock(&self.kept).value.clone() {
+            return Ok(value);
+        }
+        let mut found = None;
+        let flight = self.flight.join_or_start(|| {
+            // A run may have ended between the look above and the slot.
+            let kept = lock(&self.kept);
+            if let Some(value) = &kept.value {
+                found = Some(value.clone());
+                return None;
+            }
+            let generation = kept.generation;
+            drop(kept);
+            let into = Arc::clone(&self.kept);
+            let fetching = fetch();
+            Some(async move {
+                let result = fetching.await;
+                if let Ok(value) = &result {
+                    let mut kept = lock(&into);
+                    if kept.generation == generation {
+                        kept.value = Some(value.clone());
+                    }
+                }
+                result
+            })
+        });
+        match (flight, found) {
+            (_, Some(value)) => Ok(value),
+            (Some(flight), None) => flight
+                .wait()
+                .await
+                .unwrap_or_else(|a| Err(aborted(a, what))),
+            (None, None) => Err(aborted(Aborted::Cancelled, what)),
+        }
+    }
+
+    /// Forgets the kept value; a fetch in progress keeps nothing.
+    pub(crate) fn forget(&self) {
+        let mut kept = lock(&self.kept);
+        kept.value = None;
+        kept.generation += 1;
+        drop(kept);
+        self.flight.detach();
     }
 }
 
@@ -263,6 +360,43 @@ mod tests {
         assert!(flight.is_running());
         assert_eq!(new.wait().await, Ok("new"));
         assert!(!flight.is_running());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_memo_fetches_once_for_concurrent_callers_and_keeps_nothing_after_forget() {
+        let memo = Arc::new(Memo::<usize>::default());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let fetch = |fetches: &Arc<AtomicUsize>| {
+            let fetches = Arc::clone(fetches);
+            move || async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(fetches.fetch_add(1, Ordering::SeqCst) + 1)
+            }
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let memo = Arc::clone(&memo);
+            let fetch = fetch(&fetches);
+            tasks.push(tokio::spawn(async move {
+                memo.get_or_fetch("the test fetch", fetch).await
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(memo.get_or_fetch("x", fetch(&fetches)).await.unwrap(), 1);
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        // Forgotten while a fetch runs: that fetch keeps nothing.
+        memo.forget();
+        let slow = {
+            let memo = Arc::clone(&memo);
+            let fetch = fetch(&fetches);
+            tokio::spawn(async move { memo.get_or_fetch("x", fetch).await })
+        };
+        tokio::task::yield_now().await;
+        memo.forget();
+        assert_eq!(slow.await.unwrap().unwrap(), 2);
+        assert_eq!(memo.get_or_fetch("x", fetch(&fetches)).await.unwrap(), 3);
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! The `/rest/info` cache of [`Federation`](super::Federation): each
 //! server's answer (or failure) kept for a while, one read at a time per
-//! server, and never more than [`MAX_INFO_ENTRIES`] servers remembered.
+//! server (shared by its concurrent callers), and never more than [`MAX_INFO_ENTRIES`] servers remembered.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arcgis_auth_core::{HttpClient, ServerInfo, ServerRoot, Timestamp};
-use tokio::sync::Mutex as AsyncMutex;
 
 use super::{FederationConfig, lock};
 use crate::error::{FlowError, Result};
+use crate::single_flight::{Aborted, SingleFlight, aborted};
 
 /// Above this many servers, out-of-date `/rest/info` answers are forgotten.
 pub(super) const MAX_INFO_ENTRIES: usize = 256;
@@ -20,16 +20,40 @@ struct InfoEntry {
     result: Result<Arc<ServerInfo>>,
 }
 
-/// Every server's `/rest/info` slot, each behind an async mutex.
+/// One server's answer, and the one read of it in progress.
+#[derive(Default)]
+struct InfoSlot {
+    entry: Mutex<Option<InfoEntry>>,
+    read: SingleFlight<Result<Arc<ServerInfo>>>,
+}
+
+impl InfoSlot {
+    /// The kept answer, while it is not out of date.
+    fn fresh(&self, now: Timestamp, config: &FederationConfig) -> Option<Result<Arc<ServerInfo>>> {
+        let entry = lock(&self.entry);
+        let e = entry.as_ref()?;
+        let ttl = match e.result {
+            Ok(_) => config.info_ttl,
+            Err(_) => config.failed_info_ttl.min(config.info_ttl),
+        };
+        (now < e.fetched_at + ttl).then(|| e.result.clone())
+    }
+
+    fn fetched_at(&self) -> Option<Timestamp> {
+        lock(&self.entry).as_ref().map(|e| e.fetched_at)
+    }
+}
+
+/// Every server's `/rest/info` slot.
 #[derive(Default)]
 pub(super) struct InfoCache {
-    entries: Mutex<HashMap<ServerRoot, Arc<AsyncMutex<Option<InfoEntry>>>>>,
+    entries: Mutex<HashMap<ServerRoot, Arc<InfoSlot>>>,
 }
 
 impl InfoCache {
     /// `server`'s `/rest/info`, read through `http` at most once per
     /// `config.info_ttl` (failures kept for `config.failed_info_ttl`), with
-    /// `clock` telling the time.
+    /// `clock` telling the time. Concurrent callers share one read.
     pub(super) async fn server_info(
         &self,
         http: &HttpClient,
@@ -45,28 +69,40 @@ impl InfoCache {
             }
             Arc::clone(infos.entry(server.clone()).or_default())
         };
-        let mut entry = slot.lock().await;
-        let now = clock();
-        if let Some(e) = entry.as_ref() {
-            let ttl = match e.result {
-                Ok(_) => config.info_ttl,
-                Err(_) => config.failed_info_ttl.min(config.info_ttl),
-            };
-            if now < e.fetched_at + ttl {
-                return e.result.clone();
-            }
+        if let Some(result) = slot.fresh(now, config) {
+            return result;
         }
-        tracing::debug!(server = %server, "reading the server's /rest/info");
-        let result = http
-            .server_info(server)
-            .await
-            .map(Arc::new)
-            .map_err(FlowError::from);
-        *entry = Some(InfoEntry {
-            fetched_at: now,
-            result: result.clone(),
+        let mut found = None;
+        let read = slot.read.join_or_start(|| {
+            // A read may have ended between the look above and the slot.
+            let now = clock();
+            found = slot.fresh(now, config);
+            if found.is_some() {
+                return None;
+            }
+            let (http, server, into) = (http.clone(), server.clone(), Arc::clone(&slot));
+            Some(async move {
+                tracing::debug!(server = %server, "reading the server's /rest/info");
+                let result = http
+                    .server_info(&server)
+                    .await
+                    .map(Arc::new)
+                    .map_err(FlowError::from);
+                *lock(&into.entry) = Some(InfoEntry {
+                    fetched_at: now,
+                    result: result.clone(),
+                });
+                result
+            })
         });
-        result
+        match (read, found) {
+            (_, Some(result)) => result,
+            (Some(read), None) => read
+                .wait()
+                .await
+                .unwrap_or_else(|a| Err(aborted(a, "reading /rest/info"))),
+            (None, None) => Err(aborted(Aborted::Cancelled, "reading /rest/info")),
+        }
     }
 
     /// How many servers are remembered.
@@ -80,15 +116,9 @@ impl InfoCache {
 /// that are out of date anyway, then, if the servers seen lately are still too
 /// many, the oldest answers (they are read again when needed). Entries being
 /// read right now are kept; there are at most as many as concurrent callers.
-fn make_room(
-    infos: &mut HashMap<ServerRoot, Arc<AsyncMutex<Option<InfoEntry>>>>,
-    now: Timestamp,
-    ttl: Duration,
-) {
+fn make_room(infos: &mut HashMap<ServerRoot, Arc<InfoSlot>>, now: Timestamp, ttl: Duration) {
     infos.retain(|_, slot| {
-        slot.try_lock().map_or(true, |e| {
-            e.as_ref().is_some_and(|e| now < e.fetched_at + ttl)
-        })
+        slot.read.is_running() || slot.fetched_at().is_some_and(|at| now < at + ttl)
     });
     let excess = (infos.len() + 1).saturating_sub(MAX_INFO_ENTRIES);
     if excess == 0 {
@@ -96,9 +126,10 @@ fn make_room(
     }
     let mut idle: Vec<(Timestamp, ServerRoot)> = infos
         .iter()
-        .filter_map(|(server, slot)| {
-            let fetched_at = slot.try_lock().ok()?.as_ref().map(|e| e.fetched_at);
-            Some((fetched_at.unwrap_or(Timestamp::UNIX_EPOCH), server.clone()))
+        .filter(|(_, slot)| !slot.read.is_running())
+        .map(|(server, slot)| {
+            let fetched_at = slot.fetched_at().unwrap_or(Timestamp::UNIX_EPOCH);
+            (fetched_at, server.clone())
         })
         .collect();
     idle.sort_by_key(|(fetched_at, _)| *fetched_at);
@@ -134,5 +165,42 @@ mod tests {
         }
         let cached = federation.inner.infos.len();
         assert!(cached <= MAX_INFO_ENTRIES, "{cached} entries");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_share_one_read() {
+        use wiremock::matchers::path;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let server = MockServer::start().await;
+        // A slow answer, so every caller asks while the first read is under way.
+        Mock::given(path("/server/rest/info"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(r#"{"currentVersion":11.1}"#, "application/json")
+                    .set_delay(Duration::from_millis(200)),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let cache = Arc::new(InfoCache::default());
+        let http = HttpClient::new().unwrap();
+        let root = ServerRoot::parse(&format!("{}/server", server.uri())).unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (cache, http, root) = (Arc::clone(&cache), http.clone(), root.clone());
+            tasks.push(tokio::spawn(async move {
+                let config = FederationConfig::default();
+                cache
+                    .server_info(&http, &root, &config, || {
+                        Timestamp::from_unix_millis(1_700_000_000_000)
+                    })
+                    .await
+            }));
+        }
+        for task in tasks {
+            assert!(task.await.unwrap().is_ok());
+        }
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
     }
 }

@@ -11,15 +11,12 @@ use arcgis_auth_core::__private::{constant_time_eq, effective_lead};
 use arcgis_auth_core::{
     ErrorKind, ExposeSecret, GenerateTokenRequest, Origin, ServerRoot, Timestamp, Token,
 };
-use arcgis_auth_storage::{SaveMode, ServerTokenRecord, StoreErrorKind};
+use arcgis_auth_storage::ServerTokenRecord;
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::{Federation, lock};
 use crate::access::AccessToken;
 use crate::error::{FlowError, FlowErrorKind, Result};
-
-/// How long save conflicts are retried when storing a server token.
-const MAX_SAVE_CONFLICTS: usize = 3;
 
 #[derive(Clone)]
 pub(super) struct CachedToken {
@@ -297,51 +294,24 @@ impl Federation {
         Some(CachedToken::new(AccessToken::new(token), now, self.lead()))
     }
 
-    /// Saves a server token in the session record (compare-and-swap), unless
-    /// the stored portal token is no longer the one it was made from.
+    /// Saves a server token in the session record, through the manager
+    /// (the record's one writer), unless the session's portal token is no
+    /// longer the one it was made from.
     pub(super) async fn store_token(
         &self,
         server: &ServerRoot,
         token: &AccessToken,
         portal: &AccessToken,
     ) {
-        let manager = &self.inner.manager;
-        let store = manager.store();
-        for _ in 0..MAX_SAVE_CONFLICTS {
-            let stored = match store.load(manager.key()).await {
-                Ok(Some(stored)) => stored,
-                Ok(None) => return,
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not save the server token (kept in memory)");
-                    return;
-                }
-            };
-            let mut record = stored.record;
-            if !made_from(&record, portal) {
-                // The portal token was renewed meanwhile: this server token is already stale.
-                return;
-            }
-            record.server_tokens.insert(
-                server.as_url().as_str().to_owned(),
-                ServerTokenRecord {
-                    token: token.secret().clone(),
-                    expires_at: token.expires_at(),
-                    ssl: token.ssl(),
-                },
-            );
-            match store
-                .save(manager.key(), &record, SaveMode::Update(stored.version))
-                .await
-            {
-                Ok(_) => return,
-                Err(err) if err.kind() == StoreErrorKind::Conflict => continue,
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not save the server token (kept in memory)");
-                    return;
-                }
-            }
-        }
-        tracing::warn!("could not save the server token after repeated conflicts (kept in memory)");
+        let entry = ServerTokenRecord {
+            token: token.secret().clone(),
+            expires_at: token.expires_at(),
+            ssl: token.ssl(),
+        };
+        self.inner
+            .manager
+            .save_server_token(server.as_url().as_str().to_owned(), entry, portal.clone())
+            .await;
     }
 }
 

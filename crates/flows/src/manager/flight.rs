@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use arcgis_auth_core::__private::{constant_time_eq, effective_lead};
 use arcgis_auth_core::{ErrorKind, ExposeSecret, Timestamp, Token};
-use arcgis_auth_storage::{Lease, SaveMode, SessionRecord, StoreErrorKind, Versioned};
+use arcgis_auth_storage::{
+    Lease, SaveMode, ServerTokenRecord, SessionRecord, StoreErrorKind, Versioned,
+};
 use tracing::Instrument;
 
 use super::state::{Cached, Pending, SessionState};
@@ -35,6 +37,35 @@ pub(super) enum Work {
     /// Saves the pending change (a new sign-in, or what a store outage kept
     /// in memory), and nothing else.
     Save,
+    /// Saves a federated server token into the session record, and
+    /// nothing else.
+    ServerToken(Box<ServerTokenSave>),
+}
+
+/// A federated server token to save into the session record.
+pub(crate) struct ServerTokenSave {
+    /// The server root, as the record's `server_tokens` key.
+    pub(crate) server: String,
+    pub(crate) entry: ServerTokenRecord,
+    /// The portal token it was made from: saved only while the session
+    /// holds that one.
+    pub(crate) portal: AccessToken,
+}
+
+/// After a conflict: what to save instead, or why to stop.
+enum Rebase {
+    Retry(Box<SessionRecord>, SaveMode),
+    Stop(FlowError),
+}
+
+/// How the conflict loop ended.
+enum Saved {
+    /// Saved: the record as saved and its version.
+    Done(SessionRecord, arcgis_auth_storage::Version),
+    /// `rebase` (or a new generation) said to stop.
+    Stopped(FlowError),
+    /// The store failed, or kept conflicting: the record last tried, and why.
+    Failed(SessionRecord, FlowError),
 }
 
 /// What a flight hands to everyone who waited for it.
@@ -108,15 +139,28 @@ impl Inner {
         let mut st = self.shared().st.clone();
         let generation = st.generation;
         let now = self.clock.now();
-        if matches!(work, Work::Save) {
-            // Already logged; the change stays in memory if it failed.
-            let _ = self.save_pending(&mut st, now).await;
-            let mut shared = self.shared();
-            if shared.generation == generation {
-                self.install_from_state(&st, self.clock.now());
-                shared.st = st;
+        match &work {
+            Work::Save => {
+                // Already logged; the change stays in memory if it failed.
+                let _ = self.save_pending(&mut st, now).await;
+                let mut shared = self.shared();
+                if shared.generation == generation {
+                    self.install_from_state(&st, self.clock.now());
+                    shared.st = st;
+                }
+                return Landed::Again;
             }
-            return Landed::Again;
+            Work::ServerToken(save) => {
+                self.save_server_token(&mut st, save).await;
+                // The access token is the same: what the cached path serves
+                // stays as it is.
+                let mut shared = self.shared();
+                if shared.generation == generation {
+                    shared.st = st;
+                }
+                return Landed::Again;
+            }
+            Work::Renew => {}
         }
         let current = self.current.load_full();
         let rejected = current
@@ -545,30 +589,140 @@ impl Inner {
     /// Writes the pending change with compare-and-swap, re-applying it on top
     /// of whatever another writer stored when there is a conflict.
     pub(super) async fn save_pending(&self, st: &mut SessionState, now: Timestamp) -> Result<()> {
-        let (Some(pending), Some(mut record)) = (st.pending.clone(), st.record.clone()) else {
+        let (Some(pending), Some(record)) = (st.pending.clone(), st.record.clone()) else {
             st.pending = None;
             return Ok(());
         };
-        let mut mode = match (&pending, &st.version) {
+        let mode = match (&pending, &st.version) {
             (Pending::Session, None) => SaveMode::Overwrite,
             (_, version) => save_mode(version.as_ref()),
         };
+        let key = self.key.clone();
+        let saved = self
+            .save_rebasing(st, record, mode, |st, stored, record| {
+                match (stored, &pending) {
+                    (Some(stored), Pending::Token(token)) => {
+                        let updated_at = record.updated_at;
+                        let mut next = stored.record;
+                        apply_renewed(&mut next, token, updated_at);
+                        Rebase::Retry(Box::new(next), SaveMode::Update(stored.version))
+                    }
+                    (Some(stored), Pending::Session) => {
+                        Rebase::Retry(Box::new(record.clone()), SaveMode::Update(stored.version))
+                    }
+                    (None, Pending::Session) => Rebase::Retry(Box::new(record.clone()), SaveMode::Create),
+                    (None, Pending::Token(_)) => {
+                        tracing::info!(
+                            "the session was deleted from the store while it was renewed \
+                             (signed out elsewhere)"
+                        );
+                        st.forget();
+                        Rebase::Stop(FlowError::new(
+                            FlowErrorKind::NoSession,
+                            format!(
+                                "session `{key}` was signed out elsewhere while it was renewed: sign in again"
+                            ),
+                        ))
+                    }
+                }
+            })
+            .await;
+        match saved {
+            Saved::Done(record, version) => {
+                st.record = Some(record);
+                st.version = Some(version);
+                st.pending = None;
+                st.save_failed_at = None;
+                st.save_error = None;
+                tracing::debug!("session saved");
+                Ok(())
+            }
+            Saved::Stopped(err) => Err(err),
+            Saved::Failed(record, err) => {
+                st.record = Some(record);
+                st.save_failed_at = Some(now);
+                st.save_error = Some(err.clone());
+                tracing::warn!(
+                    error = %err,
+                    "could not save the session; it stays in memory and is saved again later"
+                );
+                Err(err)
+            }
+        }
+    }
+
+    /// Saves a federated server token into the session record, if the
+    /// session's access token is still the portal token it was made from.
+    /// A change waiting to be saved carries it; otherwise it is saved as the
+    /// manager's own (its change event changes nothing here). A failure
+    /// only costs the copy in the store: federation keeps it in memory.
+    pub(super) async fn save_server_token(&self, st: &mut SessionState, save: &ServerTokenSave) {
+        let Some(record) = st.record.as_mut() else {
+            return;
+        };
+        if !made_from(record, &save.portal) {
+            tracing::debug!("the portal token changed; the server token is not saved");
+            return;
+        }
+        record
+            .server_tokens
+            .insert(save.server.clone(), save.entry.clone());
+        if st.pending.is_some() || st.version.is_none() {
+            // Saved with the change waiting (or the next sign-in's save).
+            return;
+        }
+        let record = record.clone();
+        let mode = save_mode(st.version.as_ref());
+        let saved = self
+            .save_rebasing(st, record, mode, |_, stored, _| match stored {
+                Some(stored) if made_from(&stored.record, &save.portal) => {
+                    let mut next = stored.record;
+                    next.server_tokens
+                        .insert(save.server.clone(), save.entry.clone());
+                    Rebase::Retry(Box::new(next), SaveMode::Update(stored.version))
+                }
+                _ => Rebase::Stop(FlowError::new(
+                    FlowErrorKind::NoSession,
+                    "the session changed while a server token was saved",
+                )),
+            })
+            .await;
+        match saved {
+            Saved::Done(record, version) => {
+                st.record = Some(record);
+                st.version = Some(version);
+                tracing::debug!("server token saved in the session record");
+            }
+            // Renewed, replaced or signed out meanwhile: the next read of
+            // the store adopts what is there.
+            Saved::Stopped(_) => {
+                tracing::debug!("the session changed in the store; the server token is not saved");
+            }
+            Saved::Failed(_, err) => {
+                tracing::warn!(error = %err, "could not save the server token (kept in memory)");
+            }
+        }
+    }
+
+    /// The manager's one compare-and-swap loop: saves `record` as its own
+    /// (see [`save_own`](Self::save_own)), and after each conflict (up to
+    /// `MAX_SAVE_CONFLICTS`) hands what is stored now to `rebase`, which
+    /// says what to save instead, or to stop.
+    async fn save_rebasing(
+        &self,
+        st: &mut SessionState,
+        mut record: SessionRecord,
+        mut mode: SaveMode,
+        mut rebase: impl FnMut(&mut SessionState, Option<Versioned>, &SessionRecord) -> Rebase,
+    ) -> Saved {
         let mut last_error = None;
         for _ in 0..MAX_SAVE_CONFLICTS {
             match self.save_own(st, &record, mode).await {
-                Ok(version) => {
-                    st.record = Some(record);
-                    st.version = Some(version);
-                    st.pending = None;
-                    st.save_failed_at = None;
-                    st.save_error = None;
-                    tracing::debug!("session saved");
-                    return Ok(());
-                }
+                Ok(version) => return Saved::Done(record, version),
                 Err(err) if err.kind() == StoreErrorKind::Conflict => {
                     if self.shared().generation != st.generation {
                         // Replaced here meanwhile: what is stored now is newer.
-                        return Err(superseded(&self.key));
+                        return Saved::Stopped(superseded(&self.key));
                     }
                     let stored = match self.store.load(&self.key).await {
                         Ok(stored) => stored,
@@ -577,29 +731,12 @@ impl Inner {
                             break;
                         }
                     };
-                    match (stored, &pending) {
-                        (Some(stored), Pending::Token(token)) => {
-                            let updated_at = record.updated_at;
-                            record = stored.record;
-                            apply_renewed(&mut record, token, updated_at);
-                            mode = SaveMode::Update(stored.version);
+                    match rebase(st, stored, &record) {
+                        Rebase::Retry(next, next_mode) => {
+                            record = *next;
+                            mode = next_mode;
                         }
-                        (Some(stored), Pending::Session) => mode = SaveMode::Update(stored.version),
-                        (None, Pending::Session) => mode = SaveMode::Create,
-                        (None, Pending::Token(_)) => {
-                            tracing::info!(
-                                "the session was deleted from the store while it was renewed \
-                                 (signed out elsewhere)"
-                            );
-                            st.forget();
-                            return Err(FlowError::new(
-                                FlowErrorKind::NoSession,
-                                format!(
-                                    "session `{}` was signed out elsewhere while it was renewed: sign in again",
-                                    self.key
-                                ),
-                            ));
-                        }
+                        Rebase::Stop(err) => return Saved::Stopped(err),
                     }
                     last_error = Some(err);
                 }
@@ -609,8 +746,6 @@ impl Inner {
                 }
             }
         }
-        st.record = Some(record);
-        st.save_failed_at = Some(now);
         let err = match last_error {
             Some(err) => FlowError::from(err),
             None => FlowError::new(
@@ -618,12 +753,7 @@ impl Inner {
                 "session store: the session kept changing while it was saved: it stays in memory",
             ),
         };
-        st.save_error = Some(err.clone());
-        tracing::warn!(
-            error = %err,
-            "could not save the session; it stays in memory and is saved again later"
-        );
-        Err(err)
+        Saved::Failed(record, err)
     }
 
     /// One save by this manager: its change event is known as its own (see
@@ -840,6 +970,17 @@ fn jitter_fraction(jitter: f64) -> f64 {
 
 fn is_rejected(token: &AccessToken, rejected: Option<&AccessToken>) -> bool {
     rejected.is_some_and(|r| r.same_token(token))
+}
+
+/// Whether the record's access token is `portal` (server tokens are saved
+/// only with the portal token they were made from).
+fn made_from(record: &SessionRecord, portal: &AccessToken) -> bool {
+    record.access_token.as_ref().is_some_and(|t| {
+        constant_time_eq(
+            t.expose_secret().as_bytes(),
+            portal.secret().expose_secret().as_bytes(),
+        )
+    })
 }
 
 fn same_access_token(a: &SessionRecord, b: &SessionRecord) -> bool {

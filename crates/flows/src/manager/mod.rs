@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwapOption;
 use arcgis_auth_core::{Clock, CoarseSystemClock, Timestamp};
-use arcgis_auth_storage::{SaveMode, SessionRecord, SessionStore, validate_key};
+use arcgis_auth_storage::{SaveMode, ServerTokenRecord, SessionRecord, SessionStore, validate_key};
 
 use crate::access::AccessToken;
 use crate::config::ManagerConfig;
@@ -20,7 +20,7 @@ use crate::single_flight::{Aborted, SingleFlight};
 use crate::source::TokenSource;
 
 use self::changes::Watch;
-use self::flight::{Landed, Work};
+use self::flight::{Landed, ServerTokenSave, Work};
 use self::state::{Cached, Pending, SessionState, Shared};
 
 /// Keeps one session's token valid for any number of concurrent callers.
@@ -171,6 +171,8 @@ impl TokenManagerBuilder {
                 flight: SingleFlight::default(),
                 shared: Mutex::new(Shared::default()),
                 watch,
+                #[cfg(feature = "test-util")]
+                slow_paths: AtomicU64::new(0),
             }),
         })
     }
@@ -199,6 +201,9 @@ pub(crate) struct Inner {
     shared: Mutex<Shared>,
     /// The task that follows the store's change events.
     watch: Watch,
+    /// How many calls took the slow path (tests count them).
+    #[cfg(feature = "test-util")]
+    slow_paths: AtomicU64,
 }
 
 impl TokenManager {
@@ -355,6 +360,53 @@ impl TokenManager {
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
     }
+
+    /// How many calls of [`token`](Self::token) did not find a fresh
+    /// cached token and took the slow path (feature `test-util`: tests
+    /// check that nothing invalidates the cache behind their back).
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn slow_path_calls(&self) -> u64 {
+        self.inner.slow_paths.load(Ordering::Relaxed)
+    }
+
+    /// Saves a federated server token made from the portal token `portal`
+    /// into the session record, as the manager's own save: through its one
+    /// flight, the only writer of the record, so the save neither makes the
+    /// cached token stale nor meets a conflict later. Saved only while the
+    /// session still holds `portal`. A renewal in flight is not waited for:
+    /// it replaces the portal token (and drops server tokens) or re-reads
+    /// the store, so the server token then stays in federation's memory only.
+    pub(crate) async fn save_server_token(
+        &self,
+        server: String,
+        entry: ServerTokenRecord,
+        portal: AccessToken,
+    ) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        let save = Box::new(ServerTokenSave {
+            server,
+            entry,
+            portal,
+        });
+        let mut started = false;
+        let flight = self.inner.flight.join_or_start(|| {
+            started = true;
+            Some(async move { inner.run(Work::ServerToken(save)).await })
+        });
+        match flight {
+            Some(flight) if started => {
+                // Its outcome is logged by the flight.
+                let _ = flight.wait().await;
+            }
+            _ => tracing::debug!(
+                "a renewal is in flight; the server token is not saved in the session record"
+            ),
+        }
+    }
 }
 
 impl fmt::Debug for TokenManager {
@@ -467,6 +519,8 @@ impl Inner {
     /// Joins the renewal in flight, or starts one, and waits for its result
     /// unless a valid token can be served meanwhile.
     async fn token_slow(self: &Arc<Self>) -> Result<AccessToken> {
+        #[cfg(feature = "test-util")]
+        self.slow_paths.fetch_add(1, Ordering::Relaxed);
         self.watch.start(self);
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(outside_runtime());

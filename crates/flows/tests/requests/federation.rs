@@ -585,3 +585,127 @@ async fn a_stale_portal_token_reported_late_keeps_the_new_server_tokens() {
     );
     assert_eq!(session.source.calls(), 1, "one portal renewal");
 }
+
+/// Lets the manager's change watcher take in the event of the save just
+/// made: waits for the event on a receiver of our own, then lets the other
+/// tasks run.
+async fn settle(events: &mut tokio::sync::broadcast::Receiver<arcgis_auth_storage::ChangeEvent>) {
+    events.recv().await.unwrap();
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn saving_server_tokens_never_makes_the_portal_token_stale_or_conflict() {
+    use arcgis_auth_core::{ManualClock, Timestamp, Token};
+    use arcgis_auth_flows::TokenManager;
+    use arcgis_auth_storage::SessionRecord;
+    use arcgis_auth_storage::test_util::FaultyStore;
+    use std::sync::Arc;
+
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let store = FaultyStore::new(arcgis_auth_storage::MemoryStore::new());
+    let clock = ManualClock::new(Timestamp::now());
+    let source = counting(Renewal::SignInAgain);
+    let dyn_store: Arc<dyn SessionStore> = Arc::new(store.clone());
+    let manager = TokenManager::builder(source.clone(), dyn_store, KEY)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let mut record = SessionRecord::new(portal.clone(), SessionKind::User);
+    record.set_token(&Token::new(
+        "token-0".into(),
+        clock.now() + Duration::from_secs(7200),
+    ));
+    manager.set_session(record).await.unwrap();
+    let mut events = store.subscribe();
+    let session = Session {
+        manager: manager.clone(),
+        store: Arc::new(store.inner().clone()),
+        source: source.clone(),
+        clock: clock.clone(),
+        portal: portal.clone(),
+    };
+    mount_generate_token(&portal_server, &session).await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    let federation = Federation::new(
+        manager.clone(),
+        TokenRouting::new(portal),
+        HttpClient::new().unwrap(),
+    );
+    let root = ServerRoot::parse(&format!("{}/server", server.uri())).unwrap();
+    let root_key = format!("{}/server", server.uri());
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "token-0"
+    );
+    let slow_before = manager.slow_path_calls();
+
+    // A server token, then its early renewal 56 minutes later: each saved
+    // in the session record.
+    for (advance, expected) in [(0, "server-1"), (56 * 60, "server-2")] {
+        clock.advance(Duration::from_secs(advance));
+        let token = federation.server_token(&root).await.unwrap();
+        assert_eq!(token.secret().expose_secret(), expected);
+        settle(&mut events).await;
+        let stored = store.inner().load(KEY).await.unwrap().unwrap().record;
+        assert_eq!(
+            stored.server_tokens[&root_key].token.expose_secret(),
+            expected
+        );
+        // The portal token is still served from the cache.
+        for _ in 0..3 {
+            assert!(
+                manager.cached().is_some(),
+                "the save made the portal token stale"
+            );
+            assert_eq!(
+                manager.token().await.unwrap().secret().expose_secret(),
+                "token-0"
+            );
+        }
+        assert_eq!(
+            manager.slow_path_calls(),
+            slow_before,
+            "saving {expected} sent the portal token down the slow path"
+        );
+    }
+    // The manager holds the server token it saved, as it is in the store.
+    let held = manager.session().await.unwrap();
+    assert_eq!(
+        held.server_tokens[&root_key].token.expose_secret(),
+        "server-2"
+    );
+
+    // The portal token's own renewal saves without a conflict.
+    // (In its refresh window: served at once, renewed in the background.)
+    clock.advance(Duration::from_secs(60 * 60));
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "token-0"
+    );
+    manager.wait_for_renewal().await;
+    assert_eq!(
+        manager.token().await.unwrap().secret().expose_secret(),
+        "token-1"
+    );
+    assert_eq!(manager.slow_path_calls(), slow_before + 1, "one renewal");
+    assert_eq!(
+        store.conflicts(),
+        0,
+        "a save met a conflict the manager caused"
+    );
+    let stored = store.inner().load(KEY).await.unwrap().unwrap().record;
+    assert!(
+        stored.server_tokens.is_empty(),
+        "server tokens go with the portal token"
+    );
+    assert_eq!(source.calls(), 1);
+    drop_servers(vec![portal_server, server]).await;
+}

@@ -312,3 +312,47 @@ async fn after_sign_out_a_token_due_for_renewal_is_not_served_either() {
     let err = session.manager.token().await.unwrap_err();
     assert_eq!(err.kind(), FlowErrorKind::NoSession);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_read_community_self_and_portals_self_once() {
+    let portal_server = MockServer::start().await;
+    // Slow answers, so every caller asks while the first read is under way.
+    Mock::given(method("POST"))
+        .and(path("/portal/sharing/rest/community/self"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"username": "jdoe"}))
+                .set_delay(std::time::Duration::from_millis(200)),
+        )
+        .expect(1)
+        .mount(&portal_server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/portal/sharing/rest/portals/self"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "Org1", "name": "Example Org"}))
+                .set_delay(std::time::Duration::from_millis(200)),
+        )
+        .expect(1)
+        .mount(&portal_server)
+        .await;
+    let session = user_session(&portal_server).await;
+    let account = account(&session);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let account = account.clone();
+        tasks.push(tokio::spawn(async move {
+            let (user, portal) = tokio::join!(account.user(), account.portal());
+            (user.unwrap().username.clone(), portal.unwrap().name.clone())
+        }));
+    }
+    for task in tasks {
+        let (username, name) = task.await.unwrap();
+        assert_eq!(username, "jdoe");
+        assert_eq!(name.as_deref(), Some("Example Org"));
+    }
+    let reads = portal_server.received_requests().await.unwrap().len();
+    assert_eq!(reads, 2, "one read of each for 20 callers");
+    drop_servers(vec![portal_server]).await;
+}

@@ -107,7 +107,9 @@ pub struct FaultyStore<S = MemoryStore> {
 struct Shared {
     faults: AtomicU32,
     /// Indexed by `Op as usize`.
-    calls: [AtomicUsize; 6],
+    calls: [AtomicUsize; 7],
+    /// Saves the wrapped store refused as conflicts.
+    conflicts: AtomicUsize,
     /// The feed of [`Fault::NoEvents`], which nothing is sent to.
     silent: ChangeFeed,
 }
@@ -138,6 +140,7 @@ impl<S: SessionStore> FaultyStore<S> {
             shared: Arc::new(Shared {
                 faults: AtomicU32::new(0),
                 calls: Default::default(),
+                conflicts: AtomicUsize::new(0),
                 silent: ChangeFeed::new(),
             }),
             save_gate: None,
@@ -172,6 +175,13 @@ impl<S: SessionStore> FaultyStore<S> {
     /// the save gate, are not counted.
     pub fn calls(&self, op: Op) -> usize {
         self.shared.calls[op as usize].load(Ordering::SeqCst)
+    }
+
+    /// How many saves the wrapped store refused as a
+    /// [`Conflict`](crate::StoreErrorKind::Conflict) (the record had changed
+    /// since the version they were based on).
+    pub fn conflicts(&self) -> usize {
+        self.shared.conflicts.load(Ordering::SeqCst)
     }
 
     /// The wrapped store.
@@ -222,6 +232,12 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
         };
         let answer = self.inner.save(key, record, mode).await;
         let answer = self.counted(Op::Save, answer);
+        if answer
+            .as_ref()
+            .is_err_and(|e| e.kind() == crate::StoreErrorKind::Conflict)
+        {
+            self.shared.conflicts.fetch_add(1, Ordering::SeqCst);
+        }
         if self.has(Fault::ErrorsQuoteTokens) {
             return answer.map_err(|e| {
                 let token = record
