@@ -83,10 +83,12 @@ impl fmt::Display for CliError {
 pub(crate) fn for_core(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::InvalidUrl | ErrorKind::InsecureTransport | ErrorKind::InvalidInput => USAGE,
-        ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied | ErrorKind::StateMismatch => {
-            SIGN_IN
-        }
-        ErrorKind::InvalidToken
+        ErrorKind::RefreshTokenExpired
+        | ErrorKind::AccessDenied
+        | ErrorKind::StateMismatch
+        | ErrorKind::WebTierCredentialRequired => SIGN_IN,
+        ErrorKind::WebTierCredentialRejected
+        | ErrorKind::InvalidToken
         | ErrorKind::TokenRequired
         | ErrorKind::Forbidden
         | ErrorKind::InvalidClient

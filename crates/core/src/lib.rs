@@ -100,6 +100,8 @@ mod oauth;
 mod origin;
 mod portal;
 mod redirect;
+#[cfg(feature = "wire")]
+mod security;
 mod server;
 #[cfg(feature = "wire")]
 mod server_info;
@@ -132,6 +134,9 @@ pub use oauth::{
 pub use origin::Origin;
 pub use portal::Portal;
 pub use redirect::{RedirectParams, RedirectPart};
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
+pub use security::{PortalSecurity, SignInMethod, WebTierScheme, parse_www_authenticate};
 pub use server::ServerRoot;
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]

@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::error_response::ArcGisErrorResponse;
 use crate::origin::is_secure_or_loopback;
 use crate::portal::redact_query;
+use crate::security::{PortalSecurity, WebTierScheme};
 use crate::time::{Clock, SystemClock, Timestamp};
 
 /// Form or query parameters whose value is a credential.
@@ -109,6 +110,8 @@ pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) headers: http::HeaderMap,
     pub(crate) body: Vec<u8>,
+    /// Whether the request carried a web-tier credential (HTTP Basic).
+    pub(crate) sent_web_credential: bool,
 }
 
 impl Answer {
@@ -125,6 +128,9 @@ impl Answer {
     /// Classifies an answer; `strict` asks for a JSON object whatever the
     /// content type (auth endpoints), otherwise as [`classify_response`](crate::classify_response).
     fn check_as(&self, endpoint: EndpointKind, strict: bool, clock: &dyn Clock) -> Result<()> {
+        if let Some(e) = self.web_tier_refusal() {
+            return Err(e);
+        }
         let location = self.headers.get(LOCATION).and_then(|v| v.to_str().ok());
         classify(
             endpoint,
@@ -142,6 +148,39 @@ impl Answer {
                 Some(wait) => e.with_retry_after(wait),
                 None => e,
             }
+        })
+    }
+}
+
+impl Answer {
+    /// A 401 whose `WWW-Authenticate` names a web-tier scheme (Basic,
+    /// Negotiate, NTLM): the web server in front of ArcGIS wants its own
+    /// credential ([`ErrorKind::WebTierCredentialRequired`]), or refused
+    /// the one sent ([`ErrorKind::WebTierCredentialRejected`]).
+    fn web_tier_refusal(&self) -> Option<Error> {
+        if self.status != StatusCode::UNAUTHORIZED
+            || !self.headers.contains_key(http::header::WWW_AUTHENTICATE)
+        {
+            return None;
+        }
+        let security = PortalSecurity::from_answer(self.status, &self.headers, &[]).ok()?;
+        let web = security.web_tier().iter().any(|s| {
+            matches!(
+                s,
+                WebTierScheme::Basic { .. } | WebTierScheme::Negotiate | WebTierScheme::Ntlm
+            )
+        });
+        if !web {
+            return None;
+        }
+        Some(if self.sent_web_credential {
+            Error::new(
+                ErrorKind::WebTierCredentialRejected,
+                "the web server in front of the portal refused the username and password \
+                 (HTTP 401): check them; they are not sent again",
+            )
+        } else {
+            Error::new(ErrorKind::WebTierCredentialRequired, security.advice())
         })
     }
 }
@@ -376,6 +415,23 @@ impl HttpClient {
         Ok(answer.body)
     }
 
+    /// GETs `url` (JSON accepted) with no credential of any kind, and
+    /// returns the answer unclassified (at most 1 MiB of it).
+    pub(crate) async fn send_anonymous(&self, url: &Url) -> Result<Answer> {
+        let request = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(url.as_str())
+            .header(ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("could not build a request to {} ({e})", redact_query(url)),
+                )
+            })?;
+        self.send_limited(request, MAX_BODY).await
+    }
+
     /// Sends `request` after the credential check; reads at most `max_body` bytes of answer.
     async fn send_limited(&self, request: HttpRequest, max_body: usize) -> Result<Answer> {
         let url = Url::parse(&request.uri().to_string()).map_err(|e| {
@@ -420,6 +476,7 @@ impl HttpClient {
             status,
             headers,
             body,
+            sent_web_credential: false,
         })
     }
 
@@ -534,7 +591,103 @@ pub(crate) fn insecure(url: &Url) -> Error {
     )
 }
 
+/// What a failed TLS handshake says about the client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsSignal {
+    /// The server asked for a client certificate and none was sent
+    /// (`certificate_required` alert).
+    CertificateDemanded,
+    /// The server refused the client certificate sent (`bad_certificate`,
+    /// `unknown_ca`, `certificate_expired`, ... alerts).
+    CertificateRefused,
+    /// The client did not trust the server's certificate.
+    ServerNotTrusted,
+    /// A `handshake_failure` alert: under TLS 1.2 also what a server that
+    /// demands a certificate sends.
+    HandshakeFailure,
+}
+
+/// Reads the TLS alert behind a request failure, by the texts rustls and
+/// OpenSSL give them (neither reaches us as a type through reqwest).
+pub(crate) fn tls_signal(e: &(dyn std::error::Error + 'static)) -> Option<TlsSignal> {
+    let mut text = String::new();
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(" {c} {c:?}").to_ascii_lowercase());
+        cause = c.source();
+    }
+    let any = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if any(&[
+        "alert: certificaterequired",
+        "alert certificate required",
+        "certificate_required",
+    ]) {
+        return Some(TlsSignal::CertificateDemanded);
+    }
+    if any(&[
+        "alert: badcertificate",
+        "alert: unknownca",
+        "alert: certificateexpired",
+        "alert: certificaterevoked",
+        "alert: certificateunknown",
+        "alert: unsupportedcertificate",
+        "alert: accessdenied",
+        "alert bad certificate",
+        "alert unknown ca",
+        "alert certificate expired",
+        "alert certificate revoked",
+        "alert certificate unknown",
+    ]) {
+        return Some(TlsSignal::CertificateRefused);
+    }
+    if any(&[
+        "invalid peer certificate",
+        "certificate verify failed",
+        "unknownissuer",
+    ]) {
+        return Some(TlsSignal::ServerNotTrusted);
+    }
+    if any(&["alert: handshakefailure", "alert handshake failure"]) {
+        return Some(TlsSignal::HandshakeFailure);
+    }
+    None
+}
+
 fn transport_error(where_: &str, e: reqwest::Error) -> Error {
+    let e = e.without_url();
+    match tls_signal(&e) {
+        Some(TlsSignal::CertificateDemanded) => {
+            return Error::new(
+                ErrorKind::WebTierCredentialRequired,
+                format!(
+                    "{where_} asked for a TLS client certificate and none was sent: sign in \
+                     with a client certificate (PKI, `login pki`)"
+                ),
+            )
+            .with_source(e);
+        }
+        Some(TlsSignal::CertificateRefused) => {
+            return Error::new(
+                ErrorKind::WebTierCredentialRejected,
+                format!(
+                    "{where_} refused the TLS client certificate (another CA, expired or \
+                     revoked): use a certificate the portal's web server accepts"
+                ),
+            )
+            .with_source(e);
+        }
+        Some(TlsSignal::ServerNotTrusted) => {
+            return Error::new(
+                ErrorKind::Transport,
+                format!(
+                    "the TLS certificate of {where_} is not trusted (a private CA?): trust \
+                     its CA's PEM bundle (HttpClient::with_root_certificates)"
+                ),
+            )
+            .with_source(e);
+        }
+        _ => {}
+    }
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -542,7 +695,6 @@ fn transport_error(where_: &str, e: reqwest::Error) -> Error {
     } else {
         "failed"
     };
-    let e = e.without_url();
     Error::new(
         ErrorKind::Transport,
         format!("the request to {where_} {what}: check the network and retry"),
