@@ -130,7 +130,6 @@ impl ErrorKind {
                 | ErrorKind::AccessDenied
                 | ErrorKind::StateMismatch
                 | ErrorKind::WebTierCredentialRequired
-                | ErrorKind::WebTierCredentialRejected
         )
     }
 }

@@ -111,6 +111,8 @@ mod token;
 mod token_response;
 #[cfg(feature = "wire")]
 mod transport;
+#[cfg(feature = "wire")]
+mod web_tier;
 
 pub use approval_page::{OOB_REDIRECT_URI, code_from_approval_page};
 pub use arcgis_error::ArcGisError;
@@ -149,6 +151,19 @@ pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse};
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use transport::HttpClient;
+#[cfg(feature = "__tls")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "rustls",
+        feature = "rustls-no-provider",
+        feature = "native-tls"
+    )))
+)]
+pub use web_tier::ClientCertificate;
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
+pub use web_tier::{BasicCredentials, WebTierCredential};
 
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]

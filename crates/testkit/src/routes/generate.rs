@@ -117,7 +117,12 @@ fn portal_generate_inner(
         None if get_token => web_tier_caller(web_user)?,
         Some(token) => {
             let record = state
-                .check_access(&token, Audience::Portal, wire::referer(request))
+                .check_access(
+                    &token,
+                    Audience::Portal,
+                    // generateToken reads the `referer` parameter as the request's referer.
+                    wire::referer(request).or_else(|| params.get("referer")),
+                )
                 .map_err(|_| wire::rest_error(498, "Invalid token.", None, &[]))?;
             Caller {
                 username: record.username.clone(),
