@@ -355,4 +355,33 @@ mod tests {
         assert_eq!(back.format, FORMAT_VERSION);
         assert!(back.extra.is_empty());
     }
+
+    #[test]
+    fn the_web_tier_credential_round_trips_as_its_identity_only() {
+        let mut r = SessionRecord::new(Portal::arcgis_online(), SessionKind::WebTier);
+        assert!(!r.to_json().unwrap().contains("web_tier\":"));
+        for id in [
+            WebTierCredentialId::Basic {
+                username: "CORP\\jdoe".into(),
+            },
+            WebTierCredentialId::ClientCertificate {
+                label: "/home/jdoe/.pki/jdoe.pem".into(),
+            },
+        ] {
+            r.web_tier = Some(id.clone());
+            let json = r.to_json().unwrap();
+            assert!(json.contains(r#""kind":"web_tier""#), "{json}");
+            let back = SessionRecord::from_json(&json).unwrap();
+            assert_eq!(back.web_tier, Some(id));
+            assert_eq!(back.kind, SessionKind::WebTier);
+            assert!(back.extra.is_empty());
+        }
+        let json = r.to_json().unwrap();
+        assert!(
+            json.contains(
+                r#""web_tier":{"method":"client_certificate","label":"/home/jdoe/.pki/jdoe.pem"}"#
+            ),
+            "{json}"
+        );
+    }
 }
