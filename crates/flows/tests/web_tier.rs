@@ -478,3 +478,63 @@ async fn refused_certificates_are_told_apart_from_missing_ones() {
     }
     assert_eq!(portal.calls().total(), 0);
 }
+
+/// PKCS#12 is read by the platform's TLS library: this runs with `native-tls`
+/// (and so under `--all-features`), against the testkit's rustls web tier.
+/// The certificate is made by rcgen; `openssl pkcs12 -export` packs it.
+#[cfg(feature = "native-tls")]
+#[tokio::test]
+async fn a_pkcs12_file_signs_in_with_its_password() {
+    use arcgis_auth_core::SecretString;
+
+    let clock = clock();
+    let ca = TestCa::new("Test Enterprise CA").unwrap();
+    let portal = FakePortal::builder()
+        .clock(clock.clone())
+        .web_tier(WebTier::client_certificate(&ca))
+        .start()
+        .await;
+    let alice = ca.client_certificate("alice").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("alice.pem"), &alice.cert_pem).unwrap();
+    std::fs::write(dir.path().join("alice-key.pem"), &alice.key_pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-export",
+            "-in",
+            "alice.pem",
+            "-inkey",
+            "alice-key.pem",
+            "-out",
+            "alice.p12",
+            "-passout",
+            "pass:p12-pass-8812",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("the openssl command (Debian: apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let der = std::fs::read(dir.path().join("alice.p12")).unwrap();
+
+    let wrong = ClientCertificate::from_pkcs12_der(&der, &SecretString::from("nope"), "alice.p12")
+        .unwrap_err();
+    assert_eq!(wrong.kind(), ErrorKind::InvalidInput);
+    assert!(!wrong.to_string().contains("p12-pass-8812"));
+    let identity =
+        ClientCertificate::from_pkcs12_der(&der, &SecretString::from("p12-pass-8812"), "alice.p12")
+            .unwrap();
+    assert!(!format!("{identity:?}").contains("p12-pass-8812"));
+    let http = HttpClient::with_root_certificates(ca.ca_pem().as_bytes())
+        .unwrap()
+        .with_web_tier(identity, portal.portal().origin().clone())
+        .unwrap();
+    let signed_in = sign_in_for(&portal, http, &clock).sign_in().await.unwrap();
+    assert_eq!(signed_in.record().username.as_deref(), Some("alice"));
+    let json = signed_in.record().to_json().unwrap();
+    assert!(!json.contains("p12-pass-8812"), "{json}");
+}
