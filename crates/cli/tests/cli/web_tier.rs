@@ -108,6 +108,10 @@ async fn login_basic_then_token_request_and_renewal() {
     expire(&s.file_store(), "default").await;
     let out = s.cmd(&["token"]).assert().code(3).get_output().clone();
     assert!(one_line_error(&out).contains("ARCGIS_PASSWORD"));
+
+    // `logout` deletes the session (a getToken token cannot be revoked).
+    s.cmd(&["logout"]).assert().success();
+    s.cmd(&["status"]).assert().code(3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
