@@ -28,8 +28,10 @@ Exit status:
   1  anything else (a damaged store, an internal error)
   2  usage error: a bad option, value or URL
   3  sign-in required: no session, refresh token expired or revoked,
-     generateToken session expired
-  4  the portal refused: invalid client or credentials, 403, other ArcGIS errors
+     generateToken session expired, or the portal's web tier wants another
+     credential (the message names the `login` to use)
+  4  the portal refused: invalid client or credentials, a refused client
+     certificate or Basic password, 403, other ArcGIS errors
   5  network failure or an unusable response (also: the store is unreachable)
 
 Environment:
@@ -37,7 +39,9 @@ Environment:
   ARCGIS_AUTH_STORE     the session store, as with --store
   ARCGIS_AUTH_PROFILE   the profile, as with --profile
   ARCGIS_CLIENT_SECRET  the client secret for `login app` and app sessions
-  ARCGIS_PASSWORD       the password for `login password`
+  ARCGIS_PASSWORD       the password for `login password` and `login basic`
+  ARCGIS_PKCS12_PASSWORD  the password of the PKCS#12 file of `login pki`
+  ARCGIS_CA_CERT        extra trusted root certificates, as with --ca-cert
 
 Examples:
   arcgis-auth login app --client-id abc123      (secret in ARCGIS_CLIENT_SECRET)
@@ -58,6 +62,11 @@ process only), or redis://HOST:PORT[/DB] (shared by every machine that
 reaches the server; rediss:// for TLS, with the system's root certificates
 or those in SSL_CERT_FILE). Default: the file sessions.json in
 $XDG_CONFIG_HOME/arcgis-auth/ or ~/.config/arcgis-auth/.";
+
+const CA_CERT_HELP: &str = "\
+A PEM file of one or more CA certificates to trust besides the system's
+roots: for a portal whose TLS certificate comes from a private (enterprise)
+CA. Verification is never turned off.";
 
 const PROFILE_HELP: &str = "\
 The name of the session to use, so that several sign-ins (portals, users,
@@ -100,6 +109,18 @@ pub(crate) struct Cli {
     )]
     pub(crate) store: Option<StoreSpec>,
 
+    /// Extra trusted root certificates (PEM), for a portal behind a private CA.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "ARCGIS_CA_CERT",
+        hide_env_values = true,
+        value_name = "PEM",
+        long_help = CA_CERT_HELP
+    )]
+    pub(crate) ca_cert: Option<std::path::PathBuf>,
+
     /// The session to use (default: `default`).
     #[arg(
         long,
@@ -130,10 +151,13 @@ pub(crate) enum Command {
         long_about = "\
 Sign in to the portal and keep the session in the profile.
 
-Three ways to sign in, one per subcommand: `app` for an app acting as itself
-(client credentials), `user` for a person signing in with their browser
-(authorization code with PKCE), and `password` for a username and password
-(generateToken). A new sign-in replaces whatever the profile held.",
+One way to sign in per subcommand: `app` for an app acting as itself (client
+credentials), `user` for a person signing in with their browser
+(authorization code with PKCE), `password` for a username and password
+(generateToken), and, for an Enterprise portal behind a web tier, `pki` (a
+client certificate) and `basic` (a directory user over HTTP Basic). `probe`
+says which ones a portal accepts. A new sign-in replaces whatever the profile
+held.",
         subcommand_required = true
     )]
     Login {
@@ -253,6 +277,32 @@ valid until they expire, but the store no longer holds them. The session is
 deleted even when the revocation fails; the exit status then says why.")]
     Logout,
 
+    /// Say which sign-ins the portal accepts; no credentials are sent.
+    #[command(
+        long_about = "\
+Ask the portal how it is secured, without sending any credential: GET
+{portal}/sharing/rest/info?f=json. A token-based portal accepts `login user`,
+`login app` and `login password`; one behind a web tier (the Web Adaptor
+asking for a client certificate, or HTTP Basic against a directory) accepts
+`login pki` or `login basic`. Kerberos (Negotiate) and NTLM web tiers are
+reported but not supported.",
+        after_help = "\
+Examples:
+  arcgis-auth --portal https://gis.example.com/portal probe
+  arcgis-auth --portal https://gis.example.com/portal probe --json | jq .sign_ins"
+    )]
+    Probe {
+        /// Print a JSON object instead.
+        #[arg(
+            long,
+            long_help = "\
+Print a JSON object instead: {\"portal\", \"token_based\": true|false,
+\"web_tier\": [{\"scheme\", \"realm\"}], \"sign_ins\": [\"user\", \"app\",
+\"password\", \"pki\", \"basic\", \"kerberos\"]}."
+        )]
+        json: bool,
+    },
+
     /// List the profiles in the store.
     #[command(long_about = "\
 List the profiles that hold a session in the store, one name per line on
@@ -260,7 +310,7 @@ standard output, sorted.")]
     Profiles,
 }
 
-/// `login app|user|password`.
+/// `login app|user|password|pki|basic`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum LoginMethod {
     /// Sign in as an app (client credentials).
@@ -401,6 +451,101 @@ grant less."
         )]
         expiration: Option<u32>,
     },
+    /// Sign in with a client certificate at the portal's web tier (PKI).
+    #[command(
+        long_about = "\
+Sign in to an Enterprise portal whose web tier asks for a TLS client
+certificate (PKI), with --cert and --key (PEM files) or --pkcs12 (a .p12/.pfx
+file; its password from ARCGIS_PKCS12_PASSWORD or, with
+--pkcs12-password-stdin, standard input). The certificate is offered only to
+the portal and to servers federated with it.
+
+The portal token is minted without a password (generateToken with
+request=getToken) and bound to --referer (default: the portal's URL); `token`
+and `request` mint a new one the same way when it expires, reading the same
+files again. The store keeps the files' paths, never the key or a password.
+Give the enterprise CA with --ca-cert when it signed the portal's own TLS
+certificate.",
+        after_help = "\
+Examples:
+  arcgis-auth --portal https://gis.example.com/portal --ca-cert ca.pem login pki --cert me.pem --key me-key.pem
+  ARCGIS_PKCS12_PASSWORD=... arcgis-auth --portal https://gis.example.com/portal login pki --pkcs12 me.p12"
+    )]
+    Pki {
+        #[command(flatten)]
+        certificate: CertificateArgs,
+        /// Bind the token to this Referer (default: the portal's URL).
+        #[arg(long, value_name = "URL")]
+        referer: Option<String>,
+        /// How long the token should live, in minutes.
+        #[arg(
+            long,
+            value_name = "MINUTES",
+            long_help = "\
+How long the token should live, in minutes (default 60). The portal may
+grant less."
+        )]
+        expiration: Option<u32>,
+    },
+
+    /// Sign in as a directory user at the portal's web tier (HTTP Basic).
+    #[command(
+        long_about = "\
+Sign in to an Enterprise portal whose web tier asks for a directory user over
+HTTP Basic (LDAP, or Windows users over Basic). The password is read from
+standard input with --password-stdin, else from ARCGIS_PASSWORD, else from
+standard input (with a prompt on standard error when it is a terminal). It
+goes only to the portal and to servers federated with it, over HTTPS (or to
+loopback), and is never stored.
+
+The portal token is minted without a password (generateToken with
+request=getToken) and bound to --referer (default: the portal's URL). A
+refused password is sent once and never retried (directories lock accounts).
+When the token expires, `token` mints a new one if ARCGIS_PASSWORD holds the
+password again, and exits with status 3 otherwise.",
+        after_help = "\
+Examples:
+  ARCGIS_PASSWORD=... arcgis-auth --portal https://gis.example.com/portal login basic --username 'CORP\\jdoe'
+  pass show corp | arcgis-auth --portal https://gis.example.com/portal login basic --username jdoe --password-stdin"
+    )]
+    Basic {
+        /// The directory user (often DOMAIN\user or user@domain).
+        #[arg(long, value_name = "USER")]
+        username: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Bind the token to this Referer (default: the portal's URL).
+        #[arg(long, value_name = "URL")]
+        referer: Option<String>,
+        /// How long the token should live, in minutes.
+        #[arg(
+            long,
+            value_name = "MINUTES",
+            long_help = "\
+How long the token should live, in minutes (default 60). The portal may
+grant less."
+        )]
+        expiration: Option<u32>,
+    },
+}
+
+/// Where the client certificate of `login pki` comes from.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = true)]
+pub(crate) struct CertificateArgs {
+    /// The certificate (PEM), with --key.
+    #[arg(long, value_name = "PEM", requires = "key", conflicts_with = "pkcs12")]
+    pub(crate) cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, SEC1 or PKCS#1, not encrypted).
+    #[arg(long, value_name = "PEM", requires = "cert", conflicts_with = "pkcs12")]
+    pub(crate) key: Option<std::path::PathBuf>,
+    /// A PKCS#12 (.p12/.pfx) file holding the certificate and its key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pkcs12: Option<std::path::PathBuf>,
+    /// Read the PKCS#12 password from the first line of standard input.
+    #[arg(long, requires = "pkcs12")]
+    pub(crate) pkcs12_password_stdin: bool,
 }
 
 /// Where a client secret comes from.

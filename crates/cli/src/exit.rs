@@ -83,10 +83,12 @@ impl fmt::Display for CliError {
 pub(crate) fn for_core(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::InvalidUrl | ErrorKind::InsecureTransport | ErrorKind::InvalidInput => USAGE,
-        ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied | ErrorKind::StateMismatch => {
-            SIGN_IN
-        }
-        ErrorKind::InvalidToken
+        ErrorKind::RefreshTokenExpired
+        | ErrorKind::AccessDenied
+        | ErrorKind::StateMismatch
+        | ErrorKind::WebTierCredentialRequired => SIGN_IN,
+        ErrorKind::WebTierCredentialRejected
+        | ErrorKind::InvalidToken
         | ErrorKind::TokenRequired
         | ErrorKind::Forbidden
         | ErrorKind::InvalidClient
@@ -142,15 +144,29 @@ fn with_os_reason(message: &str, err: &(dyn std::error::Error + 'static)) -> Str
     }
 }
 
+/// The library's advice in the command line's words.
+fn cli_wording(message: String) -> String {
+    message.replace(
+        "(HttpClient::with_root_certificates)",
+        "with --ca-cert PEM or ARCGIS_CA_CERT",
+    )
+}
+
 impl From<FlowError> for CliError {
     fn from(err: FlowError) -> Self {
-        CliError::new(for_flow(err.kind()), with_os_reason(err.message(), &err))
+        CliError::new(
+            for_flow(err.kind()),
+            cli_wording(with_os_reason(err.message(), &err)),
+        )
     }
 }
 
 impl From<CoreError> for CliError {
     fn from(err: CoreError) -> Self {
-        CliError::new(for_core(err.kind()), with_os_reason(err.message(), &err))
+        CliError::new(
+            for_core(err.kind()),
+            cli_wording(with_os_reason(err.message(), &err)),
+        )
     }
 }
 

@@ -21,6 +21,7 @@ mod output;
 mod read_once;
 mod secrets;
 mod store;
+mod web_tier;
 
 use std::process::ExitCode;
 

@@ -52,6 +52,16 @@ pub enum ErrorKind {
     /// A value given by the caller is out of range or malformed (an expiration above the
     /// maximum, a PKCE verifier of the wrong length, a missing client secret). Nothing was sent.
     InvalidInput,
+    /// The web server in front of the portal (the Web Adaptor) demands its
+    /// own credential before ArcGIS sees the request: a TLS client
+    /// certificate, HTTP Basic or Kerberos. The message names the one to
+    /// use; [`PortalSecurity`](crate::PortalSecurity) tells them apart.
+    WebTierCredentialRequired,
+    /// The web server in front of the portal refused the web-tier
+    /// credential sent (a certificate from another CA or expired, a wrong
+    /// Basic password). Not retried: a directory locks accounts after a
+    /// few wrong passwords.
+    WebTierCredentialRejected,
 }
 
 impl ErrorKind {
@@ -75,6 +85,8 @@ impl ErrorKind {
         ErrorKind::Transport,
         ErrorKind::UnparseableResponse,
         ErrorKind::InvalidInput,
+        ErrorKind::WebTierCredentialRequired,
+        ErrorKind::WebTierCredentialRejected,
     ];
 
     /// Whether retrying the same request later may succeed (network trouble, 5xx, rate limits).
@@ -105,6 +117,8 @@ impl ErrorKind {
             ErrorKind::Transport => "transport",
             ErrorKind::UnparseableResponse => "unparseable_response",
             ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::WebTierCredentialRequired => "web_tier_credential_required",
+            ErrorKind::WebTierCredentialRejected => "web_tier_credential_rejected",
         }
     }
 
@@ -112,7 +126,10 @@ impl ErrorKind {
     pub fn needs_sign_in(self) -> bool {
         matches!(
             self,
-            ErrorKind::RefreshTokenExpired | ErrorKind::AccessDenied | ErrorKind::StateMismatch
+            ErrorKind::RefreshTokenExpired
+                | ErrorKind::AccessDenied
+                | ErrorKind::StateMismatch
+                | ErrorKind::WebTierCredentialRequired
         )
     }
 }
@@ -148,10 +165,12 @@ mod tests {
             ErrorKind::Transport => 14,
             ErrorKind::UnparseableResponse => 15,
             ErrorKind::InvalidInput => 16,
+            ErrorKind::WebTierCredentialRequired => 17,
+            ErrorKind::WebTierCredentialRejected => 18,
         };
         // ...and here every position is taken exactly once.
         let positions: Vec<usize> = ErrorKind::ALL.iter().map(|&k| index(k)).collect();
-        assert_eq!(positions, (0..=16).collect::<Vec<_>>());
+        assert_eq!(positions, (0..=18).collect::<Vec<_>>());
     }
 
     #[test]

@@ -37,6 +37,8 @@ enum Credentials {
         portal_token: SecretString,
         server: ServerRoot,
     },
+    /// `request=getToken`: the web tier has signed the caller in.
+    WebTier,
 }
 
 /// A `generateToken` request: for a user's name and password, or to trade a
@@ -95,6 +97,28 @@ impl GenerateTokenRequest {
         }
     }
 
+    /// A portal token for the user the web tier in front of the portal has
+    /// signed in (a client certificate, HTTP Basic): `request=getToken`
+    /// with `referer` and no username or password. Send it with an
+    /// [`HttpClient`] that presents the web-tier credential
+    /// ([`HttpClient::with_web_tier`]); every request using the token must
+    /// send this `Referer`.
+    ///
+    /// ```
+    /// use arcgis_auth_core::{Expiration, GenerateTokenRequest};
+    ///
+    /// let request = GenerateTokenRequest::web_tier("https://app.example.com")
+    ///     .with_expiration(Expiration::minutes(60));
+    /// assert_eq!(request.username(), None);
+    /// ```
+    pub fn web_tier(referer: impl Into<String>) -> Self {
+        GenerateTokenRequest {
+            credentials: Credentials::WebTier,
+            binding: Some(TokenBinding::Referer(referer.into())),
+            expiration: None,
+        }
+    }
+
     /// Binds the token (`client=...`); federated requests send no `client` unless set.
     pub fn with_binding(mut self, binding: TokenBinding) -> Self {
         self.binding = Some(binding);
@@ -112,7 +136,7 @@ impl GenerateTokenRequest {
     pub fn username(&self) -> Option<&str> {
         match &self.credentials {
             Credentials::Password { username, .. } => Some(username),
-            Credentials::Federated { .. } => None,
+            Credentials::Federated { .. } | Credentials::WebTier => None,
         }
     }
 
@@ -120,7 +144,7 @@ impl GenerateTokenRequest {
     pub fn server(&self) -> Option<&ServerRoot> {
         match &self.credentials {
             Credentials::Federated { server, .. } => Some(server),
-            Credentials::Password { .. } => None,
+            Credentials::Password { .. } | Credentials::WebTier => None,
         }
     }
 
@@ -163,8 +187,14 @@ impl GenerateTokenRequest {
                 form.push(("token", FormValue::Secret(portal_token)));
                 form.push(("serverUrl", FormValue::Plain(&server_url)));
             }
+            Credentials::WebTier => form.push(("request", FormValue::Plain("getToken"))),
         }
+        let web_tier = matches!(self.credentials, Credentials::WebTier);
         match &self.binding {
+            // `request=getToken` takes the referer alone, as the ArcGIS API for Python sends it.
+            Some(TokenBinding::Referer(r)) if web_tier => {
+                form.push(("referer", FormValue::Plain(r)));
+            }
             Some(TokenBinding::Referer(r)) => {
                 form.push(("client", FormValue::Plain("referer")));
                 form.push(("referer", FormValue::Plain(r)));
@@ -195,6 +225,7 @@ impl fmt::Debug for GenerateTokenRequest {
             Credentials::Federated { server, .. } => d
                 .field("server", server)
                 .field("portal_token", &"[REDACTED]"),
+            Credentials::WebTier => d.field("request", &"getToken"),
         };
         d.field("binding", &self.binding)
             .field("expiration", &self.expiration)

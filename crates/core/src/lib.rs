@@ -119,6 +119,8 @@ mod plain_url;
 mod portal;
 #[cfg(feature = "url")]
 mod redirect;
+#[cfg(feature = "wire")]
+mod security;
 #[cfg(feature = "url")]
 mod server;
 #[cfg(feature = "wire")]
@@ -129,6 +131,8 @@ mod token;
 mod token_response;
 #[cfg(feature = "wire")]
 mod transport;
+#[cfg(feature = "wire")]
+mod web_tier;
 
 pub use approval_page::{OOB_REDIRECT_URI, code_from_approval_page};
 pub use arcgis_error::ArcGisError;
@@ -156,6 +160,9 @@ pub use portal::Portal;
 #[cfg(feature = "url")]
 #[cfg_attr(docsrs, doc(cfg(feature = "url")))]
 pub use redirect::{RedirectParams, RedirectPart};
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
+pub use security::{PortalSecurity, SignInMethod, WebTierScheme, parse_www_authenticate};
 #[cfg(feature = "url")]
 #[cfg_attr(docsrs, doc(cfg(feature = "url")))]
 pub use server::ServerRoot;
@@ -170,6 +177,19 @@ pub use token_response::{ArcGisTokenResponse, GenerateTokenResponse};
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use transport::HttpClient;
+#[cfg(feature = "__tls")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "rustls",
+        feature = "rustls-no-provider",
+        feature = "native-tls"
+    )))
+)]
+pub use web_tier::ClientCertificate;
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
+pub use web_tier::{BasicCredentials, WebTierCredential};
 
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{ACCEPT, CONTENT_TYPE, LOCATION};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, StatusCode};
 use oauth2::{HttpRequest, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,9 +14,12 @@ use url::Url;
 use crate::classify::{EndpointKind, classify};
 use crate::error::{Error, ErrorKind, Result};
 use crate::error_response::ArcGisErrorResponse;
+use crate::origin::Origin;
 use crate::origin::is_secure_or_loopback;
 use crate::portal::redact_query;
+use crate::security::{PortalSecurity, WebTierScheme};
 use crate::time::{Clock, SystemClock, Timestamp};
+use crate::web_tier::{WebTier, WebTierCredential};
 
 /// Form or query parameters whose value is a credential.
 const CREDENTIAL_PARAMS: &[&str] = &[
@@ -80,6 +83,12 @@ pub struct HttpClient {
     inner: reqwest::Client,
     /// "Now" for turning a `Retry-After` HTTP-date into a wait.
     clock: Arc<dyn Clock>,
+    /// The web-tier credential and the origins it goes to (shared by clones).
+    web_tier: Option<Arc<WebTier>>,
+    /// Extra trusted roots ([`HttpClient::with_root_certificates`]), for the
+    /// client that presents a client certificate.
+    #[cfg(feature = "__tls")]
+    roots: Vec<reqwest::Certificate>,
 }
 
 /// The certificates of a PEM bundle, refusing a bundle that holds none.
@@ -109,6 +118,8 @@ pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) headers: http::HeaderMap,
     pub(crate) body: Vec<u8>,
+    /// Whether the request carried a web-tier credential (HTTP Basic).
+    pub(crate) sent_web_credential: bool,
 }
 
 impl Answer {
@@ -125,6 +136,9 @@ impl Answer {
     /// Classifies an answer; `strict` asks for a JSON object whatever the
     /// content type (auth endpoints), otherwise as [`classify_response`](crate::classify_response).
     fn check_as(&self, endpoint: EndpointKind, strict: bool, clock: &dyn Clock) -> Result<()> {
+        if let Some(e) = self.web_tier_refusal() {
+            return Err(e);
+        }
         let location = self.headers.get(LOCATION).and_then(|v| v.to_str().ok());
         classify(
             endpoint,
@@ -142,6 +156,39 @@ impl Answer {
                 Some(wait) => e.with_retry_after(wait),
                 None => e,
             }
+        })
+    }
+}
+
+impl Answer {
+    /// A 401 whose `WWW-Authenticate` names a web-tier scheme (Basic,
+    /// Negotiate, NTLM): the web server in front of ArcGIS wants its own
+    /// credential ([`ErrorKind::WebTierCredentialRequired`]), or refused
+    /// the one sent ([`ErrorKind::WebTierCredentialRejected`]).
+    fn web_tier_refusal(&self) -> Option<Error> {
+        if self.status != StatusCode::UNAUTHORIZED
+            || !self.headers.contains_key(http::header::WWW_AUTHENTICATE)
+        {
+            return None;
+        }
+        let security = PortalSecurity::from_answer(self.status, &self.headers, &[]).ok()?;
+        let web = security.web_tier().iter().any(|s| {
+            matches!(
+                s,
+                WebTierScheme::Basic { .. } | WebTierScheme::Negotiate | WebTierScheme::Ntlm
+            )
+        });
+        if !web {
+            return None;
+        }
+        Some(if self.sent_web_credential {
+            Error::new(
+                ErrorKind::WebTierCredentialRejected,
+                "the web server in front of the portal refused the username and password \
+                 (HTTP 401): check them; they are not sent again",
+            )
+        } else {
+            Error::new(ErrorKind::WebTierCredentialRequired, security.advice())
         })
     }
 }
@@ -236,8 +283,139 @@ impl HttpClient {
     pub fn with_root_certificates(pem_bundle: &[u8]) -> Result<Self> {
         let certs = root_certificates(pem_bundle)?;
         // The platform's roots built in `new`; a failure now is the bundle's.
-        HttpClient::build(default_builder().tls_certs_merge(certs))
-            .map_err(|e| unusable_bundle(&e.to_string()))
+        let mut client = HttpClient::build(default_builder().tls_certs_merge(certs.clone()))
+            .map_err(|e| unusable_bundle(&e.to_string()))?;
+        client.roots = certs;
+        Ok(client)
+    }
+
+    /// Presents `credential` to the web server in front of the portal at
+    /// `origin` (PKI, LDAP over HTTP Basic) on every request to that origin,
+    /// and to the origins added later with
+    /// [`allow_web_tier_origin`](Self::allow_web_tier_origin) (servers proven
+    /// federated with the portal), never elsewhere: origins compare exactly
+    /// (scheme, host, port), and a URL with a user name or password in it
+    /// gets no credential. Basic travels as `Authorization: Basic`, so a
+    /// token sent with it must use `X-Esri-Authorization`; a certificate is
+    /// offered only in handshakes with those origins (other hosts are
+    /// reached by a client that holds none).
+    ///
+    /// The client presenting a certificate is built like [`new`](Self::new)
+    /// with the roots of [`with_root_certificates`](Self::with_root_certificates)
+    /// (a builder given to [`from_builder`](Self::from_builder) is not reused for it).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InsecureTransport`] for an `http://` origin that is not
+    /// loopback; [`ErrorKind::InvalidInput`] when the TLS backend refuses the
+    /// certificate.
+    ///
+    /// ```
+    /// use arcgis_auth_core::{BasicCredentials, HttpClient, Origin};
+    ///
+    /// let portal = Origin::parse("https://gis.example.com")?;
+    /// let directory = BasicCredentials::new("CORP\\jdoe", "directory-password".into())?;
+    /// let http = HttpClient::new()?.with_web_tier(directory, portal)?;
+    /// let url = url::Url::parse("https://gis.example.com/portal/sharing/rest/info")?;
+    /// assert!(http.web_tier_covers(&url));
+    /// let elsewhere = url::Url::parse("https://gis.example.com.evil.example/portal")?;
+    /// assert!(!http.web_tier_covers(&elsewhere));
+    /// assert!(!format!("{http:?}").contains("directory-password"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_web_tier(
+        mut self,
+        credential: impl Into<WebTierCredential>,
+        origin: Origin,
+    ) -> Result<Self> {
+        let credential = credential.into();
+        if !origin.is_https() && !origin.is_loopback() {
+            return Err(Error::new(
+                ErrorKind::InsecureTransport,
+                format!(
+                    "a web-tier credential never travels over plain http:// to {origin}: \
+                     use the portal's https:// URL"
+                ),
+            ));
+        }
+        let client = self.web_tier_client_for(&credential)?;
+        self.web_tier = Some(WebTier::new(credential, client, origin)?);
+        Ok(self)
+    }
+
+    #[cfg(feature = "__tls")]
+    fn web_tier_client_for(&self, credential: &WebTierCredential) -> Result<reqwest::Client> {
+        let Some(identity) = crate::web_tier::identity(credential) else {
+            return Ok(self.inner.clone());
+        };
+        let mut builder = default_builder();
+        if crate::web_tier::needs_native(credential) {
+            #[cfg(feature = "native-tls")]
+            {
+                builder = builder.tls_backend_native();
+            }
+        }
+        if !self.roots.is_empty() {
+            builder = builder.tls_certs_merge(self.roots.clone());
+        }
+        builder
+            .identity(identity)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    "the TLS backend refused the client certificate: check that the key \
+                     belongs to the certificate",
+                )
+            })
+    }
+
+    #[cfg(not(feature = "__tls"))]
+    fn web_tier_client_for(&self, _credential: &WebTierCredential) -> Result<reqwest::Client> {
+        Ok(self.inner.clone())
+    }
+
+    /// The web-tier credential this client presents, if any ([`with_web_tier`](Self::with_web_tier)).
+    pub fn web_tier(&self) -> Option<&WebTierCredential> {
+        self.web_tier.as_deref().map(|w| &w.credential)
+    }
+
+    /// Whether a request to `url` carries the web-tier credential.
+    pub fn web_tier_covers(&self, url: &Url) -> bool {
+        self.web_tier.as_ref().is_some_and(|w| w.covers(url))
+    }
+
+    /// Adds `origin` to those that get the web-tier credential (for this
+    /// client and every clone of it). Only for a server proven federated
+    /// with the portal (its `rest/info` names the portal), or one you know
+    /// stands behind the same web tier. No effect without a web tier.
+    pub fn allow_web_tier_origin(&self, origin: Origin) {
+        if let Some(w) = &self.web_tier {
+            w.allow(origin);
+        }
+    }
+
+    /// The origins that get the web-tier credential.
+    pub fn web_tier_origins(&self) -> Vec<Origin> {
+        self.web_tier
+            .as_ref()
+            .map(|w| w.origins())
+            .unwrap_or_default()
+    }
+
+    /// For a client certificate: the `reqwest` client that offers it
+    /// (redirects disabled). Send only requests to
+    /// [covered](Self::web_tier_covers) URLs with it.
+    pub fn web_tier_reqwest(&self) -> Option<&reqwest::Client> {
+        let w = self.web_tier.as_ref()?;
+        w.basic.is_none().then_some(&w.client)
+    }
+
+    /// For HTTP Basic: the `Authorization: Basic …` value (marked
+    /// sensitive). Put it only on requests to [covered](Self::web_tier_covers) URLs.
+    pub fn web_tier_authorization(&self) -> Option<&HeaderValue> {
+        self.web_tier.as_ref()?.basic.as_ref()
     }
 
     /// A client from your own `reqwest` builder (proxies, timeouts, user
@@ -259,6 +437,9 @@ impl HttpClient {
         Ok(HttpClient {
             inner,
             clock: Arc::new(SystemClock),
+            web_tier: None,
+            #[cfg(feature = "__tls")]
+            roots: Vec::new(),
         })
     }
 
@@ -297,7 +478,7 @@ impl HttpClient {
 
     /// Sends `request` after the credential check; reads at most 1 MiB of answer.
     pub(crate) async fn send(&self, request: HttpRequest) -> Result<Answer> {
-        self.send_limited(request, MAX_BODY).await
+        self.send_limited(request, MAX_BODY, false).await
     }
 
     /// POSTs `form` plus `f=json` to `url`, an ArcGIS portal or service
@@ -371,17 +552,54 @@ impl HttpClient {
     /// Sends a request of [`post_form_json`](Self::post_form_json) or
     /// [`get_json`](Self::get_json) and classifies the answer.
     async fn json_answer(&self, request: HttpRequest) -> Result<Vec<u8>> {
-        let answer = self.send_limited(request, MAX_JSON_BODY).await?;
+        let answer = self.send_limited(request, MAX_JSON_BODY, false).await?;
         answer.check_as(EndpointKind::Service, false, self.clock.as_ref())?;
         Ok(answer.body)
     }
 
-    /// Sends `request` after the credential check; reads at most `max_body` bytes of answer.
-    async fn send_limited(&self, request: HttpRequest, max_body: usize) -> Result<Answer> {
+    /// GETs `url` (JSON accepted) with no credential of any kind, and
+    /// returns the answer unclassified (at most 1 MiB of it).
+    pub(crate) async fn send_anonymous(&self, url: &Url) -> Result<Answer> {
+        let request = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(url.as_str())
+            .header(ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidUrl,
+                    format!("could not build a request to {} ({e})", redact_query(url)),
+                )
+            })?;
+        self.send_limited(request, MAX_BODY, true).await
+    }
+
+    /// Sends `request` after the credential check; reads at most `max_body`
+    /// bytes of answer. Unless `anonymous`, a request to an origin of the
+    /// web tier carries its credential.
+    async fn send_limited(
+        &self,
+        mut request: HttpRequest,
+        max_body: usize,
+        anonymous: bool,
+    ) -> Result<Answer> {
         let url = Url::parse(&request.uri().to_string()).map_err(|e| {
             Error::new(ErrorKind::InvalidUrl, "not a valid request URL").with_source(e)
         })?;
+        let web = if anonymous {
+            None
+        } else {
+            self.web_tier.as_deref().filter(|w| w.covers(&url))
+        };
+        let mut sent_web_credential = false;
+        if let Some(basic) = web.and_then(|w| w.basic.as_ref())
+            && !request.headers().contains_key(AUTHORIZATION)
+        {
+            request.headers_mut().insert(AUTHORIZATION, basic.clone());
+            sent_web_credential = true;
+        }
         refuse_insecure_credentials(&url, &request)?;
+        let client = web.map_or(&self.inner, |w| &w.client);
         let where_ = redact_query(&url);
         let request = reqwest::Request::try_from(request).map_err(|e| {
             Error::new(
@@ -392,8 +610,7 @@ impl HttpClient {
                 ),
             )
         })?;
-        let mut response = self
-            .inner
+        let mut response = client
             .execute(request)
             .await
             .map_err(|e| transport_error(&where_, e))?;
@@ -420,6 +637,7 @@ impl HttpClient {
             status,
             headers,
             body,
+            sent_web_credential,
         })
     }
 
@@ -534,7 +752,103 @@ pub(crate) fn insecure(url: &Url) -> Error {
     )
 }
 
+/// What a failed TLS handshake says about the client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsSignal {
+    /// The server asked for a client certificate and none was sent
+    /// (`certificate_required` alert).
+    CertificateDemanded,
+    /// The server refused the client certificate sent (`bad_certificate`,
+    /// `unknown_ca`, `certificate_expired`, ... alerts).
+    CertificateRefused,
+    /// The client did not trust the server's certificate.
+    ServerNotTrusted,
+    /// A `handshake_failure` alert: under TLS 1.2 also what a server that
+    /// demands a certificate sends.
+    HandshakeFailure,
+}
+
+/// Reads the TLS alert behind a request failure, by the texts rustls and
+/// OpenSSL give them (neither reaches us as a type through reqwest).
+pub(crate) fn tls_signal(e: &(dyn std::error::Error + 'static)) -> Option<TlsSignal> {
+    let mut text = String::new();
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(" {c} {c:?}").to_ascii_lowercase());
+        cause = c.source();
+    }
+    let any = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if any(&[
+        "alert: certificaterequired",
+        "alert certificate required",
+        "certificate_required",
+    ]) {
+        return Some(TlsSignal::CertificateDemanded);
+    }
+    if any(&[
+        "alert: badcertificate",
+        "alert: unknownca",
+        "alert: certificateexpired",
+        "alert: certificaterevoked",
+        "alert: certificateunknown",
+        "alert: unsupportedcertificate",
+        "alert: accessdenied",
+        "alert bad certificate",
+        "alert unknown ca",
+        "alert certificate expired",
+        "alert certificate revoked",
+        "alert certificate unknown",
+    ]) {
+        return Some(TlsSignal::CertificateRefused);
+    }
+    if any(&[
+        "invalid peer certificate",
+        "certificate verify failed",
+        "unknownissuer",
+    ]) {
+        return Some(TlsSignal::ServerNotTrusted);
+    }
+    if any(&["alert: handshakefailure", "alert handshake failure"]) {
+        return Some(TlsSignal::HandshakeFailure);
+    }
+    None
+}
+
 fn transport_error(where_: &str, e: reqwest::Error) -> Error {
+    let e = e.without_url();
+    match tls_signal(&e) {
+        Some(TlsSignal::CertificateDemanded) => {
+            return Error::new(
+                ErrorKind::WebTierCredentialRequired,
+                format!(
+                    "{where_} asked for a TLS client certificate and none was sent: sign in \
+                     with a client certificate (PKI, `login pki`)"
+                ),
+            )
+            .with_source(e);
+        }
+        Some(TlsSignal::CertificateRefused) => {
+            return Error::new(
+                ErrorKind::WebTierCredentialRejected,
+                format!(
+                    "{where_} refused the TLS client certificate (another CA, expired or \
+                     revoked): use a certificate the portal's web server accepts"
+                ),
+            )
+            .with_source(e);
+        }
+        Some(TlsSignal::ServerNotTrusted) => {
+            return Error::new(
+                ErrorKind::Transport,
+                format!(
+                    "the TLS certificate of {where_} is not trusted (a private CA?): trust \
+                     its CA's PEM bundle (HttpClient::with_root_certificates)"
+                ),
+            )
+            .with_source(e);
+        }
+        _ => {}
+    }
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -542,7 +856,6 @@ fn transport_error(where_: &str, e: reqwest::Error) -> Error {
     } else {
         "failed"
     };
-    let e = e.without_url();
     Error::new(
         ErrorKind::Transport,
         format!("the request to {where_} {what}: check the network and retry"),

@@ -7,6 +7,7 @@
 //! | [`out_of_band`] | apps that cannot receive a redirect |
 //! | [`app_credentials`] | a server acting as the app itself (client credentials) |
 //! | [`generate_token`] | scripts with a username and password (`generateToken`) |
+//! | [`enterprise`] | Enterprise portals behind a web tier: PKI client certificates, LDAP over HTTP Basic |
 //! | [`api_keys`] | developer API keys |
 //! | [`implicit`] | apps migrating off the implicit grant |
 //! | [`token_manager`] | when tokens are renewed, by whom, and what callers see meanwhile |
@@ -48,6 +49,12 @@ pub mod app_credentials {
 
 #[doc = include_str!("../docs/generate-token.md")]
 pub mod generate_token {
+    #[allow(unused_imports)]
+    use super::*;
+}
+
+#[doc = include_str!("../docs/enterprise.md")]
+pub mod enterprise {
     #[allow(unused_imports)]
     use super::*;
 }

@@ -48,7 +48,7 @@ use async_trait::async_trait;
 use crate::config::ManagerConfig;
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::manager::TokenManager;
-use crate::signin::{AppSignIn, PasswordSignIn, SignedIn, UserSignIn};
+use crate::signin::{AppSignIn, PasswordSignIn, SignedIn, UserSignIn, WebTierSignIn};
 use crate::source::{RenewRequest, Renewal, TokenSource};
 
 /// The key prefix of profiles in a store.
@@ -90,6 +90,7 @@ pub fn profile_key(name: &str) -> Result<String> {
 pub struct RenewalSecrets {
     client_secret: Option<SecretString>,
     password: Option<SecretString>,
+    web_tier: Option<HttpClient>,
 }
 
 impl RenewalSecrets {
@@ -109,6 +110,15 @@ impl RenewalSecrets {
         self.password = Some(password);
         self
     }
+
+    /// The client holding the web-tier credential a web-tier session was
+    /// signed in with ([`HttpClient::with_web_tier`]), to mint its tokens
+    /// again; a session signed in with another credential is not renewed
+    /// with it.
+    pub fn web_tier(mut self, http: HttpClient) -> Self {
+        self.web_tier = Some(http);
+        self
+    }
 }
 
 impl fmt::Debug for RenewalSecrets {
@@ -117,6 +127,10 @@ impl fmt::Debug for RenewalSecrets {
         f.debug_struct("RenewalSecrets")
             .field("client_secret", &shown(&self.client_secret))
             .field("password", &shown(&self.password))
+            .field(
+                "web_tier",
+                &self.web_tier.as_ref().and_then(HttpClient::web_tier),
+            )
             .finish()
     }
 }
@@ -130,6 +144,7 @@ impl fmt::Debug for RenewalSecrets {
 /// | user | [`UserSignIn`] (refresh or exchange) | the stored refresh token |
 /// | app | [`AppSignIn`] (client credentials) | [`RenewalSecrets::client_secret`] |
 /// | `generateToken` | [`PasswordSignIn`] | [`RenewalSecrets::password`] |
+/// | web tier | [`WebTierSignIn`] (`request=getToken`) | [`RenewalSecrets::web_tier`] |
 /// | API key | never | |
 #[derive(Clone)]
 pub struct StoredSession {
@@ -186,6 +201,13 @@ impl StoredSession {
                         .with_clock(clock),
                 ))
             }
+            SessionKind::WebTier => {
+                let http = self.secrets.web_tier.clone()?;
+                let referer = record.referer.clone()?;
+                WebTierSignIn::new(portal, http, referer)
+                    .ok()
+                    .map(|s| Strategy::WebTier(s.with_clock(clock)))
+            }
             _ => None,
         }
     }
@@ -196,6 +218,7 @@ enum Strategy {
     User(UserSignIn),
     App(AppSignIn),
     Password(PasswordSignIn),
+    WebTier(WebTierSignIn),
 }
 
 impl Strategy {
@@ -204,6 +227,7 @@ impl Strategy {
             Strategy::User(s) => s,
             Strategy::App(s) => s,
             Strategy::Password(s) => s,
+            Strategy::WebTier(s) => s,
         }
     }
 }

@@ -43,6 +43,12 @@ pub enum Renewal {
     /// for [`Grant::SignIn`]. (App credentials, `generateToken` with the
     /// password in memory.)
     SignInAgain,
+    /// By minting a new token without a password over the web-tier
+    /// credential the source holds (a TLS client certificate, HTTP Basic):
+    /// `generateToken` with `request=getToken`. Asks for [`Grant::SignIn`],
+    /// like [`SignInAgain`](Self::SignInAgain), and says where the identity
+    /// comes from. ([`WebTierSignIn`](crate::signin::WebTierSignIn).)
+    WebTier,
     /// Never: the token is what it is until it expires or is rejected.
     /// (API keys, implicit-grant tokens.)
     Never,

@@ -127,7 +127,9 @@ pub use error::{StoreError, StoreErrorKind, StoreResult};
 pub use feed::ChangeFeed;
 pub use file::{FileStore, FileStoreBuilder};
 pub use memory::MemoryStore;
-pub use record::{FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord};
+pub use record::{
+    FORMAT_VERSION, ServerTokenRecord, SessionKind, SessionRecord, WebTierCredentialId,
+};
 pub use store::{
     ChangeEvent, ChangeKind, Lease, RefreshLock, SaveMode, SessionStore, Version, Versioned,
     validate_key,

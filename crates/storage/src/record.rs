@@ -28,6 +28,31 @@ pub enum SessionKind {
     GenerateToken,
     /// A static API key: never renewed.
     ApiKey,
+    /// A user the web tier in front of an Enterprise portal signed in (a
+    /// TLS client certificate, HTTP Basic): renewed with `generateToken`
+    /// `request=getToken` over the same web-tier credential, whose secret
+    /// (private key, password) is never stored;
+    /// [`SessionRecord::web_tier`] says which credential it was.
+    WebTier,
+}
+
+/// Which web-tier credential a [`SessionKind::WebTier`] session was signed
+/// in with: what identifies it, never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WebTierCredentialId {
+    /// HTTP Basic, as this directory user (the password is never stored).
+    Basic {
+        /// The user name sent to the web tier.
+        username: String,
+    },
+    /// A TLS client certificate, by its label (the path of its file; the
+    /// private key and any PKCS#12 password are never stored).
+    ClientCertificate {
+        /// What identifies the certificate, e.g. `/home/jdoe/.pki/jdoe.pem`.
+        label: String,
+    },
 }
 
 /// A token issued for one federated server, kept in the session record.
@@ -130,6 +155,11 @@ pub struct SessionRecord {
     /// their `extra` fields and write it back unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<IpAddr>,
+    /// For [`SessionKind::WebTier`] sessions: the web-tier credential
+    /// (its identity only). Added in format 1 without a version bump, like
+    /// [`client_ip`](Self::client_ip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_tier: Option<WebTierCredentialId>,
     /// Tokens for federated servers, keyed by server root URL.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub server_tokens: BTreeMap<String, ServerTokenRecord>,
@@ -163,6 +193,7 @@ impl SessionRecord {
             redirect_uri: None,
             referer: None,
             client_ip: None,
+            web_tier: None,
             server_tokens: BTreeMap::new(),
             updated_at: None,
             extra: BTreeMap::new(),
@@ -278,6 +309,7 @@ impl fmt::Debug for SessionRecord {
             .field("redirect_uri", &self.redirect_uri)
             .field("referer", &self.referer)
             .field("client_ip", &self.client_ip)
+            .field("web_tier", &self.web_tier)
             .field("server_tokens", &self.server_tokens)
             .field("updated_at", &self.updated_at)
             .field("extra", &self.extra.keys().collect::<Vec<_>>())
@@ -322,5 +354,34 @@ mod tests {
         assert_eq!(back.client_ip, r.client_ip);
         assert_eq!(back.format, FORMAT_VERSION);
         assert!(back.extra.is_empty());
+    }
+
+    #[test]
+    fn the_web_tier_credential_round_trips_as_its_identity_only() {
+        let mut r = SessionRecord::new(Portal::arcgis_online(), SessionKind::WebTier);
+        assert!(!r.to_json().unwrap().contains("web_tier\":"));
+        for id in [
+            WebTierCredentialId::Basic {
+                username: "CORP\\jdoe".into(),
+            },
+            WebTierCredentialId::ClientCertificate {
+                label: "/home/jdoe/.pki/jdoe.pem".into(),
+            },
+        ] {
+            r.web_tier = Some(id.clone());
+            let json = r.to_json().unwrap();
+            assert!(json.contains(r#""kind":"web_tier""#), "{json}");
+            let back = SessionRecord::from_json(&json).unwrap();
+            assert_eq!(back.web_tier, Some(id));
+            assert_eq!(back.kind, SessionKind::WebTier);
+            assert!(back.extra.is_empty());
+        }
+        let json = r.to_json().unwrap();
+        assert!(
+            json.contains(
+                r#""web_tier":{"method":"client_certificate","label":"/home/jdoe/.pki/jdoe.pem"}"#
+            ),
+            "{json}"
+        );
     }
 }

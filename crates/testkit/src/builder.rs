@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::portal::{FakePortal, FakeServer};
 use crate::routes::{ResetMatcher, Responder, Site, connection_reset};
 use crate::state::{ServerState, Settings, State, lock};
+use crate::web_tier::{Mode, WebTier, start_front};
 
 /// Configures a [`FakePortal`]; made by [`FakePortal::builder`].
 ///
@@ -47,6 +48,7 @@ pub struct FakePortalBuilder {
     omit_refresh_expiry: bool,
     org_cap: Option<u32>,
     web_adaptor: Option<String>,
+    web_tier: Option<WebTier>,
 }
 
 impl FakePortalBuilder {
@@ -131,6 +133,16 @@ impl FakePortalBuilder {
         self
     }
 
+    /// Puts `tier` in front of the portal and every server: HTTP Basic
+    /// against a user table, or HTTPS that requires a client certificate
+    /// (see [`WebTier`]). `generateToken` then also answers
+    /// `request=getToken` without a username or password, for the user the
+    /// web tier signed in (and refuses it when none did).
+    pub fn web_tier(mut self, tier: WebTier) -> Self {
+        self.web_tier = Some(tier);
+        self
+    }
+
     /// Starts the portal and its servers on loopback.
     ///
     /// # Panics
@@ -159,10 +171,24 @@ impl FakePortalBuilder {
             .clock
             .unwrap_or_else(|| Arc::new(ManualClock::new(Timestamp::now())));
 
+        let ca = match self.web_tier.as_ref().map(|t| &t.mode) {
+            Some(Mode::ClientCertificate(ca)) => Some(ca.clone()),
+            _ => None,
+        };
+        let open_server_info = self.web_tier.as_ref().is_some_and(|t| t.open_server_info);
+        let mut fronts = Vec::new();
         let mock = MockServer::builder().start().await;
-        let url_root = match &self.web_adaptor {
-            Some(wa) => format!("{}/{wa}", mock.uri()),
+        let base = match &ca {
+            Some(ca) => {
+                let (front, uri) = start_front(*mock.address(), ca, false).await?;
+                fronts.push(front);
+                uri
+            }
             None => mock.uri(),
+        };
+        let url_root = match &self.web_adaptor {
+            Some(wa) => format!("{base}/{wa}"),
+            None => base,
         };
         let sharing_path = match &self.web_adaptor {
             Some(wa) => format!("/{wa}/sharing/rest"),
@@ -175,6 +201,7 @@ impl FakePortalBuilder {
             sharing_root: format!("{url_root}/sharing/rest"),
             sharing_path,
             url_root,
+            web_tier: self.web_tier,
         };
         let state = Arc::new(Mutex::new(State::new(
             clock, self.apps, self.users, signed_in, settings,
@@ -184,7 +211,15 @@ impl FakePortalBuilder {
         let mut servers = Vec::with_capacity(self.servers.len());
         for (index, server) in self.servers.into_iter().enumerate() {
             let mock = MockServer::builder().start().await;
-            let root = format!("{}/{}", mock.uri(), server.name);
+            let base = match &ca {
+                Some(ca) => {
+                    let (front, uri) = start_front(*mock.address(), ca, open_server_info).await?;
+                    fronts.push(front);
+                    uri
+                }
+                None => mock.uri(),
+            };
+            let root = format!("{base}/{}", server.name);
             let server_root = ServerRoot::parse(&root).map_err(|e| {
                 Error::new(
                     ErrorKind::InvalidConfig,
@@ -204,7 +239,7 @@ impl FakePortalBuilder {
             mount(&mock, &state, Site::Server(index)).await;
             servers.push(FakeServer::new(mock, server.name, server_root));
         }
-        FakePortal::new(mock, state, servers)
+        FakePortal::new(mock, state, servers, fronts)
     }
 
     fn validate(&self) -> Result<(), Error> {

@@ -9,10 +9,12 @@ mod config;
 mod error;
 mod failure;
 mod lifetimes;
+mod pki;
 mod portal;
 mod routes;
 mod state;
 mod tokens;
+mod web_tier;
 mod wire;
 
 pub use browser::BrowserVisit;
@@ -21,10 +23,12 @@ pub use calls::{Calls, Endpoint, Grant};
 pub use config::{ApiKeySpec, App, OOB_REDIRECT_URI, Server};
 pub use error::{Error, ErrorKind};
 pub use failure::Failure;
+pub use pki::{TestCa, TestCertificate};
 pub use portal::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal, FakeServer,
     LOOPBACK_REDIRECT_URI, PASSWORD, PUBLIC_CLIENT_ID, SERVER_NAME, USERNAME,
 };
 pub use tokens::{IssuedToken, TokenKind};
+pub use web_tier::WebTier;
 
 pub use wiremock;

@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind};
 use crate::failure::Failure;
 use crate::state::{Shared, lock};
 use crate::tokens::IssuedToken;
+use crate::web_tier::Front;
 
 /// The client id of the public app [`FakePortal::start`] registers.
 pub const PUBLIC_CLIENT_ID: &str = "testkit-public";
@@ -38,6 +39,8 @@ pub struct FakePortal {
     state: Shared,
     servers: Vec<FakeServer>,
     portal: Portal,
+    /// The TLS web tier's listeners, stopped with the portal.
+    _fronts: Vec<Front>,
 }
 
 impl FakePortal {
@@ -74,6 +77,7 @@ impl FakePortal {
         mock: MockServer,
         state: Shared,
         servers: Vec<FakeServer>,
+        fronts: Vec<Front>,
     ) -> Result<FakePortal, Error> {
         let root = lock(&state).settings.sharing_root.clone();
         let portal = Portal::parse(&root).map_err(|e| {
@@ -87,6 +91,7 @@ impl FakePortal {
             state,
             servers,
             portal,
+            _fronts: fronts,
         })
     }
 
@@ -111,6 +116,14 @@ impl FakePortal {
     /// `{sharing root}/{path}`, e.g. `portal.url("oauth2/token")`.
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.portal_url(), path.trim_start_matches('/'))
+    }
+
+    /// How many requests the web tier stopped (no web-tier credential, a
+    /// wrong Basic password); always 0 without a web tier. Requests a TLS
+    /// web tier refuses in the handshake never reach the fake and are not
+    /// counted.
+    pub fn web_tier_refusals(&self) -> usize {
+        lock(&self.state).web_tier_refusals
     }
 
     /// A private item on the portal's own origin (`content/items/{id}`): any

@@ -32,6 +32,8 @@ pub(crate) struct Settings {
     pub(crate) sharing_root: String,
     /// The portal's URL root (what servers call `owningSystemUrl`).
     pub(crate) url_root: String,
+    /// The web tier in front of the portal and its servers, if any.
+    pub(crate) web_tier: Option<crate::web_tier::WebTier>,
 }
 
 /// A server as the state knows it.
@@ -143,6 +145,8 @@ pub(crate) struct State {
     failures: HashMap<(Option<String>, Endpoint), VecDeque<Failure>>,
     pub(crate) settings: Settings,
     pub(crate) servers: Vec<ServerState>,
+    /// Requests the web tier stopped (no or a wrong web-tier credential).
+    pub(crate) web_tier_refusals: usize,
     seq: u64,
 }
 
@@ -173,6 +177,7 @@ impl State {
             failures: HashMap::new(),
             settings,
             servers: Vec::new(),
+            web_tier_refusals: 0,
             seq: 0,
         }
     }

@@ -1,19 +1,20 @@
-//! `login app|user|password`.
+//! `login app|user|password|pki|basic`.
 
 use std::time::Duration;
 
 use arcgis_auth_core::{
-    AuthorizeOptions, Expiration, ExposeSecret, OOB_REDIRECT_URI, TokenBinding,
+    AuthorizeOptions, Expiration, ExposeSecret, HttpClient, OOB_REDIRECT_URI, Portal, TokenBinding,
 };
 use arcgis_auth_flows::TokenSource;
 use arcgis_auth_flows::signin::SignedIn;
-use arcgis_auth_flows::signin::{AppSignIn, Loopback, PasswordSignIn, UserSignIn};
+use arcgis_auth_flows::signin::{AppSignIn, Loopback, PasswordSignIn, UserSignIn, WebTierSignIn};
 
 use super::{Context, refresh_expiration};
 use crate::cli::{LoginMethod, Redirect};
 use crate::exit::CliError;
 use crate::output::progress;
 use crate::secrets;
+use crate::web_tier;
 
 pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliError> {
     let portal = ctx.login_portal();
@@ -92,7 +93,50 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
             }
             keep(ctx, signer.sign_in(username, password).await?).await
         }
+        LoginMethod::Pki {
+            certificate,
+            referer,
+            expiration,
+        } => {
+            let identity = web_tier::certificate(&certificate)?;
+            let http = web_tier::client(&ctx.http, identity, &portal)?;
+            keep(
+                ctx,
+                web_tier_sign_in(portal, http, referer, expiration).await?,
+            )
+            .await
+        }
+        LoginMethod::Basic {
+            username,
+            password_stdin,
+            referer,
+            expiration,
+        } => {
+            let credentials = web_tier::basic(&username, password_stdin)?;
+            let http = web_tier::client(&ctx.http, credentials, &portal)?;
+            keep(
+                ctx,
+                web_tier_sign_in(portal, http, referer, expiration).await?,
+            )
+            .await
+        }
     }
+}
+
+/// A token minted without a password over the web-tier credential `http` holds.
+async fn web_tier_sign_in(
+    portal: Portal,
+    http: HttpClient,
+    referer: Option<String>,
+    expiration: Option<u32>,
+) -> Result<SignedIn<WebTierSignIn>, CliError> {
+    // The token is bound to a referer: the portal's URL unless told otherwise.
+    let referer = referer.unwrap_or_else(|| portal.to_string());
+    let mut signer = WebTierSignIn::new(portal, http, referer)?;
+    if let Some(minutes) = expiration {
+        signer = signer.with_expiration(Expiration::minutes(minutes));
+    }
+    Ok(signer.sign_in().await?)
 }
 
 /// Prints the `Open: <url>` line on stderr and opens the browser unless told not to.

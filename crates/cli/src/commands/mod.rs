@@ -2,6 +2,7 @@
 
 mod login;
 mod logout;
+mod probe;
 mod profiles;
 mod request;
 mod status;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use arcgis_auth_core::{HttpClient, Portal};
 use arcgis_auth_flows::profile::{Profiles, RenewalSecrets, profile_key};
 use arcgis_auth_flows::{FlowError, FlowErrorKind, ManagerConfig, TokenManager};
-use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
+use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore, WebTierCredentialId};
 
 use crate::cli::{Cli, Command, SecretArgs};
 use crate::exit::{CliError, SIGN_IN, USAGE};
@@ -28,7 +29,7 @@ pub(crate) struct Context {
     pub(crate) portal: Option<Portal>,
     /// The profiles in the chosen store.
     pub(crate) profiles: Profiles,
-    /// The HTTP client for the portal.
+    /// The HTTP client for the portal (with `--ca-cert`'s roots), holding no credential.
     pub(crate) http: HttpClient,
 }
 
@@ -44,7 +45,20 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         .open()
         .await
         .map_err(|e| e.context(format_args!("store {spec}")))?;
-    let http = HttpClient::new()?;
+    let http = match &cli.ca_cert {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                CliError::usage(format!(
+                    "--ca-cert {}: cannot be read ({e})",
+                    path.display()
+                ))
+            })?;
+            HttpClient::with_root_certificates(&pem).map_err(|e| {
+                CliError::from(e).context(format_args!("--ca-cert {}", path.display()))
+            })?
+        }
+        None => HttpClient::new()?,
+    };
     let ctx = Context {
         profile: cli.profile,
         portal: cli.portal,
@@ -63,6 +77,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status { json } => status::run(&ctx, json).await,
         Command::Logout => logout::run(&ctx).await,
         Command::Profiles => profiles::run(&ctx).await,
+        Command::Probe { json } => probe::run(&ctx, json).await,
     }
 }
 
@@ -85,7 +100,8 @@ impl Context {
         CliError::new(
             SIGN_IN,
             format!(
-                "no session in profile `{}`: sign in with `arcgis-auth{} login app|user|password`",
+                "no session in profile `{}`: sign in with `arcgis-auth{} login \
+                 app|user|password|pki|basic`",
                 self.profile,
                 self.profile_flag()
             ),
@@ -160,7 +176,24 @@ impl Context {
         {
             secrets = secrets.client_secret(secret);
         }
+        if let Some(http) = self.web_tier_http(record)? {
+            secrets = secrets.web_tier(http);
+        }
         Ok(secrets)
+    }
+
+    /// For a web-tier session: the client presenting its credential, read
+    /// again (the certificate's files, or the Basic password from
+    /// `ARCGIS_PASSWORD`); `None` for other sessions, or when the password
+    /// is not at hand.
+    pub(crate) fn web_tier_http(
+        &self,
+        record: &SessionRecord,
+    ) -> Result<Option<HttpClient>, CliError> {
+        if record.kind != SessionKind::WebTier {
+            return Ok(None);
+        }
+        crate::web_tier::client_for(&self.http, record)
     }
 
     /// Turns a failure to get a token into the error a user can act on.
@@ -189,9 +222,20 @@ impl Context {
                 )
             }
             FlowErrorKind::SignInRequired | FlowErrorKind::NotRenewable => {
-                let how = match record.kind {
-                    SessionKind::User => "user",
-                    SessionKind::GenerateToken => "password",
+                let how = match (record.kind, &record.web_tier) {
+                    (SessionKind::User, _) => "user",
+                    (SessionKind::GenerateToken, _) => "password",
+                    (SessionKind::WebTier, Some(WebTierCredentialId::Basic { .. })) => {
+                        return CliError::new(
+                            SIGN_IN,
+                            format!(
+                                "profile `{profile}`: the token expired and the directory \
+                                 password is not in ARCGIS_PASSWORD (it is never stored): set \
+                                 it, or sign in again with `{login} basic`"
+                            ),
+                        );
+                    }
+                    (SessionKind::WebTier, _) => "pki",
                     _ => "app|user|password",
                 };
                 CliError::new(

@@ -6,6 +6,7 @@ use std::io::Read;
 use arcgis_auth_core::classify_response;
 use arcgis_auth_flows::middleware::{ArcGisAuth, flow_error};
 use arcgis_auth_flows::routing::TokenRouting;
+use arcgis_auth_storage::SessionKind;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use url::Url;
 
@@ -37,7 +38,18 @@ pub(super) async fn run(
 
     let (manager, record) = ctx.manager(secret).await?;
     let routing = TokenRouting::new(record.portal.clone());
-    let client = ArcGisAuth::new(manager, routing, ctx.http.clone()).into_client()?;
+    // A web-tier session: the credential goes with the token to the portal
+    // and its federated servers.
+    let http = ctx
+        .web_tier_http(&record)?
+        .unwrap_or_else(|| ctx.http.clone());
+    let client = ArcGisAuth::new(manager, routing, http).into_client()?;
+    // A token bound to a referer works only with it.
+    let referer = record
+        .referer
+        .as_deref()
+        .filter(|_| record.kind == SessionKind::WebTier)
+        .and_then(|r| HeaderValue::from_str(r).ok());
     let request = match method {
         Method::Get => {
             url.query_pairs_mut().extend_pairs(&params);
@@ -55,6 +67,10 @@ pub(super) async fn run(
                 )
                 .body(body)
         }
+    };
+    let request = match referer {
+        Some(referer) => request.header(reqwest::header::REFERER, referer),
+        None => request,
     };
     let response = request.send().await.map_err(|err| match flow_error(&err) {
         Some(flow) => ctx.token_error(flow.clone(), &record, secret),

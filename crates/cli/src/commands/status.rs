@@ -25,6 +25,7 @@ pub(crate) fn kind_name(kind: SessionKind) -> &'static str {
         SessionKind::App => "app",
         SessionKind::GenerateToken => "generate_token",
         SessionKind::ApiKey => "api_key",
+        SessionKind::WebTier => "web_tier",
         _ => "other",
     }
 }

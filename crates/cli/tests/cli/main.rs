@@ -8,3 +8,4 @@ mod concurrency;
 mod exit_codes;
 mod help;
 mod support;
+mod web_tier;

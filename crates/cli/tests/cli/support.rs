@@ -23,6 +23,8 @@ const CLEARED: &[&str] = &[
     "ARCGIS_AUTH_PROFILE",
     "ARCGIS_CLIENT_SECRET",
     "ARCGIS_PASSWORD",
+    "ARCGIS_PKCS12_PASSWORD",
+    "ARCGIS_CA_CERT",
     "XDG_CONFIG_HOME",
     "http_proxy",
     "https_proxy",
@@ -44,7 +46,11 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub(crate) async fn start() -> Setup {
-        let portal = FakePortal::start().await;
+        Setup::with_portal(FakePortal::start().await)
+    }
+
+    /// As [`start`](Self::start), with `portal` instead of the default one.
+    pub(crate) fn with_portal(portal: FakePortal) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let store = format!("file:{}", dir.path().join("sessions.json").display());
         Setup { portal, dir, store }

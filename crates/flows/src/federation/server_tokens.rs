@@ -10,6 +10,7 @@ use std::time::Duration;
 use arcgis_auth_core::__private::{constant_time_eq, effective_lead};
 use arcgis_auth_core::{
     ErrorKind, ExposeSecret, GenerateTokenRequest, Origin, ServerRoot, Timestamp, Token,
+    TokenBinding,
 };
 use arcgis_auth_storage::ServerTokenRecord;
 use tokio::sync::Mutex as AsyncMutex;
@@ -184,7 +185,12 @@ impl Federation {
                 return Ok(Ok(token));
             }
         }
-        let request = GenerateTokenRequest::federated(portal.secret().clone(), server);
+        let mut request = GenerateTokenRequest::federated(portal.secret().clone(), server);
+        // A referer-bound portal token (generateToken, web-tier sign-in) is
+        // accepted only with its referer.
+        if let Some(referer) = self.inner.manager.session().await.and_then(|r| r.referer) {
+            request = request.with_binding(TokenBinding::Referer(referer));
+        }
         let url = self.inner.routing.portal().generate_token_url();
         tracing::debug!(server = %server, "asking the portal for a server token");
         match request

@@ -368,7 +368,7 @@ impl Inner {
     fn plan(&self, st: &SessionState, now: Timestamp, reason: RenewReason) -> Result<Grant> {
         let record = st.record.as_ref().ok_or_else(|| self.no_session())?;
         match self.source.renewal(record) {
-            Renewal::SignInAgain => Ok(Grant::SignIn),
+            Renewal::SignInAgain | Renewal::WebTier => Ok(Grant::SignIn),
             Renewal::RefreshToken => {
                 if record.refresh_token.is_none() {
                     return Err(FlowError::new(
@@ -844,7 +844,7 @@ impl Inner {
         let renewable = st.ended.is_none()
             && matches!(
                 self.source.renewal(record),
-                Renewal::RefreshToken | Renewal::SignInAgain
+                Renewal::RefreshToken | Renewal::SignInAgain | Renewal::WebTier
             );
         let refresh_at = if renewable {
             let issued = record.updated_at.unwrap_or(now).min(expires);
@@ -941,7 +941,9 @@ fn classify(err: FlowError, grant: Grant) -> FlowError {
     // A refused password (core reads ArcGIS's wordings as `InvalidGrant`) or a
     // refused client secret: sending it again can only fail again, and a
     // directory locks the account after a few failures.
-    let refused_credential = invalid_grant || err.arcgis_kind() == Some(ErrorKind::InvalidClient);
+    let refused_credential = invalid_grant
+        || err.arcgis_kind() == Some(ErrorKind::InvalidClient)
+        || err.arcgis_kind() == Some(ErrorKind::WebTierCredentialRejected);
     match grant {
         Grant::Refresh | Grant::Exchange if is_498 => FlowError::sign_in_required(
             "the refresh token expired or was revoked (498 from the token endpoint): sign in again",

@@ -7,6 +7,7 @@ use std::time::Duration;
 use arcgis_auth_core::{Error as CoreError, HttpClient, Origin, Timestamp};
 use async_trait::async_trait;
 use http::Extensions;
+use http::header::AUTHORIZATION;
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
@@ -55,6 +56,8 @@ pub const DEFAULT_REJECTION_COOLDOWN: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct ArcGisAuth {
     federation: Federation,
+    /// The client holding the web-tier credential, when there is one.
+    web_tier: Option<HttpClient>,
     max_url_length: Option<usize>,
     rejection_cooldown: Duration,
     /// Origins that keep rejecting freshly renewed tokens.
@@ -65,6 +68,10 @@ impl fmt::Debug for ArcGisAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ArcGisAuth")
             .field("federation", &self.federation)
+            .field(
+                "web_tier",
+                &self.web_tier.as_ref().and_then(HttpClient::web_tier),
+            )
             .field("max_url_length", &self.max_url_length)
             .field("rejection_cooldown", &self.rejection_cooldown)
             .finish()
@@ -73,20 +80,44 @@ impl fmt::Debug for ArcGisAuth {
 
 impl ArcGisAuth {
     /// The middleware for `manager`'s session under the rules of `routing`;
-    /// `http` is used for `/rest/info` and server tokens (not for your requests).
+    /// `http` is used for `/rest/info` and server tokens (not for your
+    /// requests), and, when it holds a web-tier credential
+    /// ([`HttpClient::with_web_tier`]), for that credential (see
+    /// [`web_tier`](Self::web_tier)).
     pub fn new(manager: TokenManager, routing: TokenRouting, http: HttpClient) -> Self {
-        Self::from_federation(Federation::with_config(
+        let web_tier = http.web_tier().is_some().then(|| http.clone());
+        let auth = Self::from_federation(Federation::with_config(
             manager,
             routing,
             http,
             FederationConfig::default(),
-        ))
+        ));
+        match web_tier {
+            Some(http) => auth.web_tier(http),
+            None => auth,
+        }
+    }
+
+    /// Sends the web-tier credential `http` holds ([`HttpClient::with_web_tier`])
+    /// with the token, where the web tier needs both: on requests to the
+    /// portal's origin and to servers proven federated with the portal (their
+    /// `/rest/info`, read without the credential, names it), never to any
+    /// other origin. The token then travels in `X-Esri-Authorization` (or the
+    /// form body), leaving `Authorization` to the web tier. HTTP Basic is
+    /// added as `Authorization: Basic`; requests that must present a client
+    /// certificate are sent by `http`'s own client, which offers it (so
+    /// middlewares after this one do not see them, and redirects are not
+    /// followed).
+    pub fn web_tier(mut self, http: HttpClient) -> Self {
+        self.web_tier = Some(http);
+        self
     }
 
     /// The middleware over an existing [`Federation`] (sharing its caches).
     pub fn from_federation(federation: Federation) -> Self {
         ArcGisAuth {
             federation,
+            web_tier: None,
             max_url_length: Some(DEFAULT_MAX_URL_LENGTH),
             rejection_cooldown: DEFAULT_REJECTION_COOLDOWN,
             refusals: Arc::new(Refusals::default()),
@@ -132,6 +163,50 @@ impl ArcGisAuth {
     async fn credential(&self, route: &Route) -> Result<Option<Credential>, FlowError> {
         self.federation.credential(route).await
     }
+
+    /// Whether a request to `url` on `route` with `credential` carries the
+    /// web-tier credential: the portal's origin, and servers proven
+    /// federated (a server token for a federation route), whose origin is
+    /// then allowed.
+    fn web_tier_for(&self, route: &Route, credential: &Credential, url: &url::Url) -> bool {
+        let Some(http) = &self.web_tier else {
+            return false;
+        };
+        match (route, credential) {
+            (Route::Federation { server, .. }, Credential::Server { .. }) => {
+                http.allow_web_tier_origin(server.origin().clone());
+            }
+            (Route::Portal | Route::Federation { .. }, _) => {}
+            _ => return false,
+        }
+        http.web_tier_covers(url)
+    }
+
+    /// Sends `request`: with the web-tier credential when `web_tier`
+    /// (Basic added here; a certificate through the client that offers
+    /// it), else down the middleware chain.
+    async fn send(
+        &self,
+        mut request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+        web_tier: bool,
+    ) -> reqwest_middleware::Result<Response> {
+        if let Some(http) = self.web_tier.as_ref().filter(|_| web_tier) {
+            if let Some(basic) = http.web_tier_authorization()
+                && !request.headers().contains_key(AUTHORIZATION)
+            {
+                request.headers_mut().insert(AUTHORIZATION, basic.clone());
+            }
+            if let Some(client) = http.web_tier_reqwest() {
+                return client
+                    .execute(request)
+                    .await
+                    .map_err(reqwest_middleware::Error::Reqwest);
+            }
+        }
+        next.run(request, extensions).await
+    }
 }
 
 /// What the retry after a rejection needs from the first attempt.
@@ -143,6 +218,7 @@ struct FirstAttempt<'r> {
     spare: Option<Request>,
     rejection: CoreError,
     response: &'r Response,
+    web_tier: bool,
 }
 
 impl ArcGisAuth {
@@ -171,6 +247,7 @@ impl ArcGisAuth {
             spare,
             rejection,
             response,
+            web_tier,
         } = first;
         let url = redact(spare.as_ref().map_or_else(|| response.url(), Request::url));
         if origin
@@ -199,7 +276,7 @@ impl ArcGisAuth {
             )));
         };
         attach(&mut retry, credential.token(), transport).map_err(into_mw)?;
-        let response = next.run(retry, extensions).await?;
+        let response = self.send(retry, extensions, next, web_tier).await?;
         let inspected = inspect(response).await?;
         match inspected.rejection {
             None => {
@@ -245,15 +322,22 @@ impl Middleware for ArcGisAuth {
         let Some(credential) = self.credential_for(&route).await.map_err(into_mw)? else {
             return next.run(request, extensions).await;
         };
-        let transport = origin
+        let web_tier = self.web_tier_for(&route, &credential, request.url());
+        let mut transport = origin
             .as_ref()
             .map(|o| self.routing().transport(o))
             .unwrap_or_default();
+        if web_tier && transport == TokenTransport::AuthorizationHeader {
+            // `Authorization` belongs to the web tier.
+            transport = TokenTransport::EsriHeader;
+        }
         maybe_post(&mut request, transport, self.max_url_length);
         // Copied before the token goes on: the retry carries a new one.
         let spare = spare(&request);
         attach(&mut request, credential.token(), transport).map_err(into_mw)?;
-        let response = next.clone().run(request, extensions).await?;
+        let response = self
+            .send(request, extensions, next.clone(), web_tier)
+            .await?;
         let inspected = inspect(response).await?;
         let Some(rejection) = inspected.rejection else {
             if let Some(origin) = &origin {
@@ -269,6 +353,7 @@ impl Middleware for ArcGisAuth {
             spare,
             rejection,
             response: &inspected.response,
+            web_tier,
         };
         // Boxed: the retry's state stays out of every request's future.
         Box::pin(self.retry(first, extensions, next)).await

@@ -60,6 +60,21 @@ fn password_caller(state: &State, params: &Params) -> Result<Caller, Value> {
     }
 }
 
+/// `request=getToken` without a password: the user the web tier signed in,
+/// or a refusal when no web tier vouches for anyone.
+fn web_tier_caller(web_user: Option<&str>) -> Result<Caller, Value> {
+    match web_user {
+        Some(user) => Ok(Caller {
+            username: Some(user.to_owned()),
+            client_id: None,
+            token_expires_at: None,
+        }),
+        None => Err(unable(
+            "'username' and 'password' must be specified: no web-tier user is signed in.",
+        )),
+    }
+}
+
 fn respond(
     state: &State,
     token: &str,
@@ -77,11 +92,12 @@ pub(super) fn portal_generate(
     state: &mut State,
     params: &Params,
     request: &Request,
+    web_user: Option<&str>,
 ) -> ResponseTemplate {
     if !params.wants_json() {
         return wire::html_without_f_json();
     }
-    match portal_generate_inner(state, params, request) {
+    match portal_generate_inner(state, params, request, web_user) {
         Ok(r) => r,
         Err(body) => wire::json_ok(body),
     }
@@ -91,12 +107,22 @@ fn portal_generate_inner(
     state: &mut State,
     params: &Params,
     request: &Request,
+    web_user: Option<&str>,
 ) -> Result<ResponseTemplate, Value> {
     let referer = binding(params)?;
+    let get_token = params.get("request") == Some("getToken")
+        && params.get("username").is_none()
+        && params.get("password").is_none();
     let caller = match wire::presented_token(request, params) {
+        None if get_token => web_tier_caller(web_user)?,
         Some(token) => {
             let record = state
-                .check_access(&token, Audience::Portal, wire::referer(request))
+                .check_access(
+                    &token,
+                    Audience::Portal,
+                    // generateToken reads the `referer` parameter as the request's referer.
+                    wire::referer(request).or_else(|| params.get("referer")),
+                )
                 .map_err(|_| wire::rest_error(498, "Invalid token.", None, &[]))?;
             Caller {
                 username: record.username.clone(),

@@ -15,6 +15,7 @@ use wiremock::{Match, Request, Respond, ResponseTemplate};
 use crate::calls::{Endpoint, Grant};
 use crate::failure::Failure;
 use crate::state::{Shared, State, lock};
+use crate::web_tier::{self, Verdict};
 use crate::wire::{self, Params};
 
 /// Which side of the fake a responder serves.
@@ -93,11 +94,25 @@ impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = lock(&self.state);
         let c = classify(&state, self.site, request);
+        let tier = state.settings.web_tier.as_ref();
+        let open = tier.is_some_and(|t| t.open_server_info)
+            && matches!(self.site, Site::Server(_))
+            && c.endpoint == Endpoint::ServerInfo;
+        let web_user = match web_tier::check(tier, open, request) {
+            Verdict::Pass(user) => user,
+            Verdict::Refused(answer) => {
+                state.web_tier_refusals += 1;
+                return answer;
+            }
+        };
         let params = Params::of(request);
         count(&mut state, &c, &params);
+        let web_user = web_user.as_deref();
         match state.take_failure(c.server.as_deref(), c.endpoint) {
-            None => route(&mut state, &c, &params, request),
-            Some(Failure::Slow(delay)) => route(&mut state, &c, &params, request).set_delay(delay),
+            None => route(&mut state, &c, &params, request, web_user),
+            Some(Failure::Slow(delay)) => {
+                route(&mut state, &c, &params, request, web_user).set_delay(delay)
+            }
             Some(failure) => failed(&failure),
         }
     }
@@ -119,6 +134,7 @@ fn route(
     c: &Classified,
     params: &Params,
     request: &Request,
+    web_user: Option<&str>,
 ) -> ResponseTemplate {
     let post = request.method == http::Method::POST;
     match c.endpoint {
@@ -127,7 +143,9 @@ fn route(
         Endpoint::Approval => authorize::approval(state, params),
         Endpoint::Token if post => token::token(state, params),
         Endpoint::RevokeToken if post => resources::revoke(state, params),
-        Endpoint::GenerateToken if post => generate::portal_generate(state, params, request),
+        Endpoint::GenerateToken if post => {
+            generate::portal_generate(state, params, request, web_user)
+        }
         Endpoint::ServerGenerateToken if post => {
             generate::server_generate(state, c.server.as_deref(), params)
         }
