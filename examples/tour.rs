@@ -202,6 +202,12 @@ pub(crate) async fn tour() -> Result<usize, BoxError> {
     // ---------------------------------------------------------------- refresh
     t.step("Refresh: 26 minutes later the access token is due, and the manager renews it");
     advance(fake, Duration::from_secs(26 * 60));
+    let still_valid = manager.token().await?;
+    t.check(
+        still_valid.same_token(&first),
+        "the caller gets the still-valid token at once; the renewal runs in the background",
+    )?;
+    manager.wait_for_renewal().await;
     let second = manager.token().await?;
     t.say(format!("now: {}", show::access(&second, clock.now())));
     t.check(!second.same_token(&first), "a new access token")?;

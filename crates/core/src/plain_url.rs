@@ -193,8 +193,11 @@ fn read_host(host: &str) -> Result<String, PlainUrlError> {
         .rsplit('.')
         .next()
         .unwrap_or("");
-    let numeric =
-        !last.is_empty() && (last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x"));
+    let numeric = !last.is_empty()
+        && (last.bytes().all(|b| b.is_ascii_digit())
+            || last
+                .strip_prefix("0x")
+                .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())));
     if numeric && !is_dotted_quad(&host) {
         return Err(invalid(
             "write an IPv4 host as four decimal numbers, such as 192.0.2.10",
@@ -310,6 +313,7 @@ mod tests {
             "https://h.example/a/../b",
             "https://h.example/a/%2E%2e/b",
             "https://0x7f.0.0.1/",
+            "https://h.0x/",
             "https://010.0.0.1/",
             "https://1.2.3/",
             "https://h.example:65536/",
