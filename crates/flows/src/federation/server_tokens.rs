@@ -1,10 +1,12 @@
 //! The server-token cache of [`Federation`](super::Federation): one slot per
-//! server root, renewed early and one request at a time, saved in the
-//! session record only while the portal token they were made from is the
-//! stored one, and all dropped when the portal token changes.
+//! server root, renewed early and one request at a time (the crate's
+//! single flight, `single_flight.rs`), saved in the session record only
+//! while the portal token they were made from is the stored one, and all
+//! dropped when the portal token changes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arcgis_auth_core::__private::{constant_time_eq, effective_lead};
@@ -13,11 +15,11 @@ use arcgis_auth_core::{
     TokenBinding,
 };
 use arcgis_auth_storage::ServerTokenRecord;
-use tokio::sync::Mutex as AsyncMutex;
 
 use super::{Federation, lock};
 use crate::access::AccessToken;
 use crate::error::{FlowError, FlowErrorKind, Result};
+use crate::single_flight::{Aborted, SingleFlight, aborted};
 
 #[derive(Clone)]
 pub(super) struct CachedToken {
@@ -33,32 +35,118 @@ impl CachedToken {
     }
 }
 
-/// One server's token, behind an async mutex: one request at a time per server.
+/// What one fetch of a server token gives every caller that waited for it.
+type Fetched = std::result::Result<Result<AccessToken>, RetryWith>;
+
+/// One server's token: its state behind a `std` mutex (held for a few
+/// instructions, never across an `await`), and the one fetch in flight.
 #[derive(Default)]
-pub(super) struct SlotState {
+pub(super) struct Slot {
+    state: Mutex<SlotState>,
+    fetch: SingleFlight<Fetched>,
+}
+
+#[derive(Default)]
+struct SlotState {
     cached: Option<CachedToken>,
     /// Whether the session record was consulted (only on the first miss, so a
     /// token reported invalid is never read back from the store).
     looked_in_store: bool,
 }
 
-pub(super) type Slot = Arc<AsyncMutex<SlotState>>;
+impl Slot {
+    /// The cached token if it is not due for renewal at `now`.
+    fn fresh(&self, now: Timestamp) -> Option<AccessToken> {
+        lock(&self.state)
+            .cached
+            .as_ref()
+            .filter(|c| now < c.refresh_at)
+            .map(|c| c.token.clone())
+    }
+
+    /// The cached token if it has not expired at `now` (a failed early
+    /// renewal falls back on it).
+    fn still_valid(&self, now: Timestamp) -> Option<AccessToken> {
+        lock(&self.state)
+            .cached
+            .as_ref()
+            .filter(|c| now < c.token.expires_at())
+            .map(|c| c.token.clone())
+    }
+
+    fn keep(&self, cached: CachedToken) {
+        lock(&self.state).cached = Some(cached);
+    }
+
+    /// True the first time only: whether to look in the session record.
+    fn first_look(&self) -> bool {
+        !std::mem::replace(&mut lock(&self.state).looked_in_store, true)
+    }
+
+    /// Drops the cached token if it is `token`; returns whether it did.
+    fn drop_if(&self, token: &AccessToken) -> bool {
+        let mut state = lock(&self.state);
+        let same = state
+            .cached
+            .as_ref()
+            .is_some_and(|c| c.token.same_token(token));
+        if same {
+            state.cached = None;
+        }
+        same
+    }
+
+    /// The fresh token, or the outcome of the one fetch in flight (joined,
+    /// or started with `fetch`, which must keep what it gets in the slot
+    /// before it returns).
+    async fn get_or_fetch<F>(
+        &self,
+        now: impl Fn() -> Timestamp,
+        fetch: impl FnOnce() -> F,
+    ) -> Fetched
+    where
+        F: Future<Output = Fetched> + Send + 'static,
+    {
+        if let Some(token) = self.fresh(now()) {
+            return Ok(Ok(token));
+        }
+        let mut found = None;
+        let flight = self.fetch.join_or_start(|| {
+            // A fetch may have landed between the look above and the slot.
+            if let Some(token) = self.fresh(now()) {
+                found = Some(token);
+                return None;
+            }
+            Some(fetch())
+        });
+        const WHAT: &str = "the server token request";
+        match (flight, found) {
+            (_, Some(token)) => Ok(Ok(token)),
+            (Some(flight), None) => flight
+                .wait()
+                .await
+                .unwrap_or_else(|a| Ok(Err(aborted(a, WHAT)))),
+            (None, None) => Ok(Err(aborted(Aborted::Cancelled, WHAT))),
+        }
+    }
+}
 
 #[derive(Default)]
 pub(super) struct Tokens {
     /// The portal token the federated server tokens were made from.
     pub(super) portal: Option<AccessToken>,
     /// Federated server tokens: all dropped when the portal token changes.
-    pub(super) federated: HashMap<ServerRoot, Slot>,
+    pub(super) federated: HashMap<ServerRoot, Arc<Slot>>,
     /// Tokens from trusted standalone servers' own `generateToken`.
-    pub(super) own: HashMap<ServerRoot, Slot>,
+    pub(super) own: HashMap<ServerRoot, Arc<Slot>>,
 }
 
 impl Federation {
     /// ArcGIS rejected the server token `token` of `server`: drop it if it
-    /// is still the cached one.
+    /// is still the cached one. (A fetch in flight replaces it anyway, and
+    /// no longer falls back on it if it fails.)
     pub(super) fn server_token_rejected(&self, server: &ServerRoot, token: &AccessToken) {
-        let slots: Vec<Slot> = {
+        let slots: Vec<Arc<Slot>> = {
             let tokens = lock(&self.inner.tokens);
             [tokens.federated.get(server), tokens.own.get(server)]
                 .into_iter()
@@ -67,17 +155,8 @@ impl Federation {
                 .collect()
         };
         for slot in slots {
-            if let Ok(mut guard) = slot.try_lock() {
-                if guard
-                    .cached
-                    .as_ref()
-                    .is_some_and(|c| c.token.same_token(token))
-                {
-                    guard.cached = None;
-                }
-            } else {
-                // A renewal is running for this server: it replaces the token anyway.
-                tracing::debug!(server = %server, "server token reported invalid while being renewed");
+            if !slot.drop_if(token) {
+                tracing::debug!(server = %server, "the server token reported invalid was already replaced");
             }
         }
         tracing::info!(server = %server, "server token reported invalid; the next request gets a new one");
@@ -135,10 +214,7 @@ impl Federation {
         }
     }
 
-    pub(super) async fn federated_token_once(
-        &self,
-        server: &ServerRoot,
-    ) -> std::result::Result<Result<AccessToken>, RetryWith> {
+    pub(super) async fn federated_token_once(&self, server: &ServerRoot) -> Fetched {
         let mut portal = match self.inner.manager.token().await {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
@@ -170,20 +246,32 @@ impl Federation {
             }
             Arc::clone(tokens.federated.entry(server.clone()).or_default())
         };
-        let mut guard = slot.lock().await;
+        slot.get_or_fetch(
+            || self.now(),
+            || {
+                let (this, server, into) = (self.clone(), server.clone(), Arc::clone(&slot));
+                async move { this.fetch_federated(&into, &server, portal).await }
+            },
+        )
+        .await
+    }
+
+    /// The one fetch of a federated server token: from the session record
+    /// on the first miss, else from the portal's `generateToken`.
+    async fn fetch_federated(
+        &self,
+        slot: &Slot,
+        server: &ServerRoot,
+        portal: AccessToken,
+    ) -> Fetched {
         let now = self.now();
-        if let Some(cached) = guard.cached.as_ref().filter(|c| now < c.refresh_at) {
-            return Ok(Ok(cached.token.clone()));
-        }
-        if !guard.looked_in_store {
-            guard.looked_in_store = true;
-            if let Some(stored) = self.load_stored(server, &portal, now).await
-                && now < stored.refresh_at
-            {
-                let token = stored.token.clone();
-                guard.cached = Some(stored);
-                return Ok(Ok(token));
-            }
+        if slot.first_look()
+            && let Some(stored) = self.load_stored(server, &portal, now).await
+            && now < stored.refresh_at
+        {
+            let token = stored.token.clone();
+            slot.keep(stored);
+            return Ok(Ok(token));
         }
         let mut request = GenerateTokenRequest::federated(portal.secret().clone(), server);
         // A referer-bound portal token (generateToken, web-tier sign-in) is
@@ -199,9 +287,7 @@ impl Federation {
         {
             Ok(token) => {
                 let token = AccessToken::new(token);
-                let now = self.now();
-                guard.cached = Some(CachedToken::new(token.clone(), now, self.lead()));
-                drop(guard);
+                slot.keep(CachedToken::new(token.clone(), self.now(), self.lead()));
                 self.store_token(server, &token, &portal).await;
                 Ok(Ok(token))
             }
@@ -209,12 +295,12 @@ impl Federation {
             Err(err) => {
                 let err = FlowError::from(err);
                 // A failed early renewal: keep serving the token while it is valid.
-                match guard.cached.as_ref() {
-                    Some(c) if self.now() < c.token.expires_at() => {
+                match slot.still_valid(self.now()) {
+                    Some(token) => {
                         tracing::warn!(server = %server, error = %err, "server token renewal failed; the current one is still valid");
-                        Ok(Ok(c.token.clone()))
+                        Ok(Ok(token))
                     }
-                    _ => Ok(Err(err)),
+                    None => Ok(Err(err)),
                 }
             }
         }
@@ -222,24 +308,33 @@ impl Federation {
 
     /// A token from a trusted standalone server's own `generateToken`.
     pub(super) async fn own_token(&self, server: &ServerRoot) -> Result<AccessToken> {
-        let credentials = self.inner.routing.credentials_for(server).ok_or_else(|| {
-            FlowError::new(
-                FlowErrorKind::InvalidInput,
-                format!(
-                    "no credentials are configured for {server}: trust it with \
-                     TokenRouting::trust_server_with_credentials to get its own token"
-                ),
-            )
-        })?;
+        if self.inner.routing.credentials_for(server).is_none() {
+            return Err(no_credentials(server));
+        }
         let slot = {
             let mut tokens = lock(&self.inner.tokens);
             Arc::clone(tokens.own.entry(server.clone()).or_default())
         };
-        let mut guard = slot.lock().await;
-        let now = self.now();
-        if let Some(cached) = guard.cached.as_ref().filter(|c| now < c.refresh_at) {
-            return Ok(cached.token.clone());
-        }
+        let fetched = slot
+            .get_or_fetch(
+                || self.now(),
+                || {
+                    let (this, server, into) = (self.clone(), server.clone(), Arc::clone(&slot));
+                    async move { Ok(this.fetch_own(&into, &server).await) }
+                },
+            )
+            .await;
+        // Only a federated fetch asks for a retry.
+        fetched.unwrap_or_else(|retry| Err(retry.into()))
+    }
+
+    /// The one fetch of a standalone server's own token.
+    async fn fetch_own(&self, slot: &Slot, server: &ServerRoot) -> Result<AccessToken> {
+        let credentials = self
+            .inner
+            .routing
+            .credentials_for(server)
+            .ok_or_else(|| no_credentials(server))?;
         // The server's own token endpoint, as its /rest/info names it, but
         // only on the server's origin: the password goes nowhere else.
         let url = match self.server_info(server).await {
@@ -262,13 +357,10 @@ impl Federation {
         {
             Ok(token) => {
                 let token = AccessToken::new(token);
-                guard.cached = Some(CachedToken::new(token.clone(), self.now(), self.lead()));
+                slot.keep(CachedToken::new(token.clone(), self.now(), self.lead()));
                 Ok(token)
             }
-            Err(err) => match guard.cached.as_ref() {
-                Some(c) if self.now() < c.token.expires_at() => Ok(c.token.clone()),
-                _ => Err(err.into()),
-            },
+            Err(err) => slot.still_valid(self.now()).ok_or_else(|| err.into()),
         }
     }
 
@@ -321,7 +413,9 @@ impl Federation {
     }
 }
 
-/// The portal token whose rejection by `generateToken` calls for one retry.
+/// The portal token whose rejection by `generateToken` calls for one retry
+/// (`Clone`: every caller that waited for the fetch gets it).
+#[derive(Clone)]
 pub(super) struct RetryWith(AccessToken);
 
 impl From<RetryWith> for FlowError {
@@ -332,6 +426,16 @@ impl From<RetryWith> for FlowError {
             "the portal rejected its own token while issuing a server token, twice: sign in again",
         ))
     }
+}
+
+fn no_credentials(server: &ServerRoot) -> FlowError {
+    FlowError::new(
+        FlowErrorKind::InvalidInput,
+        format!(
+            "no credentials are configured for {server}: trust it with \
+             TokenRouting::trust_server_with_credentials to get its own token"
+        ),
+    )
 }
 
 /// Whether the record's server tokens were made from `portal`: the manager

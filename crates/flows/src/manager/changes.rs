@@ -7,8 +7,9 @@
 //! once (and the renewal's result, when it lands, is dropped); the events of
 //! the manager's own saves are told apart by their versions.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 use arcgis_auth_storage::{ChangeEvent, ChangeKind};
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -17,105 +18,103 @@ use tokio::task::AbortHandle;
 use super::Inner;
 use super::state::{Pending, SessionState, Shared};
 
-/// The watcher task of one manager: subscribed at `build` (which needs no
-/// runtime), started on the first call that runs on Tokio, stopped when the
+/// The watcher task of one manager, kept in the session state (under the
+/// manager's one mutex): subscribed at `build` (which needs no runtime),
+/// started on the first slow-path call that runs on Tokio, stopped when the
 /// last clone of the manager is dropped. If its runtime shuts down first, the
 /// cached token stops being served blindly and the next call on a runtime
 /// subscribes again and starts another.
-pub(super) struct Watch {
-    started: AtomicBool,
-    state: Mutex<State>,
-    /// How many events the watcher has taken in (tests wait on it).
-    #[cfg(test)]
-    seen: std::sync::atomic::AtomicU64,
-}
+pub(super) struct Watcher(State);
 
 enum State {
     /// Subscribed; events wait in the channel until the task starts.
     Waiting(broadcast::Receiver<ChangeEvent>),
-    /// Being spawned (by the one `start` that found it waiting or lost).
+    /// Being spawned (by the one `start_watcher` that found it waiting or lost).
     Starting,
     Running(AbortHandle),
     /// The task was dropped with its runtime; events since were missed.
     Lost,
-    /// The store closed its event channel: nothing more to follow.
+    /// The store closed its event channel, or the manager follows nothing:
+    /// nothing more to follow.
     Ended,
 }
 
-impl Watch {
+impl Watcher {
     pub(super) fn new(events: broadcast::Receiver<ChangeEvent>) -> Self {
-        Watch {
-            started: AtomicBool::new(false),
-            state: Mutex::new(State::Waiting(events)),
-            #[cfg(test)]
-            seen: std::sync::atomic::AtomicU64::new(0),
-        }
+        Watcher(State::Waiting(events))
     }
 
     /// A watcher that follows nothing ([`ManagerConfig::follow_store`] off).
     ///
     /// [`ManagerConfig::follow_store`]: crate::ManagerConfig::follow_store
     pub(super) fn off() -> Self {
-        Watch {
-            started: AtomicBool::new(true),
-            state: Mutex::new(State::Ended),
-            #[cfg(test)]
-            seen: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    /// Starts the watcher on the current Tokio runtime unless it runs. Does
-    /// nothing outside a runtime (the next call on one starts it).
-    pub(super) fn start(&self, inner: &Arc<Inner>) {
-        if self.started.load(Ordering::Acquire) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let events = {
-            let mut state = self.state();
-            match std::mem::replace(&mut *state, State::Starting) {
-                State::Waiting(events) => events,
-                // Subscribed again before the renewal this call leads to
-                // reads the store: nothing falls between the two.
-                State::Lost => inner.store.subscribe(),
-                other => {
-                    *state = other;
-                    return;
-                }
-            }
-        };
-        // Spawned without the lock held: a runtime that is shutting down
-        // drops the task at once, and its guard then takes the lock.
-        // Weak references: the watcher must not keep the manager alive.
-        let guard = LostGuard(Arc::downgrade(inner));
-        let task = runtime.spawn(follow(Arc::downgrade(inner), events, guard));
-        let mut state = self.state();
-        if matches!(*state, State::Starting) {
-            *state = State::Running(task.abort_handle());
-            self.started.store(true, Ordering::Release);
-        }
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        Watcher(State::Ended)
     }
 
     #[cfg(test)]
     fn abort_handle(&self) -> Option<AbortHandle> {
-        match &*self.state() {
+        match &self.0 {
             State::Running(handle) => Some(handle.clone()),
             _ => None,
         }
     }
 }
 
-impl Drop for Watch {
+impl Default for Watcher {
+    fn default() -> Self {
+        Watcher::off()
+    }
+}
+
+impl fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            State::Waiting(_) => "Waiting",
+            State::Starting => "Starting",
+            State::Running(_) => "Running",
+            State::Lost => "Lost",
+            State::Ended => "Ended",
+        })
+    }
+}
+
+impl Drop for Watcher {
     fn drop(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let State::Running(task) = state {
+        if let State::Running(task) = &self.0 {
             task.abort();
+        }
+    }
+}
+
+impl Inner {
+    /// Starts the watcher on the current Tokio runtime unless it runs. Does
+    /// nothing outside a runtime (the next call on one starts it).
+    pub(super) fn start_watcher(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let waiting = {
+            let mut shared = self.shared();
+            match std::mem::replace(&mut shared.watcher.0, State::Starting) {
+                State::Waiting(events) => Some(events),
+                State::Lost => None,
+                other => {
+                    shared.watcher.0 = other;
+                    return;
+                }
+            }
+        };
+        // Subscribed again (after a loss) before the renewal this call leads
+        // to reads the store: nothing falls between the two.
+        let events = waiting.unwrap_or_else(|| self.store.subscribe());
+        // Spawned without the lock held: a runtime that is shutting down
+        // drops the task at once, and its guard then takes the lock.
+        // Weak references: the watcher must not keep the manager alive.
+        let guard = LostGuard(Arc::downgrade(self));
+        let task = runtime.spawn(follow(Arc::downgrade(self), events, guard));
+        let mut shared = self.shared();
+        if matches!(shared.watcher.0, State::Starting) {
+            shared.watcher.0 = State::Running(task.abort_handle());
         }
     }
 }
@@ -130,9 +129,10 @@ impl Drop for LostGuard {
             return; // The manager is gone: nothing to watch for.
         };
         // Changes from now on go unseen: stop serving the cache blindly.
+        let mut shared = inner.shared();
         inner.store_epoch.fetch_add(1, Ordering::AcqRel);
-        *inner.watch.state() = State::Lost;
-        inner.watch.started.store(false, Ordering::Release);
+        shared.watcher.0 = State::Lost;
+        drop(shared);
         tracing::debug!(
             session = %inner.key,
             "the runtime of the store watcher shut down; the next call starts another"
@@ -149,7 +149,7 @@ async fn follow(
 ) {
     let ended = follow_until_closed(&inner, &mut events).await;
     if ended && let Some(inner) = inner.upgrade() {
-        *inner.watch.state() = State::Ended;
+        inner.shared().watcher.0 = State::Ended;
     }
     // Ended by itself: not lost.
     guard.0 = Weak::new();
@@ -175,7 +175,7 @@ async fn follow_until_closed(
             return false;
         };
         #[cfg(test)]
-        inner.watch.seen.fetch_add(1, Ordering::AcqRel);
+        inner.watch_seen.fetch_add(1, Ordering::AcqRel);
         if event.as_ref().is_some_and(|e| !e.concerns(&inner.key)) {
             continue;
         }
@@ -321,7 +321,7 @@ mod tests {
     }
 
     fn seen(m: &TokenManager) -> u64 {
-        m.inner.watch.seen.load(Ordering::Acquire)
+        m.inner.watch_seen.load(Ordering::Acquire)
     }
 
     #[tokio::test]
@@ -456,14 +456,14 @@ mod tests {
         // Built outside any runtime.
         let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
         let (a, _) = manager(&store);
-        assert!(a.inner.watch.abort_handle().is_none());
+        assert!(a.inner.shared().watcher.abort_handle().is_none());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .unwrap();
         rt.block_on(async move {
             a.set_session(record("first")).await.unwrap();
-            let task = a.inner.watch.abort_handle().expect("started");
+            let task = a.inner.shared().watcher.abort_handle().expect("started");
             let clone = a.clone();
             drop(a);
             tokio::task::yield_now().await;
@@ -499,7 +499,7 @@ mod tests {
             b.set_session(record("second")).await.unwrap();
             // The next call reads the store, and watches again.
             assert_eq!(token(&a).await, "second");
-            assert!(a.inner.watch.abort_handle().is_some());
+            assert!(a.inner.shared().watcher.abort_handle().is_some());
             b.set_session(record("third")).await.unwrap();
             wait_until("a sees the change", || cached(&a).is_none()).await;
             assert_eq!(token(&a).await, "third");

@@ -19,7 +19,7 @@ use crate::jitter::Jitter;
 use crate::single_flight::{Aborted, SingleFlight};
 use crate::source::TokenSource;
 
-use self::changes::Watch;
+use self::changes::Watcher;
 use self::flight::{Landed, ServerTokenSave, Work};
 use self::state::{Cached, Pending, SessionState, Shared};
 
@@ -153,10 +153,10 @@ impl TokenManagerBuilder {
         let jitter = Jitter::new(self.config.jitter_seed);
         // Subscribed before anything is read, so no change is missed between
         // the first load and the watcher starting.
-        let watch = if self.config.follow_store {
-            Watch::new(self.store.subscribe())
+        let watcher = if self.config.follow_store {
+            Watcher::new(self.store.subscribe())
         } else {
-            Watch::off()
+            Watcher::off()
         };
         Ok(TokenManager {
             inner: Arc::new(Inner {
@@ -169,8 +169,12 @@ impl TokenManagerBuilder {
                 current: ArcSwapOption::empty(),
                 store_epoch: AtomicU64::new(0),
                 flight: SingleFlight::default(),
-                shared: Mutex::new(Shared::default()),
-                watch,
+                shared: Mutex::new(Shared {
+                    watcher,
+                    ..Shared::default()
+                }),
+                #[cfg(test)]
+                watch_seen: AtomicU64::new(0),
                 #[cfg(feature = "test-util")]
                 slow_paths: AtomicU64::new(0),
             }),
@@ -196,11 +200,13 @@ pub(crate) struct Inner {
     /// The one run that renews or saves the session: the only writer of the
     /// session record (see `flight`).
     flight: SingleFlight<Landed>,
-    /// The session as the manager knows it, and what goes with it; locked
-    /// for a few instructions at a time, never across I/O.
+    /// The session as the manager knows it, and what goes with it (the
+    /// store watcher's task included); locked for a few instructions at a
+    /// time, never across I/O.
     shared: Mutex<Shared>,
-    /// The task that follows the store's change events.
-    watch: Watch,
+    /// How many events the store watcher has taken in (tests wait on it).
+    #[cfg(test)]
+    watch_seen: AtomicU64,
     /// How many calls took the slow path (tests count them).
     #[cfg(feature = "test-util")]
     slow_paths: AtomicU64,
@@ -303,7 +309,7 @@ impl TokenManager {
     /// Saves a session that could not be saved before (the store was
     /// unavailable). Does nothing when everything is saved.
     pub async fn persist(&self) -> Result<()> {
-        self.inner.watch.start(&self.inner);
+        self.inner.start_watcher();
         if self.inner.shared().st.pending.is_none() {
             return Ok(());
         }
@@ -458,7 +464,7 @@ impl Inner {
     }
 
     async fn set_session(self: &Arc<Self>, mut record: SessionRecord) -> Result<()> {
-        self.watch.start(self);
+        self.start_watcher();
         let now = self.clock.now();
         record.updated_at = Some(now);
         tracing::info!(
@@ -521,7 +527,7 @@ impl Inner {
     async fn token_slow(self: &Arc<Self>) -> Result<AccessToken> {
         #[cfg(feature = "test-util")]
         self.slow_paths.fetch_add(1, Ordering::Relaxed);
-        self.watch.start(self);
+        self.start_watcher();
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(outside_runtime());
         }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arcgis_auth_core::{Timestamp, Token};
 use arcgis_auth_storage::{ChangeEvent, SessionRecord, Version};
 
+use super::changes::Watcher;
 use crate::access::AccessToken;
 use crate::error::FlowError;
 
@@ -75,6 +76,8 @@ pub(super) struct Shared {
     /// The manager's own saves, so that their change events are not taken
     /// for another writer's.
     pub(super) saves: OwnSaves,
+    /// The task that follows the store's change events (see `changes`).
+    pub(super) watcher: Watcher,
 }
 
 /// How many versions of its own saves the manager remembers.

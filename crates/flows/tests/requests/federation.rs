@@ -709,3 +709,65 @@ async fn saving_server_tokens_never_makes_the_portal_token_stale_or_conflict() {
     assert_eq!(source.calls(), 1);
     drop_servers(vec![portal_server, server]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_token_rejected_during_its_renewal_is_not_served_when_the_renewal_fails() {
+    let portal_server = MockServer::start().await;
+    let server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    let clock = session.clock.clone();
+    Mock::given(method("POST"))
+        .and(path(GENERATE))
+        .respond_with(move |_: &Request| {
+            ResponseTemplate::new(200).set_body_json(generate_token_answer("server-1", clock.now()))
+        })
+        .up_to_n_times(1)
+        .mount(&portal_server)
+        .await;
+    // The early renewal fails, slowly enough for the 498 below to land while it runs.
+    Mock::given(method("POST"))
+        .and(path(GENERATE))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(
+                    r#"{"error":{"code":400,"message":"Not allowed.","details":[]}}"#,
+                    "text/plain",
+                )
+                .set_delay(Duration::from_secs(1)),
+        )
+        .mount(&portal_server)
+        .await;
+    Mock::given(path("/server/rest/info"))
+        .respond_with(info(Some(&format!("{}/portal", portal_server.uri()))))
+        .mount(&server)
+        .await;
+    let federation = Federation::new(
+        session.manager.clone(),
+        TokenRouting::new(portal),
+        HttpClient::new().unwrap(),
+    );
+    let root = ServerRoot::parse(&format!("{}/server", server.uri())).unwrap();
+    let first = federation.server_token(&root).await.unwrap();
+    assert_eq!(first.secret().expose_secret(), "server-1");
+    // Due for early renewal, still valid: the renewal starts.
+    session.clock.advance(Duration::from_secs(56 * 60));
+    let renewing = {
+        let (federation, root) = (federation.clone(), root.clone());
+        tokio::spawn(async move { federation.server_token(&root).await })
+    };
+    while generate_requests(&portal_server).await.len() < 2 {
+        tokio::task::yield_now().await;
+    }
+    // ArcGIS rejects server-1 while its renewal is in flight.
+    federation.report_invalid(&Credential::Server {
+        server: root.clone(),
+        token: first,
+    });
+    // The renewal fails: the rejected token is not handed out as a fallback.
+    let err = renewing.await.unwrap().unwrap_err();
+    assert!(!err.to_string().contains("server-1"));
+    assert_eq!(generate_requests(&portal_server).await.len(), 2);
+    drop_servers(vec![portal_server, server]).await;
+}
