@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::error::{GatewayError, GatewayErrorKind, Problem, ProblemKind};
 use crate::origins::OriginPattern;
+use crate::ratelimit::RateLimit;
 use crate::routes::{Auth, Route, RouteUrl};
 
 /// The listen address when neither the file nor `--listen` gives one.
@@ -21,6 +22,12 @@ pub const DEFAULT_PROXY_PATHS: [&str; 4] = ["/proxy", "/proxy.ashx", "/proxy.php
 
 /// How long an upstream may take to answer when the file does not say (the Maps SDK waits 62 s).
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `GET /token`'s limit per client when the file does not set `token_rate_limit`.
+pub const DEFAULT_TOKEN_RATE_LIMIT: RateLimit = RateLimit {
+    requests: 60,
+    per: Duration::from_secs(60),
+};
 
 /// Where the gateway keeps app and server sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +119,8 @@ pub struct Config {
     pub allowed_origins: Vec<OriginPattern>,
     /// The proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// `GET /token`'s limit per client.
+    pub token_rate_limit: RateLimit,
     /// The paths that answer `<path>?<target URL>`.
     pub proxy_paths: Vec<String>,
     /// How long an upstream may take to send its answer's headers.
@@ -136,6 +145,7 @@ struct RawConfig {
     allowed_origins: Vec<String>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    token_rate_limit: Option<RawRateLimit>,
     proxy_paths: Option<Vec<String>>,
     upstream_timeout_seconds: Option<u64>,
     ca_bundle: Option<PathBuf>,
@@ -184,7 +194,6 @@ struct RawRoute {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Read and checked; enforced in a later release (docs/gateway.md says so).
 struct RawRateLimit {
     requests: u64,
     per_seconds: u64,
@@ -371,6 +380,12 @@ impl Validator {
             }
             Some(s) => Duration::from_secs(s),
         };
+        let token_rate_limit = match &raw.token_rate_limit {
+            None => DEFAULT_TOKEN_RATE_LIMIT,
+            Some(l) => self
+                .rate_limit("token_rate_limit", l)
+                .unwrap_or(DEFAULT_TOKEN_RATE_LIMIT),
+        };
         let portal_ok = portal.as_ref().ok().cloned();
         let apps = self.apps(raw.apps, portal_ok.as_ref(), env);
         let servers = self.servers(raw.servers, env);
@@ -381,6 +396,7 @@ impl Validator {
             store: store.ok()?,
             allowed_origins,
             trusted_proxies,
+            token_rate_limit,
             proxy_paths,
             upstream_timeout,
             ca_bundle: raw.ca_bundle,
@@ -388,6 +404,23 @@ impl Validator {
             servers,
             routes,
         })
+    }
+
+    fn rate_limit(&mut self, at: &str, raw: &RawRateLimit) -> Option<RateLimit> {
+        match (u32::try_from(raw.requests), raw.per_seconds) {
+            (Ok(requests @ 1..), per @ 1..) => Some(RateLimit {
+                requests,
+                per: Duration::from_secs(per),
+            }),
+            _ => {
+                self.push(
+                    ProblemKind::BadValue,
+                    at.to_owned(),
+                    "requests and per_seconds are at least 1 (requests at most 4294967295)",
+                );
+                None
+            }
+        }
     }
 
     fn secret(
@@ -625,15 +658,10 @@ impl Validator {
                      route with https://",
                 );
             }
-            if let Some(limit) = &r.rate_limit
-                && (limit.requests == 0 || limit.per_seconds == 0)
-            {
-                self.push(
-                    ProblemKind::BadValue,
-                    format!("{at}.rate_limit"),
-                    "requests and per_seconds are at least 1",
-                );
-            }
+            let rate_limit = r
+                .rate_limit
+                .as_ref()
+                .and_then(|l| self.rate_limit(&format!("{at}.rate_limit"), l));
             if let (Some(url), Some(auth)) = (url, auth) {
                 if !seen.insert((url.clone(), r.match_all)) {
                     self.push(
@@ -648,6 +676,7 @@ impl Validator {
                     url,
                     match_all: r.match_all,
                     auth,
+                    rate_limit,
                 });
             }
         }

@@ -1,6 +1,7 @@
 //! The gateway itself: its shared state, the axum `Router`, and the endpoints besides the proxy.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,10 +10,11 @@ use std::time::Duration;
 use arcgis_auth_core::{Clock, CoarseSystemClock, ExposeSecret, HttpClient};
 use arcgis_auth_storage::{FileStore, MemoryStore, RedisStore, SessionStore};
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::response::Response;
 use axum::routing::{any, get};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
+use ipnet::IpNet;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -21,6 +23,7 @@ use crate::credentials::Credentials;
 use crate::error::{GatewayError, GatewayErrorKind};
 use crate::origins::{AllowedOrigins, Caller};
 use crate::proxy;
+use crate::ratelimit::{Decision, Limiter, RateLimit, client_ip};
 use crate::reply;
 use crate::routes::RouteTable;
 
@@ -34,12 +37,40 @@ pub(crate) struct Shared {
     pub(crate) upstream: reqwest::Client,
     pub(crate) upstream_timeout: Duration,
     pub(crate) proxy_paths: Vec<String>,
+    pub(crate) limiter: Limiter,
+    pub(crate) trusted_proxies: Vec<IpNet>,
+    pub(crate) token_rate_limit: RateLimit,
     draining: AtomicBool,
 }
 
 impl Shared {
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request of the client `parts` came from against `limit`
+    /// under `scope`; `Some(429)` when it is over.
+    pub(crate) fn over_limit(
+        &self,
+        scope: &str,
+        limit: RateLimit,
+        parts: &http::request::Parts,
+    ) -> Option<Response> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let client = client_ip(peer, &parts.headers, &self.trusted_proxies)
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        match self.limiter.check(&format!("{scope}|{client}"), limit) {
+            Decision::Allowed => None,
+            Decision::Limited { retry_after } => {
+                tracing::info!(scope, client = %client, "rate limited");
+                Some(reply::too_many(
+                    retry_after.as_millis().div_ceil(1000) as u64
+                ))
+            }
+        }
     }
 }
 
@@ -160,6 +191,9 @@ impl GatewayBuilder {
             upstream,
             upstream_timeout: config.upstream_timeout,
             proxy_paths: config.proxy_paths.clone(),
+            limiter: Limiter::new(Arc::clone(&clock)),
+            trusted_proxies: config.trusted_proxies.clone(),
+            token_rate_limit: config.token_rate_limit,
             draining: AtomicBool::new(false),
         };
         Ok(Gateway {
@@ -248,15 +282,16 @@ struct VendQuery {
 async fn vend(
     State(gw): State<Arc<Shared>>,
     Query(query): Query<VendQuery>,
-    headers: HeaderMap,
+    parts: http::request::Parts,
 ) -> Response {
+    let headers = &parts.headers;
     if gw.is_draining() {
         return reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the gateway is shutting down: try again",
         );
     }
-    let origin = match gw.origins.judge(&headers) {
+    let origin = match gw.origins.judge(headers) {
         Caller::Allowed { origin } => origin,
         Caller::Refused => {
             return reply::error(
@@ -271,6 +306,10 @@ async fn vend(
             );
         }
     };
+    if let Some(mut limited) = gw.over_limit("token", gw.token_rate_limit, &parts) {
+        proxy::set_cors(limited.headers_mut(), origin.as_deref());
+        return limited;
+    }
     let name = query.app.unwrap_or_default();
     let credential = match gw.vendable.get(&name) {
         Some(true) => gw.credentials.get(&format!("app:{name}")),

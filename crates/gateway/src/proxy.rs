@@ -37,7 +37,7 @@ const HOP_BY_HOP: [&str; 9] = [
 const BROWSER_CREDENTIALS: [&str; 3] = ["authorization", "x-esri-authorization", "cookie"];
 
 /// The handler of every proxy path.
-pub(crate) async fn handle(State(gw): State<Arc<Shared>>, request: Request) -> Response {
+pub(crate) async fn handle(State(gw): State<Arc<Shared>>, mut request: Request) -> Response {
     let started = Instant::now();
     let raw = request.uri().query().unwrap_or("").to_owned();
     if raw.eq_ignore_ascii_case("ping") {
@@ -89,6 +89,16 @@ pub(crate) async fn handle(State(gw): State<Arc<Shared>>, request: Request) -> R
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
         return preflight(request.headers(), origin.as_deref());
+    }
+    if let Some(limit) = route.rate_limit {
+        let (parts, body) = request.into_parts();
+        if let Some(mut limited) =
+            gw.over_limit(&format!("route:{}", route.url_text), limit, &parts)
+        {
+            set_cors(limited.headers_mut(), origin.as_deref());
+            return limited;
+        }
+        request = Request::from_parts(parts, body);
     }
     let method = request.method().clone();
     let mut response = forward(&gw, &route, target.clone(), request).await;

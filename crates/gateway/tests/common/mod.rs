@@ -128,6 +128,12 @@ url = "http://127.0.0.1:{port}/exact/MapServer"
 auth = "app:geo"
 
 [[routes]]
+url = "http://127.0.0.1:{port}/limited"
+match_all = true
+auth = "none"
+rate_limit = {{ requests = 2, per_seconds = 3600 }}
+
+[[routes]]
 url = "http://127.0.0.1:1/closed"
 match_all = true
 auth = "none"
