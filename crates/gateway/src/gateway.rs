@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::config::{Config, StoreSpec};
 use crate::credentials::Credentials;
 use crate::error::{GatewayError, GatewayErrorKind};
+use crate::metrics::Metrics;
 use crate::origins::{AllowedOrigins, Caller};
 use crate::proxy;
 use crate::ratelimit::{Decision, Limiter, RateLimit, client_ip};
@@ -40,6 +41,7 @@ pub(crate) struct Shared {
     pub(crate) limiter: Limiter,
     pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) token_rate_limit: RateLimit,
+    pub(crate) metrics: Arc<Metrics>,
     draining: AtomicBool,
 }
 
@@ -66,6 +68,7 @@ impl Shared {
             Decision::Allowed => None,
             Decision::Limited { retry_after } => {
                 tracing::info!(scope, client = %client, "rate limited");
+                self.metrics.rate_limited(scope);
                 Some(reply::too_many(
                     retry_after.as_millis().div_ceil(1000) as u64
                 ))
@@ -172,12 +175,19 @@ impl GatewayBuilder {
             .map_err(http_error)?
             .reqwest()
             .clone();
-        let credentials =
-            Credentials::build(&config.apps, &config.servers, &store, &token_http, &clock)
-                .map_err(|e| {
-                    GatewayError::new(GatewayErrorKind::Config, "a credential could not be set up")
-                        .with_source(e)
-                })?;
+        let metrics = Arc::new(Metrics::default());
+        let credentials = Credentials::build(
+            &config.apps,
+            &config.servers,
+            &store,
+            &token_http,
+            &clock,
+            &metrics,
+        )
+        .map_err(|e| {
+            GatewayError::new(GatewayErrorKind::Config, "a credential could not be set up")
+                .with_source(e)
+        })?;
         let shared = Shared {
             routes: RouteTable::new(config.routes.clone()),
             origins: AllowedOrigins::new(config.allowed_origins.clone()),
@@ -194,6 +204,7 @@ impl GatewayBuilder {
             limiter: Limiter::new(Arc::clone(&clock)),
             trusted_proxies: config.trusted_proxies.clone(),
             token_rate_limit: config.token_rate_limit,
+            metrics,
             draining: AtomicBool::new(false),
         };
         Ok(Gateway {
@@ -243,14 +254,15 @@ impl Gateway {
         Gateway::builder(config).build().await
     }
 
-    /// The gateway's endpoints: every proxy path, `GET /token`, `GET /healthz`
-    /// and `GET /readyz`. Serve it with connection info
+    /// The gateway's endpoints: every proxy path, `GET /token`, `GET /healthz`,
+    /// `GET /readyz` and `GET /metrics`. Serve it with connection info
     /// (`into_make_service`) or nest it in your own router.
     pub fn router(&self) -> Router {
         let mut router = Router::new()
             .route("/token", get(vend))
             .route("/healthz", get(healthz))
-            .route("/readyz", get(readyz));
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics));
         for path in &self.shared.proxy_paths {
             router = router.route(path, any(proxy::handle));
         }
@@ -278,12 +290,19 @@ struct VendQuery {
     app: Option<String>,
 }
 
-/// `GET /token?app=NAME`: a `vend = true` app's token, for allowed origins only.
+/// `GET /token?app=NAME`, counted in the metrics.
 async fn vend(
     State(gw): State<Arc<Shared>>,
     Query(query): Query<VendQuery>,
     parts: http::request::Parts,
 ) -> Response {
+    let response = vend_token(&gw, query, parts).await;
+    gw.metrics.request("/token", response.status().as_u16());
+    response
+}
+
+/// A `vend = true` app's token, for allowed origins only.
+async fn vend_token(gw: &Shared, query: VendQuery, parts: http::request::Parts) -> Response {
     let headers = &parts.headers;
     if gw.is_draining() {
         return reply::error(
@@ -343,6 +362,19 @@ async fn vend(
     proxy::set_cors(response.headers_mut(), origin.as_deref());
     tracing::info!(app = %name, status = response.status().as_u16(), "token handed out");
     response
+}
+
+async fn metrics(State(gw): State<Arc<Shared>>) -> Response {
+    let mut r = Response::new(axum::body::Body::from(gw.metrics.render()));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    r
 }
 
 async fn healthz() -> Response {

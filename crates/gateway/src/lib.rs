@@ -65,6 +65,7 @@ mod credentials;
 mod error;
 mod gateway;
 mod inspect;
+mod metrics;
 mod origins;
 mod proxy;
 mod ratelimit;
