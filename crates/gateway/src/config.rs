@@ -29,6 +29,9 @@ pub const DEFAULT_TOKEN_RATE_LIMIT: RateLimit = RateLimit {
     per: Duration::from_secs(60),
 };
 
+/// How long SIGTERM waits for requests in flight when the file does not say.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Where the gateway keeps app and server sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreSpec {
@@ -125,6 +128,8 @@ pub struct Config {
     pub proxy_paths: Vec<String>,
     /// How long an upstream may take to send its answer's headers.
     pub upstream_timeout: Duration,
+    /// How long a SIGTERM waits for the requests in flight before the process exits.
+    pub shutdown_grace: Duration,
     /// Extra root certificates (a PEM bundle) for upstreams and token endpoints.
     pub ca_bundle: Option<PathBuf>,
     /// The apps.
@@ -148,6 +153,7 @@ struct RawConfig {
     token_rate_limit: Option<RawRateLimit>,
     proxy_paths: Option<Vec<String>>,
     upstream_timeout_seconds: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
     ca_bundle: Option<PathBuf>,
     #[serde(default)]
     apps: Vec<RawApp>,
@@ -399,6 +405,9 @@ impl Validator {
             token_rate_limit,
             proxy_paths,
             upstream_timeout,
+            shutdown_grace: raw
+                .shutdown_grace_seconds
+                .map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs),
             ca_bundle: raw.ca_bundle,
             apps,
             servers,

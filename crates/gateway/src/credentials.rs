@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use arcgis_auth_core::{
-    Clock, GenerateTokenRequest, HttpClient, Portal, SecretString, ServerRoot, Token, TokenBinding,
+    Clock, ExposeSecret, GenerateTokenRequest, HttpClient, Portal, SecretString, ServerRoot, Token,
+    TokenBinding,
 };
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{
@@ -161,6 +162,9 @@ pub(crate) struct Credential {
     /// A sign-in the portal refused (wrong secret): never retried until the config changes.
     refused: Mutex<Option<FlowError>>,
     metrics: Arc<Metrics>,
+    /// What the entry said besides its secret, to tell an unchanged entry on reload.
+    spec: String,
+    secret: SecretString,
 }
 
 impl fmt::Debug for Credential {
@@ -253,9 +257,23 @@ impl Credentials {
         http: &HttpClient,
         clock: &Arc<dyn Clock>,
         metrics: &Arc<Metrics>,
+        previous: Option<&Credentials>,
     ) -> Result<Credentials, FlowError> {
         let mut by_label = HashMap::new();
+        // An entry unchanged since `previous` keeps its credential (and token).
+        let kept = |label: &str, spec: &str, secret: &SecretString| {
+            previous
+                .and_then(|p| p.by_label.get(label))
+                .filter(|c| c.spec == spec && c.secret.expose_secret() == secret.expose_secret())
+                .cloned()
+        };
         for app in apps {
+            let label = format!("app:{}", app.name);
+            let spec = format!("{:?}|{}", app.portal, app.client_id);
+            if let Some(c) = kept(&label, &spec, &app.client_secret) {
+                by_label.insert(label, c);
+                continue;
+            }
             let signer = AppSignIn::new(
                 app.portal.clone(),
                 app.client_id.clone(),
@@ -264,7 +282,6 @@ impl Credentials {
             )
             .with_clock(Arc::clone(clock));
             let key = format!("gateway/app/{}/{}", app.name, app.client_id);
-            let label = format!("app:{}", app.name);
             let counted = Counted {
                 inner: signer.clone(),
                 label: label.clone(),
@@ -275,18 +292,27 @@ impl Credentials {
                 .build()?;
             by_label.insert(
                 label.clone(),
-                Arc::new(Credential::new(
-                    label,
-                    manager,
-                    Signer::App(Box::new(signer)),
-                    Arc::clone(metrics),
-                )),
+                Arc::new(Credential {
+                    spec,
+                    secret: app.client_secret.clone(),
+                    ..Credential::new(
+                        label,
+                        manager,
+                        Signer::App(Box::new(signer)),
+                        Arc::clone(metrics),
+                    )
+                }),
             );
         }
         for server in servers {
+            let label = format!("server:{}", server.name);
+            let spec = format!("{:?}|{}", server.root, server.username);
+            if let Some(c) = kept(&label, &spec, &server.password) {
+                by_label.insert(label, c);
+                continue;
+            }
             let account = ServerAccount::new(server, http.clone(), Arc::clone(clock));
             let key = format!("gateway/server/{}/{}", server.name, server.username);
-            let label = format!("server:{}", server.name);
             let counted = Counted {
                 inner: account.clone(),
                 label: label.clone(),
@@ -297,12 +323,16 @@ impl Credentials {
                 .build()?;
             by_label.insert(
                 label.clone(),
-                Arc::new(Credential::new(
-                    label,
-                    manager,
-                    Signer::Server(Box::new(account)),
-                    Arc::clone(metrics),
-                )),
+                Arc::new(Credential {
+                    spec,
+                    secret: server.password.clone(),
+                    ..Credential::new(
+                        label,
+                        manager,
+                        Signer::Server(Box::new(account)),
+                        Arc::clone(metrics),
+                    )
+                }),
             );
         }
         Ok(Credentials { by_label })
@@ -322,6 +352,8 @@ impl Credential {
             sign_in: tokio::sync::Mutex::new(()),
             refused: Mutex::new(None),
             metrics,
+            spec: String::new(),
+            secret: SecretString::from(String::new()),
         }
     }
 }

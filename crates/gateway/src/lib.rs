@@ -78,8 +78,9 @@ mod target;
 pub mod guide {}
 
 pub use config::{
-    AppConfig, Config, DEFAULT_LISTEN, DEFAULT_PROXY_PATHS, DEFAULT_TOKEN_RATE_LIMIT,
-    DEFAULT_UPSTREAM_TIMEOUT, Environment, ProcessEnv, ServerConfig, StoreSpec,
+    AppConfig, Config, DEFAULT_LISTEN, DEFAULT_PROXY_PATHS, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_TOKEN_RATE_LIMIT, DEFAULT_UPSTREAM_TIMEOUT, Environment, ProcessEnv, ServerConfig,
+    StoreSpec,
 };
 pub use error::{GatewayError, GatewayErrorKind, Problem, ProblemKind};
 pub use gateway::{Gateway, GatewayBuilder};

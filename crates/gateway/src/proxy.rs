@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
 use crate::body::{MAX_BUFFERED, Prefixed, Upload, read_up_to};
 use crate::credentials::{Credential, SERVER_REFERER};
-use crate::gateway::Shared;
+use crate::gateway::{GuardedBody, InFlight, Live, Shared};
 use crate::inspect::body_says_invalid_token;
 use crate::origins::Caller;
 use crate::reply;
@@ -38,13 +38,15 @@ const BROWSER_CREDENTIALS: [&str; 3] = ["authorization", "x-esri-authorization",
 
 /// The handler of every proxy path; every answer but `?ping` is counted in
 /// the metrics under its route (`none` when no route matched).
-pub(crate) async fn handle(State(gw): State<Arc<Shared>>, request: Request) -> Response {
+pub(crate) async fn handle(State(live): State<Arc<Live>>, request: Request) -> Response {
+    let guard = InFlight::enter(&live);
+    let gw = live.current();
     let mut route_label = None;
     let response = handle_routed(&gw, request, &mut route_label).await;
     if let Some(label) = route_label {
         gw.metrics.request(&label, response.status().as_u16());
     }
-    response
+    GuardedBody::wrap(response, guard)
 }
 
 async fn handle_routed(

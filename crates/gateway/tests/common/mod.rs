@@ -25,6 +25,8 @@ pub struct Bench {
     /// `http://127.0.0.1:PORT` of the gateway.
     pub base: String,
     pub client: reqwest::Client,
+    /// The configuration the gateway was built from.
+    pub text: String,
 }
 
 pub fn env() -> BTreeMap<String, String> {
@@ -164,6 +166,7 @@ auth = "none"
             gateway,
             base,
             client,
+            text,
         }
     }
 
