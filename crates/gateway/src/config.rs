@@ -138,6 +138,9 @@ pub struct Config {
     pub servers: Vec<ServerConfig>,
     /// The routes.
     pub routes: Vec<Route>,
+    /// What the operator should know about the file that is not a problem
+    /// (a resource-proxy file's inline secrets, settings not carried over).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +228,21 @@ impl Environment for ProcessEnv {
     }
 }
 
+/// A resource-proxy file's inline secrets, over the environment.
+struct Overlay<'a> {
+    secrets: &'a BTreeMap<String, String>,
+    env: &'a dyn Environment,
+}
+
+impl Environment for Overlay<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.secrets
+            .get(name)
+            .cloned()
+            .or_else(|| self.env.var(name))
+    }
+}
+
 impl Environment for BTreeMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
@@ -247,7 +265,39 @@ impl Config {
             )
             .with_source(e)
         })?;
-        Config::from_toml(&text, &ProcessEnv)
+        if crate::import::is_resource_proxy(&text) {
+            Config::from_resource_proxy(&text, &ProcessEnv)
+        } else {
+            Config::from_toml(&text, &ProcessEnv)
+        }
+    }
+
+    /// Reads a resource-proxy `proxy.config` (XML) or `proxy.json` as is: its
+    /// inline secrets are accepted (each with a warning in
+    /// [`warnings`](Config::warnings)), or taken from the variables
+    /// [`import_resource_proxy`](crate::import_resource_proxy) names; it has no
+    /// listen address, so [`DEFAULT_LISTEN`] applies.
+    ///
+    /// Errors: [`GatewayErrorKind::Config`] when the file cannot be read as
+    /// either format, or the configuration it amounts to has problems.
+    pub fn from_resource_proxy(text: &str, env: &dyn Environment) -> Result<Config, GatewayError> {
+        let imported = crate::import::import_resource_proxy(text)?;
+        let overlay = Overlay {
+            secrets: &imported.secrets,
+            env,
+        };
+        let mut config = Config::from_toml(&imported.toml, &overlay)?;
+        config.warnings = imported
+            .warnings
+            .into_iter()
+            .filter(|w| !w.contains("inline"))
+            .collect();
+        for name in imported.secrets.keys() {
+            config.warnings.push(format!(
+                "an inline secret of the resource-proxy file is used for {name}: move it to that                  environment variable (see `arcgis-auth-gateway import`)"
+            ));
+        }
+        Ok(config)
     }
 
     /// Parses and validates `text` (a `gateway.toml`), reading secrets from `env`
@@ -412,6 +462,7 @@ impl Validator {
             apps,
             servers,
             routes,
+            warnings: Vec::new(),
         })
     }
 

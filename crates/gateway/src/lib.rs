@@ -64,6 +64,7 @@ mod config;
 mod credentials;
 mod error;
 mod gateway;
+mod import;
 mod inspect;
 mod metrics;
 mod origins;
@@ -84,6 +85,7 @@ pub use config::{
 };
 pub use error::{GatewayError, GatewayErrorKind, Problem, ProblemKind};
 pub use gateway::{Gateway, GatewayBuilder};
+pub use import::{Imported, import_resource_proxy};
 pub use origins::OriginPattern;
 pub use ratelimit::RateLimit;
 pub use routes::{Auth, Route, RouteUrl};

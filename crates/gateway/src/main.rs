@@ -21,9 +21,14 @@ struct Cli {
 enum Command {
     /// Serve the gateway (the default).
     Serve(ServeArgs),
+    /// Print the gateway.toml equivalent to a resource-proxy proxy.config or proxy.json.
+    Import {
+        /// The proxy.config (XML) or proxy.json to convert.
+        file: PathBuf,
+    },
     /// Validate a configuration: problems on stderr, exit status 0 or 2.
     Check {
-        /// The gateway.toml to check.
+        /// The gateway.toml (or proxy.config / proxy.json) to check.
         #[arg(long, env = "ARCGIS_GATEWAY_CONFIG")]
         config: PathBuf,
     },
@@ -31,7 +36,7 @@ enum Command {
 
 #[derive(clap::Args, Clone)]
 struct ServeArgs {
-    /// The gateway.toml to serve.
+    /// The gateway.toml (or resource-proxy proxy.config / proxy.json) to serve.
     #[arg(long, env = "ARCGIS_GATEWAY_CONFIG")]
     config: Option<PathBuf>,
     /// The address to listen on (overrides the file's `listen`).
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { config }) => check(&config),
+        Some(Command::Import { file }) => import(&file),
         Some(Command::Serve(args)) => run(args),
         None => run(cli.serve),
     }
@@ -69,9 +75,35 @@ fn print_problems(err: &GatewayError) {
     }
 }
 
+fn import(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("error: could not read {}: {err}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match arcgis_auth_gateway::import_resource_proxy(&text) {
+        Ok(imported) => {
+            for warning in &imported.warnings {
+                eprintln!("warning: {warning}");
+            }
+            print!("{}", imported.toml);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            print_problems(&err);
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn check(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
             if config.allowed_origins.is_empty() {
                 eprintln!(
                     "warning: allowed_origins is empty: proxied requests are accepted from any caller \
@@ -135,6 +167,9 @@ fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
