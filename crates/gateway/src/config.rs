@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::error::{GatewayError, GatewayErrorKind, Problem, ProblemKind};
 use crate::origins::OriginPattern;
+use crate::ratelimit::RateLimit;
 use crate::routes::{Auth, Route, RouteUrl};
 
 /// The listen address when neither the file nor `--listen` gives one.
@@ -21,6 +22,15 @@ pub const DEFAULT_PROXY_PATHS: [&str; 4] = ["/proxy", "/proxy.ashx", "/proxy.php
 
 /// How long an upstream may take to answer when the file does not say (the Maps SDK waits 62 s).
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `GET /token`'s limit per client when the file does not set `token_rate_limit`.
+pub const DEFAULT_TOKEN_RATE_LIMIT: RateLimit = RateLimit {
+    requests: 60,
+    per: Duration::from_secs(60),
+};
+
+/// How long SIGTERM waits for requests in flight when the file does not say.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Where the gateway keeps app and server sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,10 +122,14 @@ pub struct Config {
     pub allowed_origins: Vec<OriginPattern>,
     /// The proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// `GET /token`'s limit per client.
+    pub token_rate_limit: RateLimit,
     /// The paths that answer `<path>?<target URL>`.
     pub proxy_paths: Vec<String>,
     /// How long an upstream may take to send its answer's headers.
     pub upstream_timeout: Duration,
+    /// How long a SIGTERM waits for the requests in flight before the process exits.
+    pub shutdown_grace: Duration,
     /// Extra root certificates (a PEM bundle) for upstreams and token endpoints.
     pub ca_bundle: Option<PathBuf>,
     /// The apps.
@@ -124,6 +138,9 @@ pub struct Config {
     pub servers: Vec<ServerConfig>,
     /// The routes.
     pub routes: Vec<Route>,
+    /// What the operator should know about the file that is not a problem
+    /// (a resource-proxy file's inline secrets, settings not carried over).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -136,8 +153,10 @@ struct RawConfig {
     allowed_origins: Vec<String>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    token_rate_limit: Option<RawRateLimit>,
     proxy_paths: Option<Vec<String>>,
     upstream_timeout_seconds: Option<u64>,
+    shutdown_grace_seconds: Option<u64>,
     ca_bundle: Option<PathBuf>,
     #[serde(default)]
     apps: Vec<RawApp>,
@@ -184,7 +203,6 @@ struct RawRoute {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Read and checked; enforced in a later release (docs/gateway.md says so).
 struct RawRateLimit {
     requests: u64,
     per_seconds: u64,
@@ -210,6 +228,21 @@ impl Environment for ProcessEnv {
     }
 }
 
+/// A resource-proxy file's inline secrets, over the environment.
+struct Overlay<'a> {
+    secrets: &'a BTreeMap<String, String>,
+    env: &'a dyn Environment,
+}
+
+impl Environment for Overlay<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.secrets
+            .get(name)
+            .cloned()
+            .or_else(|| self.env.var(name))
+    }
+}
+
 impl Environment for BTreeMap<String, String> {
     fn var(&self, name: &str) -> Option<String> {
         self.get(name).cloned()
@@ -232,7 +265,39 @@ impl Config {
             )
             .with_source(e)
         })?;
-        Config::from_toml(&text, &ProcessEnv)
+        if crate::import::is_resource_proxy(&text) {
+            Config::from_resource_proxy(&text, &ProcessEnv)
+        } else {
+            Config::from_toml(&text, &ProcessEnv)
+        }
+    }
+
+    /// Reads a resource-proxy `proxy.config` (XML) or `proxy.json` as is: its
+    /// inline secrets are accepted (each with a warning in
+    /// [`warnings`](Config::warnings)), or taken from the variables
+    /// [`import_resource_proxy`](crate::import_resource_proxy) names; it has no
+    /// listen address, so [`DEFAULT_LISTEN`] applies.
+    ///
+    /// Errors: [`GatewayErrorKind::Config`] when the file cannot be read as
+    /// either format, or the configuration it amounts to has problems.
+    pub fn from_resource_proxy(text: &str, env: &dyn Environment) -> Result<Config, GatewayError> {
+        let imported = crate::import::import_resource_proxy(text)?;
+        let overlay = Overlay {
+            secrets: &imported.secrets,
+            env,
+        };
+        let mut config = Config::from_toml(&imported.toml, &overlay)?;
+        config.warnings = imported
+            .warnings
+            .into_iter()
+            .filter(|w| !w.contains("inline"))
+            .collect();
+        for name in imported.secrets.keys() {
+            config.warnings.push(format!(
+                "an inline secret of the resource-proxy file is used for {name}: move it to that                  environment variable (see `arcgis-auth-gateway import`)"
+            ));
+        }
+        Ok(config)
     }
 
     /// Parses and validates `text` (a `gateway.toml`), reading secrets from `env`
@@ -371,6 +436,12 @@ impl Validator {
             }
             Some(s) => Duration::from_secs(s),
         };
+        let token_rate_limit = match &raw.token_rate_limit {
+            None => DEFAULT_TOKEN_RATE_LIMIT,
+            Some(l) => self
+                .rate_limit("token_rate_limit", l)
+                .unwrap_or(DEFAULT_TOKEN_RATE_LIMIT),
+        };
         let portal_ok = portal.as_ref().ok().cloned();
         let apps = self.apps(raw.apps, portal_ok.as_ref(), env);
         let servers = self.servers(raw.servers, env);
@@ -381,13 +452,35 @@ impl Validator {
             store: store.ok()?,
             allowed_origins,
             trusted_proxies,
+            token_rate_limit,
             proxy_paths,
             upstream_timeout,
+            shutdown_grace: raw
+                .shutdown_grace_seconds
+                .map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs),
             ca_bundle: raw.ca_bundle,
             apps,
             servers,
             routes,
+            warnings: Vec::new(),
         })
+    }
+
+    fn rate_limit(&mut self, at: &str, raw: &RawRateLimit) -> Option<RateLimit> {
+        match (u32::try_from(raw.requests), raw.per_seconds) {
+            (Ok(requests @ 1..), per @ 1..) => Some(RateLimit {
+                requests,
+                per: Duration::from_secs(per),
+            }),
+            _ => {
+                self.push(
+                    ProblemKind::BadValue,
+                    at.to_owned(),
+                    "requests and per_seconds are at least 1 (requests at most 4294967295)",
+                );
+                None
+            }
+        }
     }
 
     fn secret(
@@ -625,15 +718,10 @@ impl Validator {
                      route with https://",
                 );
             }
-            if let Some(limit) = &r.rate_limit
-                && (limit.requests == 0 || limit.per_seconds == 0)
-            {
-                self.push(
-                    ProblemKind::BadValue,
-                    format!("{at}.rate_limit"),
-                    "requests and per_seconds are at least 1",
-                );
-            }
+            let rate_limit = r
+                .rate_limit
+                .as_ref()
+                .and_then(|l| self.rate_limit(&format!("{at}.rate_limit"), l));
             if let (Some(url), Some(auth)) = (url, auth) {
                 if !seen.insert((url.clone(), r.match_all)) {
                     self.push(
@@ -648,6 +736,7 @@ impl Validator {
                     url,
                     match_all: r.match_all,
                     auth,
+                    rate_limit,
                 });
             }
         }

@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use arcgis_auth_core::{
-    Clock, GenerateTokenRequest, HttpClient, Portal, SecretString, ServerRoot, Token, TokenBinding,
+    Clock, ExposeSecret, GenerateTokenRequest, HttpClient, Portal, SecretString, ServerRoot, Token,
+    TokenBinding,
 };
 use arcgis_auth_flows::signin::AppSignIn;
 use arcgis_auth_flows::{
@@ -15,6 +16,32 @@ use arcgis_auth_flows::{
 use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
 
 use crate::config::{AppConfig, ServerConfig};
+use crate::metrics::Metrics;
+
+/// A token source whose sign-ins and renewals are counted in the metrics.
+#[derive(Debug)]
+struct Counted<S> {
+    inner: S,
+    label: String,
+    metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl<S: TokenSource> TokenSource for Counted<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn renewal(&self, session: &SessionRecord) -> Renewal {
+        self.inner.renewal(session)
+    }
+
+    async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token, FlowError> {
+        let result = self.inner.renew(request).await;
+        self.metrics.renewal(&self.label, result.is_ok());
+        result
+    }
+}
 
 /// The `Referer` server tokens are bound to (`client=referer`), sent with every
 /// request on a server route: any gateway of a fleet can use the token.
@@ -134,6 +161,10 @@ pub(crate) struct Credential {
     sign_in: tokio::sync::Mutex<()>,
     /// A sign-in the portal refused (wrong secret): never retried until the config changes.
     refused: Mutex<Option<FlowError>>,
+    metrics: Arc<Metrics>,
+    /// What the entry said besides its secret, to tell an unchanged entry on reload.
+    spec: String,
+    secret: SecretString,
 }
 
 impl fmt::Debug for Credential {
@@ -182,7 +213,9 @@ impl Credential {
         if let Some(err) = self.refused() {
             return Err(err);
         }
-        match self.signer.sign_in().await {
+        let signed_in = self.signer.sign_in().await;
+        self.metrics.renewal(&self.label, signed_in.is_ok());
+        match signed_in {
             Ok(record) => {
                 if let Err(err) = self.manager.set_session(record).await {
                     tracing::warn!(credential = %self.label, error = %err, "the new session is served from memory; the store refused it");
@@ -223,9 +256,24 @@ impl Credentials {
         store: &Arc<dyn SessionStore>,
         http: &HttpClient,
         clock: &Arc<dyn Clock>,
+        metrics: &Arc<Metrics>,
+        previous: Option<&Credentials>,
     ) -> Result<Credentials, FlowError> {
         let mut by_label = HashMap::new();
+        // An entry unchanged since `previous` keeps its credential (and token).
+        let kept = |label: &str, spec: &str, secret: &SecretString| {
+            previous
+                .and_then(|p| p.by_label.get(label))
+                .filter(|c| c.spec == spec && c.secret.expose_secret() == secret.expose_secret())
+                .cloned()
+        };
         for app in apps {
+            let label = format!("app:{}", app.name);
+            let spec = format!("{:?}|{}", app.portal, app.client_id);
+            if let Some(c) = kept(&label, &spec, &app.client_secret) {
+                by_label.insert(label, c);
+                continue;
+            }
             let signer = AppSignIn::new(
                 app.portal.clone(),
                 app.client_id.clone(),
@@ -234,33 +282,57 @@ impl Credentials {
             )
             .with_clock(Arc::clone(clock));
             let key = format!("gateway/app/{}/{}", app.name, app.client_id);
-            let manager = TokenManager::builder(signer.clone(), Arc::clone(store), key)
+            let counted = Counted {
+                inner: signer.clone(),
+                label: label.clone(),
+                metrics: Arc::clone(metrics),
+            };
+            let manager = TokenManager::builder(counted, Arc::clone(store), key)
                 .clock(Arc::clone(clock))
                 .build()?;
-            let label = format!("app:{}", app.name);
             by_label.insert(
                 label.clone(),
-                Arc::new(Credential::new(
-                    label,
-                    manager,
-                    Signer::App(Box::new(signer)),
-                )),
+                Arc::new(Credential {
+                    spec,
+                    secret: app.client_secret.clone(),
+                    ..Credential::new(
+                        label,
+                        manager,
+                        Signer::App(Box::new(signer)),
+                        Arc::clone(metrics),
+                    )
+                }),
             );
         }
         for server in servers {
+            let label = format!("server:{}", server.name);
+            let spec = format!("{:?}|{}", server.root, server.username);
+            if let Some(c) = kept(&label, &spec, &server.password) {
+                by_label.insert(label, c);
+                continue;
+            }
             let account = ServerAccount::new(server, http.clone(), Arc::clone(clock));
             let key = format!("gateway/server/{}/{}", server.name, server.username);
-            let manager = TokenManager::builder(account.clone(), Arc::clone(store), key)
+            let counted = Counted {
+                inner: account.clone(),
+                label: label.clone(),
+                metrics: Arc::clone(metrics),
+            };
+            let manager = TokenManager::builder(counted, Arc::clone(store), key)
                 .clock(Arc::clone(clock))
                 .build()?;
-            let label = format!("server:{}", server.name);
             by_label.insert(
                 label.clone(),
-                Arc::new(Credential::new(
-                    label,
-                    manager,
-                    Signer::Server(Box::new(account)),
-                )),
+                Arc::new(Credential {
+                    spec,
+                    secret: server.password.clone(),
+                    ..Credential::new(
+                        label,
+                        manager,
+                        Signer::Server(Box::new(account)),
+                        Arc::clone(metrics),
+                    )
+                }),
             );
         }
         Ok(Credentials { by_label })
@@ -272,13 +344,16 @@ impl Credentials {
 }
 
 impl Credential {
-    fn new(label: String, manager: TokenManager, signer: Signer) -> Self {
+    fn new(label: String, manager: TokenManager, signer: Signer, metrics: Arc<Metrics>) -> Self {
         Credential {
             label,
             manager,
             signer,
             sign_in: tokio::sync::Mutex::new(()),
             refused: Mutex::new(None),
+            metrics,
+            spec: String::new(),
+            secret: SecretString::from(String::new()),
         }
     }
 }

@@ -1,26 +1,32 @@
 //! The gateway itself: its shared state, the axum `Router`, and the endpoints besides the proxy.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arcgis_auth_core::{Clock, CoarseSystemClock, ExposeSecret, HttpClient};
 use arcgis_auth_storage::{FileStore, MemoryStore, RedisStore, SessionStore};
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::response::Response;
 use axum::routing::{any, get};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
+use ipnet::IpNet;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::Notify;
 
 use crate::config::{Config, StoreSpec};
 use crate::credentials::Credentials;
 use crate::error::{GatewayError, GatewayErrorKind};
+use crate::metrics::Metrics;
 use crate::origins::{AllowedOrigins, Caller};
 use crate::proxy;
+use crate::ratelimit::{Decision, Limiter, RateLimit, client_ip};
 use crate::reply;
 use crate::routes::RouteTable;
 
@@ -34,12 +40,42 @@ pub(crate) struct Shared {
     pub(crate) upstream: reqwest::Client,
     pub(crate) upstream_timeout: Duration,
     pub(crate) proxy_paths: Vec<String>,
-    draining: AtomicBool,
+    pub(crate) limiter: Arc<Limiter>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
+    pub(crate) token_rate_limit: RateLimit,
+    pub(crate) metrics: Arc<Metrics>,
+    draining: Arc<AtomicBool>,
 }
 
 impl Shared {
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request of the client `parts` came from against `limit`
+    /// under `scope`; `Some(429)` when it is over.
+    pub(crate) fn over_limit(
+        &self,
+        scope: &str,
+        limit: RateLimit,
+        parts: &http::request::Parts,
+    ) -> Option<Response> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let client = client_ip(peer, &parts.headers, &self.trusted_proxies)
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        match self.limiter.check(&format!("{scope}|{client}"), limit) {
+            Decision::Allowed => None,
+            Decision::Limited { retry_after } => {
+                tracing::info!(scope, client = %client, "rate limited");
+                self.metrics.rate_limited(scope);
+                Some(reply::too_many(
+                    retry_after.as_millis().div_ceil(1000) as u64
+                ))
+            }
+        }
     }
 }
 
@@ -47,14 +83,14 @@ impl Shared {
 /// mount it in your own server. Cloning is cheap (the state is shared).
 #[derive(Clone)]
 pub struct Gateway {
-    shared: Arc<Shared>,
+    live: Arc<Live>,
 }
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("proxy_paths", &self.shared.proxy_paths)
-            .field("draining", &self.shared.is_draining())
+            .field("proxy_paths", &self.live.current().proxy_paths)
+            .field("draining", &self.is_draining())
             .finish_non_exhaustive()
     }
 }
@@ -82,7 +118,7 @@ impl GatewayBuilder {
         self
     }
 
-    /// Uses `clock` to judge token expiry (default: the system's).
+    /// Uses `clock` to judge token expiry and rate limits (default: the system's).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -102,6 +138,131 @@ impl GatewayBuilder {
         let clock: Arc<dyn Clock> = self
             .clock
             .unwrap_or_else(|| Arc::new(CoarseSystemClock::new()));
+        let common = Common {
+            store,
+            limiter: Arc::new(Limiter::new(Arc::clone(&clock))),
+            clock,
+            metrics: Arc::new(Metrics::default()),
+            draining: Arc::new(AtomicBool::new(false)),
+        };
+        let shared = Shared::build(&config, &common, None)?;
+        Ok(Gateway {
+            live: Arc::new(Live {
+                current: RwLock::new(Arc::new(shared)),
+                config: std::sync::Mutex::new(config),
+                common,
+                in_flight: InFlight::default(),
+                reloading: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+}
+
+/// What stays the same across reloads: the store, the clock, the counts.
+struct Common {
+    store: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    limiter: Arc<Limiter>,
+    metrics: Arc<Metrics>,
+    draining: Arc<AtomicBool>,
+}
+
+/// The gateway across reloads: the configuration in force, swapped whole.
+pub(crate) struct Live {
+    current: RwLock<Arc<Shared>>,
+    /// The configuration `current` was built from.
+    config: std::sync::Mutex<Config>,
+    common: Common,
+    pub(crate) in_flight: InFlight,
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl Live {
+    /// The configuration in force; a request keeps the one it started with.
+    pub(crate) fn current(&self) -> Arc<Shared> {
+        match self.current.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+}
+
+/// Requests whose answer has not been sent to the end yet.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    /// Counts one more request of `live` in flight, until the guard is dropped.
+    pub(crate) fn enter(live: &Arc<Live>) -> InFlightGuard {
+        live.in_flight.count.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard {
+            live: Arc::clone(live),
+        }
+    }
+}
+
+/// Counts one request in flight until dropped (with its answer's body).
+pub(crate) struct InFlightGuard {
+    live: Arc<Live>,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let flight = &self.live.in_flight;
+        if flight.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            flight.idle.notify_waiters();
+        }
+    }
+}
+
+/// An answer's body that keeps its request counted in flight until it is sent or dropped.
+pub(crate) struct GuardedBody {
+    inner: axum::body::Body,
+    _guard: InFlightGuard,
+}
+
+impl GuardedBody {
+    /// `response` with its body counted in flight under `guard`.
+    pub(crate) fn wrap(response: Response, guard: InFlightGuard) -> Response {
+        response.map(|inner| {
+            axum::body::Body::new(GuardedBody {
+                inner,
+                _guard: guard,
+            })
+        })
+    }
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Shared {
+    fn build(
+        config: &Config,
+        common: &Common,
+        previous: Option<&Credentials>,
+    ) -> Result<Shared, GatewayError> {
+        let clock = &common.clock;
         let pem = match &config.ca_bundle {
             Some(path) => Some(read_bundle(path)?),
             None => None,
@@ -119,7 +280,7 @@ impl GatewayBuilder {
             None => HttpClient::new(),
         }
         .map_err(http_error)?
-        .with_clock(Arc::clone(&clock));
+        .with_clock(Arc::clone(clock));
         // Upstreams: redirects off too, no overall timeout (bodies stream for as
         // long as they take); the answer's headers must come within upstream_timeout.
         let mut builder = reqwest::Client::builder()
@@ -141,13 +302,20 @@ impl GatewayBuilder {
             .map_err(http_error)?
             .reqwest()
             .clone();
-        let credentials =
-            Credentials::build(&config.apps, &config.servers, &store, &token_http, &clock)
-                .map_err(|e| {
-                    GatewayError::new(GatewayErrorKind::Config, "a credential could not be set up")
-                        .with_source(e)
-                })?;
-        let shared = Shared {
+        let credentials = Credentials::build(
+            &config.apps,
+            &config.servers,
+            &common.store,
+            &token_http,
+            clock,
+            &common.metrics,
+            previous,
+        )
+        .map_err(|e| {
+            GatewayError::new(GatewayErrorKind::Config, "a credential could not be set up")
+                .with_source(e)
+        })?;
+        Ok(Shared {
             routes: RouteTable::new(config.routes.clone()),
             origins: AllowedOrigins::new(config.allowed_origins.clone()),
             credentials,
@@ -156,14 +324,15 @@ impl GatewayBuilder {
                 .iter()
                 .map(|a| (a.name.clone(), a.vend))
                 .collect(),
-            store,
+            store: Arc::clone(&common.store),
             upstream,
             upstream_timeout: config.upstream_timeout,
             proxy_paths: config.proxy_paths.clone(),
-            draining: AtomicBool::new(false),
-        };
-        Ok(Gateway {
-            shared: Arc::new(shared),
+            limiter: Arc::clone(&common.limiter),
+            trusted_proxies: config.trusted_proxies.clone(),
+            token_rate_limit: config.token_rate_limit,
+            metrics: Arc::clone(&common.metrics),
+            draining: Arc::clone(&common.draining),
         })
     }
 }
@@ -209,33 +378,91 @@ impl Gateway {
         Gateway::builder(config).build().await
     }
 
-    /// The gateway's endpoints: every proxy path, `GET /token`, `GET /healthz`
-    /// and `GET /readyz`. Serve it with connection info
+    /// The gateway's endpoints: every proxy path, `GET /token`, `GET /healthz`,
+    /// `GET /readyz` and `GET /metrics`. Serve it with connection info
     /// (`into_make_service`) or nest it in your own router.
     pub fn router(&self) -> Router {
         let mut router = Router::new()
             .route("/token", get(vend))
             .route("/healthz", get(healthz))
-            .route("/readyz", get(readyz));
-        for path in &self.shared.proxy_paths {
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics));
+        for path in &self.live.current().proxy_paths {
             router = router.route(path, any(proxy::handle));
         }
         router
             .fallback(|| async {
                 reply::error(StatusCode::NOT_FOUND, "no such endpoint on this gateway")
             })
-            .with_state(Arc::clone(&self.shared))
+            .with_state(Arc::clone(&self.live))
     }
 
     /// Stops taking new work: `/readyz` answers 503 and proxied and token
     /// requests are answered 503, while requests already running finish.
     pub fn start_draining(&self) {
-        self.shared.draining.store(true, Ordering::Relaxed);
+        self.live.common.draining.store(true, Ordering::Relaxed);
     }
 
     /// Whether [`start_draining`](Self::start_draining) was called.
     pub fn is_draining(&self) -> bool {
-        self.shared.is_draining()
+        self.live.common.draining.load(Ordering::Relaxed)
+    }
+
+    /// How many proxied and token requests are running (their answers not yet sent to the end).
+    pub fn in_flight(&self) -> usize {
+        self.live.in_flight.count.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no request is in flight, or `grace` has passed; `true` when
+    /// none is left. Call it after [`start_draining`](Self::start_draining).
+    pub async fn drained(&self, grace: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let idle = self.live.in_flight.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.in_flight() == 0 {
+                return true;
+            }
+            tokio::select! {
+                _ = idle => {}
+                _ = tokio::time::sleep_until(deadline) => return self.in_flight() == 0,
+            }
+        }
+    }
+
+    /// Replaces the configuration in force with `config`, whole: requests
+    /// already running finish with the old one, the next ones use the new one.
+    /// Apps and servers whose entry is unchanged keep their tokens; those
+    /// removed or changed stop at once. On an error the old configuration stays.
+    ///
+    /// The store, the listen address and the proxy paths are those the
+    /// gateway was built with: a change to them needs a restart (it is logged).
+    ///
+    /// Errors: as [`GatewayBuilder::build`], except the store, which is not reopened.
+    pub async fn reload(&self, config: Config) -> Result<(), GatewayError> {
+        let _one = self.live.reloading.lock().await;
+        let previous = self.live.current();
+        let shared = Shared::build(&config, &self.live.common, Some(&previous.credentials))?;
+        if let Ok(mut old) = self.live.config.lock() {
+            if old.store != config.store {
+                tracing::warn!("store changed in the configuration: it takes effect on restart");
+            }
+            if old.listen != config.listen {
+                tracing::warn!("listen changed in the configuration: it takes effect on restart");
+            }
+            if old.proxy_paths != config.proxy_paths {
+                tracing::warn!(
+                    "proxy_paths changed in the configuration: they take effect on restart"
+                );
+            }
+            *old = config;
+        }
+        match self.live.current.write() {
+            Ok(mut c) => *c = Arc::new(shared),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(shared),
+        }
+        Ok(())
     }
 }
 
@@ -244,19 +471,29 @@ struct VendQuery {
     app: Option<String>,
 }
 
-/// `GET /token?app=NAME`: a `vend = true` app's token, for allowed origins only.
+/// `GET /token?app=NAME`, counted in the metrics.
 async fn vend(
-    State(gw): State<Arc<Shared>>,
+    State(live): State<Arc<Live>>,
     Query(query): Query<VendQuery>,
-    headers: HeaderMap,
+    parts: http::request::Parts,
 ) -> Response {
+    let guard = InFlight::enter(&live);
+    let gw = live.current();
+    let response = vend_token(&gw, query, parts).await;
+    gw.metrics.request("/token", response.status().as_u16());
+    GuardedBody::wrap(response, guard)
+}
+
+/// A `vend = true` app's token, for allowed origins only.
+async fn vend_token(gw: &Shared, query: VendQuery, parts: http::request::Parts) -> Response {
+    let headers = &parts.headers;
     if gw.is_draining() {
         return reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the gateway is shutting down: try again",
         );
     }
-    let origin = match gw.origins.judge(&headers) {
+    let origin = match gw.origins.judge(headers) {
         Caller::Allowed { origin } => origin,
         Caller::Refused => {
             return reply::error(
@@ -271,6 +508,10 @@ async fn vend(
             );
         }
     };
+    if let Some(mut limited) = gw.over_limit("token", gw.token_rate_limit, &parts) {
+        proxy::set_cors(limited.headers_mut(), origin.as_deref());
+        return limited;
+    }
     let name = query.app.unwrap_or_default();
     let credential = match gw.vendable.get(&name) {
         Some(true) => gw.credentials.get(&format!("app:{name}")),
@@ -306,11 +547,26 @@ async fn vend(
     response
 }
 
+async fn metrics(State(live): State<Arc<Live>>) -> Response {
+    let gw = live.current();
+    let mut r = Response::new(axum::body::Body::from(gw.metrics.render()));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
 async fn healthz() -> Response {
     reply::json_response(StatusCode::OK, &json!({"status": "ok"}))
 }
 
-async fn readyz(State(gw): State<Arc<Shared>>) -> Response {
+async fn readyz(State(live): State<Arc<Live>>) -> Response {
+    let gw = live.current();
     if gw.is_draining() {
         return reply::json_response(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -64,9 +64,12 @@ mod config;
 mod credentials;
 mod error;
 mod gateway;
+mod import;
 mod inspect;
+mod metrics;
 mod origins;
 mod proxy;
+mod ratelimit;
 mod reply;
 mod routes;
 mod target;
@@ -76,22 +79,32 @@ mod target;
 pub mod guide {}
 
 pub use config::{
-    AppConfig, Config, DEFAULT_LISTEN, DEFAULT_PROXY_PATHS, DEFAULT_UPSTREAM_TIMEOUT, Environment,
-    ProcessEnv, ServerConfig, StoreSpec,
+    AppConfig, Config, DEFAULT_LISTEN, DEFAULT_PROXY_PATHS, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_TOKEN_RATE_LIMIT, DEFAULT_UPSTREAM_TIMEOUT, Environment, ProcessEnv, ServerConfig,
+    StoreSpec,
 };
 pub use error::{GatewayError, GatewayErrorKind, Problem, ProblemKind};
 pub use gateway::{Gateway, GatewayBuilder};
+pub use import::{Imported, import_resource_proxy};
 pub use origins::OriginPattern;
+pub use ratelimit::RateLimit;
 pub use routes::{Auth, Route, RouteUrl};
 
 /// Serves `gateway` on `listener` until `shutdown` completes, then lets the
-/// requests in flight finish.
+/// requests in flight finish. Each request carries its peer address, which
+/// rate limits key on (a router mounted without `ConnectInfo<SocketAddr>`
+/// counts every client in one bucket).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     gateway: Gateway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, gateway.router())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        gateway
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

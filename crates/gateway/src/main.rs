@@ -21,9 +21,14 @@ struct Cli {
 enum Command {
     /// Serve the gateway (the default).
     Serve(ServeArgs),
+    /// Print the gateway.toml equivalent to a resource-proxy proxy.config or proxy.json.
+    Import {
+        /// The proxy.config (XML) or proxy.json to convert.
+        file: PathBuf,
+    },
     /// Validate a configuration: problems on stderr, exit status 0 or 2.
     Check {
-        /// The gateway.toml to check.
+        /// The gateway.toml (or proxy.config / proxy.json) to check.
         #[arg(long, env = "ARCGIS_GATEWAY_CONFIG")]
         config: PathBuf,
     },
@@ -31,7 +36,7 @@ enum Command {
 
 #[derive(clap::Args, Clone)]
 struct ServeArgs {
-    /// The gateway.toml to serve.
+    /// The gateway.toml (or resource-proxy proxy.config / proxy.json) to serve.
     #[arg(long, env = "ARCGIS_GATEWAY_CONFIG")]
     config: Option<PathBuf>,
     /// The address to listen on (overrides the file's `listen`).
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { config }) => check(&config),
+        Some(Command::Import { file }) => import(&file),
         Some(Command::Serve(args)) => run(args),
         None => run(cli.serve),
     }
@@ -69,9 +75,35 @@ fn print_problems(err: &GatewayError) {
     }
 }
 
+fn import(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("error: could not read {}: {err}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match arcgis_auth_gateway::import_resource_proxy(&text) {
+        Ok(imported) => {
+            for warning in &imported.warnings {
+                eprintln!("warning: {warning}");
+            }
+            print!("{}", imported.toml);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            print_problems(&err);
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn check(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
             if config.allowed_origins.is_empty() {
                 eprintln!(
                     "warning: allowed_origins is empty: proxied requests are accepted from any caller \
@@ -135,6 +167,9 @@ fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -156,6 +191,7 @@ fn run(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let grace = config.shutdown_grace;
         let gateway = match Gateway::new(config).await {
             Ok(g) => g,
             Err(err) => {
@@ -172,40 +208,103 @@ fn run(args: ServeArgs) -> ExitCode {
         };
         println!("listening on http://{addr}");
         tracing::info!(%addr, "gateway ready");
-        let draining = gateway.clone();
-        let shutdown = async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing the requests in flight");
-            draining.start_draining();
-        };
-        match arcgis_auth_gateway::serve(listener, gateway, shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(arcgis_auth_gateway::serve(
+            listener,
+            gateway.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let mut grace = grace;
+        run_signals(&gateway, &path, args.listen, &mut grace).await;
+        // Draining: the listener stays open; new proxied and token requests get 503.
+        gateway.start_draining();
+        tracing::info!(
+            in_flight = gateway.in_flight(),
+            grace_seconds = grace.as_secs(),
+            "shutting down: finishing the requests in flight"
+        );
+        if !gateway.drained(grace).await {
+            tracing::warn!(
+                in_flight = gateway.in_flight(),
+                "the grace period is over: the requests still running are cut off"
+            );
+        }
+        let _ = stop.send(());
+        // Idle keep-alive connections close at once; a request cut off does not hold the exit.
+        match tokio::time::timeout(std::time::Duration::from_secs(1), server).await {
+            Ok(Ok(Err(err))) => {
                 eprintln!("error: {err}");
                 ExitCode::FAILURE
+            }
+            _ => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
             }
         }
     })
 }
 
-async fn shutdown_signal() {
+/// Serves signals until SIGTERM or Ctrl-C: SIGHUP reloads the configuration
+/// (a bad one is logged and the old one kept).
+async fn run_signals(
+    gateway: &Gateway,
+    path: &std::path::Path,
+    listen: Option<SocketAddr>,
+    grace: &mut std::time::Duration,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("SIGTERM and SIGHUP cannot be handled here: Ctrl-C stops the gateway");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = tokio::signal::ctrl_c() => return,
+                _ = hup.recv() => reload(gateway, path, listen, grace).await,
             }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = (gateway, path, listen, grace);
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn reload(
+    gateway: &Gateway,
+    path: &std::path::Path,
+    listen: Option<SocketAddr>,
+    grace: &mut std::time::Duration,
+) {
+    let mut config = match Config::load(path) {
+        Ok(c) => c,
+        Err(err) => {
+            let problems: Vec<String> = err.problems().iter().map(|p| p.to_string()).collect();
+            tracing::error!(error = %err, problems = ?problems, "reload refused: the old configuration stays in force");
+            return;
+        }
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    let new_grace = config.shutdown_grace;
+    match gateway.reload(config).await {
+        Ok(()) => {
+            *grace = new_grace;
+            tracing::info!("configuration reloaded");
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "reload refused: the old configuration stays in force");
+        }
     }
 }

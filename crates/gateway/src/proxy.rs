@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
 use crate::body::{MAX_BUFFERED, Prefixed, Upload, read_up_to};
 use crate::credentials::{Credential, SERVER_REFERER};
-use crate::gateway::Shared;
+use crate::gateway::{GuardedBody, InFlight, Live, Shared};
 use crate::inspect::body_says_invalid_token;
 use crate::origins::Caller;
 use crate::reply;
@@ -36,13 +36,30 @@ const HOP_BY_HOP: [&str; 9] = [
 /// The browser's credentials, removed on authenticated routes.
 const BROWSER_CREDENTIALS: [&str; 3] = ["authorization", "x-esri-authorization", "cookie"];
 
-/// The handler of every proxy path.
-pub(crate) async fn handle(State(gw): State<Arc<Shared>>, request: Request) -> Response {
+/// The handler of every proxy path; every answer but `?ping` is counted in
+/// the metrics under its route (`none` when no route matched).
+pub(crate) async fn handle(State(live): State<Arc<Live>>, request: Request) -> Response {
+    let guard = InFlight::enter(&live);
+    let gw = live.current();
+    let mut route_label = None;
+    let response = handle_routed(&gw, request, &mut route_label).await;
+    if let Some(label) = route_label {
+        gw.metrics.request(&label, response.status().as_u16());
+    }
+    GuardedBody::wrap(response, guard)
+}
+
+async fn handle_routed(
+    gw: &Arc<Shared>,
+    mut request: Request,
+    route_label: &mut Option<String>,
+) -> Response {
     let started = Instant::now();
     let raw = request.uri().query().unwrap_or("").to_owned();
     if raw.eq_ignore_ascii_case("ping") {
         return reply::ping();
     }
+    *route_label = Some("none".to_owned());
     if gw.is_draining() {
         return reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -66,6 +83,7 @@ pub(crate) async fn handle(State(gw): State<Arc<Shared>>, request: Request) -> R
             "no route of this gateway allows the target URL",
         );
     };
+    *route_label = Some(route.url_text.clone());
     let caller = gw.origins.judge(request.headers());
     let origin = match caller {
         Caller::Allowed { origin } => origin,
@@ -90,8 +108,18 @@ pub(crate) async fn handle(State(gw): State<Arc<Shared>>, request: Request) -> R
     {
         return preflight(request.headers(), origin.as_deref());
     }
+    if let Some(limit) = route.rate_limit {
+        let (parts, body) = request.into_parts();
+        if let Some(mut limited) =
+            gw.over_limit(&format!("route:{}", route.url_text), limit, &parts)
+        {
+            set_cors(limited.headers_mut(), origin.as_deref());
+            return limited;
+        }
+        request = Request::from_parts(parts, body);
+    }
     let method = request.method().clone();
-    let mut response = forward(&gw, &route, target.clone(), request).await;
+    let mut response = forward(gw, &route, target.clone(), request).await;
     set_cors(response.headers_mut(), origin.as_deref());
     tracing::info!(
         method = %method,
@@ -174,7 +202,17 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
     }
     let Some(credential) = credential else {
-        return match send(gw, &parts.method, &url, &headers, outgoing.take(), None).await {
+        return match send(
+            gw,
+            &route.url_text,
+            &parts.method,
+            &url,
+            &headers,
+            outgoing.take(),
+            None,
+        )
+        .await
+        {
             Ok(upstream) => pass_through(upstream),
             Err(r) => r,
         };
@@ -187,6 +225,7 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
         };
         let upstream = match send(
             gw,
+            &route.url_text,
             &parts.method,
             &url,
             &headers,
@@ -221,6 +260,7 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
                     credential = credential.label(),
                     "the upstream refused the token; renewing and retrying once"
                 );
+                gw.metrics.retry(credential.label());
                 retried = true;
             }
         }
@@ -331,6 +371,7 @@ fn forward_headers(incoming: &HeaderMap, authenticated: bool) -> HeaderMap {
 
 async fn send(
     gw: &Shared,
+    route: &str,
     method: &Method,
     url: &url::Url,
     headers: &HeaderMap,
@@ -356,7 +397,10 @@ async fn send(
         .request(method.clone(), url.clone())
         .headers(headers)
         .body(body);
-    match tokio::time::timeout(gw.upstream_timeout, request.send()).await {
+    let started = Instant::now();
+    let sent = tokio::time::timeout(gw.upstream_timeout, request.send()).await;
+    gw.metrics.upstream_latency(route, started.elapsed());
+    match sent {
         Err(_) => Err(reply::error(
             StatusCode::GATEWAY_TIMEOUT,
             "the upstream did not answer in time",

@@ -20,7 +20,6 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// A 429 with `Retry-After` (seconds).
-#[allow(dead_code)] // Rate limits are checked in configs and enforced in a later release.
 pub(crate) fn too_many(retry_after_secs: u64) -> Response {
     let mut r = error(
         StatusCode::TOO_MANY_REQUESTS,

@@ -116,6 +116,8 @@ pub struct Route {
     pub match_all: bool,
     /// What the route attaches.
     pub auth: Auth,
+    /// How many requests one client may send through this route, if limited.
+    pub rate_limit: Option<crate::ratelimit::RateLimit>,
 }
 
 impl Route {
@@ -171,6 +173,7 @@ mod tests {
             url: RouteUrl::parse(url).expect("route url"),
             match_all,
             auth: Auth::parse(auth).expect("auth"),
+            rate_limit: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub struct Bench {
     /// `http://127.0.0.1:PORT` of the gateway.
     pub base: String,
     pub client: reqwest::Client,
+    /// The configuration the gateway was built from.
+    pub text: String,
 }
 
 pub fn env() -> BTreeMap<String, String> {
@@ -128,6 +130,12 @@ url = "http://127.0.0.1:{port}/exact/MapServer"
 auth = "app:geo"
 
 [[routes]]
+url = "http://127.0.0.1:{port}/limited"
+match_all = true
+auth = "none"
+rate_limit = {{ requests = 2, per_seconds = 3600 }}
+
+[[routes]]
 url = "http://127.0.0.1:1/closed"
 match_all = true
 auth = "none"
@@ -158,6 +166,7 @@ auth = "none"
             gateway,
             base,
             client,
+            text,
         }
     }
 
