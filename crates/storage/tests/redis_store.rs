@@ -516,7 +516,7 @@ async fn a_server_going_away_is_unavailable_and_coming_back_heals() {
 async fn tls_store(server: &TlsRedisServer, prefix: &str) -> RedisStore {
     RedisStore::builder(server.url())
         .prefix(prefix)
-        .ca_certificate_pem(server.ca_pem().to_vec())
+        .root_certificates(server.ca_pem().to_vec())
         .connect()
         .await
         .unwrap()
@@ -569,10 +569,11 @@ async fn a_server_certificate_that_does_not_verify_is_refused() {
         return;
     };
     let url = server.url();
-    // Trusting only another CA, and trusting the system's roots (which do not
-    // hold this test's CA): both refuse the server's certificate.
+    // Another CA's bundle (on top of the system's roots), and the system's
+    // roots alone (which do not hold this test's CA): both refuse the
+    // server's certificate.
     let other_ca = RedisStore::builder(url)
-        .ca_certificate_pem(server.other_ca_pem().to_vec())
+        .root_certificates(server.other_ca_pem().to_vec())
         .connection_timeout(Duration::from_secs(2))
         .connect()
         .await;
@@ -586,7 +587,7 @@ async fn a_server_certificate_that_does_not_verify_is_refused() {
         let message = err.to_string();
         assert!(
             message.contains("certificate was refused")
-                && message.contains("RedisStoreBuilder::ca_certificate_pem"),
+                && message.contains("RedisStoreBuilder::root_certificates"),
             "{who}: {message}"
         );
         assert_says_each_thing_once(&err);
@@ -594,7 +595,7 @@ async fn a_server_certificate_that_does_not_verify_is_refused() {
     // The right CA, but a name the certificate is not for (it names
     // 127.0.0.1 only): refused too.
     let wrong_name = RedisStore::builder(url.replacen("127.0.0.1", "localhost", 1))
-        .ca_certificate_pem(server.ca_pem().to_vec())
+        .root_certificates(server.ca_pem().to_vec())
         .connection_timeout(Duration::from_secs(2))
         .connect()
         .await
@@ -655,7 +656,11 @@ async fn rediss_to_a_plain_text_server_is_unavailable() {
 #[tokio::test]
 async fn tls_settings_that_cannot_work_are_invalid_input() {
     let ca = b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
-    let cases: [(&str, Option<&[u8]>, &str); 5] = [
+    let unterminated = b"-----BEGIN CERTIFICATE-----\nTUlJQg==\n";
+    // Valid PEM and base64, but its bytes are not a certificate.
+    let not_x509 =
+        b"-----BEGIN CERTIFICATE-----\nc2VjcmV0LWxvb2tpbmctYnl0ZXM=\n-----END CERTIFICATE-----\n";
+    let cases: [(&str, Option<&[u8]>, &str); 7] = [
         ("redis://127.0.0.1:1/", Some(b"irrelevant"), "use rediss://"),
         ("rediss://127.0.0.1:1/#insecure", None, "remove it"),
         ("rediss://127.0.0.1:1/", Some(b""), "holds no certificate"),
@@ -665,14 +670,53 @@ async fn tls_settings_that_cannot_work_are_invalid_input() {
             "holds no certificate",
         ),
         ("rediss://127.0.0.1:1/", Some(ca), "not valid PEM"),
+        ("rediss://127.0.0.1:1/", Some(unterminated), "not valid PEM"),
+        ("rediss://127.0.0.1:1/", Some(not_x509), "trust anchor"),
     ];
     for (url, pem, says) in cases {
         let mut builder = RedisStore::builder(url);
         if let Some(pem) = pem {
-            builder = builder.ca_certificate_pem(pem);
+            builder = builder.root_certificates(pem);
         }
         let err = builder.connect().await.unwrap_err();
         assert_eq!(err.kind(), StoreErrorKind::InvalidInput, "{url}: {err}");
-        assert!(err.to_string().contains(says), "{url}: {err}");
+        assert!(err.to_string().contains(says), "{url} {pem:?}: {err}");
+        // The bundle is never quoted (a key file given by mistake stays out of logs).
+        let shown = format!("{err} {err:?}");
+        for quoted in ["not base64", "c2VjcmV0", "TUlJQg", "some text"] {
+            assert!(!shown.contains(quoted), "{url}: {shown}");
+        }
     }
+}
+
+#[tokio::test]
+async fn a_private_cas_bundle_is_trusted_on_top_of_the_system_roots() {
+    let Some(server) =
+        TlsRedisServer::for_test("a_private_cas_bundle_is_trusted_on_top_of_the_system_roots")
+    else {
+        return;
+    };
+    // A bundle of two CAs, the server's second: every certificate of the
+    // bundle is trusted, not only the first.
+    let mut bundle = server.other_ca_pem().to_vec();
+    bundle.extend_from_slice(server.ca_pem());
+    let prefix = RedisServer::unique_prefix();
+    let store = RedisStore::builder(server.url())
+        .prefix(&prefix)
+        .root_certificates(bundle)
+        .connect()
+        .await
+        .unwrap();
+    let record = conformance::sample_record();
+    let v = store
+        .save("private-ca", &record, SaveMode::Create)
+        .await
+        .unwrap();
+    let loaded = store.load("private-ca").await.unwrap().unwrap();
+    assert_eq!(loaded.version, v);
+    assert_eq!(
+        serde_json::to_value(&loaded.record).unwrap(),
+        serde_json::to_value(&record).unwrap()
+    );
+    store.delete("private-ca", None).await.unwrap();
 }

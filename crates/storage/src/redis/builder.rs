@@ -28,8 +28,8 @@ pub struct RedisStoreBuilder {
     response_timeout: Duration,
     ttl_margin: Duration,
     remote_events: bool,
-    /// PEM; trusted instead of the system's roots.
-    ca_certificate: Option<Vec<u8>>,
+    /// A PEM bundle, trusted on top of the system's roots.
+    root_certificates: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -41,28 +41,28 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("response_timeout", &self.response_timeout)
             .field("ttl_margin", &self.ttl_margin)
             .field("remote_events", &self.remote_events)
-            .field("ca_certificate", &self.ca_certificate.is_some())
+            .field("root_certificates", &self.root_certificates.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl RedisStoreBuilder {
-    /// Trusts the CA certificate(s) in `pem` (one or more `-----BEGIN
-    /// CERTIFICATE-----` blocks, e.g. the contents of a `ca.pem` file) for a
-    /// `rediss://` URL, for a private deployment whose server certificate
-    /// your own CA issued.
-    ///
-    /// These certificates are trusted *instead of* the system's roots, not
-    /// in addition to them: the store then accepts only servers whose
-    /// certificate chains to one of them (and names the URL's host). To
-    /// trust both, put the system bundle and your CA in one PEM.
+    /// Trusts the CA certificates of the PEM bundle `pem_bundle` (one or
+    /// more `-----BEGIN CERTIFICATE-----` blocks, e.g. the contents of a
+    /// `ca.pem` file) for a `rediss://` URL, on top of the system's roots:
+    /// for a deployment whose server certificate a private CA issued. As
+    /// with [`HttpClient::with_root_certificates`] for a portal, verification
+    /// is never turned off: the server's certificate must still chain to a
+    /// trusted root and name the URL's host.
     ///
     /// [`connect`](Self::connect) fails with [`StoreErrorKind::InvalidInput`]
-    /// when `pem` holds no certificate or one that does not parse, and when
-    /// the URL is a plain `redis://` one (use `rediss://` to connect over
-    /// TLS).
-    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.ca_certificate = Some(pem.into());
+    /// when the bundle is not valid PEM, holds no certificate or holds one
+    /// that does not parse, and when the URL is a plain `redis://` one (use
+    /// `rediss://` to connect over TLS). Its messages never quote the bundle.
+    ///
+    /// [`HttpClient::with_root_certificates`]: https://docs.rs/arcgis-auth-core/latest/arcgis_auth_core/struct.HttpClient.html#method.with_root_certificates
+    pub fn root_certificates(mut self, pem_bundle: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates = Some(pem_bundle.into());
         self
     }
 
@@ -108,8 +108,8 @@ impl RedisStoreBuilder {
     /// this runs on.
     ///
     /// Fails with [`StoreErrorKind::InvalidInput`] for a malformed URL, an
-    /// empty prefix or an unusable CA certificate (see
-    /// [`ca_certificate_pem`](Self::ca_certificate_pem)), and
+    /// empty prefix or an unusable PEM bundle (see
+    /// [`root_certificates`](Self::root_certificates)), and
     /// [`StoreErrorKind::Unavailable`] when Redis cannot be reached or, over
     /// TLS, its certificate does not verify.
     pub async fn connect(self) -> StoreResult<RedisStore> {
@@ -119,7 +119,7 @@ impl RedisStoreBuilder {
                 "the Redis key prefix must be non-empty text without control characters",
             ));
         }
-        let client = open_client(&self.url, self.ca_certificate)?;
+        let client = open_client(&self.url, self.root_certificates.as_deref())?;
         let tls = matches!(
             client.get_connection_info().addr(),
             ConnectionAddr::TcpTls { .. }
@@ -184,7 +184,7 @@ impl RedisStore {
             response_timeout: Duration::from_secs(5),
             ttl_margin: Duration::from_secs(600),
             remote_events: true,
-            ca_certificate: None,
+            root_certificates: None,
         }
     }
 

@@ -19,7 +19,7 @@
 //! | `scripts` | the Lua scripts of saves, deletes and lock releases |
 //! | `messages` | the JSON change messages on the pub/sub channel |
 //! | `listener` | the pub/sub listener that turns other processes' messages into events |
-//! | `tls` | `rediss://` clients: CA certificates, the crypto provider, TLS failures |
+//! | `tls` | `rediss://` clients: root certificates, the crypto provider, TLS failures |
 //! | `error` | Redis errors as [`StoreError`](crate::StoreError)s |
 
 mod builder;

@@ -57,7 +57,8 @@ const NO_TTL_BEYOND: Duration = Duration::from_secs(10 * 365 * 86_400);
 /// `rustls-native-certs`: on Linux the OpenSSL locations, which the
 /// `SSL_CERT_FILE` and `SSL_CERT_DIR` environment variables override). For a
 /// private deployment whose certificate comes from your own CA, give that
-/// CA's certificate with [`RedisStoreBuilder::ca_certificate_pem`](crate::RedisStoreBuilder::ca_certificate_pem). There is
+/// CA's PEM bundle with [`RedisStoreBuilder::root_certificates`](crate::RedisStoreBuilder::root_certificates):
+/// its certificates are trusted on top of the system's roots. There is
 /// no way to skip verification: a certificate that does not verify fails
 /// [`connect`](crate::RedisStoreBuilder::connect) with
 /// [`StoreErrorKind::Unavailable`](crate::StoreErrorKind::Unavailable) and a message saying so, and a
@@ -75,9 +76,9 @@ const NO_TTL_BEYOND: Duration = Duration::from_secs(10 * 365 * 86_400);
 /// let managed = RedisStore::connect("rediss://:PASSWORD@my-cache.example.net:6380/0").await?;
 ///
 /// // A private deployment, its certificate issued by your own CA.
-/// let ca = std::fs::read("/etc/my-app/redis-ca.pem").expect("the CA certificate");
+/// let ca = std::fs::read("/etc/my-app/redis-ca.pem").expect("the CA's PEM bundle");
 /// let private = RedisStore::builder("rediss://redis.internal:6379/0")
-///     .ca_certificate_pem(ca)
+///     .root_certificates(ca)
 ///     .connect()
 ///     .await?;
 /// # Ok(()) }

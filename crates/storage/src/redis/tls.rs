@@ -1,7 +1,11 @@
-//! Clients for Redis URLs, over TLS for `rediss://`: the CA certificates to
-//! trust, rustls's crypto provider, and what a TLS failure tells the user.
+//! Clients for Redis URLs, over TLS for `rediss://`: the root certificates to
+//! trust (the system's, plus a private CA's PEM bundle), rustls's crypto
+//! provider, and what a TLS failure tells the user.
 
 use redis::{Client, ConnectionAddr, RedisError, TlsCertificates};
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::error::{StoreError, StoreErrorKind, StoreResult};
 
@@ -10,9 +14,10 @@ use crate::error::{StoreError, StoreErrorKind, StoreResult};
 const URL_HELP: &str = "the Redis URL is not valid: use redis://[user:password@]host[:port][/db], \
                         or rediss://... for TLS";
 
-/// A client for `url`, over TLS for `rediss://`, trusting `ca_certificate`
-/// (PEM) instead of the system's roots when given.
-pub(super) fn open_client(url: &str, ca_certificate: Option<Vec<u8>>) -> StoreResult<Client> {
+/// A client for `url`, over TLS for `rediss://`, trusting the CA
+/// certificates of the PEM bundle `root_certificates` on top of the
+/// system's roots when given.
+pub(super) fn open_client(url: &str, root_certificates: Option<&[u8]>) -> StoreResult<Client> {
     let invalid = |message: &str| StoreError::new(StoreErrorKind::InvalidInput, message);
     let client = Client::open(url).map_err(|_| invalid(URL_HELP))?;
     let tls = match client.get_connection_info().addr() {
@@ -21,67 +26,111 @@ pub(super) fn open_client(url: &str, ca_certificate: Option<Vec<u8>>) -> StoreRe
                 return Err(invalid(
                     "the Redis URL ends in #insecure, which would skip checking the server's \
                      certificate: remove it, and if the server's certificate comes from your own \
-                     CA, trust that CA with RedisStoreBuilder::ca_certificate_pem",
+                     CA, trust that CA with RedisStoreBuilder::root_certificates",
                 ));
             }
             true
         }
         _ => false,
     };
-    match (tls, ca_certificate) {
+    match (tls, root_certificates) {
         (false, None) => Ok(client),
         (false, Some(_)) => Err(invalid(
-            "a CA certificate was given for a plain redis:// URL: use rediss:// to connect over TLS",
+            "root certificates were given for a plain redis:// URL: use rediss:// to connect \
+             over TLS",
         )),
-        (true, ca_certificate) => {
+        (true, root_certificates) => {
             use_aws_lc_rs_unless_chosen();
-            let Some(pem) = ca_certificate else {
+            let Some(pem) = root_certificates else {
                 return Ok(client);
             };
-            check_ca_pem(&pem)?;
+            let bundle = bundle_certificates(pem)?;
+            let trusted = to_pem(system_roots().iter().chain(&bundle));
             Client::build_with_tls(
                 url,
                 TlsCertificates {
                     client_tls: None,
-                    root_cert: Some(pem),
+                    root_cert: Some(trusted),
                 },
             )
             .map_err(|_| {
-                invalid("the CA certificate for Redis is not usable: give a PEM CA certificate")
+                invalid(
+                    "the PEM bundle of root certificates for Redis is not usable: give a PEM bundle of CA \
+                     certificates",
+                )
             })
         }
     }
 }
 
-/// Checks that `pem` holds at least one certificate and that each parses
-/// (an empty trust store would refuse every server, with a less clear error).
-fn check_ca_pem(pem: &[u8]) -> StoreResult<()> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    let mut roots = rustls::RootCertStore::empty();
+/// The certificates of the PEM bundle `pem`, each checked to be usable as a
+/// trust anchor. A bundle with none is an error: it would add nothing, and
+/// the server would be refused with a less clear message.
+///
+/// The messages never quote the bundle: a file given by mistake (a private
+/// key) must not end up in a log.
+pub(super) fn bundle_certificates(pem: &[u8]) -> StoreResult<Vec<CertificateDer<'static>>> {
+    let invalid = |message: &str| StoreError::new(StoreErrorKind::InvalidInput, message);
+    let mut certs = Vec::new();
     for cert in CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| {
-            StoreError::new(
-                StoreErrorKind::InvalidInput,
-                format!("the CA certificate for Redis is not valid PEM ({e}): give a PEM file"),
+        let cert = cert.map_err(|_| {
+            invalid(
+                "the PEM bundle of root certificates for Redis is not valid PEM (a -----BEGIN ...----- block \
+                 has no matching -----END line, or its base64 does not decode): give a PEM \
+                 bundle of CA certificates",
             )
         })?;
-        roots.add(cert).map_err(|e| {
-            StoreError::new(
-                StoreErrorKind::InvalidInput,
-                format!("the CA certificate for Redis cannot be used as a trust anchor ({e})"),
-            )
-        })?;
+        if RootCertStore::empty().add(cert.clone()).is_err() {
+            return Err(invalid(
+                "a certificate in the PEM bundle of root certificates for Redis cannot be used as a trust \
+                 anchor (it does not parse as X.509): give a PEM bundle of CA certificates",
+            ));
+        }
+        certs.push(cert);
     }
-    if roots.is_empty() {
-        return Err(StoreError::new(
-            StoreErrorKind::InvalidInput,
-            "the CA certificate for Redis holds no certificate: give the PEM text, with its \
-             -----BEGIN CERTIFICATE----- line",
+    if certs.is_empty() {
+        return Err(invalid(
+            "the PEM bundle of root certificates for Redis holds no certificate: give PEM text with at least \
+             one -----BEGIN CERTIFICATE----- block",
         ));
     }
-    Ok(())
+    Ok(certs)
+}
+
+/// The system's root certificates, as the `redis` crate reads them when
+/// given no roots (`rustls-native-certs`), keeping only those a trust store
+/// accepts. A root that cannot be read is logged and left out, so that a
+/// host with a broken or missing system store can still reach a server of
+/// the private CA.
+fn system_roots() -> Vec<CertificateDer<'static>> {
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!(%error, "a system root certificate could not be read; it is not trusted for Redis");
+    }
+    found
+        .certs
+        .into_iter()
+        .filter(|cert| RootCertStore::empty().add(cert.clone()).is_ok())
+        .collect()
+}
+
+/// `certs` as one PEM bundle, the form the `redis` crate takes roots in.
+pub(super) fn to_pem<'a>(certs: impl IntoIterator<Item = &'a CertificateDer<'a>>) -> Vec<u8> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    let mut pem = String::new();
+    for cert in certs {
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        let body = STANDARD.encode(cert.as_ref());
+        for line in body.as_bytes().chunks(64) {
+            // Base64 is ASCII, so every chunk is text.
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    pem.into_bytes()
 }
 
 /// The `redis` crate builds its TLS settings on rustls's process-wide
@@ -128,12 +177,40 @@ pub(super) fn tls_store_error(what: &str, tls: &rustls::Error) -> StoreError {
     match tls {
         rustls::Error::InvalidCertificate(_) => StoreError::unavailable(format!(
             "cannot {what}: the Redis server's TLS certificate was refused ({tls}): if its CA is \
-             your own, trust it with RedisStoreBuilder::ca_certificate_pem (or add it to the \
-             system's roots); check that the URL names the host the certificate is for"
+             your own, trust that CA's PEM bundle with RedisStoreBuilder::root_certificates; check that the URL names the host the certificate is for"
         )),
         _ => StoreError::unavailable(format!(
             "cannot {what}: the TLS handshake with Redis failed ({tls}): check that the port \
              speaks TLS (rediss:// needs a TLS port; use redis:// for a plain one)"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_written_back_as_pem_reads_as_the_same_certificates() {
+        // 0, 1, 47 and 48 bytes: base64 lines of one, none and a full 64 chars.
+        let ders: Vec<CertificateDer<'static>> = [0usize, 1, 47, 48, 200]
+            .iter()
+            .map(|&n| CertificateDer::from((0..n).map(|i| i as u8).collect::<Vec<u8>>()))
+            .collect();
+        let pem = to_pem(&ders);
+        let read: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .expect("valid PEM");
+        assert_eq!(read, ders);
+        let text = String::from_utf8(pem).expect("PEM is text");
+        assert!(text.lines().all(|line| line.len() <= 64), "{text}");
+    }
+
+    #[test]
+    fn junk_is_not_a_bundle() {
+        for junk in [&b""[..], b"hello", b"-----BEGIN CERTIFICATE-----\n%%%\n"] {
+            let err = bundle_certificates(junk).unwrap_err();
+            assert_eq!(err.kind(), StoreErrorKind::InvalidInput, "{err}");
+        }
     }
 }
