@@ -720,3 +720,54 @@ async fn a_private_cas_bundle_is_trusted_on_top_of_the_system_roots() {
     );
     store.delete("private-ca", None).await.unwrap();
 }
+
+/// Set (to a URL) only in the child process of
+/// [`the_system_roots_stay_trusted_with_a_bundle`].
+const CHILD_URL_VAR: &str = "ARCGIS_AUTH_TEST_SYSTEM_ROOTS_CHILD_URL";
+/// The path of the PEM bundle the child trusts.
+const CHILD_BUNDLE_VAR: &str = "ARCGIS_AUTH_TEST_SYSTEM_ROOTS_CHILD_BUNDLE";
+
+#[tokio::test]
+async fn the_system_roots_stay_trusted_with_a_bundle() {
+    let Some(server) = TlsRedisServer::for_test("the_system_roots_stay_trusted_with_a_bundle")
+    else {
+        return;
+    };
+    // The child process sees the server's CA as a system root
+    // (`SSL_CERT_FILE`) and is given only the other CA's bundle: it connects
+    // only if the bundle is added to the system's roots, not put in their place.
+    let dir = tempfile::tempdir().unwrap();
+    let system = dir.path().join("system-roots.pem");
+    std::fs::write(&system, server.ca_pem()).unwrap();
+    let bundle = dir.path().join("bundle.pem");
+    std::fs::write(&bundle, server.other_ca_pem()).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "--ignored", "--nocapture", "system_roots_child"])
+        .env("SSL_CERT_FILE", &system)
+        .env_remove("SSL_CERT_DIR")
+        .env(CHILD_URL_VAR, server.url())
+        .env(CHILD_BUNDLE_VAR, &bundle)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The child of [`the_system_roots_stay_trusted_with_a_bundle`], which runs it.
+#[tokio::test]
+#[ignore = "run by the_system_roots_stay_trusted_with_a_bundle, with its environment"]
+async fn system_roots_child() {
+    let url = std::env::var(CHILD_URL_VAR).expect("run by its parent test");
+    let bundle = std::fs::read(std::env::var_os(CHILD_BUNDLE_VAR).unwrap()).unwrap();
+    let store = RedisStore::builder(url)
+        .prefix(RedisServer::unique_prefix())
+        .root_certificates(bundle)
+        .connect()
+        .await
+        .unwrap();
+    assert!(store.load("k").await.unwrap().is_none());
+}
