@@ -146,10 +146,15 @@ fn with_os_reason(message: &str, err: &(dyn std::error::Error + 'static)) -> Str
 
 /// The library's advice in the command line's words.
 fn cli_wording(message: String) -> String {
-    message.replace(
-        "(HttpClient::with_root_certificates)",
-        "with --ca-cert PEM or ARCGIS_CA_CERT",
-    )
+    message
+        .replace(
+            "(HttpClient::with_root_certificates)",
+            "with --ca-cert PEM or ARCGIS_CA_CERT",
+        )
+        .replace(
+            "with RedisStoreBuilder::root_certificates",
+            "with --ca-cert PEM or ARCGIS_CA_CERT",
+        )
 }
 
 impl From<FlowError> for CliError {
@@ -174,7 +179,7 @@ impl From<StoreError> for CliError {
     fn from(err: StoreError) -> Self {
         CliError::new(
             for_store(err.kind()),
-            format!("session store: {}", err.message()),
+            cli_wording(format!("session store: {}", err.message())),
         )
     }
 }

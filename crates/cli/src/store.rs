@@ -113,19 +113,26 @@ impl StoreSpec {
     }
 
     /// Opens the store. Files are created on the first save (mode 0600, the
-    /// directory 0700); Redis is connected to at once.
-    pub(crate) async fn open(&self) -> Result<Arc<dyn SessionStore>, CliError> {
+    /// directory 0700); Redis is connected to at once, over `rediss://`
+    /// trusting the PEM bundle `ca_cert` (`--ca-cert`) on top of the
+    /// system's roots. A plain `redis://` store ignores the bundle, which is
+    /// then the portal's only.
+    pub(crate) async fn open(
+        &self,
+        ca_cert: Option<&[u8]>,
+    ) -> Result<Arc<dyn SessionStore>, CliError> {
         Ok(match self {
             StoreSpec::File(path) => Arc::new(FileStore::new(path.clone())?),
             StoreSpec::Memory => Arc::new(MemoryStore::new()),
             // A short-lived process needs no subscription to others' changes:
             // the token manager polls the store while another process renews.
-            StoreSpec::Redis(url) => Arc::new(
-                RedisStore::builder(url.clone())
-                    .remote_events(false)
-                    .connect()
-                    .await?,
-            ),
+            StoreSpec::Redis(url) => {
+                let mut builder = RedisStore::builder(url.clone()).remote_events(false);
+                if let Some(pem) = ca_cert.filter(|_| url.starts_with("rediss://")) {
+                    builder = builder.root_certificates(pem);
+                }
+                Arc::new(builder.connect().await?)
+            }
         })
     }
 }

@@ -41,23 +41,24 @@ pub(crate) async fn run(cli: Cli) -> Result<(), CliError> {
         Some(spec) => spec,
         None => StoreSpec::from_environment()?,
     };
+    let ca_cert = match &cli.ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            CliError::usage(format!(
+                "--ca-cert {}: cannot be read ({e})",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    // The same bundle for the portal and a rediss:// store.
     let store = spec
-        .open()
+        .open(ca_cert.as_deref())
         .await
         .map_err(|e| e.context(format_args!("store {spec}")))?;
-    let http = match &cli.ca_cert {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                CliError::usage(format!(
-                    "--ca-cert {}: cannot be read ({e})",
-                    path.display()
-                ))
-            })?;
-            HttpClient::with_root_certificates(&pem).map_err(|e| {
-                CliError::from(e).context(format_args!("--ca-cert {}", path.display()))
-            })?
-        }
-        None => HttpClient::new()?,
+    let http = match (&cli.ca_cert, &ca_cert) {
+        (Some(path), Some(pem)) => HttpClient::with_root_certificates(pem)
+            .map_err(|e| CliError::from(e).context(format_args!("--ca-cert {}", path.display())))?,
+        _ => HttpClient::new()?,
     };
     let ctx = Context {
         profile: cli.profile,

@@ -7,5 +7,6 @@ mod commands;
 mod concurrency;
 mod exit_codes;
 mod help;
+mod redis_tls;
 mod support;
 mod web_tier;
