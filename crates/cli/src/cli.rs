@@ -60,13 +60,13 @@ const STORE_HELP: &str = "\
 Where sessions are kept: file:PATH (a JSON file, mode 0600), memory (this
 process only), or redis://HOST:PORT[/DB] (shared by every machine that
 reaches the server; rediss:// for TLS, with the system's root certificates
-or those in SSL_CERT_FILE, plus --ca-cert's). Default: the file sessions.json in
-$XDG_CONFIG_HOME/arcgis-auth/ or ~/.config/arcgis-auth/.";
+or those in SSL_CERT_FILE, plus --ca-cert's). Default: the file
+sessions.json in $XDG_CONFIG_HOME/arcgis-auth/ or ~/.config/arcgis-auth/.";
 
 const CA_CERT_HELP: &str = "\
 A PEM file of one or more CA certificates to trust besides the system's
-roots: for a portal, or a rediss:// store, whose TLS certificate comes from a
-private (enterprise) CA. Verification is never turned off.";
+roots: for a portal or a rediss:// store whose TLS certificate comes from
+a private (enterprise) CA. Verification is never turned off.";
 
 const PROFILE_HELP: &str = "\
 The name of the session to use, so that several sign-ins (portals, users,

@@ -79,8 +79,9 @@
 //!
 //! - `redis`: `RedisStore`, on the `redis` crate with tokio; `redis://` URLs,
 //!   and `rediss://` ones over TLS (rustls with aws-lc-rs, as reqwest uses;
-//!   the server's certificate verified against the system's roots or a CA
-//!   you give).
+//!   the server's certificate verified against the system's roots, plus a
+//!   private CA's PEM bundle given with
+//!   `RedisStoreBuilder::root_certificates`; never unverified).
 //! - `conformance`: the `conformance` module, async checks any
 //!   [`SessionStore`] must pass, for backend authors' tests.
 //! - `test-util`: the `test_util` module, for tests: a loopback
