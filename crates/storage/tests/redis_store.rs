@@ -761,7 +761,10 @@ async fn the_system_roots_stay_trusted_with_a_bundle() {
 #[tokio::test]
 #[ignore = "run by the_system_roots_stay_trusted_with_a_bundle, with its environment"]
 async fn system_roots_child() {
-    let url = std::env::var(CHILD_URL_VAR).expect("run by its parent test");
+    // Outside its parent (`--include-ignored`), there is nothing to check.
+    let Ok(url) = std::env::var(CHILD_URL_VAR) else {
+        return;
+    };
     let bundle = std::fs::read(std::env::var_os(CHILD_BUNDLE_VAR).unwrap()).unwrap();
     let store = RedisStore::builder(url)
         .prefix(RedisServer::unique_prefix())
