@@ -55,8 +55,8 @@ pub(super) fn open_client(url: &str, root_certificates: Option<&[u8]>) -> StoreR
             )
             .map_err(|_| {
                 invalid(
-                    "the PEM bundle of root certificates for Redis is not usable: give a PEM bundle of CA \
-                     certificates",
+                    "the PEM bundle of root certificates for Redis is not usable: give a PEM \
+                     bundle of CA certificates",
                 )
             })
         }
@@ -69,29 +69,30 @@ pub(super) fn open_client(url: &str, root_certificates: Option<&[u8]>) -> StoreR
 ///
 /// The messages never quote the bundle: a file given by mistake (a private
 /// key) must not end up in a log.
-pub(super) fn bundle_certificates(pem: &[u8]) -> StoreResult<Vec<CertificateDer<'static>>> {
+fn bundle_certificates(pem: &[u8]) -> StoreResult<Vec<CertificateDer<'static>>> {
     let invalid = |message: &str| StoreError::new(StoreErrorKind::InvalidInput, message);
     let mut certs = Vec::new();
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|_| {
             invalid(
-                "the PEM bundle of root certificates for Redis is not valid PEM (a -----BEGIN ...----- block \
-                 has no matching -----END line, or its base64 does not decode): give a PEM \
-                 bundle of CA certificates",
+                "the PEM bundle of root certificates for Redis is not valid PEM (a \
+                 -----BEGIN ...----- block has no matching -----END line, or its base64 does not \
+                 decode): give a PEM bundle of CA certificates",
             )
         })?;
         if RootCertStore::empty().add(cert.clone()).is_err() {
             return Err(invalid(
-                "a certificate in the PEM bundle of root certificates for Redis cannot be used as a trust \
-                 anchor (it does not parse as X.509): give a PEM bundle of CA certificates",
+                "a certificate in the PEM bundle of root certificates for Redis cannot be used \
+                 as a trust anchor (it does not parse as X.509): give a PEM bundle of CA \
+                 certificates",
             ));
         }
         certs.push(cert);
     }
     if certs.is_empty() {
         return Err(invalid(
-            "the PEM bundle of root certificates for Redis holds no certificate: give PEM text with at least \
-             one -----BEGIN CERTIFICATE----- block",
+            "the PEM bundle of root certificates for Redis holds no certificate: give PEM text \
+             with at least one -----BEGIN CERTIFICATE----- block",
         ));
     }
     Ok(certs)
@@ -105,7 +106,10 @@ pub(super) fn bundle_certificates(pem: &[u8]) -> StoreResult<Vec<CertificateDer<
 fn system_roots() -> Vec<CertificateDer<'static>> {
     let found = rustls_native_certs::load_native_certs();
     for error in &found.errors {
-        tracing::warn!(%error, "a system root certificate could not be read; it is not trusted for Redis");
+        tracing::warn!(
+            %error,
+            "a system root certificate could not be read; it is not trusted for Redis"
+        );
     }
     found
         .certs
@@ -115,7 +119,7 @@ fn system_roots() -> Vec<CertificateDer<'static>> {
 }
 
 /// `certs` as one PEM bundle, the form the `redis` crate takes roots in.
-pub(super) fn to_pem<'a>(certs: impl IntoIterator<Item = &'a CertificateDer<'a>>) -> Vec<u8> {
+fn to_pem<'a>(certs: impl IntoIterator<Item = &'a CertificateDer<'a>>) -> Vec<u8> {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
 
@@ -177,7 +181,8 @@ pub(super) fn tls_store_error(what: &str, tls: &rustls::Error) -> StoreError {
     match tls {
         rustls::Error::InvalidCertificate(_) => StoreError::unavailable(format!(
             "cannot {what}: the Redis server's TLS certificate was refused ({tls}): if its CA is \
-             your own, trust that CA's PEM bundle with RedisStoreBuilder::root_certificates; check that the URL names the host the certificate is for"
+             your own, trust that CA's PEM bundle with RedisStoreBuilder::root_certificates; check \
+             that the URL names the host the certificate is for"
         )),
         _ => StoreError::unavailable(format!(
             "cannot {what}: the TLS handshake with Redis failed ({tls}): check that the port \
