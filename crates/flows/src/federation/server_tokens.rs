@@ -335,13 +335,17 @@ impl Federation {
             .routing
             .credentials_for(server)
             .ok_or_else(|| no_credentials(server))?;
-        // The server's own token endpoint, as its /rest/info names it, but
-        // only on the server's origin: the password goes nowhere else.
+        // The server's own token endpoint, as its /rest/info names it
+        // (`.../tokens/` and `.../tokens` mean `.../tokens/generateToken`),
+        // but only on the server's origin: the password goes nowhere else.
         let url = match self.server_info(server).await {
-            Ok(info) => info
-                .token_services_url()
-                .filter(|u| Origin::of(u).ok().as_ref() == Some(server.origin()))
-                .cloned(),
+            Ok(info) => match info.generate_token_url() {
+                Ok(url) => url.filter(|u| Origin::of(u).ok().as_ref() == Some(server.origin())),
+                Err(err) => {
+                    tracing::debug!(server = %server, error = %err, "ignoring the server's tokenServicesUrl");
+                    None
+                }
+            },
             Err(_) => None,
         }
         .unwrap_or_else(|| server.generate_token_url());
