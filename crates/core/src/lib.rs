@@ -168,7 +168,7 @@ pub use security::{PortalSecurity, SignInMethod, WebTierScheme, parse_www_authen
 pub use server::ServerRoot;
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
-pub use server_info::ServerInfo;
+pub use server_info::{ServerInfo, generate_token_endpoint};
 pub use time::{Clock, CoarseSystemClock, ManualClock, SystemClock, Timestamp};
 pub use token::{Freshness, MAX_LIFETIME_SECS, RefreshToken, Token};
 #[cfg(feature = "wire")]

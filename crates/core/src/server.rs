@@ -115,6 +115,51 @@ impl ServerRoot {
         self.join(&["tokens", "generateToken"])
     }
 
+    /// `{root}/admin/generateToken`: where a standalone server's Administrator
+    /// API (`{root}/admin/...`) gets its tokens. Tokens from
+    /// [`generate_token_url`](Self::generate_token_url) are refused there.
+    pub fn admin_generate_token_url(&self) -> Url {
+        self.join(&["admin", "generateToken"])
+    }
+
+    /// Whether `url` is an Administrator API URL of this server:
+    /// `{root}/admin` or below it (the segment compared ignoring ASCII case),
+    /// on this server's origin. `{root}/rest/admin/...` (the REST admin of
+    /// hosted services) is not: it takes ordinary tokens.
+    ///
+    /// ```
+    /// use arcgis_auth_core::ServerRoot;
+    /// use url::Url;
+    ///
+    /// let root = ServerRoot::parse("https://gis.example.com/arcgis").unwrap();
+    /// let is_admin = |s: &str| root.is_admin_url(&Url::parse(s).unwrap());
+    /// assert!(is_admin("https://gis.example.com/arcgis/admin/services?f=json"));
+    /// assert!(!is_admin("https://gis.example.com/arcgis/rest/admin/services"));
+    /// assert!(!is_admin("https://other.example.com/arcgis/admin/services"));
+    /// assert_eq!(
+    ///     root.admin_generate_token_url().as_str(),
+    ///     "https://gis.example.com/arcgis/admin/generateToken"
+    /// );
+    /// ```
+    pub fn is_admin_url(&self, url: &Url) -> bool {
+        if !self.contains(url) {
+            return false;
+        }
+        let depth = self
+            .root
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .count();
+        url.path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .nth(depth)
+            .is_some_and(|s| s.eq_ignore_ascii_case("admin"))
+    }
+
     /// Whether `url` lies under this root (same origin and path prefix, segment-wise).
     pub fn contains(&self, url: &Url) -> bool {
         if Origin::of(url).ok().as_ref() != Some(&self.origin) {
@@ -243,6 +288,39 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn admin_urls_are_the_roots_admin_segment() {
+        let r = ServerRoot::parse("https://h.example/arcgis").unwrap();
+        let admin = |s: &str| r.is_admin_url(&Url::parse(s).unwrap());
+        assert!(admin("https://h.example/arcgis/admin"));
+        assert!(admin("https://h.example/arcgis/admin/"));
+        assert!(admin("https://H.example:443/arcgis/Admin/machines?f=json"));
+        assert!(admin("https://h.example/arcgis//admin/services"));
+        for not in [
+            "https://h.example/arcgis/rest/admin/services",
+            "https://h.example/arcgis/rest/services/admin/MapServer",
+            "https://h.example/arcgis/administrator",
+            "https://h.example/arcgis",
+            "https://h.example/admin",
+            "https://h.example/arcgis2/admin",
+            "http://h.example/arcgis/admin",
+            "https://h.example:6443/arcgis/admin",
+            "https://h.example.evil.example/arcgis/admin",
+        ] {
+            assert!(!admin(not), "{not}");
+        }
+        assert_eq!(
+            r.admin_generate_token_url().as_str(),
+            "https://h.example/arcgis/admin/generateToken"
+        );
+        let bare = ServerRoot::parse("https://h.example:6443/admin/login").unwrap();
+        assert!(bare.is_admin_url(&Url::parse("https://h.example:6443/admin/x").unwrap()));
+        assert_eq!(
+            bare.admin_generate_token_url().as_str(),
+            "https://h.example:6443/admin/generateToken"
+        );
     }
 
     #[test]

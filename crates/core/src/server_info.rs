@@ -180,11 +180,94 @@ impl ServerInfo {
         self.token_services_url.as_ref()
     }
 
+    /// The `generateToken` endpoint that [`token_services_url`](Self::token_services_url)
+    /// names, normalised by [`generate_token_endpoint`]: `None` when the
+    /// server names none.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidUrl`](crate::ErrorKind::InvalidUrl) when the
+    /// value is not a token service URL.
+    pub fn generate_token_url(&self) -> Result<Option<Url>> {
+        self.token_services_url
+            .as_ref()
+            .map(generate_token_endpoint)
+            .transpose()
+    }
+
     /// The server's default `generateToken` lifetime in minutes
     /// (`authInfo.shortLivedTokenValidity`).
     pub fn short_lived_token_validity_minutes(&self) -> Option<u32> {
         self.short_lived_token_validity
     }
+}
+
+/// The `generateToken` endpoint behind an `authInfo.tokenServicesUrl`.
+///
+/// Servers report it in several shapes: `.../tokens/`, `.../tokens`,
+/// `.../tokens/generateToken` or, for a federated server, the portal's
+/// `.../sharing/rest/generateToken`. The first two gain `generateToken`; a
+/// trailing slash after `generateToken` is dropped, as are a query and a
+/// fragment. Only the path's last segments are compared, ignoring ASCII case.
+///
+/// ```
+/// use arcgis_auth_core::generate_token_endpoint;
+/// use url::Url;
+///
+/// let url = Url::parse("https://gis.example.com/arcgis/tokens/").unwrap();
+/// assert_eq!(
+///     generate_token_endpoint(&url).unwrap().as_str(),
+///     "https://gis.example.com/arcgis/tokens/generateToken"
+/// );
+/// ```
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidUrl`](crate::ErrorKind::InvalidUrl) for anything
+/// else: another path, a scheme other than `http`/`https`, or a user name
+/// or password in the URL.
+pub fn generate_token_endpoint(url: &Url) -> Result<Url> {
+    // Never repeat a password, even in a URL that should not carry one.
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    let refuse = |why: &str| {
+        crate::error::Error::new(
+            crate::error::ErrorKind::InvalidUrl,
+            format!(
+                "the server's tokenServicesUrl {} {why}: ask its administrator to correct \
+                 authInfo.tokenServicesUrl, or give the server's token URL yourself",
+                crate::portal::redact_query(&shown)
+            ),
+        )
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(refuse("is not an http or https URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("contains a user name or password"));
+    }
+    let mut segments: Vec<String> = url
+        .path_segments()
+        .map(|s| s.map(str::to_owned).collect())
+        .unwrap_or_default();
+    while segments.last().is_some_and(|s| s.is_empty()) {
+        segments.pop();
+    }
+    match segments.last() {
+        Some(last) if last.eq_ignore_ascii_case("generateToken") => {}
+        Some(last) if last.eq_ignore_ascii_case("tokens") => {
+            segments.push("generateToken".to_owned());
+        }
+        _ => return Err(refuse("does not end in /tokens or /generateToken")),
+    }
+    let mut endpoint = url.clone();
+    endpoint.set_query(None);
+    endpoint.set_fragment(None);
+    // The segments are still percent-encoded: set the path as text.
+    let path: String = segments.iter().map(|s| format!("/{s}")).collect();
+    endpoint.set_path(&path);
+    Ok(endpoint)
 }
 
 impl HttpClient {
@@ -324,6 +407,79 @@ mod tests {
             assert_eq!(info(deeper).owning_portal(), None, "{deeper}");
             assert!(!info(deeper).is_federated_with(&root), "{deeper}");
         }
+    }
+
+    #[test]
+    fn token_services_urls_are_normalised_to_generate_token() {
+        let endpoint = |s: &str| generate_token_endpoint(&Url::parse(s).unwrap());
+        for (given, expected) in [
+            (
+                "https://gis.example.com/arcgis/tokens/",
+                "https://gis.example.com/arcgis/tokens/generateToken",
+            ),
+            (
+                "https://gis.example.com/arcgis/tokens",
+                "https://gis.example.com/arcgis/tokens/generateToken",
+            ),
+            (
+                "https://gis.example.com/arcgis/tokens/generateToken",
+                "https://gis.example.com/arcgis/tokens/generateToken",
+            ),
+            (
+                "https://gis.example.com/arcgis/tokens/generateToken/",
+                "https://gis.example.com/arcgis/tokens/generateToken",
+            ),
+            (
+                "https://gis.example.com:6443/arcgis/Tokens//?f=json#x",
+                "https://gis.example.com:6443/arcgis/Tokens/generateToken",
+            ),
+            (
+                "https://gis.example.com/portal/sharing/rest/generateToken",
+                "https://gis.example.com/portal/sharing/rest/generateToken",
+            ),
+            (
+                "https://gis.example.com/tokens/",
+                "https://gis.example.com/tokens/generateToken",
+            ),
+            (
+                "https://gis.example.com/a%20b/tokens",
+                "https://gis.example.com/a%20b/tokens/generateToken",
+            ),
+        ] {
+            assert_eq!(endpoint(given).unwrap().as_str(), expected, "{given}");
+        }
+        for junk in [
+            "https://gis.example.com/",
+            "https://gis.example.com/arcgis",
+            "https://gis.example.com/arcgis/rest/info",
+            "https://gis.example.com/arcgis/tokens/other",
+            "https://gis.example.com/arcgis/generateTokens",
+            "ftp://gis.example.com/arcgis/tokens/",
+            "file:///arcgis/tokens/",
+            "data:text/plain,tokens",
+            "https://jdoe:pw@gis.example.com/arcgis/tokens/",
+        ] {
+            let err = endpoint(junk).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{junk}");
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
+        // Through ServerInfo: absent, normalised, refused.
+        let info = |auth: &str| ServerInfo::from_body(auth.as_bytes()).unwrap();
+        assert_eq!(info("{}").generate_token_url().unwrap(), None);
+        assert_eq!(
+            info(r#"{"authInfo":{"tokenServicesUrl":"https://h.example/arcgis/tokens/"}}"#)
+                .generate_token_url()
+                .unwrap()
+                .map(String::from),
+            Some("https://h.example/arcgis/tokens/generateToken".to_owned())
+        );
+        assert_eq!(
+            info(r#"{"authInfo":{"tokenServicesUrl":"https://h.example/arcgis/rest"}}"#)
+                .generate_token_url()
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidUrl
+        );
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub enum Route {
     /// A trusted standalone server with its own credentials: a token from its
     /// own `generateToken`.
     TrustedServer(ServerRoot),
+    /// An Administrator API URL (`{root}/admin/...`, see
+    /// [`ServerRoot::is_admin_url`]) of a trusted standalone server with its
+    /// own credentials: a token from its `admin/generateToken`, which is
+    /// the only kind the Administrator API accepts.
+    TrustedServerAdmin(ServerRoot),
     /// An ArcGIS Online hosted service (`https://*.arcgis.com`) while the
     /// portal is ArcGIS Online: the portal token.
     ArcGisOnline,
@@ -325,6 +330,9 @@ impl TokenRouting {
     fn route_origin(&self, url: &Url, origin: &Origin) -> Route {
         if let Some(trusted) = self.trusted_servers.iter().find(|t| t.root.contains(url)) {
             return match trusted.credentials {
+                Some(_) if trusted.root.is_admin_url(url) => {
+                    Route::TrustedServerAdmin(trusted.root.clone())
+                }
                 Some(_) => Route::TrustedServer(trusted.root.clone()),
                 None => Route::Trusted,
             };
@@ -586,6 +594,14 @@ mod tests {
             r.route(&url(
                 "https://own.example.com/arcgis/rest/services/A/MapServer"
             )),
+            Route::TrustedServer(_)
+        ));
+        assert_eq!(
+            r.route(&url("https://own.example.com/arcgis/admin/services?f=json")),
+            Route::TrustedServerAdmin(ServerRoot::parse("https://own.example.com/arcgis").unwrap())
+        );
+        assert!(matches!(
+            r.route(&url("https://own.example.com/arcgis/rest/admin/services")),
             Route::TrustedServer(_)
         ));
         assert!(

@@ -34,6 +34,12 @@ pub enum Endpoint {
     ServerServices,
     /// `{server root}/tokens/generateToken` of a standalone server.
     ServerGenerateToken,
+    /// `{server root}/admin/generateToken` of a standalone server: tokens
+    /// for its Administrator API.
+    ServerAdminGenerateToken,
+    /// `{server root}/admin/...` (any other path under `admin`) of a
+    /// standalone server: its Administrator API, open only to its admin tokens.
+    ServerAdmin,
     /// Any other path (answered with ArcGIS's "Invalid URL" error).
     Unknown,
 }
@@ -56,6 +62,8 @@ impl Endpoint {
             Endpoint::ServerInfo => "rest/info",
             Endpoint::ServerServices => "rest/services/...",
             Endpoint::ServerGenerateToken => "tokens/generateToken",
+            Endpoint::ServerAdminGenerateToken => "admin/generateToken",
+            Endpoint::ServerAdmin => "admin/...",
             Endpoint::Unknown => "?",
         }
     }

@@ -191,7 +191,8 @@ impl Server {
 
     /// A standalone server (no `owningSystemUrl`): its services accept only
     /// tokens from its own `tokens/generateToken` (username and password of
-    /// the portal's users).
+    /// the portal's users), and its Administrator API (`{root}/admin/...`)
+    /// only tokens from its `admin/generateToken`.
     pub fn standalone(name: impl Into<String>) -> Self {
         Server::new(name, Federation::Standalone)
     }

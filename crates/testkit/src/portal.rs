@@ -419,6 +419,22 @@ impl FakeServer {
         self.root.generate_token_url().to_string()
     }
 
+    /// `{root}/admin/generateToken`: tokens for a standalone server's
+    /// Administrator API.
+    pub fn admin_generate_token_url(&self) -> String {
+        self.root.admin_generate_token_url().to_string()
+    }
+
+    /// `{root}/admin/{path}`: a standalone server's Administrator API (any
+    /// path works), open only to tokens from its `admin/generateToken`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!(
+            "{}/admin/{}",
+            self.root.as_url().as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+
     /// The underlying wiremock server.
     pub fn mock_server(&self) -> &MockServer {
         &self.mock

@@ -118,6 +118,8 @@ pub(crate) enum Audience<'a> {
     Portal,
     /// The named server.
     Server(&'a str),
+    /// The named server's Administrator API (`{root}/admin/...`).
+    ServerAdmin(&'a str),
 }
 
 /// Why a token was refused.
@@ -353,8 +355,9 @@ impl State {
         let record = self.access.get(token).ok_or(Refusal::Unknown)?;
         let audience_ok = match (&record.kind, audience) {
             (TokenKind::Server { server }, Audience::Server(name)) => server == name,
-            (TokenKind::Server { .. }, Audience::Portal) => false,
-            (_, Audience::Server(_)) => false,
+            (TokenKind::ServerAdmin { server }, Audience::ServerAdmin(name)) => server == name,
+            (TokenKind::Server { .. } | TokenKind::ServerAdmin { .. }, Audience::Portal) => false,
+            (_, Audience::Server(_) | Audience::ServerAdmin(_)) => false,
             (_, Audience::Portal) => true,
         };
         if !audience_ok {

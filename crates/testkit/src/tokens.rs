@@ -33,6 +33,13 @@ pub enum TokenKind {
         /// The server's name.
         server: String,
     },
+    /// A token for the Administrator API (`{root}/admin/...`) of the named
+    /// standalone server, from its `admin/generateToken`. Its services
+    /// refuse it, and its Administrator API refuses every other token.
+    ServerAdmin {
+        /// The server's name.
+        server: String,
+    },
 }
 
 /// One token the fake portal issued, as recorded in

@@ -327,3 +327,63 @@ async fn standalone_server_has_its_own_token_service() {
         standalone.server_root()
     );
 }
+
+#[tokio::test]
+async fn a_standalone_servers_admin_api_takes_only_its_admin_tokens() {
+    let portal = portal_with_servers().await;
+    let standalone = portal.server("standalone").unwrap();
+    let form = [
+        ("username", USERNAME),
+        ("password", PASSWORD),
+        ("f", "json"),
+    ];
+    let admin = post_json(&standalone.admin_generate_token_url(), &form).await;
+    let admin = admin["token"].as_str().unwrap().to_owned();
+    let service = post_json(&standalone.generate_token_url(), &form).await;
+    let service = service["token"].as_str().unwrap().to_owned();
+    let machines = standalone.admin_url("machines");
+
+    let ok = get_with_token(&machines, Some(&admin)).await;
+    assert_eq!(ok["user"], USERNAME, "{ok}");
+    assert_eq!(ok["path"], "/admin/machines");
+    // The admin error shape: no token, a service token, a portal token.
+    let missing = get_with_token(&machines, None).await;
+    assert_eq!(missing["status"], "error");
+    assert_eq!(missing["code"], 499);
+    assert!(
+        missing["messages"][0]
+            .as_str()
+            .unwrap()
+            .contains("Token not found")
+    );
+    let refused = get_with_token(&machines, Some(&service)).await;
+    assert_eq!(
+        (&refused["status"], &refused["code"]),
+        (&json!("error"), &json!(498))
+    );
+    let portal_token = generate(&portal, &[("username", USERNAME), ("password", PASSWORD)]).await;
+    let refused = get_with_token(&machines, portal_token["token"].as_str()).await;
+    assert_eq!(refused["code"], 498, "{refused}");
+    // An admin token opens neither the services nor the portal.
+    let services = get_with_token(&standalone.service_url("a/MapServer"), Some(&admin)).await;
+    assert_eq!(services["error"]["code"], 498);
+    let community = get_with_token(&portal.url("community/self"), Some(&admin)).await;
+    assert_eq!(community["error"]["code"], 498);
+    // Federated servers have no Administrator API of their own here.
+    let federated = post_json(
+        &portal.server("server1").unwrap().admin_generate_token_url(),
+        &form,
+    )
+    .await;
+    assert!(federated["token"].is_null(), "{federated}");
+    let calls = portal.calls();
+    assert_eq!(
+        calls.server("standalone", Endpoint::ServerAdminGenerateToken),
+        1
+    );
+    assert_eq!(calls.server("standalone", Endpoint::ServerAdmin), 4);
+    let kinds: Vec<TokenKind> = portal.issued_tokens().into_iter().map(|t| t.kind).collect();
+    assert!(kinds.contains(&TokenKind::ServerAdmin {
+        server: "standalone".into()
+    }));
+}

@@ -33,7 +33,7 @@ use std::time::Duration;
 use arcgis_auth_core::{HttpClient, ServerInfo, ServerRoot, Timestamp};
 
 use self::info_cache::InfoCache;
-use self::server_tokens::Tokens;
+use self::server_tokens::{OwnEndpoint, Tokens};
 use crate::access::AccessToken;
 use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::manager::TokenManager;
@@ -78,7 +78,8 @@ pub enum Credential {
     /// The portal token (from the [`TokenManager`]).
     Portal(AccessToken),
     /// A server token: issued by the portal for a federated server, or by a
-    /// trusted standalone server's own `generateToken`.
+    /// trusted standalone server's own `tokens/generateToken` (or its
+    /// `admin/generateToken`, for its Administrator API).
     Server {
         /// The server it is for.
         server: ServerRoot,
@@ -253,7 +254,11 @@ impl Federation {
             }
             Route::TrustedServer(server) => Ok(Some(Credential::Server {
                 server: server.clone(),
-                token: self.own_token(server).await?,
+                token: self.own_token(server, OwnEndpoint::Tokens).await?,
+            })),
+            Route::TrustedServerAdmin(server) => Ok(Some(Credential::Server {
+                server: server.clone(),
+                token: self.own_token(server, OwnEndpoint::Admin).await?,
             })),
             Route::Federation {
                 server,

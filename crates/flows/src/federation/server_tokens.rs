@@ -137,8 +137,20 @@ pub(super) struct Tokens {
     pub(super) portal: Option<AccessToken>,
     /// Federated server tokens: all dropped when the portal token changes.
     pub(super) federated: HashMap<ServerRoot, Arc<Slot>>,
-    /// Tokens from trusted standalone servers' own `generateToken`.
+    /// Tokens from trusted standalone servers' own `tokens/generateToken`.
     pub(super) own: HashMap<ServerRoot, Arc<Slot>>,
+    /// Tokens from trusted standalone servers' `admin/generateToken`, for
+    /// their Administrator API only.
+    pub(super) admin: HashMap<ServerRoot, Arc<Slot>>,
+}
+
+/// Which of a standalone server's own token endpoints a token comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OwnEndpoint {
+    /// `tokens/generateToken` (or what `/rest/info` names): for its services.
+    Tokens,
+    /// `admin/generateToken`: for its Administrator API (`{root}/admin/...`).
+    Admin,
 }
 
 impl Federation {
@@ -148,11 +160,15 @@ impl Federation {
     pub(super) fn server_token_rejected(&self, server: &ServerRoot, token: &AccessToken) {
         let slots: Vec<Arc<Slot>> = {
             let tokens = lock(&self.inner.tokens);
-            [tokens.federated.get(server), tokens.own.get(server)]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect()
+            [
+                tokens.federated.get(server),
+                tokens.own.get(server),
+                tokens.admin.get(server),
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
         };
         for slot in slots {
             if !slot.drop_if(token) {
@@ -306,21 +322,30 @@ impl Federation {
         }
     }
 
-    /// A token from a trusted standalone server's own `generateToken`.
-    pub(super) async fn own_token(&self, server: &ServerRoot) -> Result<AccessToken> {
+    /// A token from a trusted standalone server's own `generateToken`
+    /// (`endpoint` says which).
+    pub(super) async fn own_token(
+        &self,
+        server: &ServerRoot,
+        endpoint: OwnEndpoint,
+    ) -> Result<AccessToken> {
         if self.inner.routing.credentials_for(server).is_none() {
             return Err(no_credentials(server));
         }
         let slot = {
             let mut tokens = lock(&self.inner.tokens);
-            Arc::clone(tokens.own.entry(server.clone()).or_default())
+            let slots = match endpoint {
+                OwnEndpoint::Tokens => &mut tokens.own,
+                OwnEndpoint::Admin => &mut tokens.admin,
+            };
+            Arc::clone(slots.entry(server.clone()).or_default())
         };
         let fetched = slot
             .get_or_fetch(
                 || self.now(),
                 || {
                     let (this, server, into) = (self.clone(), server.clone(), Arc::clone(&slot));
-                    async move { Ok(this.fetch_own(&into, &server).await) }
+                    async move { Ok(this.fetch_own(&into, &server, endpoint).await) }
                 },
             )
             .await;
@@ -329,28 +354,28 @@ impl Federation {
     }
 
     /// The one fetch of a standalone server's own token.
-    async fn fetch_own(&self, slot: &Slot, server: &ServerRoot) -> Result<AccessToken> {
+    async fn fetch_own(
+        &self,
+        slot: &Slot,
+        server: &ServerRoot,
+        endpoint: OwnEndpoint,
+    ) -> Result<AccessToken> {
         let credentials = self
             .inner
             .routing
             .credentials_for(server)
             .ok_or_else(|| no_credentials(server))?;
-        // The server's own token endpoint, as its /rest/info names it, but
-        // only on the server's origin: the password goes nowhere else.
-        let url = match self.server_info(server).await {
-            Ok(info) => info
-                .token_services_url()
-                .filter(|u| Origin::of(u).ok().as_ref() == Some(server.origin()))
-                .cloned(),
-            Err(_) => None,
-        }
-        .unwrap_or_else(|| server.generate_token_url());
+        let url = match endpoint {
+            OwnEndpoint::Tokens => self.own_token_url(server).await,
+            // Always on the server's own root: /rest/info names no admin endpoint.
+            OwnEndpoint::Admin => server.admin_generate_token_url(),
+        };
         let request = GenerateTokenRequest::password(
             credentials.username.clone(),
             credentials.password.clone(),
             credentials.binding.clone(),
         );
-        tracing::debug!(server = %server, "asking a standalone server for its own token");
+        tracing::debug!(server = %server, admin = endpoint == OwnEndpoint::Admin, "asking a standalone server for its own token");
         match request
             .send(&self.inner.http, &url, self.inner.manager.clock().as_ref())
             .await
@@ -362,6 +387,24 @@ impl Federation {
             }
             Err(err) => slot.still_valid(self.now()).ok_or_else(|| err.into()),
         }
+    }
+
+    /// Where a standalone server's own service tokens come from.
+    async fn own_token_url(&self, server: &ServerRoot) -> url::Url {
+        // The server's own token endpoint, as its /rest/info names it
+        // (`.../tokens/` and `.../tokens` mean `.../tokens/generateToken`),
+        // but only on the server's origin: the password goes nowhere else.
+        match self.server_info(server).await {
+            Ok(info) => match info.generate_token_url() {
+                Ok(url) => url.filter(|u| Origin::of(u).ok().as_ref() == Some(server.origin())),
+                Err(err) => {
+                    tracing::debug!(server = %server, error = %err, "ignoring the server's tokenServicesUrl");
+                    None
+                }
+            },
+            Err(_) => None,
+        }
+        .unwrap_or_else(|| server.generate_token_url())
     }
 
     /// A server token saved in the session record for the current portal token.

@@ -308,3 +308,84 @@ async fn every_transport_is_accepted_by_the_portal_and_none_uses_the_url() {
     assert_eq!(kit.portal.calls().secrets_in_url(), 0);
     finish(kit).await;
 }
+
+#[tokio::test]
+async fn a_trusted_standalone_servers_admin_api_gets_an_admin_token_that_goes_nowhere_else() {
+    use arcgis_auth_flows::federation::Federation;
+    use arcgis_auth_flows::middleware::ArcGisAuth;
+    use arcgis_auth_flows::routing::{ServerCredentials, TokenRouting};
+    use arcgis_auth_testkit::PASSWORD;
+
+    let kit = Kit::start().await;
+    let manager = kit.user_manager().await;
+    let standalone = kit.portal.server(STANDALONE).unwrap();
+    let foreign = kit.portal.server(FOREIGN).unwrap();
+    let machines = standalone.admin_url("machines");
+
+    // The fake's Administrator API refuses a service token of its own server,
+    // in the admin error shape: only an admin/generateToken token opens it.
+    let plain = reqwest::Client::new();
+    let form = [
+        ("username", USERNAME),
+        ("password", PASSWORD),
+        ("client", "requestip"),
+        ("f", "json"),
+    ];
+    let service_token = json_of(
+        plain
+            .post(standalone.generate_token_url())
+            .form(&form)
+            .send()
+            .await,
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = json_of(
+        plain
+            .get(format!("{machines}?f=json"))
+            .header("X-Esri-Authorization", format!("Bearer {service_token}"))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(refused["status"], "error", "{refused}");
+    assert_eq!(refused["code"], 498, "{refused}");
+    let anonymous = json_of(plain.get(format!("{machines}?f=json")).send().await).await;
+    assert_eq!(anonymous["code"], 499, "{anonymous}");
+
+    let routing = TokenRouting::new(kit.portal.portal()).trust_server_with_credentials(
+        standalone.server_root(),
+        ServerCredentials::new(USERNAME, PASSWORD.into()),
+    );
+    let federation = Federation::new(manager.clone(), routing, kit.http.clone());
+    let client = ArcGisAuth::from_federation(federation)
+        .into_client()
+        .unwrap();
+
+    // The Administrator API gets an admin token, fetched once and reused; the
+    // services of the same server get a service token of their own.
+    for _ in 0..2 {
+        let answer = get_json(&client, &machines).await;
+        assert_eq!(answer["user"], USERNAME, "{answer}");
+        assert_eq!(answer["path"], "/admin/machines", "{answer}");
+    }
+    let service = get_json(&client, &standalone.service_url("A/MapServer")).await;
+    assert_eq!(service["user"], USERNAME, "{service}");
+    let calls = kit.portal.calls();
+    assert_eq!(
+        calls.server(STANDALONE, Endpoint::ServerAdminGenerateToken),
+        1
+    );
+    assert_eq!(calls.server(STANDALONE, Endpoint::ServerGenerateToken), 2);
+    assert_eq!(calls.server(STANDALONE, Endpoint::ServerAdmin), 4);
+
+    // Another origin's /admin/ URL gets nothing: neither the admin token nor
+    // any other.
+    let answer = get_json(&client, &foreign.admin_url("machines")).await;
+    assert!(answer.get("user").is_none(), "{answer}");
+    assert_server_saw_no_token(&kit, FOREIGN).await;
+    assert_eq!(kit.portal.calls().secrets_in_url(), 0);
+    finish(kit).await;
+}

@@ -771,3 +771,63 @@ async fn a_server_token_rejected_during_its_renewal_is_not_served_when_the_renew
     assert_eq!(generate_requests(&portal_server).await.len(), 2);
     drop_servers(vec![portal_server, server]).await;
 }
+
+#[tokio::test]
+async fn a_token_services_url_ending_in_tokens_means_its_generate_token() {
+    let portal_server = MockServer::start().await;
+    let portal = portal_of(&portal_server);
+    let session =
+        super::support::session(portal.clone(), SessionKind::User, Renewal::SignInAgain).await;
+    // Each server names its token service in another shape; junk falls back
+    // on the root's own tokens/generateToken.
+    for (reported, endpoint) in [
+        (
+            "/arcgis/custom/tokens/",
+            "/arcgis/custom/tokens/generateToken",
+        ),
+        (
+            "/arcgis/custom/tokens",
+            "/arcgis/custom/tokens/generateToken",
+        ),
+        (
+            "/arcgis/custom/tokens/generateToken",
+            "/arcgis/custom/tokens/generateToken",
+        ),
+        ("/arcgis/rest/info", "/arcgis/tokens/generateToken"),
+    ] {
+        let own = MockServer::start().await;
+        let body = json!({"authInfo": {"isTokenBasedSecurity": true,
+            "tokenServicesUrl": format!("{}{reported}", own.uri())}});
+        Mock::given(path("/arcgis/rest/info"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&own)
+            .await;
+        Mock::given(path("/arcgis/rest/services/A/MapServer"))
+            .respond_with(ok_json())
+            .mount(&own)
+            .await;
+        let clock = session.clock.clone();
+        Mock::given(method("POST"))
+            .and(path(endpoint))
+            .and(body_string_contains("username=svc"))
+            .respond_with(move |_: &Request| {
+                ResponseTemplate::new(200)
+                    .set_body_json(generate_token_answer("own-1", clock.now()))
+            })
+            .expect(1)
+            .mount(&own)
+            .await;
+        let root = ServerRoot::parse(&format!("{}/arcgis", own.uri())).unwrap();
+        let routing = TokenRouting::new(portal.clone())
+            .trust_server_with_credentials(root, ServerCredentials::new("svc", "pw".into()));
+        let (client, _) = client(&session, routing);
+        let url = format!("{}/arcgis/rest/services/A/MapServer?f=json", own.uri());
+        client.get(&url).send().await.unwrap();
+        let last = own.received_requests().await.unwrap().pop().unwrap();
+        assert_eq!(
+            esri_header(&last).as_deref(),
+            Some("Bearer own-1"),
+            "{reported}"
+        );
+    }
+}

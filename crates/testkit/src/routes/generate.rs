@@ -186,6 +186,7 @@ pub(super) fn server_generate(
     state: &mut State,
     server: Option<&str>,
     params: &Params,
+    admin: bool,
 ) -> ResponseTemplate {
     let Some(server) = server
         .and_then(|name| state.server_index(name))
@@ -205,9 +206,12 @@ pub(super) fn server_generate(
             .with_default(i64::from(server.short_lived_minutes))
             .grant(params.get("expiration"), state.settings.org_cap)
             .map_err(|()| unable("Invalid expiration."))?;
+        let server = server.name.clone();
         Ok(state.issue_access(
-            TokenKind::Server {
-                server: server.name.clone(),
+            if admin {
+                TokenKind::ServerAdmin { server }
+            } else {
+                TokenKind::Server { server }
             },
             caller.username,
             None,

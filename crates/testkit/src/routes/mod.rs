@@ -72,6 +72,10 @@ fn classify(state: &State, site: Site, request: &Request) -> Classified {
                 Endpoint::ServerServices
             } else if trimmed == "tokens/generateToken" {
                 Endpoint::ServerGenerateToken
+            } else if trimmed == "admin/generateToken" {
+                Endpoint::ServerAdminGenerateToken
+            } else if trimmed == "admin" || trimmed.starts_with("admin/") {
+                Endpoint::ServerAdmin
             } else {
                 Endpoint::Unknown
             };
@@ -147,13 +151,17 @@ fn route(
             generate::portal_generate(state, params, request, web_user)
         }
         Endpoint::ServerGenerateToken if post => {
-            generate::server_generate(state, c.server.as_deref(), params)
+            generate::server_generate(state, c.server.as_deref(), params, false)
+        }
+        Endpoint::ServerAdminGenerateToken if post => {
+            generate::server_generate(state, c.server.as_deref(), params, true)
         }
         Endpoint::SignIn
         | Endpoint::Token
         | Endpoint::RevokeToken
         | Endpoint::GenerateToken
-        | Endpoint::ServerGenerateToken => wire::post_required(),
+        | Endpoint::ServerGenerateToken
+        | Endpoint::ServerAdminGenerateToken => wire::post_required(),
         Endpoint::Info => resources::info(state, params),
         Endpoint::PortalsSelf => resources::portals_self(state, params, request),
         Endpoint::CommunitySelf => resources::community_self(state, params, request),
@@ -161,6 +169,9 @@ fn route(
         Endpoint::ServerInfo => server::info(state, c.server.as_deref(), params),
         Endpoint::ServerServices => {
             server::services(state, c.server.as_deref(), params, request, &c.rest)
+        }
+        Endpoint::ServerAdmin => {
+            server::admin(state, c.server.as_deref(), params, request, &c.rest)
         }
         Endpoint::Unknown => wire::invalid_url(),
     }

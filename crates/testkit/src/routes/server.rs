@@ -44,6 +44,53 @@ pub(super) fn info(state: &State, server: Option<&str>, params: &Params) -> Resp
     wire::json_ok(body)
 }
 
+/// `{server}/admin/...` of a standalone server: only its tokens from
+/// `admin/generateToken` open it. Refusals in the Administrator API's shape
+/// (`{"status":"error","messages":[...],"code":...}`, HTTP 200): 499 without
+/// a token, 498 for any other token (a service token of this server too).
+pub(super) fn admin(
+    state: &State,
+    server: Option<&str>,
+    params: &Params,
+    request: &Request,
+    path: &str,
+) -> ResponseTemplate {
+    let Some(s) = server
+        .and_then(|n| state.server_index(n))
+        .and_then(|i| state.servers.get(i))
+        .filter(|s| s.federation == Federation::Standalone)
+    else {
+        return wire::invalid_url();
+    };
+    let admin_error = |code: u16, message: &str| {
+        wire::json_ok(json!({"status": "error", "messages": [message], "code": code}))
+    };
+    let Some(token) = wire::presented_token(request, params) else {
+        return admin_error(
+            499,
+            "Unauthorized access. Token not found. You can generate a token using the \
+             'generateToken' operation.",
+        );
+    };
+    let record = match state.check_access(
+        &token,
+        Audience::ServerAdmin(&s.name),
+        wire::referer(request),
+    ) {
+        Ok(r) => r,
+        Err(_) => return admin_error(498, "Invalid token."),
+    };
+    if !params.wants_json() {
+        return wire::html_without_f_json();
+    }
+    wire::json_ok(json!({
+        "path": path,
+        "server": s.name,
+        "user": record.username,
+        "resources": ["machines", "services", "security"],
+    }))
+}
+
 /// `{server}/rest/services/...`: only this server's tokens open it; 499
 /// without a token, 498 for any other token, both with HTTP 200.
 pub(super) fn services(
