@@ -355,18 +355,23 @@ fn plain_sharing_root(trimmed: &str) -> Result<String> {
     Ok(format!("{origin}{path}"))
 }
 
-/// `url` without its query and fragment, for messages and logs (a query may
-/// hold a token, a fragment an implicit-grant token).
-#[cfg(feature = "url")]
+/// `url` without its user name, password, query and fragment, for messages
+/// and logs (a query may hold a token, a fragment an implicit-grant token,
+/// the part before `@` a password).
 ///
 /// ```
-/// let url = url::Url::parse("https://gis.example.com/arcgis/rest/services?token=t0k#frag").unwrap();
+/// let url = url::Url::parse("https://jdoe:pa55@gis.example.com/arcgis/rest/services?token=t0k#frag").unwrap();
 /// assert_eq!(arcgis_auth_core::__private::redact_query(&url), "https://gis.example.com/arcgis/rest/services");
 /// ```
+#[cfg(feature = "url")]
 pub fn redact_query(url: &Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);
+    // Fails only for URLs that cannot have a user name (`mailto:`, ...),
+    // which then have none to hide.
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
     u.to_string()
 }
 
