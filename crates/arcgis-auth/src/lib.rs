@@ -47,6 +47,7 @@
 //! | `rustls` | yes | TLS by rustls with its aws-lc-rs provider, verified against the platform's roots |
 //! | `rustls-no-provider` | | TLS by rustls with the crypto provider your program installs |
 //! | `native-tls` | | TLS by the platform's library (OpenSSL on Linux, Secure Transport, SChannel) |
+//! | `pkcs12` | | PKCS#12 (`.p12`/`.pfx`) client certificates read in Rust, under rustls |
 //! | `http2` | yes | HTTP/2 to portals that offer it |
 //! | `system-proxy` | yes | the system's proxy settings (`HTTPS_PROXY`, ...) |
 //! | `redis` | | [`storage::RedisStore`]: sessions shared by a fleet of processes, over `redis://` or `rediss://` |

@@ -39,6 +39,7 @@
 //! | `rustls` | yes | TLS by rustls with aws-lc-rs, against the platform's roots |
 //! | `rustls-no-provider` | no | TLS by rustls with the crypto provider the program installs |
 //! | `native-tls` | no | TLS by the platform's library |
+//! | `pkcs12` | no | PKCS#12 client certificates read in Rust, for rustls ([`ClientCertificate::from_pkcs12_der`]) |
 //! | `http2` | yes | HTTP/2 to portals that offer it |
 //! | `system-proxy` | yes | the system's proxy settings |
 //!

@@ -13,6 +13,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::origin::Origin;
 use crate::security::SignInMethod;
 
+#[cfg(all(
+    feature = "pkcs12",
+    any(feature = "rustls", feature = "rustls-no-provider")
+))]
+mod pkcs12;
+
 /// A directory user's name and password for HTTP Basic at the web tier
 /// (LDAP, or Windows users over Basic).
 ///
@@ -123,44 +129,62 @@ impl ClientCertificate {
         })
     }
 
-    /// A PKCS#12 (`.p12`/`.pfx`) file and its password, read by the
-    /// platform's TLS library: with the `native-tls` feature. Without it
-    /// (rustls alone) this is [`ErrorKind::InvalidInput`] saying how to
-    /// convert the file to PEM once:
+    /// A PKCS#12 (`.p12`/`.pfx`) file and its password. Under rustls the
+    /// `pkcs12` feature reads it (the MAC is checked with the password, then
+    /// the key and its certificate chain are decrypted: PBES2 with AES, or the
+    /// legacy 3DES and RC2 ciphers of older exports); with `native-tls` alone
+    /// the platform's TLS library reads it. Without either this is
+    /// [`ErrorKind::InvalidInput`] saying how to convert the file to PEM once:
     /// `openssl pkcs12 -in cert.p12 -clcerts -nokeys -out cert.pem` and
     /// `openssl pkcs12 -in cert.p12 -nocerts -nodes -out key.pem`.
     ///
-    /// A wrong password or a file that is not PKCS#12 is [`ErrorKind::InvalidInput`].
+    /// A wrong password, a file that is not PKCS#12, or one without a private
+    /// key and its certificate are [`ErrorKind::InvalidInput`]; the password
+    /// never appears in the error.
     pub fn from_pkcs12_der(
         der: &[u8],
         password: &SecretString,
         label: impl Into<String>,
     ) -> Result<Self> {
-        #[cfg(feature = "native-tls")]
+        #[cfg(all(
+            feature = "pkcs12",
+            any(feature = "rustls", feature = "rustls-no-provider")
+        ))]
+        {
+            let (cert_pem, key_pem) = pkcs12::to_pem(der, password)?;
+            Self::from_pem(cert_pem.as_bytes(), &key_pem, label)
+        }
+        #[cfg(all(
+            feature = "native-tls",
+            not(all(
+                feature = "pkcs12",
+                any(feature = "rustls", feature = "rustls-no-provider")
+            ))
+        ))]
         {
             let identity = reqwest::Identity::from_pkcs12_der(der, password.expose_secret())
-                .map_err(|_| {
-                    Error::new(
-                        ErrorKind::InvalidInput,
-                        "the PKCS#12 file cannot be read: check its password, and that it is \
-                         a .p12/.pfx file holding a certificate and its key",
-                    )
-                })?;
+                .map_err(|_| pkcs12_unreadable())?;
             Ok(ClientCertificate {
                 identity,
                 label: label.into(),
                 native: true,
             })
         }
-        #[cfg(not(feature = "native-tls"))]
+        #[cfg(not(any(
+            feature = "native-tls",
+            all(
+                feature = "pkcs12",
+                any(feature = "rustls", feature = "rustls-no-provider")
+            )
+        )))]
         {
             let _ = (der, password, label.into());
             Err(Error::new(
                 ErrorKind::InvalidInput,
-                "PKCS#12 files are read by the platform's TLS library (the native-tls \
-                 feature), which this build does not use: convert the file to PEM once \
-                 (openssl pkcs12 -in FILE -clcerts -nokeys -out cert.pem; openssl pkcs12 \
-                 -in FILE -nocerts -nodes -out key.pem) and give the certificate and key",
+                "PKCS#12 files are read with the pkcs12 feature (or native-tls), which this \
+                 build does not have: turn it on, or convert the file to PEM once (openssl \
+                 pkcs12 -in FILE -clcerts -nokeys -out cert.pem; openssl pkcs12 -in FILE \
+                 -nocerts -nodes -out key.pem) and give the certificate and key",
             ))
         }
     }
@@ -169,6 +193,25 @@ impl ClientCertificate {
     pub fn label(&self) -> &str {
         &self.label
     }
+}
+
+/// A PKCS#12 file that its password does not open, or that is no PKCS#12.
+#[cfg(all(
+    feature = "__tls",
+    any(
+        feature = "native-tls",
+        all(
+            feature = "pkcs12",
+            any(feature = "rustls", feature = "rustls-no-provider")
+        )
+    )
+))]
+pub(crate) fn pkcs12_unreadable() -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        "the PKCS#12 file cannot be read: check its password, and that it is \
+         a .p12/.pfx file holding a certificate and its key",
+    )
 }
 
 #[cfg(feature = "__tls")]

@@ -479,10 +479,44 @@ async fn refused_certificates_are_told_apart_from_missing_ones() {
     assert_eq!(portal.calls().total(), 0);
 }
 
-/// PKCS#12 is read by the platform's TLS library: this runs with `native-tls`
-/// (and so under `--all-features`), against the testkit's rustls web tier.
-/// The certificate is made by rcgen; `openssl pkcs12 -export` packs it.
-#[cfg(feature = "native-tls")]
+#[cfg(any(feature = "pkcs12", feature = "native-tls"))]
+/// `openssl pkcs12 -export` packs alice's rcgen-made certificate and key
+/// with `extra` options into a `.p12` under `dir`, and returns its bytes.
+fn pkcs12_file(
+    dir: &std::path::Path,
+    alice: &TestCertificate,
+    name: &str,
+    extra: &[&str],
+) -> Vec<u8> {
+    std::fs::write(dir.join("alice.pem"), &alice.cert_pem).unwrap();
+    std::fs::write(dir.join("alice-key.pem"), &alice.key_pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-export",
+            "-in",
+            "alice.pem",
+            "-inkey",
+            "alice-key.pem",
+        ])
+        .args(["-out", name, "-passout", "pass:p12-pass-8812"])
+        .args(extra)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command (Debian: apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(dir.join(name)).unwrap()
+}
+
+/// PKCS#12 files sign in with their password: read in Rust under rustls
+/// (the `pkcs12` feature), by the platform's library with `native-tls`
+/// alone. Both the current export (PBES2 with AES, an HMAC-SHA-256 MAC) and
+/// the legacy one of Windows and OpenSSL 1.x (3DES, SHA-1) are read.
+#[cfg(any(feature = "pkcs12", feature = "native-tls"))]
 #[tokio::test]
 async fn a_pkcs12_file_signs_in_with_its_password() {
     use arcgis_auth_core::SecretString;
@@ -496,45 +530,76 @@ async fn a_pkcs12_file_signs_in_with_its_password() {
         .await;
     let alice = ca.client_certificate("alice").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("alice.pem"), &alice.cert_pem).unwrap();
-    std::fs::write(dir.path().join("alice-key.pem"), &alice.key_pem).unwrap();
-    let out = std::process::Command::new("openssl")
-        .args([
-            "pkcs12",
-            "-export",
-            "-in",
-            "alice.pem",
-            "-inkey",
-            "alice-key.pem",
-            "-out",
-            "alice.p12",
-            "-passout",
-            "pass:p12-pass-8812",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .expect("the openssl command (Debian: apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let der = std::fs::read(dir.path().join("alice.p12")).unwrap();
-
-    let wrong = ClientCertificate::from_pkcs12_der(&der, &SecretString::from("nope"), "alice.p12")
-        .unwrap_err();
-    assert_eq!(wrong.kind(), ErrorKind::InvalidInput);
-    assert!(!wrong.to_string().contains("p12-pass-8812"));
-    let identity =
-        ClientCertificate::from_pkcs12_der(&der, &SecretString::from("p12-pass-8812"), "alice.p12")
+    let legacy = [
+        "-certpbe",
+        "PBE-SHA1-3DES",
+        "-keypbe",
+        "PBE-SHA1-3DES",
+        "-macalg",
+        "sha1",
+    ];
+    for (name, extra) in [("alice.p12", &[][..]), ("alice-legacy.p12", &legacy[..])] {
+        let der = pkcs12_file(dir.path(), &alice, name, extra);
+        let wrong = ClientCertificate::from_pkcs12_der(&der, &SecretString::from("nope"), name)
+            .unwrap_err();
+        assert_eq!(wrong.kind(), ErrorKind::InvalidInput, "{name}");
+        assert!(!wrong.to_string().contains("p12-pass-8812"));
+        let identity =
+            ClientCertificate::from_pkcs12_der(&der, &SecretString::from("p12-pass-8812"), name)
+                .unwrap();
+        assert!(!format!("{identity:?}").contains("p12-pass-8812"));
+        let http = HttpClient::with_root_certificates(ca.ca_pem().as_bytes())
+            .unwrap()
+            .with_web_tier(identity, portal.portal().origin().clone())
             .unwrap();
-    assert!(!format!("{identity:?}").contains("p12-pass-8812"));
-    let http = HttpClient::with_root_certificates(ca.ca_pem().as_bytes())
-        .unwrap()
-        .with_web_tier(identity, portal.portal().origin().clone())
-        .unwrap();
-    let signed_in = sign_in_for(&portal, http, &clock).sign_in().await.unwrap();
-    assert_eq!(signed_in.record().username.as_deref(), Some("alice"));
-    let json = signed_in.record().to_json().unwrap();
-    assert!(!json.contains("p12-pass-8812"), "{json}");
+        let signed_in = sign_in_for(&portal, http, &clock).sign_in().await.unwrap();
+        assert_eq!(
+            signed_in.record().username.as_deref(),
+            Some("alice"),
+            "{name}"
+        );
+        let json = signed_in.record().to_json().unwrap();
+        assert!(!json.contains("p12-pass-8812"), "{json}");
+    }
+}
+
+/// Every truncation of a real PKCS#12 file is a typed error; a byte
+/// flipped anywhere is never a panic (most flips fail the MAC; one in a
+/// field the MAC does not cover, such as the version, may still read).
+#[cfg(all(
+    feature = "pkcs12",
+    any(feature = "rustls", feature = "rustls-no-provider")
+))]
+#[test]
+fn a_damaged_pkcs12_file_is_invalid_input() {
+    use arcgis_auth_core::SecretString;
+
+    let ca = TestCa::new("Test Enterprise CA").unwrap();
+    let alice = ca.client_certificate("alice").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let der = pkcs12_file(dir.path(), &alice, "alice.p12", &[]);
+    let password = SecretString::from("p12-pass-8812");
+    for n in 0..der.len() {
+        let err =
+            ClientCertificate::from_pkcs12_der(&der[..n], &password, "alice.p12").unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidInput,
+            "truncated to {n} bytes"
+        );
+    }
+    let (mut refused, mut tried) = (0, 0);
+    for i in (0..der.len()).step_by(5) {
+        tried += 1;
+        let mut flipped = der.clone();
+        flipped[i] ^= 0x5a;
+        if let Err(err) = ClientCertificate::from_pkcs12_der(&flipped, &password, "alice.p12") {
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "byte {i} flipped");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused > tried * 9 / 10,
+        "{refused} of {tried} flips refused"
+    );
 }

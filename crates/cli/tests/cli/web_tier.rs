@@ -277,3 +277,58 @@ async fn pki_options_are_checked_before_anything_is_sent() {
     assert!(one_line_error(&out).contains("ARCGIS_PKCS12_PASSWORD"));
     assert_eq!(s.portal.calls().total(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_pki_with_a_pkcs12_file_then_token_and_renewal() {
+    let ca = TestCa::new("Test Enterprise CA").unwrap();
+    let (s, ca_path) = pki_setup(&ca).await;
+    let alice = ca.client_certificate("alice").unwrap();
+    std::fs::write(s.dir.path().join("alice.pem"), &alice.cert_pem).unwrap();
+    std::fs::write(s.dir.path().join("alice-key.pem"), &alice.key_pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-export",
+            "-in",
+            "alice.pem",
+            "-inkey",
+            "alice-key.pem",
+        ])
+        .args(["-out", "alice.p12", "-passout", "pass:p12-pass-4410"])
+        .current_dir(s.dir.path())
+        .output()
+        .expect("the openssl command (Debian: apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p12 = s.dir.path().join("alice.p12").display().to_string();
+
+    // A wrong password: the file cannot be read, nothing is sent.
+    s.cmd(&["--ca-cert", &ca_path, "login", "pki", "--pkcs12", &p12])
+        .env("ARCGIS_PKCS12_PASSWORD", "wrong")
+        .assert()
+        .code(2);
+    assert_eq!(s.portal.calls().total(), 0);
+
+    quiet_success(
+        s.cmd(&["--ca-cert", &ca_path, "login", "pki", "--pkcs12", &p12])
+            .env("ARCGIS_PKCS12_PASSWORD", "p12-pass-4410"),
+    );
+    let stored = std::fs::read_to_string(s.store_path()).unwrap();
+    assert!(stored.contains("alice.p12"), "{stored}");
+    assert!(!stored.contains("p12-pass-4410"), "{stored}");
+
+    // Renewal opens the file again with the password from the environment.
+    expire(&s.file_store(), "default").await;
+    let before = s.portal.calls().endpoint(Endpoint::GenerateToken);
+    s.cmd(&["--ca-cert", &ca_path, "token"])
+        .env("ARCGIS_PKCS12_PASSWORD", "p12-pass-4410")
+        .assert()
+        .success();
+    assert_eq!(
+        s.portal.calls().endpoint(Endpoint::GenerateToken),
+        before + 1
+    );
+}
