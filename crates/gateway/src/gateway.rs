@@ -394,6 +394,12 @@ impl Gateway {
             .fallback(|| async {
                 reply::error(StatusCode::NOT_FOUND, "no such endpoint on this gateway")
             })
+            .method_not_allowed_fallback(|| async {
+                reply::error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "this endpoint of the gateway answers GET only",
+                )
+            })
             .with_state(Arc::clone(&self.live))
     }
 

@@ -101,94 +101,55 @@ fn from_json(text: &str) -> Result<(Attrs, Vec<Attrs>), GatewayError> {
     Ok((top, list.iter().map(attrs).collect()))
 }
 
-/// The elements of a small XML document: names (lower-cased) and attributes
-/// (names lower-cased, entities decoded). Comments, declarations and text are skipped.
+/// The `<ProxyConfig>` element's attributes and each `<serverUrl>`'s, names
+/// lower-cased and namespaces ignored, as a real XML parser reads them:
+/// entities and character references decoded, comments, CDATA and text
+/// skipped, DTDs refused (no entity expansion).
 fn from_xml(text: &str) -> Result<(Attrs, Vec<Attrs>), GatewayError> {
-    let mut top = Attrs::new();
-    let mut servers = Vec::new();
-    let mut rest = text;
-    let mut seen_root = false;
-    while let Some(start) = rest.find('<') {
-        rest = &rest[start..];
-        if let Some(after) = rest.strip_prefix("<!--") {
-            let end = after
-                .find("-->")
-                .ok_or_else(|| syntax("an unclosed XML comment"))?;
-            rest = &after[end + 3..];
-            continue;
-        }
-        let end = tag_end(rest).ok_or_else(|| syntax("an unclosed XML tag"))?;
-        let tag = &rest[1..end];
-        rest = &rest[end + 1..];
-        if tag.starts_with(['?', '!', '/']) {
-            continue;
-        }
-        let tag = tag.trim_end_matches('/');
-        let name_end = tag.find(|c: char| c.is_whitespace()).unwrap_or(tag.len());
-        let name = tag[..name_end].to_ascii_lowercase();
-        let attrs = xml_attrs(&tag[name_end..])?;
-        match name.as_str() {
-            "proxyconfig" => {
-                seen_root = true;
-                top = attrs;
-            }
-            "serverurl" => servers.push(attrs),
-            _ => {}
-        }
-    }
-    if !seen_root {
+    let doc = roxmltree::Document::parse(text).map_err(|e| {
+        let at = e.pos();
+        syntax(format!(
+            "not well-formed XML (line {}, column {}): {}",
+            at.row,
+            at.col,
+            xml_problem(&e)
+        ))
+    })?;
+    let named = |node: &roxmltree::Node<'_, '_>, name: &str| {
+        node.is_element() && node.tag_name().name().eq_ignore_ascii_case(name)
+    };
+    let root = doc.root_element();
+    if !named(&root, "proxyconfig") {
         return Err(syntax(
             "no <ProxyConfig> element: not a resource-proxy proxy.config",
         ));
     }
-    Ok((top, servers))
+    let attrs = |node: roxmltree::Node<'_, '_>| -> Attrs {
+        node.attributes()
+            .map(|a| (a.name().to_ascii_lowercase(), a.value().to_owned()))
+            .collect()
+    };
+    let servers = root
+        .descendants()
+        .filter(|n| named(n, "serverurl"))
+        .map(attrs)
+        .collect();
+    Ok((attrs(root), servers))
 }
 
-/// The index of the `>` closing the tag at the start of `text`, quotes respected.
-fn tag_end(text: &str) -> Option<usize> {
-    let mut quote = None;
-    for (i, c) in text.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '>') => return Some(i),
-            _ => {}
+/// What is wrong in the XML, without quoting the document (it may hold secrets).
+fn xml_problem(e: &roxmltree::Error) -> &'static str {
+    use roxmltree::Error as E;
+    match e {
+        E::DtdDetected => "a DTD (not allowed: resource-proxy files have none)",
+        E::UnexpectedEndOfStream => "the file ends inside an element",
+        E::UnknownEntityReference(..) | E::MalformedEntityReference(_) => {
+            "an unknown or malformed entity reference"
         }
+        E::InvalidAttributeValue(_) | E::DuplicatedAttribute(..) => "a bad or repeated attribute",
+        E::UnexpectedCloseTag(..) => "a closing tag that does not match",
+        _ => "a syntax error",
     }
-    None
-}
-
-fn xml_attrs(mut text: &str) -> Result<Attrs, GatewayError> {
-    let mut attrs = Attrs::new();
-    loop {
-        text = text.trim_start();
-        if text.is_empty() {
-            return Ok(attrs);
-        }
-        let eq = text
-            .find('=')
-            .ok_or_else(|| syntax("an XML attribute without a value"))?;
-        let name = text[..eq].trim().to_ascii_lowercase();
-        let after = text[eq + 1..].trim_start();
-        let quote = after
-            .chars()
-            .next()
-            .filter(|c| *c == '"' || *c == '\'')
-            .ok_or_else(|| syntax("an XML attribute value without quotes"))?;
-        let close = after[1..]
-            .find(quote)
-            .ok_or_else(|| syntax("an unclosed XML attribute value"))?;
-        attrs.insert(name, unescape(&after[1..1 + close]));
-        text = &after[close + 2..];
-    }
-}
-
-fn unescape(v: &str) -> String {
-    v.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
 }
 
 /// A TOML basic string: JSON's string escapes are all TOML escapes too.
@@ -403,6 +364,36 @@ mod tests {
         assert_eq!(servers[0]["url"], "https://h.example/x?a=1&b=2");
         assert!(from_xml("<config/>").is_err());
         assert!(from_xml("<ProxyConfig a=\"1").is_err());
+    }
+
+    #[test]
+    fn xml_character_references_cdata_and_namespaces() {
+        let (top, servers) = from_xml(
+            "<p:ProxyConfig xmlns:p=\"urn:x\" allowedReferers=\"https://a.example.com&#44;https://b&#x2E;example.com\">\n\
+             <p:serverUrls><![CDATA[ <serverUrl url=\"https://in-cdata.example\"/> ]]>\n\
+             <p:serverUrl url=\"https://h.example/x\" p:matchAll=\"true\"/>\
+             </p:serverUrls></p:ProxyConfig>",
+        )
+        .expect("xml");
+        assert_eq!(
+            top["allowedreferers"],
+            "https://a.example.com,https://b.example.com"
+        );
+        assert_eq!(servers.len(), 1, "nothing read from inside CDATA");
+        assert_eq!(servers[0]["url"], "https://h.example/x");
+        assert_eq!(servers[0]["matchall"], "true");
+    }
+
+    #[test]
+    fn xml_errors_give_the_place_and_never_quote_the_file() {
+        let err =
+            from_xml("<ProxyConfig>\n<serverUrl clientSecret=\"s3cret-77\" &bad;/>").unwrap_err();
+        let err = format!("{err} {}", err.problems()[0].message());
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("s3cret-77"), "{err}");
+        let bomb = "<!DOCTYPE p [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;\">]>\
+                    <ProxyConfig allowedReferers=\"&b;\"/>";
+        assert!(from_xml(bomb).is_err(), "no DTD, no entity expansion");
     }
 
     #[test]

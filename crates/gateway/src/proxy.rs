@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use crate::body::{MAX_BUFFERED, Prefixed, Upload, read_up_to};
 use crate::credentials::{Credential, SERVER_REFERER};
 use crate::gateway::{GuardedBody, InFlight, Live, Shared};
-use crate::inspect::body_says_invalid_token;
+use crate::inspect::{Encoding, encoded_says_invalid_token};
 use crate::origins::Caller;
 use crate::reply;
 use crate::routes::{Auth, Route};
@@ -425,7 +425,8 @@ enum Inspected {
     InvalidToken,
 }
 
-/// Looks for a 498/499 in the status or (small, uncompressed JSON or JSONP) body.
+/// Looks for a 498/499 in the status or a small JSON, JSONP or text body
+/// (plain, gzip or deflate; an encoded answer passes on still encoded).
 async fn inspect(upstream: reqwest::Response) -> Result<Inspected, Response> {
     let status = upstream.status().as_u16();
     if status == 498 || status == 499 {
@@ -439,21 +440,26 @@ async fn inspect(upstream: reqwest::Response) -> Result<Inspected, Response> {
             let v = v.to_ascii_lowercase();
             v.contains("json") || v.contains("javascript") || v.starts_with("text/plain")
         });
-    let identity = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.eq_ignore_ascii_case("identity"));
+    let encoding = match headers.get(header::CONTENT_ENCODING) {
+        None => Encoding::of(None),
+        Some(v) => Encoding::of(Some(v.to_str().unwrap_or("unreadable"))),
+    };
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if !textual || !identity || length.is_some_and(|n| n > MAX_BUFFERED as u64) {
+    let Some(encoding) = encoding.filter(|_| textual) else {
+        return Ok(Inspected::Fine(pass_through(upstream)));
+    };
+    if length.is_some_and(|n| n > MAX_BUFFERED as u64) {
         return Ok(Inspected::Fine(pass_through(upstream)));
     }
     let response: http::Response<reqwest::Body> = upstream.into();
     let (parts, body) = response.into_parts();
     match read_up_to(body, MAX_BUFFERED).await {
-        Ok(Ok(all)) if body_says_invalid_token(&all) => Ok(Inspected::InvalidToken),
+        Ok(Ok(all)) if encoded_says_invalid_token(encoding, &all, MAX_BUFFERED) => {
+            Ok(Inspected::InvalidToken)
+        }
         Ok(Ok(all)) => Ok(Inspected::Fine(rebuild(parts, Body::from(all)))),
         Ok(Err((prefix, rest))) => Ok(Inspected::Fine(rebuild(
             parts,

@@ -88,6 +88,72 @@ async fn a_498_inside_http_200_is_renewed_once_and_retried_for_apps() {
     assert_eq!(b.portal.calls().token(Grant::ClientCredentials), 3);
 }
 
+/// ArcGIS Server compresses its JSON: a 498 inside a gzip (or deflate) answer
+/// is seen and retried, and the answer that follows reaches the browser still
+/// compressed, byte for byte.
+#[tokio::test]
+async fn a_498_inside_a_compressed_answer_is_renewed_and_retried() {
+    use std::io::Write;
+
+    fn gzip(body: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(body).unwrap();
+        gz.finish().unwrap()
+    }
+    fn deflate(body: &[u8]) -> Vec<u8> {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(body).unwrap();
+        z.finish().unwrap()
+    }
+    let b = Bench::start().await;
+    let invalid = br#"{"error" : {"code" : 498, "message" : "Invalid token."}}"#;
+    for (n, (encoding, encode)) in [("gzip", gzip as fn(&[u8]) -> Vec<u8>), ("deflate", deflate)]
+        .into_iter()
+        .enumerate()
+    {
+        let at = format!("/secure/{encoding}/FeatureServer/0");
+        let fine = encode(br#"{"features":[]}"#);
+        Mock::given(path(at.as_str()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(encode(invalid), "application/json; charset=utf-8")
+                    .insert_header("content-encoding", encoding),
+            )
+            .up_to_n_times(1)
+            .mount(&b.upstream)
+            .await;
+        Mock::given(path(at.as_str()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(fine.clone(), "application/json; charset=utf-8")
+                    .insert_header("content-encoding", encoding),
+            )
+            .mount(&b.upstream)
+            .await;
+        let r = b
+            .client
+            .get(b.proxy(&b.up(&at)))
+            .header("origin", ORIGIN)
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok()),
+            Some(encoding)
+        );
+        assert_eq!(r.bytes().await.expect("body").as_ref(), fine.as_slice());
+        assert_eq!(
+            b.portal.calls().token(Grant::ClientCredentials),
+            n as u64 + 2,
+            "{encoding}: the refused token was renewed once"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_498_is_renewed_and_retried_for_servers() {
     let b = Bench::start().await;

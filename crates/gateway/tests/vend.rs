@@ -110,6 +110,29 @@ async fn health_and_readiness() {
     arcgis_error(r).await;
 }
 
+#[tokio::test]
+async fn a_wrong_method_is_an_arcgis_shaped_405_naming_get() {
+    let b = Bench::start().await;
+    for endpoint in ["/token?app=geo", "/healthz", "/readyz", "/metrics"] {
+        let r = b
+            .client
+            .post(format!("{}{endpoint}", b.base))
+            .header("origin", ORIGIN)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status(), 405, "{endpoint}");
+        assert_eq!(
+            r.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some("GET,HEAD"),
+            "{endpoint}"
+        );
+        let body = arcgis_error(r).await;
+        assert_eq!(body["error"]["code"], 405, "{endpoint}");
+    }
+    assert_eq!(b.portal.calls().total(), 0, "nothing was vended");
+}
+
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
