@@ -111,9 +111,11 @@ mod error_response;
 mod expiration;
 #[cfg(feature = "wire")]
 mod generate_token;
+#[cfg(feature = "url")]
+#[cfg(feature = "kerberos")]
+mod negotiate;
 #[cfg(feature = "wire")]
 mod oauth;
-#[cfg(feature = "url")]
 mod origin;
 mod plain_url;
 mod portal;
@@ -148,6 +150,9 @@ pub use expiration::{Expiration, TokenLifetime};
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use generate_token::{GenerateTokenRequest, TokenBinding};
+#[cfg(feature = "kerberos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
+pub use negotiate::KerberosCredential;
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use oauth::{
