@@ -111,11 +111,11 @@ mod error_response;
 mod expiration;
 #[cfg(feature = "wire")]
 mod generate_token;
-#[cfg(feature = "url")]
 #[cfg(feature = "kerberos")]
 mod negotiate;
 #[cfg(feature = "wire")]
 mod oauth;
+#[cfg(feature = "url")]
 mod origin;
 mod plain_url;
 mod portal;
