@@ -91,7 +91,8 @@ async fn sign_in() -> Result<(), BoxError> {
         .await?;
 
     // 4. Requests carry a fresh Negotiate token and the ArcGIS token.
-    let client = ArcGisAuth::new(manager, TokenRouting::new(portal.portal()), http).into_client()?;
+    let client =
+        ArcGisAuth::new(manager, TokenRouting::new(portal.portal()), http).into_client()?;
     let item = client
         .get(format!("{}?f=json", portal.secured_item_url("abc123")))
         .header("Referer", REFERER)

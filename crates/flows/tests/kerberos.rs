@@ -14,6 +14,9 @@
 #![cfg(feature = "kerberos")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "capture/mod.rs"]
+mod capture;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,6 +69,14 @@ fn a_ticket_for_another_service_is_rejected() {
 }
 
 #[test]
+fn no_negotiate_token_or_portal_token_is_logged() {
+    let Some(realm) = KerberosRealm::for_test("no_negotiate_token_is_logged", "127.0.0.1") else {
+        return;
+    };
+    run("logs", realm.env());
+}
+
+#[test]
 fn no_ticket_is_an_error_naming_kinit() {
     let Some(realm) = KerberosRealm::for_test("no_ticket", "127.0.0.1") else {
         return;
@@ -84,6 +95,7 @@ async fn kerberos_worker() {
         "full" => full().await,
         "wrong_service" => wrong_service().await,
         "no_ticket" => no_ticket().await,
+        "logs" => logs().await,
         other => panic!("unknown scenario {other}"),
     }
     println!("{DONE} {scenario}");
@@ -297,4 +309,59 @@ async fn no_ticket() {
     let err = KerberosCredential::from_default_cache().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WebTierCredentialRequired);
     assert!(err.to_string().contains("kinit"), "{err}");
+}
+
+async fn logs() {
+    let capture = capture::Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let clock = clock();
+    let portal = portal(&clock).await;
+    let http = kerberos_http(&portal).await;
+    let signer = signer(&portal, http.clone(), &clock);
+    let signed_in = signer.sign_in().await.unwrap();
+    let mut texts = vec![
+        format!("{signed_in:?}"),
+        format!("{signer:?}"),
+        format!("{http:?}"),
+    ];
+    let mut secrets = vec![signed_in.token().access_token().expose_secret().to_owned()];
+    let manager = signed_in
+        .into_manager(Arc::new(MemoryStore::default()), KEY)
+        .await
+        .unwrap();
+    let client = ArcGisAuth::new(manager, TokenRouting::new(portal.portal()), http.clone())
+        .into_client()
+        .unwrap();
+    let item = client
+        .get(format!("{}?f=json", portal.secured_item_url("abc123")))
+        .header("Referer", REFERER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(item.status(), 200);
+    let logs = capture.text();
+    assert!(logs.contains("signed in through the web tier"), "{logs}");
+    texts.push(logs);
+    let sent: Vec<String> = portal
+        .received_requests()
+        .await
+        .iter()
+        .filter_map(negotiate)
+        .map(|h| h.trim_start_matches("Negotiate ").to_owned())
+        .collect();
+    assert!(sent.len() >= 2, "{sent:?}");
+    secrets.extend(sent);
+    for text in &texts {
+        for secret in &secrets {
+            // The last 40 characters (the encrypted part) find any copy of a token.
+            let piece = &secret[secret.len().saturating_sub(40)..];
+            assert!(!text.contains(piece), "a secret in: {text}");
+        }
+    }
 }
