@@ -41,6 +41,7 @@
 //! | `native-tls` | no | TLS by the platform's library |
 //! | `http2` | yes | HTTP/2 to portals that offer it |
 //! | `system-proxy` | yes | the system's proxy settings |
+//! | `kerberos` | no | Kerberos (`Negotiate`) at the web tier: `KerberosCredential`, on MIT krb5's GSSAPI (building needs libkrb5-dev and libclang-dev) |
 //!
 //! Without default features core is the contract alone, what a session
 //! store needs: [`Portal`] (its sharing root as text, read strictly), tokens,

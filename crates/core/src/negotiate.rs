@@ -162,3 +162,22 @@ fn initial_token(host: &str) -> std::result::Result<String, libgssapi::error::Er
     })?;
     Ok(base64::engine::general_purpose::STANDARD.encode(&*token))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_principal_only() {
+        let k = KerberosCredential {
+            principal: "jdoe@EXAMPLE.COM".into(),
+        };
+        assert_eq!(
+            format!("{k:?}"),
+            r#"KerberosCredential { principal: "jdoe@EXAMPLE.COM" }"#
+        );
+        let w = crate::WebTierCredential::from(k);
+        assert_eq!(w.method(), crate::SignInMethod::Kerberos);
+        assert_eq!(w.identity(), "jdoe@EXAMPLE.COM");
+    }
+}

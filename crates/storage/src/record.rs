@@ -387,9 +387,7 @@ mod tests {
         }
         let json = r.to_json().unwrap();
         assert!(
-            json.contains(
-                r#""web_tier":{"method":"client_certificate","label":"/home/jdoe/.pki/jdoe.pem"}"#
-            ),
+            json.contains(r#""web_tier":{"method":"kerberos","principal":"jdoe@EXAMPLE.COM"}"#),
             "{json}"
         );
     }
