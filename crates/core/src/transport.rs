@@ -1098,4 +1098,36 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::InsecureTransport);
         assert!(!e.to_string().contains("client_secret=s"));
     }
+
+    #[test]
+    fn a_401_after_a_web_tier_credential_is_a_rejection_whatever_it_carries() {
+        let answer = |challenge: &'static str, sent: Option<SignInMethod>| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+            Answer {
+                status: StatusCode::UNAUTHORIZED,
+                headers,
+                body: Vec::new(),
+                sent_web_credential: sent,
+            }
+        };
+        // A server's answer token (here a SPNEGO reject) after ours: refused, not another leg.
+        let e = answer("Negotiate oQcwBaADCgEC", Some(SignInMethod::Kerberos))
+            .web_tier_refusal()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::WebTierCredentialRejected);
+        assert!(e.to_string().contains("Kerberos ticket"), "{e}");
+        assert!(e.to_string().contains("kinit"), "{e}");
+        let e = answer("Basic realm=\"x\"", Some(SignInMethod::Basic))
+            .web_tier_refusal()
+            .unwrap();
+        assert!(e.to_string().contains("username and password"), "{e}");
+        // Nothing sent: the credential to use is named.
+        let e = answer("Negotiate", None).web_tier_refusal().unwrap();
+        assert_eq!(e.kind(), ErrorKind::WebTierCredentialRequired);
+        assert!(e.to_string().contains("login kerberos"), "{e}");
+    }
 }
