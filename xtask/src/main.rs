@@ -2,7 +2,8 @@
 //!
 //! `cargo xtask ci` is the one command CI runs (through `.ci/run`) and the one
 //! a newcomer types on a fresh machine: it installs what the tests need
-//! (`redis-server`, `openssl`, `chromium` and `chromium-driver` from Debian's packages,
+//! (`redis-server`, `openssl`, `chromium` and `chromium-driver`, MIT Kerberos's
+//! development files, KDC and tools from Debian's packages,
 //! `cargo-deny` from crates.io),
 //! starts a throw-away Redis on a free loopback port, runs every check in
 //! order, and stops Redis again, whatever happened.
@@ -69,7 +70,8 @@ fn main() -> ExitCode {
         Some("redis") => redis_shell(),
         Some("bench") => bench::bench(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
-        Some("package") => package::lean_contract()
+        Some("package") => ensure_kerberos()
+            .and_then(|()| package::lean_contract())
             .and_then(|()| package::package())
             .and_then(|()| package::packaged_docs()),
         Some("help") | Some("--help") | Some("-h") | None => {
@@ -144,6 +146,9 @@ fn ci() -> Result {
     let started = Instant::now();
     // `--all-features` builds the `native-tls` backend: OpenSSL's headers.
     ensure_openssl_headers()?;
+    // ... and `kerberos` (libgssapi's bindgen bindings, the tests' KDC): the
+    // CLI builds it by default, so before any cargo build.
+    ensure_kerberos()?;
     run(
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),
@@ -294,6 +299,75 @@ fn ensure_openssl_headers() -> Result {
     } else {
         Err("OpenSSL headers still missing after installing libssl-dev and pkg-config".into())
     }
+}
+
+/// MIT Kerberos for the `kerberos` feature and its tests, from Debian's
+/// packages when missing: libkrb5-dev (the GSSAPI headers and `krb5-config`)
+/// and libclang-dev (bindgen) to build libgssapi-sys; krb5-kdc,
+/// krb5-admin-server (`kadmin.local`) and krb5-user (`kinit`) for the
+/// throwaway realm of the Kerberos tests.
+fn ensure_kerberos() -> Result {
+    let missing = || {
+        let mut missing = Vec::new();
+        if !Path::new("/usr/include/gssapi/gssapi.h").is_file() {
+            missing.push("libkrb5-dev");
+        }
+        if !has_libclang() {
+            missing.push("libclang-dev");
+        }
+        for (tool, package) in [
+            ("krb5kdc", "krb5-kdc"),
+            ("kadmin.local", "krb5-admin-server"),
+            ("kinit", "krb5-user"),
+        ] {
+            if !has_tool(tool) {
+                missing.push(package);
+            }
+        }
+        missing
+    };
+    let packages = missing();
+    if packages.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "Kerberos parts not found: installing Debian's {}",
+        packages.join(" ")
+    );
+    apt_install(&packages)?;
+    let still = missing();
+    if still.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "still missing after apt-get install: {}",
+            still.join(" ")
+        ))
+    }
+}
+
+/// Whether a libclang shared library is where clang-sys looks for one.
+fn has_libclang() -> bool {
+    let Ok(dirs) = std::fs::read_dir("/usr/lib") else {
+        return false;
+    };
+    dirs.filter_map(|d| d.ok())
+        .filter(|d| d.file_name().to_string_lossy().starts_with("llvm-"))
+        .any(|d| {
+            std::fs::read_dir(d.path().join("lib")).is_ok_and(|mut files| {
+                files.any(|f| {
+                    f.is_ok_and(|f| f.file_name().to_string_lossy().starts_with("libclang"))
+                })
+            })
+        })
+}
+
+/// `tool` on `PATH` or in the sbin directories (where Debian puts the KDC's tools).
+fn has_tool(tool: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .any(|d| d.join(tool).is_file())
 }
 
 fn ensure_openssl() -> Result {

@@ -50,6 +50,7 @@
 //! | `pkcs12` | | PKCS#12 (`.p12`/`.pfx`) client certificates read in Rust, under rustls |
 //! | `http2` | yes | HTTP/2 to portals that offer it |
 //! | `system-proxy` | yes | the system's proxy settings (`HTTPS_PROXY`, ...) |
+//! | `kerberos` | | Kerberos (`Negotiate`) at an Enterprise portal's web tier, from the user's credential cache (MIT krb5's GSSAPI; building needs libkrb5-dev and libclang-dev) |
 //! | `redis` | | [`storage::RedisStore`]: sessions shared by a fleet of processes, over `redis://` or `rediss://` |
 //! | `conformance` | | the public test suite for your own [`storage::SessionStore`] |
 //!

@@ -474,18 +474,8 @@ Examples:
     Pki {
         #[command(flatten)]
         certificate: CertificateArgs,
-        /// Bind the token to this Referer (default: the portal's URL).
-        #[arg(long, value_name = "URL")]
-        referer: Option<String>,
-        /// How long the token should live, in minutes.
-        #[arg(
-            long,
-            value_name = "MINUTES",
-            long_help = "\
-How long the token should live, in minutes (default 60). The portal may
-grant less."
-        )]
-        expiration: Option<u32>,
+        #[command(flatten)]
+        options: WebTierLoginArgs,
     },
 
     /// Sign in as a directory user at the portal's web tier (HTTP Basic).
@@ -515,19 +505,49 @@ Examples:
         /// Read the password from standard input.
         #[arg(long)]
         password_stdin: bool,
-        /// Bind the token to this Referer (default: the portal's URL).
-        #[arg(long, value_name = "URL")]
-        referer: Option<String>,
-        /// How long the token should live, in minutes.
-        #[arg(
-            long,
-            value_name = "MINUTES",
-            long_help = "\
+        #[command(flatten)]
+        options: WebTierLoginArgs,
+    },
+
+    /// Sign in with your Kerberos ticket at the portal's web tier (Negotiate).
+    #[cfg(feature = "kerberos")]
+    #[command(
+        long_about = "\
+Sign in to an Enterprise portal whose web tier asks for Windows Integrated
+Authentication (Negotiate, Kerberos) with the ticket `kinit` left in your
+credential cache (KRB5CCNAME, else the default cache). A fresh token for the
+service HTTP/<portal host> goes with every request to the portal and to
+servers federated with it, never elsewhere.
+
+The portal token is minted without a password (generateToken with
+request=getToken) and bound to --referer (default: the portal's URL); `token`
+and `request` mint a new one the same way while the ticket lasts (run `kinit`
+again when it expires). The store keeps the principal's name only.",
+        after_help = "\
+Examples:
+  kinit jdoe@EXAMPLE.COM && arcgis-auth --portal https://gis.example.com/portal login kerberos"
+    )]
+    Kerberos {
+        #[command(flatten)]
+        options: WebTierLoginArgs,
+    },
+}
+
+/// The options every web-tier login (`pki`, `basic`, `kerberos`) shares.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WebTierLoginArgs {
+    /// Bind the token to this Referer (default: the portal's URL).
+    #[arg(long, value_name = "URL")]
+    pub(crate) referer: Option<String>,
+    /// How long the token should live, in minutes.
+    #[arg(
+        long,
+        value_name = "MINUTES",
+        long_help = "\
 How long the token should live, in minutes (default 60). The portal may
 grant less."
-        )]
-        expiration: Option<u32>,
-    },
+    )]
+    pub(crate) expiration: Option<u32>,
 }
 
 /// Where the client certificate of `login pki` comes from.

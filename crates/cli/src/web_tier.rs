@@ -1,6 +1,7 @@
-//! The web-tier credentials of `login pki` and `login basic`: read from
-//! files, the environment or standard input, and read again to renew. The
-//! store keeps only what identifies them (the files' paths, the user name).
+//! The web-tier credentials of `login pki`, `login basic` and `login
+//! kerberos`: read from files, the environment, standard input or the
+//! Kerberos credential cache, and read again to renew. The store keeps only
+//! what identifies them (the files' paths, the user name, the principal).
 
 use std::path::{Path, PathBuf};
 
@@ -131,6 +132,20 @@ pub(crate) fn client_for(
             }
             _ => Ok(None),
         },
+        #[cfg(feature = "kerberos")]
+        Some(WebTierCredentialId::Kerberos { principal }) => {
+            // Reads the local cache only (no KDC), so it may run here.
+            let credential = arcgis_auth_core::KerberosCredential::from_default_cache_blocking()?;
+            if credential.principal() != principal {
+                return Err(CliError::usage(format!(
+                    "the Kerberos credential cache holds tickets for {}, but the profile was \
+                     signed in as {principal}: run `kinit {principal}`, or sign in again with \
+                     `login kerberos`",
+                    credential.principal()
+                )));
+            }
+            client(base, credential, &record.portal).map(Some)
+        }
         _ => Ok(None),
     }
 }

@@ -42,6 +42,7 @@
 //! | `pkcs12` | no | PKCS#12 client certificates read in Rust, for rustls ([`ClientCertificate::from_pkcs12_der`]) |
 //! | `http2` | yes | HTTP/2 to portals that offer it |
 //! | `system-proxy` | yes | the system's proxy settings |
+//! | `kerberos` | no | Kerberos (`Negotiate`) at the web tier: `KerberosCredential`, on MIT krb5's GSSAPI (building needs libkrb5-dev and libclang-dev) |
 //!
 //! Without default features core is the contract alone, what a session
 //! store needs: [`Portal`] (its sharing root as text, read strictly), tokens,
@@ -112,6 +113,8 @@ mod error_response;
 mod expiration;
 #[cfg(feature = "wire")]
 mod generate_token;
+#[cfg(feature = "kerberos")]
+mod negotiate;
 #[cfg(feature = "wire")]
 mod oauth;
 #[cfg(feature = "url")]
@@ -149,6 +152,9 @@ pub use expiration::{Expiration, TokenLifetime};
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use generate_token::{GenerateTokenRequest, TokenBinding};
+#[cfg(feature = "kerberos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
+pub use negotiate::KerberosCredential;
 #[cfg(feature = "wire")]
 #[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
 pub use oauth::{

@@ -78,7 +78,8 @@ pub enum SignInMethod {
     ClientCertificate,
     /// HTTP Basic at the web tier, then `generateToken` without a password.
     Basic,
-    /// Kerberos (`Negotiate`) at the web tier (not supported by this release).
+    /// Kerberos (`Negotiate`) at the web tier, then `generateToken` without
+    /// a password (the `kerberos` feature).
     Kerberos,
 }
 
@@ -298,6 +299,7 @@ fn login_hint(method: SignInMethod) -> Option<&'static str> {
     match method {
         SignInMethod::ClientCertificate => Some("a client certificate (`login pki`)"),
         SignInMethod::Basic => Some("a directory username and password (`login basic`)"),
+        SignInMethod::Kerberos => Some("a Kerberos ticket (`kinit`, then `login kerberos`)"),
         _ => None,
     }
 }

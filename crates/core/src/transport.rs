@@ -17,7 +17,7 @@ use crate::error_response::ArcGisErrorResponse;
 use crate::origin::Origin;
 use crate::origin::is_secure_or_loopback;
 use crate::portal::redact_query;
-use crate::security::{PortalSecurity, WebTierScheme};
+use crate::security::{PortalSecurity, SignInMethod, WebTierScheme};
 use crate::time::{Clock, SystemClock, Timestamp};
 use crate::web_tier::{WebTier, WebTierCredential};
 
@@ -118,8 +118,9 @@ pub(crate) struct Answer {
     pub(crate) status: StatusCode,
     pub(crate) headers: http::HeaderMap,
     pub(crate) body: Vec<u8>,
-    /// Whether the request carried a web-tier credential (HTTP Basic).
-    pub(crate) sent_web_credential: bool,
+    /// The web-tier credential the request carried in `Authorization`
+    /// (HTTP Basic, Kerberos), if any.
+    pub(crate) sent_web_credential: Option<SignInMethod>,
 }
 
 impl Answer {
@@ -181,14 +182,19 @@ impl Answer {
         if !web {
             return None;
         }
-        Some(if self.sent_web_credential {
-            Error::new(
+        Some(match self.sent_web_credential {
+            Some(SignInMethod::Kerberos) => Error::new(
+                ErrorKind::WebTierCredentialRejected,
+                "the web server in front of the portal refused the Kerberos ticket (HTTP 401): \
+                 check with `klist` that the ticket is for the realm the portal's web server \
+                 belongs to (its keytab must hold HTTP/<portal host>), or run `kinit` again",
+            ),
+            Some(_) => Error::new(
                 ErrorKind::WebTierCredentialRejected,
                 "the web server in front of the portal refused the username and password \
                  (HTTP 401): check them; they are not sent again",
-            )
-        } else {
-            Error::new(ErrorKind::WebTierCredentialRequired, security.advice())
+            ),
+            None => Error::new(ErrorKind::WebTierCredentialRequired, security.advice()),
         })
     }
 }
@@ -290,13 +296,14 @@ impl HttpClient {
     }
 
     /// Presents `credential` to the web server in front of the portal at
-    /// `origin` (PKI, LDAP over HTTP Basic) on every request to that origin,
+    /// `origin` (PKI, LDAP over HTTP Basic, Kerberos) on every request to that origin,
     /// and to the origins added later with
     /// [`allow_web_tier_origin`](Self::allow_web_tier_origin) (servers proven
     /// federated with the portal), never elsewhere: origins compare exactly
     /// (scheme, host, port), and a URL with a user name or password in it
-    /// gets no credential. Basic travels as `Authorization: Basic`, so a
-    /// token sent with it must use `X-Esri-Authorization`; a certificate is
+    /// gets no credential. Basic travels as `Authorization: Basic` and
+    /// Kerberos as `Authorization: Negotiate` (a fresh token for each
+    /// request), so a token sent with them must use `X-Esri-Authorization`; a certificate is
     /// offered only in handshakes with those origins (other hosts are
     /// reached by a client that holds none).
     ///
@@ -409,13 +416,33 @@ impl HttpClient {
     /// [covered](Self::web_tier_covers) URLs with it.
     pub fn web_tier_reqwest(&self) -> Option<&reqwest::Client> {
         let w = self.web_tier.as_ref()?;
-        w.basic.is_none().then_some(&w.client)
+        w.in_handshake().then_some(&w.client)
     }
 
     /// For HTTP Basic: the `Authorization: Basic …` value (marked
     /// sensitive). Put it only on requests to [covered](Self::web_tier_covers) URLs.
+    /// [`web_tier_authorization_for`](Self::web_tier_authorization_for)
+    /// also makes Kerberos tokens.
     pub fn web_tier_authorization(&self) -> Option<&HeaderValue> {
         self.web_tier.as_ref()?.basic.as_ref()
+    }
+
+    /// The `Authorization` value the web tier wants on a request to `url`
+    /// (marked sensitive): Basic's, or for Kerberos a fresh
+    /// `Negotiate` token for the service `HTTP@<host of url>` (made on
+    /// tokio's blocking pool; a token is never sent twice). `None` when
+    /// `url` is not [covered](Self::web_tier_covers) (another origin, a
+    /// user name in it) or the credential is a certificate.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WebTierCredentialRequired`] when no Kerberos ticket
+    /// for that service can be had (no `kinit`, unknown service principal).
+    pub async fn web_tier_authorization_for(&self, url: &Url) -> Result<Option<HeaderValue>> {
+        match self.web_tier.as_deref() {
+            Some(w) if w.covers(url) => w.authorization(url).await,
+            _ => Ok(None),
+        }
     }
 
     /// A client from your own `reqwest` builder (proxies, timeouts, user
@@ -591,12 +618,13 @@ impl HttpClient {
         } else {
             self.web_tier.as_deref().filter(|w| w.covers(&url))
         };
-        let mut sent_web_credential = false;
-        if let Some(basic) = web.and_then(|w| w.basic.as_ref())
+        let mut sent_web_credential = None;
+        if let Some(w) = web
             && !request.headers().contains_key(AUTHORIZATION)
+            && let Some(value) = w.authorization(&url).await?
         {
-            request.headers_mut().insert(AUTHORIZATION, basic.clone());
-            sent_web_credential = true;
+            request.headers_mut().insert(AUTHORIZATION, value);
+            sent_web_credential = Some(w.credential.method());
         }
         refuse_insecure_credentials(&url, &request)?;
         let client = web.map_or(&self.inner, |w| &w.client);
@@ -1069,5 +1097,37 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InsecureTransport);
         assert!(!e.to_string().contains("client_secret=s"));
+    }
+
+    #[test]
+    fn a_401_after_a_web_tier_credential_is_a_rejection_whatever_it_carries() {
+        let answer = |challenge: &'static str, sent: Option<SignInMethod>| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+            Answer {
+                status: StatusCode::UNAUTHORIZED,
+                headers,
+                body: Vec::new(),
+                sent_web_credential: sent,
+            }
+        };
+        // A server's answer token (here a SPNEGO reject) after ours: refused, not another leg.
+        let e = answer("Negotiate oQcwBaADCgEC", Some(SignInMethod::Kerberos))
+            .web_tier_refusal()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::WebTierCredentialRejected);
+        assert!(e.to_string().contains("Kerberos ticket"), "{e}");
+        assert!(e.to_string().contains("kinit"), "{e}");
+        let e = answer("Basic realm=\"x\"", Some(SignInMethod::Basic))
+            .web_tier_refusal()
+            .unwrap();
+        assert!(e.to_string().contains("username and password"), "{e}");
+        // Nothing sent: the credential to use is named.
+        let e = answer("Negotiate", None).web_tier_refusal().unwrap();
+        assert_eq!(e.kind(), ErrorKind::WebTierCredentialRequired);
+        assert!(e.to_string().contains("login kerberos"), "{e}");
     }
 }

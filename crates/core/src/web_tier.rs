@@ -1,5 +1,5 @@
 //! Web-tier credentials: what the web server in front of a portal asks for
-//! (a TLS client certificate, HTTP Basic), and the origins it may go to.
+//! (a TLS client certificate, HTTP Basic, Kerberos), and the origins it may go to.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -291,6 +291,10 @@ pub enum WebTierCredential {
     /// A TLS client certificate, offered in the handshakes with the allowed origins.
     #[cfg(feature = "__tls")]
     ClientCertificate(ClientCertificate),
+    /// Kerberos: `Authorization: Negotiate` with a fresh SPNEGO token for
+    /// `HTTP@<host>` on every request to the allowed origins.
+    #[cfg(feature = "kerberos")]
+    Kerberos(crate::negotiate::KerberosCredential),
 }
 
 impl WebTierCredential {
@@ -300,15 +304,20 @@ impl WebTierCredential {
             WebTierCredential::Basic(_) => SignInMethod::Basic,
             #[cfg(feature = "__tls")]
             WebTierCredential::ClientCertificate(_) => SignInMethod::ClientCertificate,
+            #[cfg(feature = "kerberos")]
+            WebTierCredential::Kerberos(_) => SignInMethod::Kerberos,
         }
     }
 
-    /// What identifies it, never a secret: the Basic user name, or the certificate's label.
+    /// What identifies it, never a secret: the Basic user name, the
+    /// certificate's label, or the Kerberos principal.
     pub fn identity(&self) -> &str {
         match self {
             WebTierCredential::Basic(b) => b.username(),
             #[cfg(feature = "__tls")]
             WebTierCredential::ClientCertificate(c) => c.label(),
+            #[cfg(feature = "kerberos")]
+            WebTierCredential::Kerberos(k) => k.principal(),
         }
     }
 }
@@ -316,6 +325,13 @@ impl WebTierCredential {
 impl From<BasicCredentials> for WebTierCredential {
     fn from(c: BasicCredentials) -> Self {
         WebTierCredential::Basic(c)
+    }
+}
+
+#[cfg(feature = "kerberos")]
+impl From<crate::negotiate::KerberosCredential> for WebTierCredential {
+    fn from(c: crate::negotiate::KerberosCredential) -> Self {
+        WebTierCredential::Kerberos(c)
     }
 }
 
@@ -347,6 +363,8 @@ impl WebTier {
             WebTierCredential::Basic(b) => Some(b.header()?),
             #[cfg(feature = "__tls")]
             WebTierCredential::ClientCertificate(_) => None,
+            #[cfg(feature = "kerberos")]
+            WebTierCredential::Kerberos(_) => None,
         };
         Ok(Arc::new(WebTier {
             credential,
@@ -354,6 +372,28 @@ impl WebTier {
             basic,
             origins: RwLock::new(vec![origin]),
         }))
+    }
+
+    /// The `Authorization` value for a request to `url` (which it must
+    /// [cover](Self::covers)): Basic's, or a fresh Negotiate token for the
+    /// URL's host; `None` for a certificate.
+    pub(crate) async fn authorization(&self, url: &Url) -> Result<Option<HeaderValue>> {
+        #[cfg(feature = "kerberos")]
+        if let WebTierCredential::Kerberos(k) = &self.credential {
+            let host = url.host_str().unwrap_or_default();
+            return k.header_for(host).await.map(Some);
+        }
+        let _ = url;
+        Ok(self.basic.clone())
+    }
+
+    /// Whether the credential travels in the TLS handshake (a certificate).
+    pub(crate) fn in_handshake(&self) -> bool {
+        #[cfg(feature = "__tls")]
+        if let WebTierCredential::ClientCertificate(_) = &self.credential {
+            return true;
+        }
+        false
     }
 
     pub(crate) fn covers(&self, url: &Url) -> bool {
@@ -401,7 +441,7 @@ impl fmt::Debug for WebTier {
 pub(crate) fn needs_native(credential: &WebTierCredential) -> bool {
     match credential {
         WebTierCredential::ClientCertificate(c) => c.native,
-        WebTierCredential::Basic(_) => false,
+        _ => false,
     }
 }
 
@@ -410,7 +450,7 @@ pub(crate) fn needs_native(credential: &WebTierCredential) -> bool {
 pub(crate) fn identity(credential: &WebTierCredential) -> Option<reqwest::Identity> {
     match credential {
         WebTierCredential::ClientCertificate(c) => Some(c.identity.clone()),
-        WebTierCredential::Basic(_) => None,
+        _ => None,
     }
 }
 

@@ -16,8 +16,6 @@
 //! under `CI=true`, where it fails.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +26,9 @@ use arcgis_auth_flows::signin::UserSignIn;
 use arcgis_auth_flows::{ManagerConfig, TokenManager};
 use arcgis_auth_storage::test_util::RedisServer;
 use arcgis_auth_storage::{RedisStore, SaveMode, SessionStore};
-use arcgis_auth_testkit::{Endpoint, FakePortal, Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID};
+use arcgis_auth_testkit::{
+    Endpoint, FakePortal, Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID, TestWorker,
+};
 
 const CHILD: &str = "ARCGIS_AUTH_FLEET_CHILD";
 const WORKERS: usize = 8;
@@ -56,22 +56,18 @@ impl Job {
         })
     }
 
-    fn spawn(&self, worker: usize) -> Child {
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "a_fleet_of_processes_shares_one_session",
-                "--nocapture",
-            ])
-            .env(CHILD, worker.to_string())
-            .env(format!("{CHILD}_PORTAL"), &self.portal)
-            .env(format!("{CHILD}_ITEM"), &self.item)
-            .env(format!("{CHILD}_REDIS"), &self.redis)
-            .env(format!("{CHILD}_PREFIX"), &self.prefix)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap()
+    fn spawn(&self, worker: usize) -> TestWorker {
+        TestWorker::spawn(
+            "a_fleet_of_processes_shares_one_session",
+            [
+                (CHILD.to_owned(), worker.to_string()),
+                (format!("{CHILD}_PORTAL"), self.portal.clone()),
+                (format!("{CHILD}_ITEM"), self.item.clone()),
+                (format!("{CHILD}_REDIS"), self.redis.clone()),
+                (format!("{CHILD}_PREFIX"), self.prefix.clone()),
+            ],
+        )
+        .unwrap()
     }
 }
 
@@ -184,22 +180,7 @@ async fn a_fleet_of_processes_shares_one_session() {
     portal.reset_calls();
 
     let started = Instant::now();
-    let mut workers: Vec<Child> = (0..WORKERS).map(|i| job.spawn(i)).collect();
-    // Read each worker's tally on its own thread, so pipes never fill up.
-    let tallies: Vec<_> = workers
-        .iter_mut()
-        .map(|w| {
-            let stdout = w.stdout.take().unwrap();
-            std::thread::spawn(move || {
-                // Read to the end (closing early would break the child's pipe).
-                let lines: Vec<String> = BufReader::new(stdout)
-                    .lines()
-                    .map_while(Result::ok)
-                    .collect();
-                lines.into_iter().find(|l| l.starts_with("fleet-worker "))
-            })
-        })
-        .collect();
+    let mut workers: Vec<TestWorker> = (0..WORKERS).map(|i| job.spawn(i)).collect();
 
     // Expiries count once the whole fleet is serving: an expiry while the
     // workers are still starting (8 processes on 2 cores can take a second)
@@ -218,7 +199,7 @@ async fn a_fleet_of_processes_shares_one_session() {
     let mut expiries = 0u64;
     loop {
         tokio::time::sleep(EXPIRE_EVERY).await;
-        if workers.iter_mut().all(|w| w.try_wait().unwrap().is_some()) {
+        if workers.iter_mut().all(TestWorker::has_exited) {
             break;
         }
         portal.expire_access_tokens();
@@ -230,10 +211,10 @@ async fn a_fleet_of_processes_shares_one_session() {
     }
     let elapsed = started.elapsed();
 
-    for (i, (worker, tally)) in workers.iter_mut().zip(tallies).enumerate() {
-        let status = worker.wait().unwrap();
+    for (i, worker) in workers.into_iter().enumerate() {
+        let (status, tally) = worker.finish("fleet-worker ").unwrap();
         assert!(status.success(), "worker {i} exited with {status}");
-        let tally = tally.join().unwrap().unwrap_or_default();
+        let tally = tally.unwrap_or_default();
         assert_eq!(
             tally,
             format!("fleet-worker ok={REQUESTS} failed=0"),

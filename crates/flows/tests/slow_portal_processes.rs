@@ -18,9 +18,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +26,9 @@ use arcgis_auth_core::{AuthorizeOptions, ExposeSecret, HttpClient, Portal, Times
 use arcgis_auth_flows::signin::UserSignIn;
 use arcgis_auth_flows::{ManagerConfig, TokenManager};
 use arcgis_auth_storage::{FileStore, SaveMode, SessionStore};
-use arcgis_auth_testkit::{Failure, FakePortal, Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID};
+use arcgis_auth_testkit::{
+    Failure, FakePortal, Grant, LOOPBACK_REDIRECT_URI, PUBLIC_CLIENT_ID, TestWorker,
+};
 
 const CHILD: &str = "ARCGIS_AUTH_SLOW_CHILD";
 const TEST: &str = "a_portal_slower_than_the_lease_sees_one_exchange_from_two_processes";
@@ -99,16 +99,16 @@ async fn work(portal: String, file: PathBuf) {
     println!("slow-worker ok={ok} failed={failed} token={token}");
 }
 
-fn spawn(worker: usize, portal: &str, file: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture"])
-        .env(CHILD, worker.to_string())
-        .env(format!("{CHILD}_PORTAL"), portal)
-        .env(format!("{CHILD}_FILE"), file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+fn spawn(worker: usize, portal: &str, file: &Path) -> TestWorker {
+    TestWorker::spawn(
+        TEST,
+        [
+            (CHILD.to_owned(), worker.to_string().into()),
+            (format!("{CHILD}_PORTAL"), portal.into()),
+            (format!("{CHILD}_FILE"), file.as_os_str().to_owned()),
+        ],
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,27 +143,15 @@ async fn a_portal_slower_than_the_lease_sees_one_exchange_from_two_processes() {
     portal.reset_calls();
     portal.fail_next_token_calls(1, Failure::Slow(Duration::from_millis(2500)));
 
-    let mut workers: Vec<Child> = (0..WORKERS)
+    let workers: Vec<TestWorker> = (0..WORKERS)
         .map(|i| spawn(i, &portal.portal_url(), &file))
         .collect();
-    let tallies: Vec<_> = workers
-        .iter_mut()
-        .map(|w| {
-            let stdout = w.stdout.take().unwrap();
-            std::thread::spawn(move || {
-                let lines: Vec<String> = BufReader::new(stdout)
-                    .lines()
-                    .map_while(Result::ok)
-                    .collect();
-                lines.into_iter().find(|l| l.starts_with("slow-worker "))
-            })
-        })
-        .collect();
     let mut seen = Vec::new();
-    for (i, (worker, tally)) in workers.iter_mut().zip(tallies).enumerate() {
-        let status = tokio::task::block_in_place(|| worker.wait().unwrap());
+    for (i, worker) in workers.into_iter().enumerate() {
+        let (status, tally) =
+            tokio::task::block_in_place(|| worker.finish("slow-worker ").unwrap());
         assert!(status.success(), "worker {i} exited with {status}");
-        let tally = tally.join().unwrap().unwrap_or_default();
+        let tally = tally.unwrap_or_default();
         let prefix = format!("slow-worker ok={CALLERS} failed=0 token=");
         let token = tally
             .strip_prefix(&prefix)

@@ -29,7 +29,7 @@ pub enum SessionKind {
     /// A static API key: never renewed.
     ApiKey,
     /// A user the web tier in front of an Enterprise portal signed in (a
-    /// TLS client certificate, HTTP Basic): renewed with `generateToken`
+    /// TLS client certificate, HTTP Basic, Kerberos): renewed with `generateToken`
     /// `request=getToken` over the same web-tier credential, whose secret
     /// (private key, password) is never stored;
     /// [`SessionRecord::web_tier`] says which credential it was.
@@ -52,6 +52,12 @@ pub enum WebTierCredentialId {
     ClientCertificate {
         /// What identifies the certificate, e.g. `/home/jdoe/.pki/jdoe.pem`.
         label: String,
+    },
+    /// Kerberos (`Negotiate`), as this principal (the tickets stay in the
+    /// user's credential cache).
+    Kerberos {
+        /// The principal, e.g. `jdoe@EXAMPLE.COM`.
+        principal: String,
     },
 }
 
@@ -367,6 +373,9 @@ mod tests {
             WebTierCredentialId::ClientCertificate {
                 label: "/home/jdoe/.pki/jdoe.pem".into(),
             },
+            WebTierCredentialId::Kerberos {
+                principal: "jdoe@EXAMPLE.COM".into(),
+            },
         ] {
             r.web_tier = Some(id.clone());
             let json = r.to_json().unwrap();
@@ -378,9 +387,7 @@ mod tests {
         }
         let json = r.to_json().unwrap();
         assert!(
-            json.contains(
-                r#""web_tier":{"method":"client_certificate","label":"/home/jdoe/.pki/jdoe.pem"}"#
-            ),
+            json.contains(r#""web_tier":{"method":"kerberos","principal":"jdoe@EXAMPLE.COM"}"#),
             "{json}"
         );
     }

@@ -8,6 +8,8 @@ mod calls;
 mod config;
 mod error;
 mod failure;
+#[cfg(feature = "kerberos")]
+mod krb5_realm;
 mod lifetimes;
 mod pki;
 mod portal;
@@ -16,6 +18,7 @@ mod state;
 mod tokens;
 mod web_tier;
 mod wire;
+mod worker;
 
 pub use browser::BrowserVisit;
 pub use builder::FakePortalBuilder;
@@ -23,6 +26,9 @@ pub use calls::{Calls, Endpoint, Grant};
 pub use config::{ApiKeySpec, App, OOB_REDIRECT_URI, Server};
 pub use error::{Error, ErrorKind};
 pub use failure::Failure;
+#[cfg(feature = "kerberos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
+pub use krb5_realm::{KERBEROS_REALM, KERBEROS_USER, KerberosRealm, WRONG_SERVICE};
 pub use pki::{TestCa, TestCertificate};
 pub use portal::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal, FakeServer,
@@ -30,5 +36,6 @@ pub use portal::{
 };
 pub use tokens::{IssuedToken, TokenKind};
 pub use web_tier::WebTier;
+pub use worker::TestWorker;
 
 pub use wiremock;

@@ -1,6 +1,7 @@
 //! A web tier in front of the fake portal and its servers, as a Web Adaptor
-//! with PKI or LDAP would be: HTTP Basic against a user table, or TLS that
-//! requires a client certificate from a test CA.
+//! with PKI, LDAP or IWA would be: HTTP Basic against a user table, TLS that
+//! requires a client certificate from a test CA, or Kerberos (`Negotiate`)
+//! verified against a keytab.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub(crate) enum Mode {
         users: Vec<(String, String)>,
     },
     ClientCertificate(TestCa),
+    #[cfg(feature = "kerberos")]
+    Negotiate,
 }
 
 impl WebTier {
@@ -96,6 +99,26 @@ impl WebTier {
     pub fn client_certificate(ca: &TestCa) -> Self {
         WebTier {
             mode: Mode::ClientCertificate(ca.clone()),
+            open_server_info: false,
+        }
+    }
+
+    /// Kerberos (`Negotiate`, SPNEGO): every request needs `Authorization:
+    /// Negotiate <token>` that a GSSAPI acceptor verifies against the
+    /// process's default keytab (`KRB5_KTNAME`; see
+    /// [`KerberosRealm::env`](crate::KerberosRealm::env)); the client
+    /// principal (`jdoe@REALM`) becomes the web-tier user. Without a token,
+    /// or with one the keytab cannot verify (a ticket for another service),
+    /// the answer is 401 with `WWW-Authenticate: Negotiate`.
+    ///
+    /// The acceptor reads the keytab named by the environment the process
+    /// started with: run the portal in a process started with the realm's
+    /// environment, never `set_var` it in a multi-threaded test.
+    #[cfg(feature = "kerberos")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
+    pub fn negotiate() -> Self {
+        WebTier {
+            mode: Mode::Negotiate,
             open_server_info: false,
         }
     }
@@ -143,6 +166,23 @@ pub(crate) fn check(tier: Option<&WebTier>, open: bool, request: &Request) -> Ve
                     ),
             )
         }
+        #[cfg(feature = "kerberos")]
+        Mode::Negotiate => {
+            let sent = request.headers.contains_key(http::header::AUTHORIZATION);
+            match negotiate_user(request) {
+                Some(user) => return Verdict::Pass(Some(user)),
+                None if open && !sent => return Verdict::Pass(None),
+                _ => {}
+            }
+            Verdict::Refused(
+                ResponseTemplate::new(401)
+                    .insert_header("www-authenticate", "Negotiate")
+                    .set_body_raw(
+                        "<html><body><h1>401 Unauthorized</h1></body></html>",
+                        "text/html",
+                    ),
+            )
+        }
         Mode::ClientCertificate(_) => {
             let user = request
                 .headers
@@ -159,6 +199,33 @@ pub(crate) fn check(tier: Option<&WebTier>, open: bool, request: &Request) -> Ve
             }
         }
     }
+}
+
+/// The client principal of a valid `Authorization: Negotiate` token.
+#[cfg(feature = "kerberos")]
+fn negotiate_user(request: &Request) -> Option<String> {
+    use libgssapi::context::{SecurityContext as _, ServerCtx};
+    let value = request
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let encoded = value
+        .get(..10)
+        .filter(|p| p.eq_ignore_ascii_case("negotiate "))
+        .and_then(|_| value.get(10..))?;
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let mut ctx = ServerCtx::new(None);
+    ctx.step(&token, None).ok()?;
+    if !ctx.is_complete() {
+        return None;
+    }
+    let name = ctx.source_name().ok()?;
+    let display = name.display_name().ok()?;
+    Some(String::from_utf8_lossy(&display).into_owned())
 }
 
 /// The user and password of an `Authorization: Basic` header.

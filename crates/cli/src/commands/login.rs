@@ -10,7 +10,7 @@ use arcgis_auth_flows::signin::SignedIn;
 use arcgis_auth_flows::signin::{AppSignIn, Loopback, PasswordSignIn, UserSignIn, WebTierSignIn};
 
 use super::{Context, refresh_expiration};
-use crate::cli::{LoginMethod, Redirect};
+use crate::cli::{LoginMethod, Redirect, WebTierLoginArgs};
 use crate::exit::CliError;
 use crate::output::progress;
 use crate::secrets;
@@ -95,30 +95,26 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
         }
         LoginMethod::Pki {
             certificate,
-            referer,
-            expiration,
+            options,
         } => {
             let identity = web_tier::certificate(&certificate)?;
             let http = web_tier::client(&ctx.http, identity, &portal)?;
-            keep(
-                ctx,
-                web_tier_sign_in(portal, http, referer, expiration).await?,
-            )
-            .await
+            keep(ctx, web_tier_sign_in(portal, http, options).await?).await
         }
         LoginMethod::Basic {
             username,
             password_stdin,
-            referer,
-            expiration,
+            options,
         } => {
             let credentials = web_tier::basic(&username, password_stdin)?;
             let http = web_tier::client(&ctx.http, credentials, &portal)?;
-            keep(
-                ctx,
-                web_tier_sign_in(portal, http, referer, expiration).await?,
-            )
-            .await
+            keep(ctx, web_tier_sign_in(portal, http, options).await?).await
+        }
+        #[cfg(feature = "kerberos")]
+        LoginMethod::Kerberos { options } => {
+            let credential = arcgis_auth_core::KerberosCredential::from_default_cache().await?;
+            let http = web_tier::client(&ctx.http, credential, &portal)?;
+            keep(ctx, web_tier_sign_in(portal, http, options).await?).await
         }
     }
 }
@@ -127,13 +123,12 @@ pub(super) async fn run(ctx: &Context, method: LoginMethod) -> Result<(), CliErr
 async fn web_tier_sign_in(
     portal: Portal,
     http: HttpClient,
-    referer: Option<String>,
-    expiration: Option<u32>,
+    options: WebTierLoginArgs,
 ) -> Result<SignedIn<WebTierSignIn>, CliError> {
     // The token is bound to a referer: the portal's URL unless told otherwise.
-    let referer = referer.unwrap_or_else(|| portal.to_string());
+    let referer = options.referer.unwrap_or_else(|| portal.to_string());
     let mut signer = WebTierSignIn::new(portal, http, referer)?;
-    if let Some(minutes) = expiration {
+    if let Some(minutes) = options.expiration {
         signer = signer.with_expiration(Expiration::minutes(minutes));
     }
     Ok(signer.sign_in().await?)

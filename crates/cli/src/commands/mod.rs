@@ -236,6 +236,9 @@ impl Context {
                             ),
                         );
                     }
+                    (SessionKind::WebTier, Some(WebTierCredentialId::Kerberos { .. })) => {
+                        "kerberos"
+                    }
                     (SessionKind::WebTier, _) => "pki",
                     _ => "app|user|password",
                 };

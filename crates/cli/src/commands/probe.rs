@@ -55,7 +55,7 @@ fn scheme_json(scheme: &WebTierScheme) -> serde_json::Value {
 fn text(portal: &str, security: &PortalSecurity) -> String {
     let logins = logins(security)
         .iter()
-        .filter(|l| **l != "kerberos")
+        .filter(|l| cfg!(feature = "kerberos") || **l != "kerberos")
         .map(|l| format!("`arcgis-auth login {l}`"))
         .collect::<Vec<_>>();
     let how = if logins.is_empty() {

@@ -7,6 +7,7 @@ mod commands;
 mod concurrency;
 mod exit_codes;
 mod help;
+mod kerberos;
 mod redis_tls;
 mod support;
 mod web_tier;

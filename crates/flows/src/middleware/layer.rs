@@ -183,8 +183,8 @@ impl ArcGisAuth {
     }
 
     /// Sends `request`: with the web-tier credential when `web_tier`
-    /// (Basic added here; a certificate through the client that offers
-    /// it), else down the middleware chain.
+    /// (Basic or a fresh Negotiate token added here; a certificate through
+    /// the client that offers it), else down the middleware chain.
     async fn send(
         &self,
         mut request: Request,
@@ -193,10 +193,15 @@ impl ArcGisAuth {
         web_tier: bool,
     ) -> reqwest_middleware::Result<Response> {
         if let Some(http) = self.web_tier.as_ref().filter(|_| web_tier) {
-            if let Some(basic) = http.web_tier_authorization()
-                && !request.headers().contains_key(AUTHORIZATION)
-            {
-                request.headers_mut().insert(AUTHORIZATION, basic.clone());
+            if !request.headers().contains_key(AUTHORIZATION) {
+                let url = request.url().clone();
+                let value = http
+                    .web_tier_authorization_for(&url)
+                    .await
+                    .map_err(|e| into_mw(FlowError::from(e)))?;
+                if let Some(value) = value {
+                    request.headers_mut().insert(AUTHORIZATION, value);
+                }
             }
             if let Some(client) = http.web_tier_reqwest() {
                 return client

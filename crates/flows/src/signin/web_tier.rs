@@ -17,7 +17,7 @@ use crate::error::{FlowError, FlowErrorKind, Result};
 use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 
 /// Sign-in at an Enterprise portal whose web tier authenticates every
-/// request (PKI client certificates, LDAP over HTTP Basic), and the
+/// request (PKI client certificates, LDAP over HTTP Basic, Kerberos), and the
 /// [`TokenSource`] that renews such sessions the same way.
 ///
 /// The web-tier credential lives in the [`HttpClient`]
@@ -27,8 +27,9 @@ use crate::source::{Grant, RenewRequest, Renewal, TokenSource};
 /// `request=getToken`, `referer`, `expiration` and `f=json`; renewal
 /// ([`Renewal::WebTier`]) mints again over the same credential. The
 /// session record holds what identifies the credential (the certificate's
-/// label, the Basic user name: [`SessionRecord::web_tier`]), never a
-/// password, a private key or a PKCS#12 password.
+/// label, the Basic user name, the Kerberos principal:
+/// [`SessionRecord::web_tier`]), never a password, a private key or a
+/// PKCS#12 password.
 ///
 /// A credential the web tier refuses
 /// ([`WebTierCredentialRejected`](arcgis_auth_core::ErrorKind::WebTierCredentialRejected):
@@ -173,8 +174,13 @@ impl WebTierSignIn {
             bearer.set_sensitive(true);
             request = request.header("X-Esri-Authorization", bearer);
         }
-        if let Some(basic) = self.http.web_tier_authorization() {
-            request = request.header(http::header::AUTHORIZATION, basic.clone());
+        match self.http.web_tier_authorization_for(&url).await {
+            Ok(Some(value)) => request = request.header(http::header::AUTHORIZATION, value),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "portals/self not asked: no web-tier credential");
+                return None;
+            }
         }
         let answer = request.send().await.ok()?;
         let status = answer.status();
@@ -199,6 +205,7 @@ fn credential_id(credential: &WebTierCredential) -> Option<WebTierCredentialId> 
         SignInMethod::ClientCertificate => {
             Some(WebTierCredentialId::ClientCertificate { label: id })
         }
+        SignInMethod::Kerberos => Some(WebTierCredentialId::Kerberos { principal: id }),
         _ => None,
     }
 }
