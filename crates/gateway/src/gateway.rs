@@ -514,7 +514,7 @@ async fn vend_token(gw: &Shared, query: VendQuery, parts: http::request::Parts) 
     }
     let name = query.app.unwrap_or_default();
     let credential = match gw.vendable.get(&name) {
-        Some(true) => gw.credentials.get(&format!("app:{name}")),
+        Some(true) => gw.credentials.app(&name),
         _ => None,
     };
     let Some(credential) = credential else {

@@ -366,12 +366,9 @@ impl Federation {
             .routing
             .credentials_for(server)
             .ok_or_else(|| no_credentials(server))?;
-        let account = ServerSignIn::new(
-            server.clone(),
-            credentials.clone(),
-            self.inner.http.clone(),
-        )
-        .with_clock(Arc::clone(self.inner.manager.clock()));
+        let account =
+            ServerSignIn::new(server.clone(), credentials.clone(), self.inner.http.clone())
+                .with_clock(Arc::clone(self.inner.manager.clock()));
         let account = match endpoint {
             // The server's own token endpoint, as its /rest/info names it
             // (only on the server's origin), else `tokens/generateToken`.

@@ -152,7 +152,10 @@ mod tests {
             Renewal::SignInAgain
         }
         async fn renew(&self, r: &RenewRequest<'_>) -> Result<Token> {
-            Ok(Token::new("renewed".into(), r.now() + Duration::from_secs(3600)))
+            Ok(Token::new(
+                "renewed".into(),
+                r.now() + Duration::from_secs(3600),
+            ))
         }
     }
 
@@ -200,7 +203,12 @@ mod tests {
             tokens.push(call.await.expect("task"));
         }
         assert_eq!(sign_ins.load(Ordering::SeqCst), 1);
-        let first = tokens[0].as_ref().expect("token").secret().expose_secret().to_owned();
+        let first = tokens[0]
+            .as_ref()
+            .expect("token")
+            .secret()
+            .expose_secret()
+            .to_owned();
         for t in &tokens {
             assert_eq!(t.as_ref().expect("token").secret().expose_secret(), first);
         }
