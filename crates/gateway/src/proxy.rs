@@ -110,8 +110,9 @@ async fn handle_routed(
     }
     if let Some(limit) = route.rate_limit {
         let (parts, body) = request.into_parts();
-        if let Some(mut limited) =
-            gw.over_limit(&format!("route:{}", route.url_text), limit, &parts)
+        if let Some(mut limited) = gw
+            .over_limit(&format!("route:{}", route.url_text), limit, &parts)
+            .await
         {
             set_cors(limited.headers_mut(), origin.as_deref());
             return limited;
