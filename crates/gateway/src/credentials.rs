@@ -51,9 +51,9 @@ pub(crate) const SERVER_REFERER: &str = "arcgis-auth-gateway";
 #[derive(Debug, Clone)]
 enum Signer {
     /// Client credentials at the app's portal.
-    App(AppSignIn),
+    App(Box<AppSignIn>),
     /// A standalone server's own account (its services or its Administrator API).
-    Server(ServerSignIn),
+    Server(Box<ServerSignIn>),
 }
 
 impl Signer {
@@ -264,7 +264,7 @@ impl Credentials {
             entries.push(Entry {
                 label: format!("app:{}", app.name),
                 key: format!("gateway/app/{}/{}", app.name, app.client_id),
-                signer: Signer::App(signer),
+                signer: Signer::App(Box::new(signer)),
                 spec: format!("{:?}|{}", app.portal, app.client_id),
                 secret: &app.client_secret,
             });
@@ -281,14 +281,14 @@ impl Credentials {
             entries.push(Entry {
                 label: format!("server:{}/admin", server.name),
                 key: format!("gateway/server-admin/{}/{}", server.name, server.username),
-                signer: Signer::Server(account.clone().admin()),
+                signer: Signer::Server(Box::new(account.clone().admin())),
                 spec: spec.clone(),
                 secret: &server.password,
             });
             entries.push(Entry {
                 label: format!("server:{}", server.name),
                 key: format!("gateway/server/{}/{}", server.name, server.username),
-                signer: Signer::Server(account),
+                signer: Signer::Server(Box::new(account)),
                 spec,
                 secret: &server.password,
             });
