@@ -199,3 +199,91 @@ rate_limit = {{ requests = {LIMIT}, per_seconds = 3600 }}
         let _ = child.wait().await;
     }
 }
+
+/// Two in-process gateways on one Redis, a route limited to 2 an hour.
+async fn limited_pair(redis: &RedisServer, upstream: &MockServer) -> Vec<String> {
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+[[routes]]
+url = "{up}/limited"
+match_all = true
+rate_limit = {{ requests = 2, per_seconds = 3600 }}
+"#,
+        up = upstream.uri()
+    );
+    let mut bases = Vec::new();
+    for _ in 0..2 {
+        let config =
+            arcgis_auth_gateway::Config::from_toml(&text, &std::collections::BTreeMap::new())
+                .expect("config");
+        let store = arcgis_auth_storage::RedisStore::builder(redis.url())
+            .response_timeout(std::time::Duration::from_millis(200))
+            .connection_timeout(std::time::Duration::from_millis(200))
+            .connect()
+            .await
+            .expect("redis");
+        let gateway = arcgis_auth_gateway::Gateway::builder(config)
+            .redis_store(store)
+            .build()
+            .await
+            .expect("gateway");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        bases.push(format!("http://{}", listener.local_addr().expect("addr")));
+        tokio::spawn(arcgis_auth_gateway::serve(
+            listener,
+            gateway,
+            std::future::pending(),
+        ));
+    }
+    bases
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_each_gateway_counts_its_own_requests() {
+    let Some(mut redis) = RedisServer::private_for_test(
+        "while_redis_is_down_each_gateway_counts_its_own_requests",
+        &[],
+    ) else {
+        return;
+    };
+    let upstream = MockServer::start().await;
+    Mock::given(path("/limited/x"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&upstream)
+        .await;
+    let gw = limited_pair(&redis, &upstream).await;
+    let client = reqwest::Client::new();
+    let target = format!("{}/limited/x", upstream.uri());
+    let get = |base: &String| client.get(format!("{base}/proxy?{target}")).send();
+    // Shared: the second gateway sees the first one's two requests.
+    assert_eq!(get(&gw[0]).await.expect("answer").status(), 200);
+    assert_eq!(get(&gw[0]).await.expect("answer").status(), 200);
+    assert_eq!(get(&gw[1]).await.expect("answer").status(), 429);
+
+    // Redis is gone: the gateways fail open to their own counts, never 5xx.
+    redis.kill();
+    assert_eq!(get(&gw[1]).await.expect("answer").status(), 200);
+    assert_eq!(get(&gw[1]).await.expect("answer").status(), 200);
+    assert_eq!(
+        get(&gw[1]).await.expect("answer").status(),
+        429,
+        "each process still enforces the limit on its own"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", gw[1]))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let fallbacks: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("arcgis_gateway_rate_limit_fallbacks_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the fallback counter");
+    assert_eq!(fallbacks, 3, "{metrics}");
+}
