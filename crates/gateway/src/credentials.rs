@@ -5,15 +5,15 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use arcgis_auth_core::{
-    Clock, ExposeSecret, GenerateTokenRequest, HttpClient, Portal, SecretString, ServerRoot, Token,
-    TokenBinding,
+    Clock, ExposeSecret, HttpClient, SecretString, ServerRoot, Token, TokenBinding,
 };
-use arcgis_auth_flows::signin::AppSignIn;
+use arcgis_auth_flows::routing::ServerCredentials;
+use arcgis_auth_flows::signin::{AppSignIn, ServerSignIn};
 use arcgis_auth_flows::{
-    AccessToken, FlowError, FlowErrorKind, Grant, RenewRequest, Renewal, TokenManager, TokenSource,
+    AccessToken, FlowError, FlowErrorKind, RenewRequest, Renewal, TokenManager, TokenSource,
     async_trait,
 };
-use arcgis_auth_storage::{SessionKind, SessionRecord, SessionStore};
+use arcgis_auth_storage::{SessionRecord, SessionStore};
 
 use crate::config::{AppConfig, ServerConfig};
 use crate::metrics::Metrics;
@@ -47,107 +47,44 @@ impl<S: TokenSource> TokenSource for Counted<S> {
 /// request on a server route: any gateway of a fleet can use the token.
 pub(crate) const SERVER_REFERER: &str = "arcgis-auth-gateway";
 
-/// A standalone server's own account: `tokens/generateToken` with a user name
-/// and password, bound to [`SERVER_REFERER`].
-#[derive(Clone)]
-pub(crate) struct ServerAccount {
-    root: ServerRoot,
-    portal: Portal,
-    username: String,
-    password: SecretString,
-    http: HttpClient,
-    clock: Arc<dyn Clock>,
-}
-
-impl fmt::Debug for ServerAccount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerAccount")
-            .field("root", &self.root)
-            .field("username", &self.username)
-            .field("password", &"[REDACTED]")
-            .finish_non_exhaustive()
-    }
-}
-
-impl ServerAccount {
-    fn new(config: &ServerConfig, http: HttpClient, clock: Arc<dyn Clock>) -> Self {
-        // The record needs a portal: the server's origin names it (it is never called).
-        let portal = Portal::from_url(config.root.as_url())
-            .or_else(|_| {
-                let mut origin = config.root.as_url().clone();
-                origin.set_path("/");
-                Portal::from_url(&origin)
-            })
-            .unwrap_or_else(|_| Portal::arcgis_online());
-        ServerAccount {
-            root: config.root.clone(),
-            portal,
-            username: config.username.clone(),
-            password: config.password.clone(),
-            http,
-            clock,
-        }
-    }
-
-    async fn request(&self) -> Result<Token, FlowError> {
-        let request = GenerateTokenRequest::password(
-            self.username.clone(),
-            self.password.clone(),
-            TokenBinding::Referer(SERVER_REFERER.to_owned()),
-        );
-        let token = request
-            .send(
-                &self.http,
-                &self.root.generate_token_url(),
-                self.clock.as_ref(),
-            )
-            .await?;
-        Ok(token.with_username(Some(self.username.clone())))
-    }
-
-    async fn sign_in(&self) -> Result<SessionRecord, FlowError> {
-        let token = self.request().await?;
-        let mut record = SessionRecord::new(self.portal.clone(), SessionKind::GenerateToken);
-        record.referer = Some(SERVER_REFERER.to_owned());
-        record.set_token(&token);
-        Ok(record)
-    }
-}
-
-#[async_trait]
-impl TokenSource for ServerAccount {
-    fn renewal(&self, session: &SessionRecord) -> Renewal {
-        if session.kind == SessionKind::GenerateToken
-            && session.username.as_deref() == Some(self.username.as_str())
-            && session.portal == self.portal
-        {
-            Renewal::SignInAgain
-        } else {
-            Renewal::UserMustSignIn
-        }
-    }
-
-    async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token, FlowError> {
-        match request.grant() {
-            Grant::SignIn => self.request().await,
-            _ => Err(FlowError::new(
-                FlowErrorKind::InvalidInput,
-                "server accounts are renewed by signing in again",
-            )),
-        }
-    }
-}
-
+/// How a credential signs in and renews: the flows sign-in of its entry.
+#[derive(Debug, Clone)]
 enum Signer {
+    /// Client credentials at the app's portal.
     App(Box<AppSignIn>),
-    Server(Box<ServerAccount>),
+    /// A standalone server's own account (its services or its Administrator API).
+    Server(Box<ServerSignIn>),
 }
 
 impl Signer {
     async fn sign_in(&self) -> Result<SessionRecord, FlowError> {
+        Ok(match self {
+            Signer::App(app) => app.sign_in().await?.into_parts().0,
+            Signer::Server(server) => server.sign_in().await?.into_parts().0,
+        })
+    }
+}
+
+#[async_trait]
+impl TokenSource for Signer {
+    fn name(&self) -> &'static str {
         match self {
-            Signer::App(app) => Ok(app.sign_in().await?.into_parts().0),
-            Signer::Server(server) => server.sign_in().await,
+            Signer::App(app) => app.name(),
+            Signer::Server(server) => server.name(),
+        }
+    }
+
+    fn renewal(&self, session: &SessionRecord) -> Renewal {
+        match self {
+            Signer::App(app) => app.renewal(session),
+            Signer::Server(server) => server.renewal(session),
+        }
+    }
+
+    async fn renew(&self, request: &RenewRequest<'_>) -> Result<Token, FlowError> {
+        match self {
+            Signer::App(app) => app.renew(request).await,
+            Signer::Server(server) => server.renew(request).await,
         }
     }
 }
@@ -175,29 +112,65 @@ impl fmt::Debug for Credential {
     }
 }
 
+/// What one credential is made of.
+struct Entry<'a> {
+    label: String,
+    /// Its session key in the store.
+    key: String,
+    signer: Signer,
+    spec: String,
+    secret: &'a SecretString,
+}
+
 impl Credential {
-    /// `app:NAME` or `server:NAME`.
+    fn build(
+        entry: Entry<'_>,
+        store: &Arc<dyn SessionStore>,
+        clock: &Arc<dyn Clock>,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Credential, FlowError> {
+        let counted = Counted {
+            inner: entry.signer.clone(),
+            label: entry.label.clone(),
+            metrics: Arc::clone(metrics),
+        };
+        let manager = TokenManager::builder(counted, Arc::clone(store), entry.key)
+            .clock(Arc::clone(clock))
+            .build()?;
+        Ok(Credential {
+            label: entry.label,
+            manager,
+            signer: entry.signer,
+            sign_in: tokio::sync::Mutex::new(()),
+            refused: Mutex::new(None),
+            metrics: Arc::clone(metrics),
+            spec: entry.spec,
+            secret: entry.secret.clone(),
+        })
+    }
+
+    /// `app:NAME`, `server:NAME` or `server:NAME/admin`.
     pub(crate) fn label(&self) -> &str {
         &self.label
     }
 
     /// A valid token: the manager's (early renewal, single flight), after a
-    /// first sign-in when the store has no session for this credential.
+    /// first sign-in when the store has no session for this credential
+    /// (once across every gateway sharing the store).
     pub(crate) async fn token(&self) -> Result<AccessToken, FlowError> {
         if let Some(err) = self.refused() {
             return Err(err);
         }
         match self.manager.token().await {
-            Ok(token) => Ok(token),
             Err(err)
                 if matches!(
                     err.kind(),
                     FlowErrorKind::NoSession | FlowErrorKind::SignInRequired
                 ) =>
             {
-                self.first_sign_in().await
+                self.first_sign_in(err.kind()).await
             }
-            Err(err) => Err(err),
+            other => other,
         }
     }
 
@@ -205,7 +178,7 @@ impl Credential {
         self.refused.lock().ok().and_then(|r| r.clone())
     }
 
-    async fn first_sign_in(&self) -> Result<AccessToken, FlowError> {
+    async fn first_sign_in(&self, why: FlowErrorKind) -> Result<AccessToken, FlowError> {
         let _one = self.sign_in.lock().await;
         if let Some(token) = self.manager.cached() {
             return Ok(token);
@@ -213,28 +186,45 @@ impl Credential {
         if let Some(err) = self.refused() {
             return Err(err);
         }
-        let signed_in = self.signer.sign_in().await;
-        self.metrics.renewal(&self.label, signed_in.is_ok());
-        match signed_in {
-            Ok(record) => {
-                if let Err(err) = self.manager.set_session(record).await {
-                    tracing::warn!(credential = %self.label, error = %err, "the new session is served from memory; the store refused it");
-                }
+        let sign_in = || async {
+            let signed_in = self.signer.sign_in().await;
+            self.metrics.renewal(&self.label, signed_in.is_ok());
+            if signed_in.is_ok() {
                 tracing::info!(credential = %self.label, "signed in");
-                self.manager.token().await
             }
-            Err(err) => {
-                if !err.is_transient() {
-                    if let Ok(mut refused) = self.refused.lock() {
-                        *refused = Some(err.clone());
+            signed_in
+        };
+        let result = if why == FlowErrorKind::NoSession {
+            // Nothing stored: one gateway of the fleet signs in, the others use its session.
+            self.manager.token_or_sign_in(sign_in).await
+        } else {
+            // The stored session cannot be renewed (not ours, or ended): replace it.
+            match sign_in().await {
+                Ok(record) => {
+                    if let Err(err) = self.manager.set_session(record).await {
+                        tracing::warn!(credential = %self.label, error = %err, "the new session is served from memory; the store refused it");
                     }
-                    tracing::error!(credential = %self.label, error = %err, "sign-in refused; it is not tried again until the configuration changes");
-                } else {
-                    tracing::warn!(credential = %self.label, error = %err, "sign-in failed; the next request tries again");
+                    self.manager.token().await
                 }
-                Err(err)
+                Err(err) => Err(err),
+            }
+        };
+        if let Err(err) = &result {
+            if !err.is_transient()
+                && !matches!(
+                    err.kind(),
+                    FlowErrorKind::LockTimeout | FlowErrorKind::Store(_)
+                )
+            {
+                if let Ok(mut refused) = self.refused.lock() {
+                    *refused = Some(err.clone());
+                }
+                tracing::error!(credential = %self.label, error = %err, "sign-in refused; it is not tried again until the configuration changes");
+            } else {
+                tracing::warn!(credential = %self.label, error = %err, "sign-in failed; the next request tries again");
             }
         }
+        result
     }
 
     /// Reports a token an upstream answered 498 for: the next call renews.
@@ -243,10 +233,13 @@ impl Credential {
     }
 }
 
-/// Every credential of a configuration, by route label (`app:NAME`, `server:NAME`).
+/// Every credential of a configuration, by route label (`app:NAME`,
+/// `server:NAME`, and `server:NAME/admin` for the server's Administrator API).
 #[derive(Debug, Default)]
 pub(crate) struct Credentials {
     by_label: HashMap<String, Arc<Credential>>,
+    /// Each server's root, to tell its Administrator API.
+    servers: HashMap<String, ServerRoot>,
 }
 
 impl Credentials {
@@ -259,21 +252,8 @@ impl Credentials {
         metrics: &Arc<Metrics>,
         previous: Option<&Credentials>,
     ) -> Result<Credentials, FlowError> {
-        let mut by_label = HashMap::new();
-        // An entry unchanged since `previous` keeps its credential (and token).
-        let kept = |label: &str, spec: &str, secret: &SecretString| {
-            previous
-                .and_then(|p| p.by_label.get(label))
-                .filter(|c| c.spec == spec && c.secret.expose_secret() == secret.expose_secret())
-                .cloned()
-        };
+        let mut entries = Vec::new();
         for app in apps {
-            let label = format!("app:{}", app.name);
-            let spec = format!("{:?}|{}", app.portal, app.client_id);
-            if let Some(c) = kept(&label, &spec, &app.client_secret) {
-                by_label.insert(label, c);
-                continue;
-            }
             let signer = AppSignIn::new(
                 app.portal.clone(),
                 app.client_id.clone(),
@@ -281,79 +261,76 @@ impl Credentials {
                 http.clone(),
             )
             .with_clock(Arc::clone(clock));
-            let key = format!("gateway/app/{}/{}", app.name, app.client_id);
-            let counted = Counted {
-                inner: signer.clone(),
-                label: label.clone(),
-                metrics: Arc::clone(metrics),
-            };
-            let manager = TokenManager::builder(counted, Arc::clone(store), key)
-                .clock(Arc::clone(clock))
-                .build()?;
-            by_label.insert(
-                label.clone(),
-                Arc::new(Credential {
-                    spec,
-                    secret: app.client_secret.clone(),
-                    ..Credential::new(
-                        label,
-                        manager,
-                        Signer::App(Box::new(signer)),
-                        Arc::clone(metrics),
-                    )
-                }),
-            );
+            entries.push(Entry {
+                label: format!("app:{}", app.name),
+                key: format!("gateway/app/{}/{}", app.name, app.client_id),
+                signer: Signer::App(Box::new(signer)),
+                spec: format!("{:?}|{}", app.portal, app.client_id),
+                secret: &app.client_secret,
+            });
         }
+        let mut roots = HashMap::new();
         for server in servers {
-            let label = format!("server:{}", server.name);
+            roots.insert(server.name.clone(), server.root.clone());
+            let credentials =
+                ServerCredentials::new(server.username.clone(), server.password.clone())
+                    .with_binding(TokenBinding::Referer(SERVER_REFERER.to_owned()));
+            let account = ServerSignIn::new(server.root.clone(), credentials, http.clone())
+                .with_clock(Arc::clone(clock));
             let spec = format!("{:?}|{}", server.root, server.username);
-            if let Some(c) = kept(&label, &spec, &server.password) {
-                by_label.insert(label, c);
-                continue;
-            }
-            let account = ServerAccount::new(server, http.clone(), Arc::clone(clock));
-            let key = format!("gateway/server/{}/{}", server.name, server.username);
-            let counted = Counted {
-                inner: account.clone(),
-                label: label.clone(),
-                metrics: Arc::clone(metrics),
+            entries.push(Entry {
+                label: format!("server:{}/admin", server.name),
+                key: format!("gateway/server-admin/{}/{}", server.name, server.username),
+                signer: Signer::Server(Box::new(account.clone().admin())),
+                spec: spec.clone(),
+                secret: &server.password,
+            });
+            entries.push(Entry {
+                label: format!("server:{}", server.name),
+                key: format!("gateway/server/{}/{}", server.name, server.username),
+                signer: Signer::Server(Box::new(account)),
+                spec,
+                secret: &server.password,
+            });
+        }
+        let mut by_label = HashMap::new();
+        for entry in entries {
+            // An entry unchanged since `previous` keeps its credential (and token).
+            let kept = previous
+                .and_then(|p| p.by_label.get(&entry.label))
+                .filter(|c| {
+                    c.spec == entry.spec && c.secret.expose_secret() == entry.secret.expose_secret()
+                })
+                .cloned();
+            let credential = match kept {
+                Some(c) => c,
+                None => Arc::new(Credential::build(entry, store, clock, metrics)?),
             };
-            let manager = TokenManager::builder(counted, Arc::clone(store), key)
-                .clock(Arc::clone(clock))
-                .build()?;
-            by_label.insert(
-                label.clone(),
-                Arc::new(Credential {
-                    spec,
-                    secret: server.password.clone(),
-                    ..Credential::new(
-                        label,
-                        manager,
-                        Signer::Server(Box::new(account)),
-                        Arc::clone(metrics),
-                    )
-                }),
-            );
+            by_label.insert(credential.label.clone(), credential);
         }
-        Ok(Credentials { by_label })
+        Ok(Credentials {
+            by_label,
+            servers: roots,
+        })
     }
 
-    pub(crate) fn get(&self, label: &str) -> Option<&Arc<Credential>> {
-        self.by_label.get(label)
+    /// The credential of the app `name`.
+    pub(crate) fn app(&self, name: &str) -> Option<&Arc<Credential>> {
+        self.by_label.get(&format!("app:{name}"))
     }
-}
 
-impl Credential {
-    fn new(label: String, manager: TokenManager, signer: Signer, metrics: Arc<Metrics>) -> Self {
-        Credential {
-            label,
-            manager,
-            signer,
-            sign_in: tokio::sync::Mutex::new(()),
-            refused: Mutex::new(None),
-            metrics,
-            spec: String::new(),
-            secret: SecretString::from(String::new()),
-        }
+    /// The credential of the server `name` whose tokens `url` accepts: the
+    /// Administrator API's for `{root}/admin/...`, the services' otherwise.
+    pub(crate) fn server(&self, name: &str, url: &url::Url) -> Option<&Arc<Credential>> {
+        let admin = self
+            .servers
+            .get(name)
+            .is_some_and(|root| root.is_admin_url(url));
+        let label = if admin {
+            format!("server:{name}/admin")
+        } else {
+            format!("server:{name}")
+        };
+        self.by_label.get(&label)
     }
 }

@@ -26,9 +26,10 @@ use crate::error::{GatewayError, GatewayErrorKind};
 use crate::metrics::Metrics;
 use crate::origins::{AllowedOrigins, Caller};
 use crate::proxy;
-use crate::ratelimit::{Decision, Limiter, RateLimit, client_ip};
+use crate::ratelimit::{Decision, Limiter, Limits, RateLimit, client_ip};
 use crate::reply;
 use crate::routes::RouteTable;
+use crate::shared_limit::SharedLimiter;
 
 /// What every request handler shares.
 pub(crate) struct Shared {
@@ -40,7 +41,7 @@ pub(crate) struct Shared {
     pub(crate) upstream: reqwest::Client,
     pub(crate) upstream_timeout: Duration,
     pub(crate) proxy_paths: Vec<String>,
-    pub(crate) limiter: Arc<Limiter>,
+    pub(crate) limiter: Arc<Limits>,
     pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) token_rate_limit: RateLimit,
     pub(crate) metrics: Arc<Metrics>,
@@ -54,7 +55,7 @@ impl Shared {
 
     /// Counts one request of the client `parts` came from against `limit`
     /// under `scope`; `Some(429)` when it is over.
-    pub(crate) fn over_limit(
+    pub(crate) async fn over_limit(
         &self,
         scope: &str,
         limit: RateLimit,
@@ -66,7 +67,11 @@ impl Shared {
             .map(|c| c.0);
         let client = client_ip(peer, &parts.headers, &self.trusted_proxies)
             .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-        match self.limiter.check(&format!("{scope}|{client}"), limit) {
+        match self
+            .limiter
+            .check(&format!("{scope}|{client}"), limit)
+            .await
+        {
             Decision::Allowed => None,
             Decision::Limited { retry_after } => {
                 tracing::info!(scope, client = %client, "rate limited");
@@ -100,6 +105,8 @@ impl std::fmt::Debug for Gateway {
 pub struct GatewayBuilder {
     config: Config,
     store: Option<Arc<dyn SessionStore>>,
+    /// The Redis store rate limits are shared in, if any.
+    redis: Option<RedisStore>,
     clock: Option<Arc<dyn Clock>>,
 }
 
@@ -112,9 +119,21 @@ impl std::fmt::Debug for GatewayBuilder {
 }
 
 impl GatewayBuilder {
-    /// Uses `store` for sessions instead of the one the configuration names.
+    /// Uses `store` for sessions instead of the one the configuration
+    /// names. Rate limits are then counted in this process: for a fleet,
+    /// give a Redis store with [`redis_store`](Self::redis_store).
     pub fn store(mut self, store: Arc<dyn SessionStore>) -> Self {
         self.store = Some(store);
+        self.redis = None;
+        self
+    }
+
+    /// Uses `store` for sessions and rate limits, shared with every gateway
+    /// on the same Redis (and prefix), instead of the store the
+    /// configuration names (what `store = "redis://…"` does).
+    pub fn redis_store(mut self, store: RedisStore) -> Self {
+        self.store = Some(Arc::new(store.clone()));
+        self.redis = Some(store);
         self
     }
 
@@ -131,18 +150,29 @@ impl GatewayBuilder {
     /// [`GatewayErrorKind::Http`] when no HTTP client can be built.
     pub async fn build(self) -> Result<Gateway, GatewayError> {
         let config = self.config;
-        let store = match self.store {
-            Some(s) => s,
+        let (store, redis) = match self.store {
+            Some(s) => (s, self.redis),
             None => open_store(&config.store).await?,
         };
         let clock: Arc<dyn Clock> = self
             .clock
             .unwrap_or_else(|| Arc::new(CoarseSystemClock::new()));
+        let metrics = Arc::new(Metrics::default());
+        let local = Limiter::new(Arc::clone(&clock));
+        let limiter = match redis {
+            Some(redis) => Limits::Shared(SharedLimiter::new(
+                redis.connection(),
+                redis.prefix(),
+                local,
+                Arc::clone(&metrics),
+            )),
+            None => Limits::Local(local),
+        };
         let common = Common {
             store,
-            limiter: Arc::new(Limiter::new(Arc::clone(&clock))),
+            limiter: Arc::new(limiter),
             clock,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             draining: Arc::new(AtomicBool::new(false)),
         };
         let shared = Shared::build(&config, &common, None)?;
@@ -162,7 +192,7 @@ impl GatewayBuilder {
 struct Common {
     store: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
-    limiter: Arc<Limiter>,
+    limiter: Arc<Limits>,
     metrics: Arc<Metrics>,
     draining: Arc<AtomicBool>,
 }
@@ -347,19 +377,27 @@ fn read_bundle(path: &Path) -> Result<Vec<u8>, GatewayError> {
     })
 }
 
-async fn open_store(spec: &StoreSpec) -> Result<Arc<dyn SessionStore>, GatewayError> {
+/// The session store the configuration names, and the same store as a
+/// Redis one when rate limits are to be shared in it.
+async fn open_store(
+    spec: &StoreSpec,
+) -> Result<(Arc<dyn SessionStore>, Option<RedisStore>), GatewayError> {
     let store_error = |e: arcgis_auth_storage::StoreError| {
         GatewayError::new(GatewayErrorKind::Store, "could not open the session store")
             .with_source(e)
     };
     Ok(match spec {
-        StoreSpec::Memory => Arc::new(MemoryStore::default()),
-        StoreSpec::File(path) => Arc::new(FileStore::new(path.clone()).map_err(store_error)?),
-        StoreSpec::Redis(url) => Arc::new(
-            RedisStore::connect(url.clone())
-                .await
-                .map_err(store_error)?,
+        StoreSpec::Memory => (Arc::new(MemoryStore::default()), None),
+        StoreSpec::File(path) => (
+            Arc::new(FileStore::new(path.clone()).map_err(store_error)?),
+            None,
         ),
+        StoreSpec::Redis(url) => {
+            let redis = RedisStore::connect(url.clone())
+                .await
+                .map_err(store_error)?;
+            (Arc::new(redis.clone()), Some(redis))
+        }
     })
 }
 
@@ -369,6 +407,7 @@ impl Gateway {
         GatewayBuilder {
             config,
             store: None,
+            redis: None,
             clock: None,
         }
     }
@@ -514,13 +553,13 @@ async fn vend_token(gw: &Shared, query: VendQuery, parts: http::request::Parts) 
             );
         }
     };
-    if let Some(mut limited) = gw.over_limit("token", gw.token_rate_limit, &parts) {
+    if let Some(mut limited) = gw.over_limit("token", gw.token_rate_limit, &parts).await {
         proxy::set_cors(limited.headers_mut(), origin.as_deref());
         return limited;
     }
     let name = query.app.unwrap_or_default();
     let credential = match gw.vendable.get(&name) {
-        Some(true) => gw.credentials.get(&format!("app:{name}")),
+        Some(true) => gw.credentials.app(&name),
         _ => None,
     };
     let Some(credential) = credential else {

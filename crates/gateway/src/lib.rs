@@ -72,6 +72,7 @@ mod proxy;
 mod ratelimit;
 mod reply;
 mod routes;
+mod shared_limit;
 mod target;
 
 /// The gateway guide: configuration, endpoints and behaviour, as implemented.

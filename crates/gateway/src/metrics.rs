@@ -36,6 +36,8 @@ struct State {
     renewals: BTreeMap<(String, &'static str), u64>,
     retries: BTreeMap<String, u64>,
     limited: BTreeMap<String, u64>,
+    /// Requests counted by the process alone because the shared limits' store did not answer.
+    limit_fallbacks: u64,
 }
 
 /// Every metric of one gateway; kept across configuration reloads.
@@ -85,6 +87,12 @@ impl Metrics {
     /// A request refused with 429 under `scope` (`token` or `route:URL`).
     pub(crate) fn rate_limited(&self, scope: &str) {
         self.with(|s| *s.limited.entry(scope.to_owned()).or_default() += 1);
+    }
+
+    /// A request counted against this process's own rate limits because the
+    /// shared store (Redis) did not answer.
+    pub(crate) fn limit_fallback(&self) {
+        self.with(|s| s.limit_fallbacks += 1);
     }
 
     /// The exposition: Prometheus text format 0.0.4.
@@ -175,6 +183,17 @@ impl Metrics {
                 escape(scope)
             );
         }
+        family(
+            &mut out,
+            "arcgis_gateway_rate_limit_fallbacks_total",
+            "counter",
+            "Rate-limited requests counted by this process alone because the shared store (Redis) did not answer.",
+        );
+        let _ = writeln!(
+            out,
+            "arcgis_gateway_rate_limit_fallbacks_total {}",
+            s.limit_fallbacks
+        );
         out
     }
 }

@@ -110,8 +110,9 @@ async fn handle_routed(
     }
     if let Some(limit) = route.rate_limit {
         let (parts, body) = request.into_parts();
-        if let Some(mut limited) =
-            gw.over_limit(&format!("route:{}", route.url_text), limit, &parts)
+        if let Some(mut limited) = gw
+            .over_limit(&format!("route:{}", route.url_text), limit, &parts)
+            .await
         {
             set_cors(limited.headers_mut(), origin.as_deref());
             return limited;
@@ -169,8 +170,8 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
     let (parts, body) = request.into_parts();
     let credential = match &route.auth {
         Auth::None => None,
-        Auth::App(name) => gw.credentials.get(&format!("app:{name}")).cloned(),
-        Auth::Server(name) => gw.credentials.get(&format!("server:{name}")).cloned(),
+        Auth::App(name) => gw.credentials.app(name).cloned(),
+        Auth::Server(name) => gw.credentials.server(name, &target.url).cloned(),
     };
     if route.auth != Auth::None && credential.is_none() {
         return reply::error(

@@ -1,4 +1,4 @@
-//! Rate limits: a keyed GCRA (generic cell rate algorithm) over the gateway's clock, and who the client is.
+//! Rate limits: a keyed GCRA (generic cell rate algorithm) over the gateway's clock, which of them counts, and who the client is.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -8,6 +8,8 @@ use std::time::Duration;
 use arcgis_auth_core::Clock;
 use http::HeaderMap;
 use ipnet::IpNet;
+
+use crate::shared_limit::SharedLimiter;
 
 /// `requests` per `per`: a route's `rate_limit = { requests, per_seconds }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,13 +22,13 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// The time one request "costs": `per / requests`, at least 1 ms.
-    fn interval_ms(&self) -> i64 {
+    pub(crate) fn interval_ms(&self) -> i64 {
         let per = i64::try_from(self.per.as_millis()).unwrap_or(i64::MAX);
         (per / i64::from(self.requests.max(1))).max(1)
     }
 
     /// How far ahead of now a client's theoretical arrival time may run: a burst of `requests`.
-    fn tolerance_ms(&self) -> i64 {
+    pub(crate) fn tolerance_ms(&self) -> i64 {
         self.interval_ms()
             .saturating_mul(i64::from(self.requests.max(1)) - 1)
     }
@@ -82,6 +84,25 @@ impl Limiter {
         }
         map.insert(key.to_owned(), tat.saturating_add(interval));
         Decision::Allowed
+    }
+}
+
+/// The gateway's rate limits: counted in this process, or in Redis for a fleet.
+#[derive(Debug)]
+pub(crate) enum Limits {
+    /// This process's own count (a memory or file store).
+    Local(Limiter),
+    /// Shared by every gateway on the Redis store.
+    Shared(SharedLimiter),
+}
+
+impl Limits {
+    /// Counts one request of `key` against `limit`.
+    pub(crate) async fn check(&self, key: &str, limit: RateLimit) -> Decision {
+        match self {
+            Limits::Local(local) => local.check(key, limit),
+            Limits::Shared(shared) => shared.check(key, limit).await,
+        }
     }
 }
 

@@ -58,6 +58,35 @@ async fn server_routes_use_the_servers_own_account() {
 }
 
 #[tokio::test]
+async fn a_servers_admin_api_gets_an_admin_token() {
+    let b = Bench::start().await;
+    let server = b.portal.server(STANDALONE).expect("server");
+    // The Administrator API refuses the services' tokens: the gateway asks
+    // the server's admin/generateToken for that route's URLs.
+    for _ in 0..2 {
+        let r = b
+            .get(&format!("{}?f=json", server.admin_url("services")))
+            .await;
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert!(body.get("error").is_none(), "{body}");
+    }
+    let r = b
+        .get(&format!("{}?f=json", server.service_url("S/MapServer")))
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(body.get("error").is_none(), "{body}");
+    let calls = b.portal.calls();
+    assert_eq!(
+        calls.server(STANDALONE, Endpoint::ServerAdminGenerateToken),
+        1
+    );
+    assert_eq!(calls.server(STANDALONE, Endpoint::ServerGenerateToken), 1);
+    assert_eq!(calls.secrets_in_url(), 0);
+}
+
+#[tokio::test]
 async fn a_498_inside_http_200_is_renewed_once_and_retried_for_apps() {
     let b = Bench::start().await;
     let item = format!("{}?f=json", b.portal.secured_item_url("abc123"));

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use arcgis_auth_core::__private::{constant_time_eq, effective_lead};
 use arcgis_auth_core::{
-    ErrorKind, ExposeSecret, GenerateTokenRequest, Origin, ServerRoot, Timestamp, Token,
-    TokenBinding,
+    ErrorKind, ExposeSecret, GenerateTokenRequest, ServerRoot, Timestamp, Token, TokenBinding,
 };
 use arcgis_auth_storage::ServerTokenRecord;
 
 use super::{Federation, lock};
 use crate::access::AccessToken;
 use crate::error::{FlowError, FlowErrorKind, Result};
+use crate::signin::ServerSignIn;
 use crate::single_flight::{Aborted, SingleFlight, aborted};
 
 #[derive(Clone)]
@@ -353,7 +353,8 @@ impl Federation {
         fetched.unwrap_or_else(|retry| Err(retry.into()))
     }
 
-    /// The one fetch of a standalone server's own token.
+    /// The one fetch of a standalone server's own token, through the
+    /// crate's one standalone-server source ([`ServerSignIn`]).
     async fn fetch_own(
         &self,
         slot: &Slot,
@@ -365,46 +366,27 @@ impl Federation {
             .routing
             .credentials_for(server)
             .ok_or_else(|| no_credentials(server))?;
-        let url = match endpoint {
-            OwnEndpoint::Tokens => self.own_token_url(server).await,
+        let account =
+            ServerSignIn::new(server.clone(), credentials.clone(), self.inner.http.clone())
+                .with_clock(Arc::clone(self.inner.manager.clock()));
+        let account = match endpoint {
+            // The server's own token endpoint, as its /rest/info names it
+            // (only on the server's origin), else `tokens/generateToken`.
+            OwnEndpoint::Tokens => match self.server_info(server).await {
+                Ok(info) => account.with_server_info(&info),
+                Err(_) => account,
+            },
             // Always on the server's own root: /rest/info names no admin endpoint.
-            OwnEndpoint::Admin => server.admin_generate_token_url(),
+            OwnEndpoint::Admin => account.admin(),
         };
-        let request = GenerateTokenRequest::password(
-            credentials.username.clone(),
-            credentials.password.clone(),
-            credentials.binding.clone(),
-        );
-        tracing::debug!(server = %server, admin = endpoint == OwnEndpoint::Admin, "asking a standalone server for its own token");
-        match request
-            .send(&self.inner.http, &url, self.inner.manager.clock().as_ref())
-            .await
-        {
+        match account.request_token().await {
             Ok(token) => {
                 let token = AccessToken::new(token);
                 slot.keep(CachedToken::new(token.clone(), self.now(), self.lead()));
                 Ok(token)
             }
-            Err(err) => slot.still_valid(self.now()).ok_or_else(|| err.into()),
+            Err(err) => slot.still_valid(self.now()).ok_or(err),
         }
-    }
-
-    /// Where a standalone server's own service tokens come from.
-    async fn own_token_url(&self, server: &ServerRoot) -> url::Url {
-        // The server's own token endpoint, as its /rest/info names it
-        // (`.../tokens/` and `.../tokens` mean `.../tokens/generateToken`),
-        // but only on the server's origin: the password goes nowhere else.
-        match self.server_info(server).await {
-            Ok(info) => match info.generate_token_url() {
-                Ok(url) => url.filter(|u| Origin::of(u).ok().as_ref() == Some(server.origin())),
-                Err(err) => {
-                    tracing::debug!(server = %server, error = %err, "ignoring the server's tokenServicesUrl");
-                    None
-                }
-            },
-            Err(_) => None,
-        }
-        .unwrap_or_else(|| server.generate_token_url())
     }
 
     /// A server token saved in the session record for the current portal token.

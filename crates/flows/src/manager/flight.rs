@@ -90,13 +90,21 @@ enum LockOutcome {
 /// the renewal ends; released by a spawned task if the renewal is dropped
 /// half-way (cancelled, or a source panicked), so the process does not wait
 /// out its own lease.
-struct HeldLock {
+pub(super) struct HeldLock {
     store: Arc<dyn arcgis_auth_storage::SessionStore>,
     lease: Option<Lease>,
 }
 
 impl HeldLock {
-    async fn release(mut self) {
+    /// `lease` of `store`'s refresh lock, released when dropped.
+    pub(super) fn new(store: Arc<dyn arcgis_auth_storage::SessionStore>, lease: Lease) -> Self {
+        HeldLock {
+            store,
+            lease: Some(lease),
+        }
+    }
+
+    pub(super) async fn release(mut self) {
         if let Some(lease) = self.lease.take() {
             release_lock(&*self.store, &lease).await;
         }
@@ -340,7 +348,7 @@ impl Inner {
     /// Extends `lease` every third of its term, for as long as it is polled
     /// (the renewal it guards is bounded: see `ManagerConfig::longest_renewal`).
     /// Stops extending once the lease turns out to be lost.
-    async fn heartbeat(&self, lease: &Lease) -> std::convert::Infallible {
+    pub(super) async fn heartbeat(&self, lease: &Lease) -> std::convert::Infallible {
         let every = (lease.duration / 3).max(Duration::from_millis(1));
         loop {
             tokio::time::sleep(every).await;

@@ -1,6 +1,7 @@
 //! `TokenManager` and its builder: the cached token and the calls around it (guide: `guide::token_manager`).
 
 mod changes;
+mod first;
 mod flight;
 mod state;
 

@@ -8,6 +8,7 @@
 //! | out-of-band ([`OOB_REDIRECT_URI`](arcgis_auth_core::OOB_REDIRECT_URI)) | apps that cannot receive a redirect | (as above) | [out-of-band](crate::guide::out_of_band) |
 //! | [`AppSignIn`] (client credentials) | servers acting as the app itself | signing in again with the secret in memory | [app credentials](crate::guide::app_credentials) |
 //! | [`PasswordSignIn`] (`generateToken`) | scripts with a username and password | signing in again with the password in memory | [generateToken](crate::guide::generate_token) |
+//! | [`ServerSignIn`] (a standalone server's own `generateToken`) | services calling a standalone ArcGIS Server with its own account | signing in again with the password in memory | [enterprise](crate::guide::enterprise) |
 //! | [`WebTierSignIn`] (`generateToken` `request=getToken`) | Enterprise portals behind PKI or LDAP (HTTP Basic) | minting again over the web-tier credential | [enterprise](crate::guide::enterprise) |
 //! | [`ApiKey`] | apps with a developer API key | never | [API keys](crate::guide::api_keys) |
 //! | [`ImplicitCallback`] (deprecated) | apps migrating off the implicit grant | never | [implicit](crate::guide::implicit) |
@@ -26,6 +27,7 @@ mod loopback;
 mod oob;
 mod password;
 mod pending;
+mod server;
 mod user;
 mod web_tier;
 
@@ -50,6 +52,7 @@ pub use loopback::{CallbackPath, Loopback};
 pub use oob::code_from_pasted;
 pub use password::PasswordSignIn;
 pub use pending::PendingSignIn;
+pub use server::{ServerSignIn, ServerTokenEndpoint};
 pub use user::UserSignIn;
 pub use web_tier::WebTierSignIn;
 

@@ -116,6 +116,11 @@ match_all = true
 auth = "server:gis"
 
 [[routes]]
+url = "{server}/admin"
+match_all = true
+auth = "server:gis"
+
+[[routes]]
 url = "http://127.0.0.1:{port}/open"
 match_all = true
 auth = "none"

@@ -141,6 +141,17 @@ impl RedisStore {
         &self.inner.prefix
     }
 
+    /// The store's connection to Redis (a clone: it is shared, and
+    /// reconnects by itself), for commands of your own next to the sessions,
+    /// such as a rate limit shared by a fleet: the connection, its timeouts
+    /// and its TLS settings are the store's. Its type is the `redis` crate's
+    /// (major version 1): depend on that same major to use it. Keep your
+    /// keys under [`prefix`](Self::prefix), outside `P:session:`, `P:lock:`
+    /// and `P:changes`.
+    pub fn connection(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
     /// The Redis key a session is stored under.
     pub fn session_key(&self, key: &str) -> String {
         format!("{}:session:{key}", self.inner.prefix)

@@ -1,0 +1,289 @@
+//! A fleet: three `arcgis-auth-gateway` processes on one Redis share their tokens and rate limits.
+
+use std::process::Stdio;
+
+use arcgis_auth_storage::test_util::RedisServer;
+use arcgis_auth_testkit::{
+    App, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, FakePortal, Grant, PASSWORD,
+    Server, USERNAME,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_arcgis-auth-gateway");
+const ORIGIN: &str = "https://app.example.com";
+const LIMIT: usize = 60;
+
+/// Starts one gateway on `config`; its base URL and the process.
+async fn start(config: &std::path::Path) -> (String, Child) {
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .env("GEO_SECRET", CONFIDENTIAL_CLIENT_SECRET)
+        .env("GIS_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the gateway");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .expect("read")
+        .expect("the listening line");
+    let base = line
+        .strip_prefix("listening on ")
+        .expect("listening on http://ADDR:PORT")
+        .to_owned();
+    (base, child)
+}
+
+/// Sends `each` GETs of `target` to every gateway at once; the answers' statuses and bodies.
+async fn burst(
+    client: &reqwest::Client,
+    gateways: &[String],
+    target: &str,
+    each: usize,
+) -> Vec<(u16, String)> {
+    let mut calls = Vec::new();
+    for base in gateways {
+        for _ in 0..each {
+            let request = client
+                .get(format!("{base}/proxy?{target}"))
+                .header("origin", ORIGIN)
+                .send();
+            calls.push(tokio::spawn(async move {
+                let r = request.await.expect("the gateway answers");
+                let status = r.status().as_u16();
+                (status, r.text().await.unwrap_or_default())
+            }));
+        }
+    }
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.expect("task"));
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_gateways_share_tokens_and_rate_limits() {
+    let Some(redis) =
+        RedisServer::private_for_test("three_gateways_share_tokens_and_rate_limits", &[])
+    else {
+        return;
+    };
+    let portal = FakePortal::builder()
+        .app(App::confidential(
+            CONFIDENTIAL_CLIENT_ID,
+            CONFIDENTIAL_CLIENT_SECRET,
+        ))
+        .user(USERNAME, PASSWORD)
+        .server(Server::standalone("gis"))
+        .start()
+        .await;
+    let server = portal.server("gis").expect("server");
+    let upstream = MockServer::start().await;
+    Mock::given(path("/limited/x"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&upstream)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+portal = "{portal}"
+store = "{redis}"
+allowed_origins = ["{ORIGIN}"]
+
+[[apps]]
+name = "geo"
+client_id = "{CONFIDENTIAL_CLIENT_ID}"
+client_secret_env = "GEO_SECRET"
+
+[[servers]]
+name = "gis"
+url = "{server}"
+username = "{USERNAME}"
+password_env = "GIS_PASSWORD"
+
+[[routes]]
+url = "{root}/sharing/rest/content/items"
+match_all = true
+auth = "app:geo"
+
+[[routes]]
+url = "{server}/rest/services"
+match_all = true
+auth = "server:gis"
+
+[[routes]]
+url = "{up}/limited"
+match_all = true
+rate_limit = {{ requests = {LIMIT}, per_seconds = 3600 }}
+"#,
+            portal = portal.portal_url(),
+            redis = redis.url(),
+            server = server.root_url(),
+            root = portal.url_root(),
+            up = upstream.uri(),
+        ),
+    )
+    .expect("write config");
+
+    let mut gateways = Vec::new();
+    let mut children = Vec::new();
+    for _ in 0..3 {
+        let (base, child) = start(&config).await;
+        gateways.push(base);
+        children.push(child);
+    }
+    let client = reqwest::Client::new();
+    let item = format!("{}?f=json", portal.secured_item_url("abc123"));
+    let service = format!("{}?f=json", server.service_url("S/MapServer"));
+
+    // Each round the portal ends its tokens (as an expiry or a revoke does):
+    // the fleet renews once per credential, and no browser sees a failure.
+    const ROUNDS: u64 = 3;
+    for round in 1..=ROUNDS {
+        for target in [&item, &service] {
+            for (status, body) in burst(&client, &gateways, target, 8).await {
+                assert_eq!(status, 200, "round {round}: {body}");
+                assert!(!body.contains("\"error\""), "round {round}: {body}");
+            }
+        }
+        let calls = portal.calls();
+        assert_eq!(
+            calls.token(Grant::ClientCredentials),
+            round,
+            "one app sign-in per expiry across the fleet"
+        );
+        assert_eq!(
+            calls.server("gis", Endpoint::ServerGenerateToken),
+            round,
+            "one server sign-in per expiry across the fleet"
+        );
+        portal.expire_access_tokens();
+    }
+
+    // One limit of LIMIT an hour for the fleet: 1.5 times as many requests,
+    // spread over the three processes, admit LIMIT ± 5%.
+    let answers = burst(
+        &client,
+        &gateways,
+        &format!("{}/limited/x", upstream.uri()),
+        LIMIT / 2,
+    )
+    .await;
+    let allowed = answers.iter().filter(|(s, _)| *s == 200).count();
+    let limited = answers.iter().filter(|(s, _)| *s == 429).count();
+    assert_eq!(allowed + limited, answers.len(), "{answers:?}");
+    let margin = LIMIT * 5 / 100;
+    assert!(
+        (LIMIT - margin..=LIMIT + margin).contains(&allowed),
+        "{allowed} of {} admitted for a limit of {LIMIT}",
+        answers.len()
+    );
+    let forwarded = upstream.received_requests().await.unwrap_or_default().len();
+    assert_eq!(forwarded, allowed);
+
+    for mut child in children {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
+
+/// Two in-process gateways on one Redis, a route limited to 2 an hour.
+async fn limited_pair(redis: &RedisServer, upstream: &MockServer) -> Vec<String> {
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+[[routes]]
+url = "{up}/limited"
+match_all = true
+rate_limit = {{ requests = 2, per_seconds = 3600 }}
+"#,
+        up = upstream.uri()
+    );
+    let mut bases = Vec::new();
+    for _ in 0..2 {
+        let config =
+            arcgis_auth_gateway::Config::from_toml(&text, &std::collections::BTreeMap::new())
+                .expect("config");
+        let store = arcgis_auth_storage::RedisStore::builder(redis.url())
+            .response_timeout(std::time::Duration::from_millis(200))
+            .connection_timeout(std::time::Duration::from_millis(200))
+            .connect()
+            .await
+            .expect("redis");
+        let gateway = arcgis_auth_gateway::Gateway::builder(config)
+            .redis_store(store)
+            .build()
+            .await
+            .expect("gateway");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        bases.push(format!("http://{}", listener.local_addr().expect("addr")));
+        tokio::spawn(arcgis_auth_gateway::serve(
+            listener,
+            gateway,
+            std::future::pending(),
+        ));
+    }
+    bases
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_each_gateway_counts_its_own_requests() {
+    let Some(mut redis) = RedisServer::private_for_test(
+        "while_redis_is_down_each_gateway_counts_its_own_requests",
+        &[],
+    ) else {
+        return;
+    };
+    let upstream = MockServer::start().await;
+    Mock::given(path("/limited/x"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&upstream)
+        .await;
+    let gw = limited_pair(&redis, &upstream).await;
+    let client = reqwest::Client::new();
+    let target = format!("{}/limited/x", upstream.uri());
+    let get = |base: &String| client.get(format!("{base}/proxy?{target}")).send();
+    // Shared: the second gateway sees the first one's two requests.
+    assert_eq!(get(&gw[0]).await.expect("answer").status(), 200);
+    assert_eq!(get(&gw[0]).await.expect("answer").status(), 200);
+    assert_eq!(get(&gw[1]).await.expect("answer").status(), 429);
+
+    // Redis is gone: the gateways fail open to their own counts, never 5xx.
+    redis.kill();
+    assert_eq!(get(&gw[1]).await.expect("answer").status(), 200);
+    assert_eq!(get(&gw[1]).await.expect("answer").status(), 200);
+    assert_eq!(
+        get(&gw[1]).await.expect("answer").status(),
+        429,
+        "each process still enforces the limit on its own"
+    );
+    let metrics = client
+        .get(format!("{}/metrics", gw[1]))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let fallbacks: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("arcgis_gateway_rate_limit_fallbacks_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the fallback counter");
+    assert_eq!(fallbacks, 3, "{metrics}");
+}
