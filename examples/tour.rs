@@ -8,7 +8,9 @@
 //! Server) on loopback and a file session store in a temporary directory,
 //! then walks through app sign-in, user sign-in with PKCE (the tour plays the
 //! browser), refresh, refresh-token exchange, a service call that gets a 498
-//! and recovers, a federated server token, `generateToken`, and sign-out.
+//! and recovers, a federated server token, `generateToken`, the gateway
+//! (its `Router` in-process: a proxied request gets the app's token, attack
+//! URLs are refused), and sign-out.
 //! Every step says what happens in plain words and checks that it happened:
 //! the tour exits with an error as soon as a step does not behave as
 //! described. Tokens are never printed, not even in part: only their length,
@@ -18,6 +20,7 @@
 //! managers' `ManualClock` forward together (26 minutes, 13 days) instead of
 //! waiting.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +38,7 @@ use arcgis_auth_flows::account::{Account, Revoked};
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::signin::{AppSignIn, PasswordSignIn, UserSignIn};
+use arcgis_auth_gateway::{Config, Gateway};
 use arcgis_auth_storage::{FileStore, SessionStore};
 use arcgis_auth_testkit::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, FakePortal, Grant, PASSWORD,
@@ -335,6 +339,106 @@ pub(crate) async fn tour() -> Result<usize, BoxError> {
     t.check(
         !file_contains(&store_path, PASSWORD)?,
         "the session is stored, the password is not (it stays in memory to sign in again)",
+    )?;
+
+    // ---------------------------------------------------------------- gateway
+    t.step("The gateway: a browser's request proxied with the app's token, an attack URL refused");
+    let gateway_config = Config::from_toml(
+        &format!(
+            r#"portal = "{portal}"
+
+[[apps]]
+name = "tour"
+client_id = "{CONFIDENTIAL_CLIENT_ID}"
+client_secret_env = "TOUR_APP_SECRET"
+
+[[routes]]
+url = "{root}/sharing/rest/content/items"
+match_all = true
+auth = "app:tour"
+"#,
+            portal = fake.portal_url(),
+            root = fake.url_root(),
+        ),
+        &BTreeMap::from([(
+            "TOUR_APP_SECRET".to_owned(),
+            CONFIDENTIAL_CLIENT_SECRET.to_owned(),
+        )]),
+    )?;
+    let gateway = Gateway::builder(gateway_config)
+        .clock(shared_clock.clone())
+        .build()
+        .await?;
+    // The library's Router, mounted in a server of our own (as a web app's backend would).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gateway_url = format!("http://{}", listener.local_addr()?);
+    let router = gateway.router();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    t.say(format!(
+        "gateway: {gateway_url} (one route: {}/sharing/rest/content/items, app:tour)",
+        fake.url_root()
+    ));
+    let browser = reqwest::Client::builder().no_proxy().build()?;
+    let sign_ins = fake.calls().token(Grant::ClientCredentials);
+    let items = fake.calls().endpoint(Endpoint::ContentItem);
+    let asked = format!(
+        "{gateway_url}/proxy?{}?f=json",
+        fake.secured_item_url("tour-item")
+    );
+    t.say("the browser asks /proxy?<the secured item's URL>, with no token of its own");
+    let answer = browser.get(&asked).send().await?;
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await?;
+    t.check(
+        status == 200 && body.get("error").is_none(),
+        "the secured item came back through the gateway",
+    )?;
+    t.check(
+        fake.calls().token(Grant::ClientCredentials) == sign_ins + 1
+            && fake.calls().endpoint(Endpoint::ContentItem) == items + 1,
+        "the gateway signed in as the app once and added its token on the way",
+    )?;
+    let root = fake.url_root();
+    let host_port = root.trim_start_matches("http://");
+    let (fake_host, fake_port) = host_port.split_once(':').unwrap_or((host_port, "80"));
+    for (attack, expected) in [
+        (
+            format!("http://{host_port}@evil.example/sharing/rest/content/items/tour-item"),
+            400,
+        ),
+        (
+            format!(
+                "http://{}.evil.example:{}/sharing/rest/content/items/tour-item",
+                fake_host, fake_port
+            ),
+            403,
+        ),
+        (format!("{root}/sharing/rest/content/itemsX/tour-item"), 403),
+    ] {
+        let refused = browser
+            .get(format!("{gateway_url}/proxy?{attack}"))
+            .send()
+            .await?;
+        let status = refused.status().as_u16();
+        let body: serde_json::Value = refused.json().await?;
+        t.say(format!(
+            "{attack} → {status} \"{}\"",
+            body["error"]["message"].as_str().unwrap_or("")
+        ));
+        t.check(
+            status == expected && body["error"]["code"] == expected,
+            format!("refused with {expected}, ArcGIS-shaped"),
+        )?;
+    }
+    t.check(
+        fake.calls().endpoint(Endpoint::ContentItem) == items + 1,
+        "nothing refused reached the portal, and no token left the gateway for it",
     )?;
 
     // ---------------------------------------------------------------- sign-out

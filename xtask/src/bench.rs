@@ -1,12 +1,13 @@
-//! `cargo xtask bench`: runs the criterion benchmarks of `arcgis-auth-bench`
-//! against a private redis-server and writes `target/bench-summary.json`,
-//! each figure beside its baseline, their ratio and the target
-//! (docs/performance.md explains how to read it).
+//! `cargo xtask bench`: runs the benchmarks of `arcgis-auth-bench` (criterion's
+//! against a private redis-server; `gateway_nginx` against Debian's nginx and
+//! the release gateway binary, both prepared here) and writes
+//! `target/bench-summary.json`, each figure beside its baseline, their ratio
+//! and the target (docs/performance.md explains how to read it).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::{Result, cargo, run, start_redis, workspace_root};
+use crate::{Result, cargo, ensure_nginx, run, start_redis, workspace_root};
 
 /// One line of the summary.
 struct Figure {
@@ -45,6 +46,26 @@ pub(crate) fn bench(args: &[String]) -> Result {
         let mut cmd = cargo();
         cmd.args(["bench", "-p", "arcgis-auth-bench"])
             .env("ARCGIS_AUTH_TEST_REDIS_URL", redis.url());
+        let filters: Vec<&&String> = passthrough.iter().filter(|a| !a.starts_with('-')).collect();
+        if filters.is_empty() || filters.iter().any(|f| "gateway_nginx".contains(f.as_str())) {
+            // The gateway benchmark runs the real binary, built in release,
+            // against Debian's nginx.
+            let nginx = ensure_nginx()?;
+            run(
+                "cargo build --release -p arcgis-auth-gateway",
+                cargo().args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "arcgis-auth-gateway",
+                    "--bin",
+                    "arcgis-auth-gateway",
+                ]),
+            )?;
+            let bin = target_dir().join("release").join("arcgis-auth-gateway");
+            cmd.env("ARCGIS_BENCH_GATEWAY_BIN", bin)
+                .env("ARCGIS_BENCH_NGINX", nginx);
+        }
         if !passthrough.is_empty() {
             cmd.arg("--").args(passthrough);
         }
@@ -108,6 +129,121 @@ fn paired_ratio(criterion: &Path) -> Option<f64> {
         .join("middleware_overhead_paired.json");
     let text = std::fs::read_to_string(path).ok()?;
     number_after(&text, "\"median\":")
+}
+
+/// The figures `gateway_nginx` wrote to `<target>/tmp/gateway_nginx.json`.
+fn gateway_figures(criterion: &Path, out: &mut Vec<Figure>) {
+    let text = criterion
+        .parent()
+        .map(|t| t.join("tmp").join("gateway_nginx.json"))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let get = |key: &str| number_after(&text, &format!("\"{key}\":"));
+    let ratio = get("gateway_vs_nginx");
+    out.push(Figure {
+        name: "gateway_nginx/throughput_vs_nginx",
+        value: ratio,
+        unit: "x",
+        baseline: ratio.map(|_| 1.0),
+        target: Some(">= 0.8x nginx's throughput (1 KiB GETs, 64 keep-alive connections)"),
+        met: Some(ratio.is_some_and(|r| r >= 0.8)),
+        note: Some(
+            "value: the median over the rounds of gateway req/s / nginx req/s, an auth = \"none\" route; nginx worker_processes = the gateway's TOKIO_WORKER_THREADS",
+        ),
+    });
+    out.push(Figure {
+        name: "gateway_nginx/requests_per_second",
+        value: get("gateway_rps"),
+        unit: "req/s",
+        baseline: get("nginx_rps"),
+        target: None,
+        met: None,
+        note: Some("medians over the rounds; this ratio is a throughput ratio (higher is better)"),
+    });
+    out.push(Figure {
+        name: "gateway_nginx/direct_requests_per_second",
+        value: get("direct_rps"),
+        unit: "req/s",
+        baseline: None,
+        target: None,
+        met: None,
+        note: Some("the same load straight to the upstream, for scale"),
+    });
+    out.push(Figure {
+        name: "gateway_nginx/app_route_throughput_vs_nginx",
+        value: get("gateway_app_vs_nginx"),
+        unit: "x",
+        baseline: get("gateway_app_vs_nginx").map(|_| 1.0),
+        target: None,
+        met: None,
+        note: Some(
+            "an app:NAME route: browser credentials stripped, the cached token added, the JSON answer read for a 498",
+        ),
+    });
+    for (name, gateway, nginx) in [
+        (
+            "gateway_nginx/added_p50_latency",
+            "gateway_added_p50_us",
+            "nginx_added_p50_us",
+        ),
+        (
+            "gateway_nginx/added_p99_latency",
+            "gateway_added_p99_us",
+            "nginx_added_p99_us",
+        ),
+        (
+            "gateway_nginx/app_route_added_p50_latency",
+            "gateway_app_added_p50_us",
+            "nginx_added_p50_us",
+        ),
+        (
+            "gateway_nginx/app_route_added_p99_latency",
+            "gateway_app_added_p99_us",
+            "nginx_added_p99_us",
+        ),
+    ] {
+        out.push(Figure {
+            name,
+            value: get(gateway),
+            unit: "us",
+            baseline: get(nginx),
+            target: None,
+            met: None,
+            note: Some(
+                "added to the direct request's percentile under the same load; baseline: nginx's",
+            ),
+        });
+    }
+    for (name, key) in [
+        (
+            "gateway_memory/1gib_download_peak_above_idle",
+            "download_open_peak_above_idle_mib",
+        ),
+        (
+            "gateway_memory/1gib_download_app_route_peak_above_idle",
+            "download_app_peak_above_idle_mib",
+        ),
+    ] {
+        let value = get(key);
+        out.push(Figure {
+            name,
+            value,
+            unit: "MiB",
+            baseline: None,
+            target: Some("< 50 MiB above idle"),
+            met: Some(value.is_some_and(|v| v < 50.0)),
+            note: Some("the gateway process's VmHWM after streaming 1 GiB, less its idle VmRSS"),
+        });
+    }
+    out.push(Figure {
+        name: "gateway_memory/idle_rss",
+        value: get("idle_rss_mib"),
+        unit: "MiB",
+        baseline: None,
+        target: None,
+        met: None,
+        note: Some("VmRSS of a fresh gateway after one request on each route"),
+    });
 }
 
 fn figures(criterion: &Path) -> Vec<Figure> {
@@ -294,6 +430,7 @@ fn figures(criterion: &Path) -> Vec<Figure> {
         met: None,
         note: Some("a store somebody subscribed to: its listener receives (and skips) the echo of every save"),
     });
+    gateway_figures(criterion, &mut out);
     out
 }
 

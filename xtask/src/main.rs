@@ -37,7 +37,9 @@ Commands:
          free loopback port.
   redis  Start a private redis-server and print its URL; stops on Enter.
   bench  Run the criterion benchmarks (crate arcgis-auth-bench) against a
-         private redis-server and write target/bench-summary.json
+         private redis-server, and the gateway against nginx (building the
+         release arcgis-auth-gateway binary and installing Debian's nginx
+         when missing), and write target/bench-summary.json
          (docs/performance.md). `bench --no-run` only rewrites the summary;
          `bench -- <filter>` passes arguments to criterion.
   fuzz   Run every cargo-fuzz target in fuzz/ for --seconds N each (default
@@ -383,6 +385,23 @@ fn ensure_openssl() -> Result {
     } else {
         Err("openssl still missing after installing it".into())
     }
+}
+
+/// Debian's nginx, the gateway benchmark's baseline, installed when missing:
+/// its path (`nginx` on the PATH, else `/usr/sbin/nginx`, where Debian puts it).
+fn ensure_nginx() -> Result<PathBuf> {
+    let find = || {
+        ["nginx", "/usr/sbin/nginx"]
+            .into_iter()
+            .find(|p| answers(p, "-v"))
+            .map(PathBuf::from)
+    };
+    if let Some(path) = find() {
+        return Ok(path);
+    }
+    eprintln!("nginx not found: installing Debian's nginx package");
+    apt_install(&["nginx"])?;
+    find().ok_or_else(|| "nginx still missing after installing it".into())
 }
 
 /// `apt-get update` and `apt-get install -y` of `packages` (with sudo unless root).

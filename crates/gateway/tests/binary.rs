@@ -111,3 +111,79 @@ fn check_reports_problems_on_stderr_and_exits_2() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `examples/gateway/arcgis-online-location-services.toml`, as shipped.
+fn location_services_example() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/gateway/arcgis-online-location-services.toml")
+}
+
+#[test]
+fn the_location_services_example_passes_check_with_its_secret_set() {
+    let example = location_services_example();
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&example)
+        .env("LOCATION_SERVICES_CLIENT_SECRET", "example-check-secret")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("OK (8 routes, 1 apps, 0 servers)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("example-check-secret"), "{stderr}");
+
+    // The secret is really read from the environment: without it, check fails.
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&example)
+        .env_remove("LOCATION_SERVICES_CLIENT_SECRET")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("apps[0].client_secret"), "{stderr}");
+}
+
+#[test]
+fn the_location_services_example_routes_each_service_and_nothing_else() {
+    let text = std::fs::read_to_string(location_services_example()).expect("the example");
+    let env = std::collections::BTreeMap::from([(
+        "LOCATION_SERVICES_CLIENT_SECRET".to_owned(),
+        "example-check-secret".to_owned(),
+    )]);
+    let config = arcgis_auth_gateway::Config::from_toml(&text, &env).expect("a valid config");
+    let hosts: std::collections::BTreeSet<String> = config
+        .routes
+        .iter()
+        .filter_map(|r| {
+            let rest = r.url_text.strip_prefix("https://")?;
+            Some(rest.split('/').next()?.to_owned())
+        })
+        .collect();
+    for host in [
+        "geocode-api.arcgis.com",
+        "route-api.arcgis.com",
+        "places-api.arcgis.com",
+        "basemapstyles-api.arcgis.com",
+        "basemaps-api.arcgis.com",
+        "static-map-tiles-api.arcgis.com",
+    ] {
+        assert!(hosts.contains(host), "{host} missing from {hosts:?}");
+    }
+    assert_eq!(hosts.len(), 6, "{hosts:?}");
+    assert!(
+        config
+            .routes
+            .iter()
+            .all(|r| r.match_all && r.auth == arcgis_auth_gateway::Auth::App("location".into())),
+        "every route adds the app's token"
+    );
+    assert_eq!(config.apps.len(), 1);
+    assert_eq!(
+        config.portal.as_str(),
+        "https://www.arcgis.com/sharing/rest"
+    );
+}
