@@ -63,6 +63,9 @@ const EXAMPLES: &[&str] = &[
     "web_app",
     "custom_store",
     "federated_request",
+    "client_certificate",
+    "directory_password",
+    "kerberos",
 ];
 
 fn main() -> ExitCode {

@@ -121,6 +121,8 @@ mod oauth;
 mod origin;
 mod plain_url;
 mod portal;
+#[cfg(feature = "wire")]
+mod portal_servers;
 #[cfg(feature = "url")]
 mod redirect;
 #[cfg(feature = "wire")]
@@ -164,6 +166,9 @@ pub use oauth::{
 #[cfg_attr(docsrs, doc(cfg(feature = "url")))]
 pub use origin::Origin;
 pub use portal::Portal;
+#[cfg(feature = "wire")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wire")))]
+pub use portal_servers::FederatedServers;
 #[cfg(feature = "url")]
 #[cfg_attr(docsrs, doc(cfg(feature = "url")))]
 pub use redirect::{RedirectParams, RedirectPart};

@@ -195,6 +195,48 @@ impl ServerInfo {
             .transpose()
     }
 
+    /// The `generateToken` endpoint of [`generate_token_url`](Self::generate_token_url)
+    /// moved onto `server`'s origin (scheme, host and port), keeping its
+    /// path: the address a client that dialled `server` should use.
+    ///
+    /// A site reached on its own port (`:6443`, bypassing the Web Adaptor)
+    /// often reports a `tokenServicesUrl` on the public host name, or an
+    /// internal one the client cannot reach; ArcGIS clients rewrite it onto
+    /// the host they dialled. This also keeps a password from ever going to
+    /// a host the server merely names.
+    ///
+    /// ```
+    /// use arcgis_auth_core::{ServerInfo, ServerRoot};
+    ///
+    /// let body = br#"{"authInfo":{"isTokenBasedSecurity":true,
+    ///   "tokenServicesUrl":"https://gis-internal.corp/arcgis/tokens/"}}"#;
+    /// let info = ServerInfo::from_body(body).unwrap();
+    /// let dialled = ServerRoot::parse("https://gis.example.com:6443/arcgis").unwrap();
+    /// assert_eq!(
+    ///     info.generate_token_url_on(&dialled).unwrap().unwrap().as_str(),
+    ///     "https://gis.example.com:6443/arcgis/tokens/generateToken"
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`generate_token_url`](Self::generate_token_url).
+    pub fn generate_token_url_on(&self, server: &ServerRoot) -> Result<Option<Url>> {
+        let Some(mut url) = self.generate_token_url()? else {
+            return Ok(None);
+        };
+        let dialled = server.as_url();
+        if url.scheme() != dialled.scheme()
+            || url.host_str() != dialled.host_str()
+            || url.port_or_known_default() != dialled.port_or_known_default()
+        {
+            let mut moved = dialled.clone();
+            moved.set_path(url.path());
+            url = moved;
+        }
+        Ok(Some(url))
+    }
+
     /// The server's default `generateToken` lifetime in minutes
     /// (`authInfo.shortLivedTokenValidity`).
     pub fn short_lived_token_validity_minutes(&self) -> Option<u32> {

@@ -550,12 +550,32 @@ impl HttpClient {
     /// [`post_form_json`](Self::post_form_json); a token that cannot be a
     /// header value is [`ErrorKind::InvalidInput`] (nothing sent).
     pub async fn get_json(&self, url: &Url, token: Option<&SecretString>) -> Result<Vec<u8>> {
+        self.get_json_from(url, token, None).await
+    }
+
+    /// [`get_json`](Self::get_json), with `Referer: referer` when given (a
+    /// referer-bound token is accepted only with its referer).
+    pub(crate) async fn get_json_from(
+        &self,
+        url: &Url,
+        token: Option<&SecretString>,
+        referer: Option<&str>,
+    ) -> Result<Vec<u8>> {
         let mut url = url.clone();
         url.query_pairs_mut().append_pair("f", "json");
         let mut request = http::Request::builder()
             .method(http::Method::GET)
             .uri(url.as_str())
             .header(ACCEPT, "application/json");
+        if let Some(referer) = referer {
+            let value = HeaderValue::from_str(referer).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    "the referer holds characters that cannot travel in an HTTP header",
+                )
+            })?;
+            request = request.header(http::header::REFERER, value);
+        }
         if let Some(token) = token {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
                 .map_err(|_| {

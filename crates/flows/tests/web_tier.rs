@@ -12,6 +12,7 @@ use arcgis_auth_core::{
     BasicCredentials, ClientCertificate, ErrorKind, Expiration, ExposeSecret, HttpClient,
     ManualClock, Portal, SignInMethod, Timestamp, TokenBinding, WebTierScheme,
 };
+use arcgis_auth_flows::account::Account;
 use arcgis_auth_flows::middleware::ArcGisAuth;
 use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::signin::{PasswordSignIn, WebTierSignIn};
@@ -149,6 +150,15 @@ async fn basic_mints_a_token_without_a_password_and_renews_the_same_way() {
     assert!(!format!("{stored:?}").contains(PW));
     assert!(!format!("{signer:?}").contains(PW));
     assert!(!format!("{:?}", signer.http()).contains(PW));
+
+    // Sign-out deletes the session; nothing is left to serve or renew.
+    let report = Account::new(manager.clone(), signer.http().clone())
+        .sign_out()
+        .await;
+    assert!(matches!(report.deleted, Ok(true)), "{report:?}");
+    assert!(store.load(KEY).await.unwrap().is_none());
+    assert!(manager.token().await.is_err());
+    assert_eq!(portal.calls().endpoint(Endpoint::GenerateToken), 2);
 }
 
 #[tokio::test]
@@ -158,7 +168,7 @@ async fn both_credentials_go_to_the_portal_and_its_federated_server_and_nowhere_
     let http = basic_http(&portal, PW);
     let signer = sign_in_for(&portal, http.clone(), &clock);
     let manager = manager_for(&signer, Arc::new(MemoryStore::default())).await;
-    let client = client(manager, &portal, &http);
+    let client = client(manager.clone(), &portal, &http);
 
     let item = client
         .get(format!("{}?f=json", portal.secured_item_url("abc123")))
@@ -452,6 +462,11 @@ async fn a_client_certificate_signs_in_requests_and_renews() {
         .unwrap();
     assert!(!json.contains("PRIVATE KEY"), "{json}");
     assert!(!format!("{signer:?}").contains("PRIVATE KEY"));
+
+    let report = Account::new(manager.clone(), http.clone()).sign_out().await;
+    assert!(matches!(report.deleted, Ok(true)), "{report:?}");
+    assert!(store.load(KEY).await.unwrap().is_none());
+    assert!(manager.token().await.is_err());
 }
 
 #[tokio::test]
@@ -601,5 +616,66 @@ fn a_damaged_pkcs12_file_is_invalid_input() {
     assert!(
         refused > tried * 9 / 10,
         "{refused} of {tried} flips refused"
+    );
+}
+
+/// A server on its own origin behind a certificate tier that also guards
+/// `rest/info`: it is proven federated by the portal's own server list
+/// (asked with the portal token, on the portal's origin), and only then gets
+/// the certificate. A server the portal does not list never gets it.
+#[tokio::test]
+async fn a_server_behind_a_closed_certificate_tier_is_vouched_for_by_the_portal() {
+    use arcgis_auth_testkit::Server;
+
+    let clock = clock();
+    let ca = TestCa::new("Test Enterprise CA").unwrap();
+    let portal = FakePortal::builder()
+        .clock(clock.clone())
+        .federated_server("server")
+        .server(Server::standalone("elsewhere"))
+        .web_tier(WebTier::client_certificate(&ca))
+        .start()
+        .await;
+    let alice = ca.client_certificate("alice").unwrap();
+    let http = pki_http(&ca, &alice, &portal);
+    let signer = sign_in_for(&portal, http.clone(), &clock);
+    let manager = manager_for(&signer, Arc::new(MemoryStore::default())).await;
+    let client = client(manager, &portal, &http);
+
+    let server = portal.server("server").unwrap();
+    assert!(!http.web_tier_covers(server.server_root().as_url()));
+    let service = client
+        .get(format!(
+            "{}?f=json",
+            server.service_url("Hosted/Parcels/FeatureServer/0/query")
+        ))
+        .header("Referer", REFERER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(service.status(), 200, "{}", service.text().await.unwrap());
+    assert_eq!(portal.calls().endpoint(Endpoint::PortalServers), 1);
+    assert_eq!(portal.calls().server("server", Endpoint::ServerInfo), 1);
+    assert!(http.web_tier_covers(server.server_root().as_url()));
+
+    // Not on the portal's list: no certificate in the handshake, so the
+    // server's tier refuses it before any request reaches the server.
+    let other = portal.server("elsewhere").unwrap();
+    let refused = client
+        .get(format!(
+            "{}?f=json",
+            other.service_url("Hosted/Parcels/FeatureServer/0/query")
+        ))
+        .header("Referer", REFERER)
+        .send()
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(portal.calls().server_total("elsewhere"), 0);
+    assert!(!http.web_tier_covers(other.server_root().as_url()));
+    assert_eq!(
+        http.web_tier_origins().len(),
+        2,
+        "{:?}",
+        http.web_tier_origins()
     );
 }

@@ -26,6 +26,9 @@ pub enum Endpoint {
     PortalsSelf,
     /// `{sharing root}/community/self`.
     CommunitySelf,
+    /// `{sharing root}/portals/self/servers`: the servers federated with the
+    /// portal (needs a token).
+    PortalServers,
     /// `{sharing root}/content/items/{id}`: the secured resource on the portal's own origin.
     ContentItem,
     /// `{server root}/rest/info` of a server.
@@ -58,6 +61,7 @@ impl Endpoint {
             Endpoint::Info => "info",
             Endpoint::PortalsSelf => "portals/self",
             Endpoint::CommunitySelf => "community/self",
+            Endpoint::PortalServers => "portals/self/servers",
             Endpoint::ContentItem => "content/items/{id}",
             Endpoint::ServerInfo => "rest/info",
             Endpoint::ServerServices => "rest/services/...",
@@ -82,6 +86,7 @@ impl Endpoint {
             "info" => Endpoint::Info,
             "portals/self" => Endpoint::PortalsSelf,
             "community/self" => Endpoint::CommunitySelf,
+            "portals/self/servers" => Endpoint::PortalServers,
             p if p
                 .strip_prefix("content/items/")
                 .is_some_and(|id| !id.is_empty()) =>

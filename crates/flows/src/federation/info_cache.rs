@@ -1,15 +1,19 @@
 //! The `/rest/info` cache of [`Federation`](super::Federation): each
 //! server's answer (or failure) kept for a while, one read at a time per
 //! server (shared by its concurrent callers), and never more than [`MAX_INFO_ENTRIES`] servers remembered.
+//! Behind a web tier, a server whose `/rest/info` is closed to a client
+//! without the credential is read again with it once the portal's own
+//! server list names it ([`Voucher`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arcgis_auth_core::{HttpClient, ServerInfo, ServerRoot, Timestamp};
+use arcgis_auth_core::{HttpClient, Portal, ServerInfo, ServerRoot, Timestamp};
 
 use super::{FederationConfig, lock};
 use crate::error::{FlowError, Result};
+use crate::manager::TokenManager;
 use crate::single_flight::{Aborted, SingleFlight, aborted};
 
 /// Above this many servers, out-of-date `/rest/info` answers are forgotten.
@@ -44,6 +48,64 @@ impl InfoSlot {
     }
 }
 
+/// Who vouches for a server behind the portal's web tier: the portal's
+/// `portals/self/servers`, asked with the session's portal token.
+#[derive(Clone)]
+pub(super) struct Voucher {
+    pub(super) portal: Portal,
+    pub(super) manager: TokenManager,
+}
+
+/// Reads `server`'s `/rest/info` through `http`. When that fails while
+/// `http` holds a web-tier credential that does not cover the server's
+/// origin, and the portal ([`Voucher`]) lists the server as federated, the
+/// origin is added to the web tier's and the info read again, now with
+/// the credential. The first failure is reported when the portal does not
+/// vouch (or cannot be asked): the credential never goes to an unlisted
+/// server.
+async fn read_info(
+    http: &HttpClient,
+    server: &ServerRoot,
+    voucher: Option<&Voucher>,
+) -> Result<ServerInfo> {
+    let closed = match http.server_info(server).await {
+        Ok(info) => return Ok(info),
+        Err(err) => FlowError::from(err),
+    };
+    let Some(voucher) = voucher else {
+        return Err(closed);
+    };
+    if http.web_tier().is_none() || http.web_tier_covers(&server.rest_info_url()) {
+        return Err(closed);
+    }
+    let listed = async {
+        let token = voucher.manager.token().await?;
+        let referer = voucher.manager.session().await.and_then(|r| r.referer);
+        let servers = http
+            .federated_servers(&voucher.portal, token.secret(), referer.as_deref())
+            .await?;
+        Ok::<_, FlowError>(servers.lists(server))
+    };
+    match listed.await {
+        Ok(true) => {
+            tracing::debug!(
+                server = %server,
+                "the portal lists the server as federated: reading /rest/info with the web-tier credential"
+            );
+            http.allow_web_tier_origin(server.origin().clone());
+            Ok(http.server_info(server).await?)
+        }
+        Ok(false) => {
+            tracing::debug!(server = %server, "the portal does not list the server as federated");
+            Err(closed)
+        }
+        Err(err) => {
+            tracing::debug!(server = %server, error = %err, "could not read the portal's server list");
+            Err(closed)
+        }
+    }
+}
+
 /// Every server's `/rest/info` slot.
 #[derive(Default)]
 pub(super) struct InfoCache {
@@ -51,12 +113,14 @@ pub(super) struct InfoCache {
 }
 
 impl InfoCache {
-    /// `server`'s `/rest/info`, read through `http` at most once per
-    /// `config.info_ttl` (failures kept for `config.failed_info_ttl`), with
-    /// `clock` telling the time. Concurrent callers share one read.
+    /// `server`'s `/rest/info`, read through `http` (see [`read_info`] for
+    /// `voucher`) at most once per `config.info_ttl` (failures kept for
+    /// `config.failed_info_ttl`), with `clock` telling the time. Concurrent
+    /// callers share one read.
     pub(super) async fn server_info(
         &self,
         http: &HttpClient,
+        voucher: Option<&Voucher>,
         server: &ServerRoot,
         config: &FederationConfig,
         clock: impl Fn() -> Timestamp,
@@ -81,13 +145,12 @@ impl InfoCache {
                 return None;
             }
             let (http, server, into) = (http.clone(), server.clone(), Arc::clone(&slot));
+            let voucher = voucher.cloned();
             Some(async move {
                 tracing::debug!(server = %server, "reading the server's /rest/info");
-                let result = http
-                    .server_info(&server)
+                let result = read_info(&http, &server, voucher.as_ref())
                     .await
-                    .map(Arc::new)
-                    .map_err(FlowError::from);
+                    .map(Arc::new);
                 *lock(&into.entry) = Some(InfoEntry {
                     fetched_at: now,
                     result: result.clone(),
@@ -192,7 +255,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let config = FederationConfig::default();
                 cache
-                    .server_info(&http, &root, &config, || {
+                    .server_info(&http, None, &root, &config, || {
                         Timestamp::from_unix_millis(1_700_000_000_000)
                     })
                     .await

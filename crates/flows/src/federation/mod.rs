@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use arcgis_auth_core::{HttpClient, ServerInfo, ServerRoot, Timestamp};
 
-use self::info_cache::InfoCache;
+use self::info_cache::{InfoCache, Voucher};
 use self::server_tokens::{OwnEndpoint, Tokens};
 use crate::access::AccessToken;
 use crate::error::{FlowError, FlowErrorKind, Result};
@@ -177,12 +177,27 @@ impl Federation {
 
     /// The server's `/rest/info`, read at most once per
     /// [`FederationConfig::info_ttl`] (failures are remembered for
-    /// [`FederationConfig::failed_info_ttl`]). No token is sent.
+    /// [`FederationConfig::failed_info_ttl`]). No token is sent to the server.
+    ///
+    /// When this federation's client holds a web-tier credential
+    /// ([`HttpClient::with_web_tier`]) and the server, on another origin,
+    /// refuses `/rest/info` without it (a web tier that demands a client
+    /// certificate on every handshake), the portal is asked which servers
+    /// it federates (`portals/self/servers`, with the portal token); only a
+    /// server it lists gets the credential (its origin is added to the web
+    /// tier's, [`HttpClient::allow_web_tier_origin`]), and its `/rest/info`
+    /// is read again with it.
     pub async fn server_info(&self, server: &ServerRoot) -> Result<Arc<ServerInfo>> {
         let inner = &self.inner;
+        let voucher = inner.http.web_tier().map(|_| Voucher {
+            portal: inner.routing.portal().clone(),
+            manager: inner.manager.clone(),
+        });
         inner
             .infos
-            .server_info(&inner.http, server, &inner.config, || self.now())
+            .server_info(&inner.http, voucher.as_ref(), server, &inner.config, || {
+                self.now()
+            })
             .await
     }
 

@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use arcgis_auth_core::{
-    Clock, GenerateTokenRequest, HttpClient, Origin, Portal, ServerInfo, ServerRoot, SystemClock,
-    Token, TokenBinding,
+    Clock, GenerateTokenRequest, HttpClient, Portal, ServerInfo, ServerRoot, SystemClock, Token,
+    TokenBinding,
 };
 use arcgis_auth_storage::{SessionKind, SessionRecord};
 use async_trait::async_trait;
@@ -38,8 +38,8 @@ pub enum ServerTokenEndpoint {
 /// Administrator API, or the `authInfo.tokenServicesUrl` of the server's
 /// `/rest/info` ([`with_server_info`](Self::with_server_info)), normalised
 /// by [`generate_token_endpoint`](arcgis_auth_core::generate_token_endpoint)
-/// (`.../tokens/` means `.../tokens/generateToken`) and used only when it is
-/// on the server's own origin. The password is a
+/// (`.../tokens/` means `.../tokens/generateToken`) and always asked on the
+/// server's own origin. The password is a
 /// [`SecretString`](arcgis_auth_core::SecretString) in [`ServerCredentials`]:
 /// it is never written to the [`SessionRecord`], and `Debug` never shows it.
 ///
@@ -102,22 +102,19 @@ impl ServerSignIn {
     }
 
     /// Uses the token endpoint the server's `/rest/info` names
-    /// (`authInfo.tokenServicesUrl`, normalised) for its services, when it
-    /// is on the server's own origin: the password goes nowhere else. A
-    /// missing, unusable or foreign value keeps `{root}/tokens/generateToken`
-    /// (logged at debug). Admin sign-ins always use the server's own
+    /// (`authInfo.tokenServicesUrl`, normalised) for its services, moved
+    /// onto the server's own origin when it names another host or port
+    /// ([`ServerInfo::generate_token_url_on`]: a site dialled on `:6443`
+    /// often names its public or internal host name): the password goes
+    /// nowhere else. A missing or unusable value keeps
+    /// `{root}/tokens/generateToken` (logged at debug). Admin sign-ins always use the server's own
     /// `admin/generateToken`: `/rest/info` names no admin endpoint.
     pub fn with_server_info(mut self, info: &ServerInfo) -> Self {
         if self.endpoint == ServerTokenEndpoint::Admin {
             return self;
         }
-        match info.generate_token_url() {
-            Ok(Some(url)) if Origin::of(&url).ok().as_ref() == Some(self.server.origin()) => {
-                self.token_url = url;
-            }
-            Ok(Some(_)) => {
-                tracing::debug!(server = %self.server, "ignoring a tokenServicesUrl on another origin");
-            }
+        match info.generate_token_url_on(&self.server) {
+            Ok(Some(url)) => self.token_url = url,
             Ok(None) => {}
             Err(err) => {
                 tracing::debug!(server = %self.server, error = %err, "ignoring the server's tokenServicesUrl");
@@ -293,7 +290,7 @@ mod tests {
             a.clone().for_url(&rest).endpoint(),
             ServerTokenEndpoint::Services
         );
-        // `/tokens/` is normalised; another origin is never used.
+        // `/tokens/` is normalised; another host or port is moved onto the server's.
         let a2 = a
             .clone()
             .with_server_info(&info("https://gis.example.com/arcgis/tokens/"));
@@ -314,6 +311,13 @@ mod tests {
         assert_eq!(
             foreign.token_url().as_str(),
             "https://gis.example.com/arcgis/tokens/generateToken"
+        );
+        let internal = a
+            .clone()
+            .with_server_info(&info("http://gis-internal.corp:6080/site/tokens"));
+        assert_eq!(
+            internal.token_url().as_str(),
+            "https://gis.example.com/site/tokens/generateToken"
         );
         let admin_keeps = admin.with_server_info(&info("https://gis.example.com/x/tokens/"));
         assert_eq!(

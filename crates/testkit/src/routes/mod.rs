@@ -165,6 +165,7 @@ fn route(
         Endpoint::Info => resources::info(state, params),
         Endpoint::PortalsSelf => resources::portals_self(state, params, request),
         Endpoint::CommunitySelf => resources::community_self(state, params, request),
+        Endpoint::PortalServers => resources::portal_servers(state, params, request),
         Endpoint::ContentItem => resources::content_item(state, params, request, &c.rest),
         Endpoint::ServerInfo => server::info(state, c.server.as_deref(), params),
         Endpoint::ServerServices => {

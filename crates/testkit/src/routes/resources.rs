@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
+use crate::config::Federation;
 use crate::state::{AccessRecord, Audience, Refusal, State};
 use crate::tokens::TokenKind;
 use crate::wire::{self, Params};
@@ -117,6 +118,42 @@ pub(super) fn portals_self(state: &State, params: &Params, request: &Request) ->
         }
     }
     wire::json_ok(body)
+}
+
+/// `portals/self/servers`: the servers federated with this portal (each
+/// with its root as `url` and `adminUrl`), for a valid token; 499 without
+/// one, 498 with a bad one.
+pub(super) fn portal_servers(
+    state: &State,
+    params: &Params,
+    request: &Request,
+) -> ResponseTemplate {
+    match caller(state, params, request) {
+        Caller::Valid(_) => {}
+        Caller::Anonymous => return wire::token_required(),
+        Caller::Invalid => return wire::invalid_token(),
+    }
+    if !params.wants_json() {
+        return wire::html_without_f_json();
+    }
+    let servers: Vec<_> = state
+        .servers
+        .iter()
+        .filter(|s| s.federation == Federation::ThisPortal)
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "id": format!("TestkitServer{i:04}"),
+                "name": s.name,
+                "url": s.root,
+                "adminUrl": s.root,
+                "isHosted": i == 0,
+                "serverType": "ArcGIS",
+                "serverRole": if i == 0 { "HOSTING_SERVER" } else { "FEDERATED_SERVER" },
+            })
+        })
+        .collect();
+    wire::json_ok(json!({ "servers": servers }))
 }
 
 /// `community/self`: the signed-in user; 499 without a token, 498 with a bad
