@@ -73,16 +73,18 @@ mod ratelimit;
 mod reply;
 mod routes;
 mod shared_limit;
+mod signer;
 mod target;
+mod users;
 
 /// The gateway guide: configuration, endpoints and behaviour, as implemented.
 #[doc = include_str!("../docs/gateway.md")]
 pub mod guide {}
 
 pub use config::{
-    AppConfig, Config, DEFAULT_LISTEN, DEFAULT_PROXY_PATHS, DEFAULT_SHUTDOWN_GRACE,
-    DEFAULT_TOKEN_RATE_LIMIT, DEFAULT_UPSTREAM_TIMEOUT, Environment, ProcessEnv, ServerConfig,
-    StoreSpec,
+    AppConfig, Config, DEFAULT_COOKIE_NAME, DEFAULT_LISTEN, DEFAULT_PROXY_PATHS,
+    DEFAULT_SESSION_TTL, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_RATE_LIMIT,
+    DEFAULT_UPSTREAM_TIMEOUT, Environment, ProcessEnv, ServerConfig, StoreSpec, UserSignInConfig,
 };
 pub use error::{GatewayError, GatewayErrorKind, Problem, ProblemKind};
 pub use gateway::{Gateway, GatewayBuilder};
