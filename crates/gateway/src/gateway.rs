@@ -520,6 +520,11 @@ impl Gateway {
             if old.listen != config.listen {
                 tracing::warn!("listen changed in the configuration: it takes effect on restart");
             }
+            if old.user_sign_in.is_some() != config.user_sign_in.is_some() {
+                tracing::warn!(
+                    "[user_sign_in] was added or removed: its /auth endpoints change on restart"
+                );
+            }
             if old.proxy_paths != config.proxy_paths {
                 tracing::warn!(
                     "proxy_paths changed in the configuration: they take effect on restart"

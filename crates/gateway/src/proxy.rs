@@ -295,6 +295,19 @@ async fn user_signer(
     let Some(users) = gw.users.clone() else {
         return Ok(None);
     };
+    // A navigation from another site carries the SameSite=Lax cookie: it
+    // must not act as the user (a GET can change things in ArcGIS).
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    if matches!(fetch_site.as_deref(), Some("cross-site" | "same-site")) {
+        tracing::info!("refused a request from another site on a user route");
+        return Err(reply::error(
+            StatusCode::FORBIDDEN,
+            "requests from other sites cannot act as the signed-in user",
+        ));
+    }
     let id = read_cookie(headers, users.cookie_name());
     match users.lookup(id).await {
         Ok(Some((session, _))) => {

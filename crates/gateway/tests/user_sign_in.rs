@@ -3,7 +3,9 @@
 
 mod common;
 
-use arcgis_auth_core::ExposeSecret;
+use std::time::Duration;
+
+use arcgis_auth_core::{ExposeSecret, ManualClock, Timestamp};
 use arcgis_auth_testkit::{Endpoint, Grant, TokenKind};
 use common::arcgis_error;
 use common::bff::*;
@@ -479,6 +481,62 @@ async fn the_gateways_cookies_never_reach_an_upstream() {
         .expect("info request");
     let cookies: Vec<_> = info.headers.get_all("cookie").iter().collect();
     assert_eq!(cookies, vec!["theme=dark"]);
+}
+
+#[tokio::test]
+async fn navigations_from_other_sites_cannot_act_as_the_user() {
+    let bff = Bff::start().await;
+    let mut alice = bff.browser();
+    alice.sign_in("alice", "alice-password-1", "/").await;
+    let url = format!("{}/proxy?{}", bff.base, bff.item());
+    for (site, status) in [
+        ("cross-site", 403),
+        ("same-site", 403),
+        ("same-origin", 200),
+        ("none", 200),
+    ] {
+        let request = alice
+            .request(reqwest::Method::GET, &url)
+            .header("sec-fetch-site", site);
+        let r = alice.send(request).await;
+        assert_eq!(r.status(), status, "{site}");
+    }
+    assert_eq!(bff.presented().await.len(), 2);
+}
+
+#[tokio::test]
+async fn stale_sign_ins_and_ended_sessions_are_cleaned_out_of_the_store() {
+    let clock = ManualClock::new(Timestamp::now());
+    let bff = Bff::start_with_clock(Some(clock.clone())).await;
+    let mut alice = bff.browser();
+    alice.sign_in("alice", "alice-password-1", "/").await;
+    let mut slow = bff.browser();
+    let callback = slow
+        .sign_in_until_callback("bob", "bob-password-2", "/")
+        .await;
+    assert_eq!(bff.keys(PENDING_PREFIX).await.len(), 1);
+
+    // Eleven minutes later the pending sign-in is stale: its callback is
+    // refused without a call to the token endpoint, and a sweep deletes the rest.
+    clock.advance(Duration::from_secs(11 * 60));
+    let r = slow.get(&callback).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(bff.portal.calls().token(Grant::AuthorizationCode), 1);
+    let mut late = bff.browser();
+    let mut other = bff.browser();
+    other
+        .sign_in_until_callback("bob", "bob-password-2", "/")
+        .await;
+    clock.advance(Duration::from_secs(11 * 60));
+    late.get_path("/auth/sign-in").await;
+    assert_eq!(bff.keys(PENDING_PREFIX).await.len(), 1, "only the newest");
+    assert_eq!(bff.keys(USER_PREFIX).await.len(), 1);
+
+    // Two weeks on, alice's session has ended: swept without her visiting.
+    clock.advance(Duration::from_secs(336 * 3600));
+    late.get_path("/auth/sign-in").await;
+    assert!(bff.keys(USER_PREFIX).await.is_empty());
+    assert_eq!(alice.get_path("/auth/me").await.status(), 401);
 }
 
 #[test]

@@ -42,7 +42,10 @@ pub(crate) async fn sign_in(
     State(live): State<Arc<Live>>,
     parts: http::request::Parts,
 ) -> Response {
-    with_users(live, "/auth/sign-in", |_, users| async move {
+    with_users(live, "/auth/sign-in", |gw, users| async move {
+        if let Some(limited) = gw.over_limit("sign-in", gw.token_rate_limit, &parts).await {
+            return limited;
+        }
         let query = parts.uri.query().unwrap_or("");
         let mut asked = None;
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {

@@ -35,6 +35,10 @@ pub(crate) const PENDING_LIFE: Duration = Duration::from_secs(10 * 60);
 /// At most this many sessions keep a token manager in this process's memory.
 const CACHED_SESSIONS: usize = 10_000;
 
+/// How often a process looks through the store for pending sign-ins never
+/// completed and sessions that ended, and deletes them.
+const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
+
 /// A sign-in that began: the pending id for the browser's cookie and the portal's URL.
 pub(crate) struct Begun {
     pub(crate) id: RandomId,
@@ -93,6 +97,8 @@ pub(crate) struct UserSessions {
     routing: TokenRouting,
     cache: Mutex<HashMap<String, Arc<UserSession>>>,
     pending_cookie: String,
+    /// When this process last swept the store (`None`: not yet).
+    swept_at: Mutex<Option<Timestamp>>,
 }
 
 impl std::fmt::Debug for UserSessions {
@@ -129,6 +135,7 @@ impl UserSessions {
             clock,
             cache: Mutex::new(HashMap::new()),
             pending_cookie,
+            swept_at: Mutex::new(None),
         }
     }
 
@@ -154,6 +161,7 @@ impl UserSessions {
     /// Starts a sign-in that comes back to `return_to`: the pending sign-in
     /// (verifier, state) goes to the store under a new random id.
     pub(crate) async fn begin(&self, return_to: String) -> Result<Begun, BeginError> {
+        self.sweep_when_due().await;
         let hours = self.config.session_ttl.as_secs() / 3600;
         let minutes = u32::try_from(hours * 60).unwrap_or(u32::MAX);
         let options = AuthorizeOptions::new().expiration(Expiration::minutes(minutes));
@@ -334,6 +342,64 @@ impl UserSessions {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(key);
+    }
+
+    /// Every [`SWEEP_EVERY`], deletes the pending sign-ins older than
+    /// [`PENDING_LIFE`] and the sessions past their end (each process
+    /// sweeps on its own; a record deleted twice is no harm).
+    async fn sweep_when_due(&self) {
+        let now = self.clock.now();
+        {
+            let mut at = self.swept_at.lock().unwrap_or_else(PoisonError::into_inner);
+            if at.is_some_and(|t| now < t + SWEEP_EVERY) {
+                return;
+            }
+            *at = Some(now);
+        }
+        let mut deleted = 0usize;
+        for (prefix, field, key_of_end) in [
+            (PENDING_PREFIX, PENDING_FIELD, None),
+            (SESSION_PREFIX, SESSION_FIELD, Some("ends_at")),
+        ] {
+            let keys = match self.store.list(prefix).await {
+                Ok(keys) => keys,
+                Err(err) => {
+                    tracing::warn!(error = %err, "the store could not list sign-ins to clean up");
+                    return;
+                }
+            };
+            for key in keys {
+                let Ok(Some(stored)) = self.store.load(&key).await else {
+                    continue;
+                };
+                let extra = stored.record.extra.get(field);
+                let ended = match key_of_end {
+                    Some(end) => extra
+                        .and_then(|e| e[end].as_i64())
+                        .is_some_and(|ms| Timestamp::from_unix_millis(ms) <= now),
+                    None => extra
+                        .and_then(|e| {
+                            serde_json::from_value::<PendingSignIn>(e["sign_in"].clone()).ok()
+                        })
+                        .is_none_or(|p| p.created_at() + PENDING_LIFE < now),
+                };
+                if ended
+                    && matches!(
+                        self.store.delete(&key, Some(&stored.version)).await,
+                        Ok(true)
+                    )
+                {
+                    self.forget(&key);
+                    deleted += 1;
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(
+                deleted,
+                "deleted sign-ins never completed and sessions that ended"
+            );
+        }
     }
 
     /// Deletes a session that can no longer serve (ended, or its refresh token refused).

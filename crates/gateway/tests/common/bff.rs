@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arcgis_auth_core::ExposeSecret;
+use arcgis_auth_core::{ExposeSecret, ManualClock};
 use arcgis_auth_gateway::{Config, Gateway};
 use arcgis_auth_storage::{MemoryStore, SessionStore};
 use arcgis_auth_testkit::{App, FakePortal};
@@ -25,10 +25,17 @@ pub struct Bff {
     /// `http://127.0.0.1:PORT`, the gateway's public_url.
     pub base: String,
     pub text: String,
+    /// The gateway's clock, when the test moves it.
+    pub clock: Option<ManualClock>,
 }
 
 impl Bff {
     pub async fn start() -> Bff {
+        Bff::start_with_clock(None).await
+    }
+
+    /// A bench whose gateway judges time by `clock` (the portal keeps its own).
+    pub async fn start_with_clock(clock: Option<ManualClock>) -> Bff {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -69,8 +76,9 @@ auth = "none"
             root = portal.url_root(),
         );
         let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
-        let gateway = serve_on(listener, &text, &store).await;
+        let gateway = serve_on(listener, &text, &store, clock.clone()).await;
         Bff {
+            clock,
             portal,
             store,
             gateway,
@@ -85,7 +93,7 @@ auth = "none"
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        serve_on(listener, &self.text, &self.store).await;
+        serve_on(listener, &self.text, &self.store, self.clock.clone()).await;
         base
     }
 
@@ -154,13 +162,14 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     text: &str,
     store: &Arc<dyn SessionStore>,
+    clock: Option<ManualClock>,
 ) -> Gateway {
     let config = Config::from_toml(text, &BTreeMap::new()).expect("valid config");
-    let gateway = Gateway::builder(config)
-        .store(Arc::clone(store))
-        .build()
-        .await
-        .expect("gateway");
+    let mut builder = Gateway::builder(config).store(Arc::clone(store));
+    if let Some(clock) = clock {
+        builder = builder.clock(Arc::new(clock));
+    }
+    let gateway = builder.build().await.expect("gateway");
     tokio::spawn(arcgis_auth_gateway::serve(
         listener,
         gateway.clone(),
