@@ -13,6 +13,10 @@
 //!   per app and server (early renewal, one renewal at a time, shared through
 //!   the session store) and gives an axum [`Router`](axum::Router) to serve
 //!   or mount.
+//! - With `[user_sign_in]` it signs users in (a backend-for-frontend):
+//!   `/auth/sign-in`, `/auth/callback`, `/auth/sign-out`, `/auth/me`; the
+//!   browser holds a random session id in a `__Host-` cookie, the tokens stay
+//!   in the session store, and `auth = "user"` routes get the user's token.
 //! - Routing is exact: a target must match a route on scheme, host and port
 //!   and on whole path segments, after one percent-decoding and the removal
 //!   of dot-segments; user names, fragments, control characters and
