@@ -113,9 +113,12 @@ impl std::fmt::Debug for ServerConfig {
 /// The cookie that carries a signed-in user's session id when the file does not name one.
 pub const DEFAULT_COOKIE_NAME: &str = "__Host-arcgis";
 
-/// A user session's longest life when the file does not say: two weeks, the
-/// longest refresh token ArcGIS issues.
+/// A user session's life when the file does not say: two weeks, ArcGIS's
+/// default refresh token lifetime.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(336 * 3600);
+
+/// The longest `session_ttl_hours`: 90 days, the longest refresh token ArcGIS issues.
+const MAX_SESSION_TTL_HOURS: u64 = 2160;
 
 /// `[user_sign_in]`: the gateway signs users in (a backend-for-frontend) and
 /// keeps their tokens server-side, for routes with `auth = "user"`.
@@ -130,7 +133,8 @@ pub struct UserSignInConfig {
     pub client_secret: Option<SecretString>,
     /// The origin browsers reach the gateway at (`https://app.example.com`).
     pub public_url: Url,
-    /// A session's longest life from sign-in (at most two weeks).
+    /// A session's longest life from sign-in (at most 90 days); the sign-in
+    /// asks for a refresh token of that lifetime.
     pub session_ttl: Duration,
     /// The session cookie's name (starts with `__Host-`).
     pub cookie_name: String,
@@ -365,7 +369,8 @@ impl Config {
             .collect();
         for name in imported.secrets.keys() {
             config.warnings.push(format!(
-                "an inline secret of the resource-proxy file is used for {name}: move it to that                  environment variable (see `arcgis-auth-gateway import`)"
+                "an inline secret of the resource-proxy file is used for {name}: move it to that \
+                 environment variable (see `arcgis-auth-gateway import`)"
             ));
         }
         Ok(config)
@@ -580,12 +585,13 @@ impl Validator {
         let public_url = self.public_url(&raw.public_url);
         let session_ttl = match raw.session_ttl_hours {
             None => Some(DEFAULT_SESSION_TTL),
-            Some(h @ 1..=336) => Some(Duration::from_secs(h * 3600)),
+            Some(h @ 1..=MAX_SESSION_TTL_HOURS) => Some(Duration::from_secs(h * 3600)),
             Some(_) => {
                 self.push(
                     ProblemKind::BadValue,
                     format!("{at}.session_ttl_hours"),
-                    "give 1 to 336 hours: a session lives at most as long as its refresh token                      (two weeks at most)",
+                    "give 1 to 2160 hours: a session lives at most as long as the longest \
+                     refresh token ArcGIS issues (90 days)",
                 );
                 None
             }
@@ -1150,7 +1156,7 @@ url = "https://user@h.example/e"
                 "user_sign_in.client_id",
             ),
             (
-                "client_id = \"w\"\npublic_url = \"https://a.example\"\nsession_ttl_hours = 337",
+                "client_id = \"w\"\npublic_url = \"https://a.example\"\nsession_ttl_hours = 2161",
                 ProblemKind::BadValue,
                 "user_sign_in.session_ttl_hours",
             ),
