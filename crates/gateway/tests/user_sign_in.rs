@@ -539,6 +539,94 @@ async fn stale_sign_ins_and_ended_sessions_are_cleaned_out_of_the_store() {
     assert_eq!(alice.get_path("/auth/me").await.status(), 401);
 }
 
+#[tokio::test]
+async fn a_confidential_app_signs_users_in_with_its_secret() {
+    let bff = Bff::start_with(Options {
+        confidential: true,
+        ..Options::default()
+    })
+    .await;
+    let mut alice = bff.browser();
+    alice.sign_in("alice", "alice-password-1", "/").await;
+    assert_eq!(
+        json(alice.proxy(&bff.item()).await).await["accessedBy"],
+        "alice"
+    );
+    bff.portal.expire_access_tokens();
+    assert_eq!(
+        json(alice.proxy(&bff.item()).await).await["accessedBy"],
+        "alice"
+    );
+    assert_eq!(bff.portal.calls().token(Grant::RefreshToken), 1);
+    let requests = bff.portal.received_requests().await;
+    let token_bodies: Vec<String> = requests
+        .iter()
+        .filter(|r| r.url.path().ends_with("oauth2/token"))
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(token_bodies.len(), 2);
+    for body in &token_bodies {
+        assert!(body.contains("client_secret="), "{body}");
+    }
+    let origin = bff.base.clone();
+    assert_eq!(alice.post_sign_out(Some(&origin)).await.status(), 204);
+    assert!(
+        bff.portal
+            .issued_tokens()
+            .iter()
+            .filter(|t| t.kind == TokenKind::Refresh)
+            .all(|t| t.revoked)
+    );
+}
+
+#[tokio::test]
+async fn a_users_token_goes_only_to_the_portal_and_its_federated_servers() {
+    let bff = Bff::start().await;
+    let mut alice = bff.browser();
+    alice.sign_in("alice", "alice-password-1", "/").await;
+    let r = alice.proxy("http://127.0.0.1:1/elsewhere/x").await;
+    assert_eq!(r.status(), 403);
+    arcgis_error(r).await;
+}
+
+#[tokio::test]
+async fn sign_ins_are_rate_limited_per_client() {
+    let bff = Bff::start_with(Options {
+        top: "token_rate_limit = { requests = 2, per_seconds = 3600 }".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut b = bff.browser();
+    for _ in 0..2 {
+        assert_eq!(b.get_path("/auth/sign-in").await.status(), 302);
+    }
+    let r = b.get_path("/auth/sign-in").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(bff.keys(PENDING_PREFIX).await.len(), 2);
+}
+
+#[tokio::test]
+async fn without_user_sign_in_there_are_no_auth_endpoints() {
+    let b = common::Bench::start().await;
+    for path in ["/auth/sign-in", "/auth/callback", "/auth/me"] {
+        let r = b
+            .client
+            .get(format!("{}{path}", b.base))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = b
+        .client
+        .post(format!("{}/auth/sign-out", b.base))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 404);
+}
+
 #[test]
 fn check_refuses_plain_http_public_urls_but_for_loopback() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -16,6 +16,19 @@ pub const USER_PREFIX: &str = "gateway/user/";
 pub const PENDING_PREFIX: &str = "gateway/user-pending/";
 pub const COOKIE: &str = "__Host-arcgis";
 pub const PENDING_COOKIE: &str = "__Host-arcgis-pending";
+/// The confidential app's secret, in the variable `WEB_SECRET`.
+pub const WEB_SECRET: &str = "web-app-secret-value-1";
+
+/// How a bench differs from the default one.
+#[derive(Default)]
+pub struct Options {
+    /// The gateway judges time by this clock (the portal keeps its own).
+    pub clock: Option<ManualClock>,
+    /// The app is confidential: the gateway sends its secret.
+    pub confidential: bool,
+    /// Lines added at the top of the configuration.
+    pub top: String,
+}
 
 /// A fake portal with two users, a gateway that signs them in, and its store.
 pub struct Bff {
@@ -31,17 +44,40 @@ pub struct Bff {
 
 impl Bff {
     pub async fn start() -> Bff {
-        Bff::start_with_clock(None).await
+        Bff::start_with(Options::default()).await
     }
 
     /// A bench whose gateway judges time by `clock` (the portal keeps its own).
     pub async fn start_with_clock(clock: Option<ManualClock>) -> Bff {
+        Bff::start_with(Options {
+            clock,
+            ..Options::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(options: Options) -> Bff {
+        let Options {
+            clock,
+            confidential,
+            top,
+        } = options;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = if confidential {
+            App::confidential(WEB, WEB_SECRET)
+        } else {
+            App::public(WEB)
+        };
+        let secret_line = if confidential {
+            "client_secret_env = \"WEB_SECRET\""
+        } else {
+            ""
+        };
         let portal = FakePortal::builder()
-            .app(App::public(WEB).redirect_uri(format!("{base}/auth/callback")))
+            .app(app.redirect_uri(format!("{base}/auth/callback")))
             .user("alice", "alice-password-1")
             .user("bob", "bob-password-2")
             .nobody_signed_in()
@@ -53,10 +89,12 @@ impl Bff {
             r#"
 listen = "127.0.0.1:0"
 portal = "{portal_url}"
+{top}
 
 [user_sign_in]
 client_id = "{WEB}"
 public_url = "{base}"
+{secret_line}
 
 [[routes]]
 url = "{root}/sharing/rest/content/items"
@@ -71,6 +109,11 @@ auth = "user"
 [[routes]]
 url = "{root}/sharing/rest/info"
 auth = "none"
+
+[[routes]]
+url = "http://127.0.0.1:1/elsewhere"
+match_all = true
+auth = "user"
 "#,
             portal_url = portal.portal_url(),
             root = portal.url_root(),
@@ -164,7 +207,8 @@ pub async fn serve_on(
     store: &Arc<dyn SessionStore>,
     clock: Option<ManualClock>,
 ) -> Gateway {
-    let config = Config::from_toml(text, &BTreeMap::new()).expect("valid config");
+    let env = BTreeMap::from([("WEB_SECRET".to_owned(), WEB_SECRET.to_owned())]);
+    let config = Config::from_toml(text, &env).expect("valid config");
     let mut builder = Gateway::builder(config).store(Arc::clone(store));
     if let Some(clock) = clock {
         builder = builder.clock(Arc::new(clock));
