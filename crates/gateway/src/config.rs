@@ -8,6 +8,7 @@ use std::time::Duration;
 use arcgis_auth_core::{Portal, SecretString, ServerRoot};
 use ipnet::IpNet;
 use serde::Deserialize;
+use url::Url;
 
 use crate::error::{GatewayError, GatewayErrorKind, Problem, ProblemKind};
 use crate::origins::OriginPattern;
@@ -109,6 +110,64 @@ impl std::fmt::Debug for ServerConfig {
     }
 }
 
+/// The cookie that carries a signed-in user's session id when the file does not name one.
+pub const DEFAULT_COOKIE_NAME: &str = "__Host-arcgis";
+
+/// A user session's life when the file does not say: two weeks, ArcGIS's
+/// default refresh token lifetime.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(336 * 3600);
+
+/// The longest `session_ttl_hours`: 90 days, the longest refresh token ArcGIS issues.
+const MAX_SESSION_TTL_HOURS: u64 = 2160;
+
+/// `[user_sign_in]`: the gateway signs users in (a backend-for-frontend) and
+/// keeps their tokens server-side, for routes with `auth = "user"`.
+#[derive(Clone)]
+pub struct UserSignInConfig {
+    /// The portal users sign in to (the file's `portal` unless the section names another).
+    pub portal: Portal,
+    /// The app's client id, registered with the redirect URI
+    /// [`redirect_uri`](Self::redirect_uri).
+    pub client_id: String,
+    /// The app's client secret (a confidential app), read from its variable or file.
+    pub client_secret: Option<SecretString>,
+    /// The origin browsers reach the gateway at (`https://app.example.com`).
+    pub public_url: Url,
+    /// A session's longest life from sign-in (at most 90 days); the sign-in
+    /// asks for a refresh token of that lifetime.
+    pub session_ttl: Duration,
+    /// The session cookie's name (starts with `__Host-`).
+    pub cookie_name: String,
+}
+
+impl UserSignInConfig {
+    /// `{public_url}/auth/callback`, the redirect URI the app is registered with.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/auth/callback", self.public_origin())
+    }
+
+    /// `scheme://host[:port]` of [`public_url`](Self::public_url), as browsers send it in `Origin`.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+}
+
+impl std::fmt::Debug for UserSignInConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSignInConfig")
+            .field("portal", &self.portal)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("public_url", &self.public_url.as_str())
+            .field("session_ttl", &self.session_ttl)
+            .field("cookie_name", &self.cookie_name)
+            .finish()
+    }
+}
+
 /// A validated configuration, secrets resolved.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -138,6 +197,8 @@ pub struct Config {
     pub servers: Vec<ServerConfig>,
     /// The routes.
     pub routes: Vec<Route>,
+    /// `[user_sign_in]`, when the gateway signs users in.
+    pub user_sign_in: Option<UserSignInConfig>,
     /// What the operator should know about the file that is not a problem
     /// (a resource-proxy file's inline secrets, settings not carried over).
     pub warnings: Vec<String>,
@@ -164,6 +225,20 @@ struct RawConfig {
     servers: Vec<RawServer>,
     #[serde(default)]
     routes: Vec<RawRoute>,
+    user_sign_in: Option<RawUserSignIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUserSignIn {
+    client_id: String,
+    portal: Option<String>,
+    client_secret: Option<toml::Value>,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    public_url: String,
+    session_ttl_hours: Option<u64>,
+    cookie_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -294,7 +369,8 @@ impl Config {
             .collect();
         for name in imported.secrets.keys() {
             config.warnings.push(format!(
-                "an inline secret of the resource-proxy file is used for {name}: move it to that                  environment variable (see `arcgis-auth-gateway import`)"
+                "an inline secret of the resource-proxy file is used for {name}: move it to that \
+                 environment variable (see `arcgis-auth-gateway import`)"
             ));
         }
         Ok(config)
@@ -409,7 +485,7 @@ impl Validator {
                     format!("proxy_paths[{i}]"),
                     "a proxy path is an absolute path such as \"/proxy\"",
                 );
-            } else if reserved.contains(&p.as_str()) {
+            } else if reserved.contains(&p.as_str()) || p == "/auth" || p.starts_with("/auth/") {
                 self.push(
                     ProblemKind::BadProxyPath,
                     format!("proxy_paths[{i}]"),
@@ -445,7 +521,10 @@ impl Validator {
         let portal_ok = portal.as_ref().ok().cloned();
         let apps = self.apps(raw.apps, portal_ok.as_ref(), env);
         let servers = self.servers(raw.servers, env);
-        let routes = self.routes(raw.routes, &apps, &servers);
+        let user_sign_in = raw
+            .user_sign_in
+            .and_then(|u| self.user_sign_in(u, portal_ok.as_ref(), env));
+        let routes = self.routes(raw.routes, &apps, &servers, user_sign_in.is_some());
         Some(Config {
             listen: listen.ok()?,
             portal: portal.ok()?,
@@ -462,8 +541,124 @@ impl Validator {
             apps,
             servers,
             routes,
+            user_sign_in,
             warnings: Vec::new(),
         })
+    }
+
+    fn user_sign_in(
+        &mut self,
+        raw: RawUserSignIn,
+        portal: Option<&Portal>,
+        env: &dyn Environment,
+    ) -> Option<UserSignInConfig> {
+        let at = "user_sign_in";
+        let before = self.problems.len();
+        let portal = match raw.portal.as_deref() {
+            Some(p) => Portal::parse(p)
+                .map_err(|e| self.push(ProblemKind::BadUrl, format!("{at}.portal"), e.to_string()))
+                .ok(),
+            None => portal.cloned(),
+        };
+        if raw.client_id.trim().is_empty() {
+            self.push(
+                ProblemKind::BadValue,
+                format!("{at}.client_id"),
+                "the client id is empty",
+            );
+        }
+        let client_secret = if raw.client_secret.is_none()
+            && raw.client_secret_env.is_none()
+            && raw.client_secret_file.is_none()
+        {
+            None
+        } else {
+            self.secret(
+                at,
+                "client_secret",
+                raw.client_secret,
+                raw.client_secret_env,
+                raw.client_secret_file,
+                env,
+            )
+        };
+        let public_url = self.public_url(&raw.public_url);
+        let session_ttl = match raw.session_ttl_hours {
+            None => Some(DEFAULT_SESSION_TTL),
+            Some(h @ 1..=MAX_SESSION_TTL_HOURS) => Some(Duration::from_secs(h * 3600)),
+            Some(_) => {
+                self.push(
+                    ProblemKind::BadValue,
+                    format!("{at}.session_ttl_hours"),
+                    "give 1 to 2160 hours: a session lives at most as long as the longest \
+                     refresh token ArcGIS issues (90 days)",
+                );
+                None
+            }
+        };
+        let cookie_name = raw
+            .cookie_name
+            .unwrap_or_else(|| DEFAULT_COOKIE_NAME.to_owned());
+        let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if !cookie_name.starts_with("__Host-")
+            || cookie_name.len() <= "__Host-".len()
+            || !cookie_name.chars().all(token_char)
+        {
+            self.push(
+                ProblemKind::BadValue,
+                format!("{at}.cookie_name"),
+                "the cookie name starts with `__Host-` (so browsers keep it to this origin,                  Secure, Path=/) and has only letters, digits and `-_.`",
+            );
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(UserSignInConfig {
+            portal: portal?,
+            client_id: raw.client_id,
+            client_secret,
+            public_url: public_url?,
+            session_ttl: session_ttl?,
+            cookie_name,
+        })
+    }
+
+    /// `https://host[:port]` (or `http://` to loopback): an origin, nothing more.
+    fn public_url(&mut self, text: &str) -> Option<Url> {
+        let at = "user_sign_in.public_url";
+        let url = match Url::parse(text.trim()) {
+            Ok(u) => u,
+            Err(e) => {
+                self.push(ProblemKind::BadUrl, at, format!("not a URL ({e})"));
+                return None;
+            }
+        };
+        let plain_path = url.path() == "/" || url.path().is_empty();
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none_or(str::is_empty)
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || !plain_path
+        {
+            self.push(
+                ProblemKind::BadUrl,
+                at,
+                "public_url is the origin browsers reach the gateway at, such as                  \"https://app.example.com\": no path, query or user name",
+            );
+            return None;
+        }
+        if url.scheme() == "http" && !arcgis_auth_core::__private::is_secure_or_loopback(&url) {
+            self.push(
+                ProblemKind::InsecureRoute,
+                at,
+                "a session cookie only travels over https:// (http:// is accepted for loopback \
+                 only): write public_url with https://",
+            );
+            return None;
+        }
+        Some(url)
     }
 
     fn rate_limit(&mut self, at: &str, raw: &RawRateLimit) -> Option<RateLimit> {
@@ -677,6 +872,7 @@ impl Validator {
         raw: Vec<RawRoute>,
         apps: &[AppConfig],
         servers: &[ServerConfig],
+        user_sign_in: bool,
     ) -> Vec<Route> {
         let mut seen = HashSet::new();
         let mut routes = Vec::new();
@@ -689,7 +885,7 @@ impl Validator {
                 self.push(
                     ProblemKind::BadAuth,
                     format!("{at}.auth"),
-                    "auth is \"none\", \"app:NAME\" or \"server:NAME\"",
+                    "auth is \"none\", \"user\", \"app:NAME\" or \"server:NAME\"",
                 );
                 None
             });
@@ -703,6 +899,11 @@ impl Validator {
                     ProblemKind::UnknownServer,
                     format!("{at}.auth"),
                     format!("no [[servers]] entry is named `{name}`"),
+                ),
+                Some(Auth::User) if !user_sign_in => self.push(
+                    ProblemKind::BadAuth,
+                    format!("{at}.auth"),
+                    "auth = \"user\" needs a [user_sign_in] section (the gateway signs users in)",
                 ),
                 _ => {}
             }
@@ -897,6 +1098,108 @@ url = "https://user@h.example/e"
         );
         assert!(
             got.contains(&(ProblemKind::InsecureRoute, "servers[0].url".into())),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn user_sign_in_is_read_with_its_defaults() {
+        let text = "[user_sign_in]\nclient_id = \"web\"\npublic_url = \"https://app.example.com\"\n\
+                    [[routes]]\nurl = \"https://h.example/a\"\nauth = \"user\"\n";
+        let c = Config::from_toml(text, &env()).expect("valid");
+        let u = c.user_sign_in.expect("user sign-in");
+        assert_eq!(u.cookie_name, DEFAULT_COOKIE_NAME);
+        assert_eq!(u.session_ttl, DEFAULT_SESSION_TTL);
+        assert!(u.client_secret.is_none());
+        assert_eq!(u.redirect_uri(), "https://app.example.com/auth/callback");
+        assert_eq!(u.public_origin(), "https://app.example.com");
+        assert_eq!(c.routes[0].auth, Auth::User);
+        let text = "[user_sign_in]\nclient_id = \"web\"\nclient_secret_env = \"GEO_SECRET\"\n\
+                    public_url = \"http://127.0.0.1:8080/\"\nsession_ttl_hours = 8\n\
+                    cookie_name = \"__Host-maps\"\n";
+        let u = Config::from_toml(text, &env())
+            .expect("valid")
+            .user_sign_in
+            .expect("user sign-in");
+        assert_eq!(u.session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(u.redirect_uri(), "http://127.0.0.1:8080/auth/callback");
+        assert!(!format!("{u:?}").contains("s3cr3t-geo"));
+    }
+
+    #[test]
+    fn user_sign_in_problems() {
+        let bad = |section: &str| problems(&format!("[user_sign_in]\n{section}"));
+        let cases = [
+            (
+                "client_id = \"w\"\npublic_url = \"http://app.example.com\"",
+                ProblemKind::InsecureRoute,
+                "user_sign_in.public_url",
+            ),
+            (
+                "client_id = \"w\"\npublic_url = \"https://app.example.com/app\"",
+                ProblemKind::BadUrl,
+                "user_sign_in.public_url",
+            ),
+            (
+                "client_id = \"w\"\npublic_url = \"https://u@app.example.com\"",
+                ProblemKind::BadUrl,
+                "user_sign_in.public_url",
+            ),
+            (
+                "client_id = \"w\"\npublic_url = \"app.example.com\"",
+                ProblemKind::BadUrl,
+                "user_sign_in.public_url",
+            ),
+            (
+                "client_id = \"\"\npublic_url = \"https://app.example.com\"",
+                ProblemKind::BadValue,
+                "user_sign_in.client_id",
+            ),
+            (
+                "client_id = \"w\"\npublic_url = \"https://a.example\"\nsession_ttl_hours = 2161",
+                ProblemKind::BadValue,
+                "user_sign_in.session_ttl_hours",
+            ),
+            (
+                "client_id = \"w\"\npublic_url = \"https://a.example\"\nsession_ttl_hours = 0",
+                ProblemKind::BadValue,
+                "user_sign_in.session_ttl_hours",
+            ),
+            (
+                "client_id = \"w\"\npublic_url = \"https://a.example\"\ncookie_name = \"arcgis\"",
+                ProblemKind::BadValue,
+                "user_sign_in.cookie_name",
+            ),
+            (
+                "client_id = \"w\"\npublic_url = \"https://a.example\"\ncookie_name = \"__Host-a;b\"",
+                ProblemKind::BadValue,
+                "user_sign_in.cookie_name",
+            ),
+            (
+                "client_id = \"w\"\npublic_url = \"https://a.example\"\nclient_secret = \"x\"",
+                ProblemKind::InlineSecret,
+                "user_sign_in.client_secret",
+            ),
+            (
+                "client_id = \"w\"\npublic_url = \"https://a.example\"\nclient_secret_env = \"UNSET\"",
+                ProblemKind::MissingSecret,
+                "user_sign_in.client_secret_env",
+            ),
+        ];
+        for (section, kind, at) in cases {
+            let got = bad(section);
+            assert!(got.contains(&(kind, at.to_owned())), "{section}: {got:?}");
+        }
+        // `auth = "user"` needs the section; `/auth/...` is the gateway's own.
+        let got = problems(
+            "proxy_paths = [\"/auth/x\"]\n[[routes]]\nurl = \"https://h.example/a\"\nauth = \"user\"\n",
+        );
+        assert!(
+            got.contains(&(ProblemKind::BadAuth, "routes[0].auth".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(ProblemKind::BadProxyPath, "proxy_paths[0]".into())),
             "{got:?}"
         );
     }

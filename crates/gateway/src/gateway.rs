@@ -30,6 +30,7 @@ use crate::ratelimit::{Decision, Limiter, Limits, RateLimit, client_ip};
 use crate::reply;
 use crate::routes::RouteTable;
 use crate::shared_limit::SharedLimiter;
+use crate::users::{self, UserSessions};
 
 /// What every request handler shares.
 pub(crate) struct Shared {
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) token_rate_limit: RateLimit,
     pub(crate) metrics: Arc<Metrics>,
+    /// `[user_sign_in]`: the users signed in through the gateway.
+    pub(crate) users: Option<Arc<UserSessions>>,
     draining: Arc<AtomicBool>,
 }
 
@@ -345,7 +348,16 @@ impl Shared {
             GatewayError::new(GatewayErrorKind::Config, "a credential could not be set up")
                 .with_source(e)
         })?;
+        let users = config.user_sign_in.clone().map(|u| {
+            Arc::new(UserSessions::new(
+                u,
+                Arc::clone(&common.store),
+                token_http.clone(),
+                Arc::clone(clock),
+            ))
+        });
         Ok(Shared {
+            users,
             routes: RouteTable::new(config.routes.clone()),
             origins: AllowedOrigins::new(config.allowed_origins.clone()),
             credentials,
@@ -418,14 +430,26 @@ impl Gateway {
     }
 
     /// The gateway's endpoints: every proxy path, `GET /token`, `GET /healthz`,
-    /// `GET /readyz` and `GET /metrics`. Serve it with connection info
-    /// (`into_make_service`) or nest it in your own router.
+    /// `GET /readyz` and `GET /metrics`, and with `[user_sign_in]`
+    /// `GET /auth/sign-in`, `GET /auth/callback`, `POST /auth/sign-out` and
+    /// `GET /auth/me`. Serve it with connection info (`into_make_service`) or
+    /// nest it at the root of your own router (the session cookie is `Path=/`).
     pub fn router(&self) -> Router {
         let mut router = Router::new()
             .route("/token", get(vend))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics));
+        if self.live.current().users.is_some() {
+            router = router
+                .route("/auth/sign-in", get(users::sign_in))
+                .route("/auth/callback", get(users::callback))
+                .route(
+                    "/auth/sign-out",
+                    axum::routing::post(users::sign_out).fallback(users::post_only),
+                )
+                .route("/auth/me", get(users::me));
+        }
         for path in &self.live.current().proxy_paths {
             router = router.route(path, any(proxy::handle));
         }
@@ -495,6 +519,11 @@ impl Gateway {
             }
             if old.listen != config.listen {
                 tracing::warn!("listen changed in the configuration: it takes effect on restart");
+            }
+            if old.user_sign_in.is_some() != config.user_sign_in.is_some() {
+                tracing::warn!(
+                    "[user_sign_in] was added or removed: its /auth endpoints change on restart"
+                );
             }
             if old.proxy_paths != config.proxy_paths {
                 tracing::warn!(

@@ -13,6 +13,10 @@
 //!   per app and server (early renewal, one renewal at a time, shared through
 //!   the session store) and gives an axum [`Router`](axum::Router) to serve
 //!   or mount.
+//! - With `[user_sign_in]` it signs users in (a backend-for-frontend):
+//!   `/auth/sign-in`, `/auth/callback`, `/auth/sign-out`, `/auth/me`; the
+//!   browser holds a random session id in a `__Host-` cookie, the tokens stay
+//!   in the session store, and `auth = "user"` routes get the user's token.
 //! - Routing is exact: a target must match a route on scheme, host and port
 //!   and on whole path segments, after one percent-decoding and the removal
 //!   of dot-segments; user names, fragments, control characters and
@@ -73,16 +77,18 @@ mod ratelimit;
 mod reply;
 mod routes;
 mod shared_limit;
+mod signer;
 mod target;
+mod users;
 
 /// The gateway guide: configuration, endpoints and behaviour, as implemented.
 #[doc = include_str!("../docs/gateway.md")]
 pub mod guide {}
 
 pub use config::{
-    AppConfig, Config, DEFAULT_LISTEN, DEFAULT_PROXY_PATHS, DEFAULT_SHUTDOWN_GRACE,
-    DEFAULT_TOKEN_RATE_LIMIT, DEFAULT_UPSTREAM_TIMEOUT, Environment, ProcessEnv, ServerConfig,
-    StoreSpec,
+    AppConfig, Config, DEFAULT_COOKIE_NAME, DEFAULT_LISTEN, DEFAULT_PROXY_PATHS,
+    DEFAULT_SESSION_TTL, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TOKEN_RATE_LIMIT,
+    DEFAULT_UPSTREAM_TIMEOUT, Environment, ProcessEnv, ServerConfig, StoreSpec, UserSignInConfig,
 };
 pub use error::{GatewayError, GatewayErrorKind, Problem, ProblemKind};
 pub use gateway::{Gateway, GatewayBuilder};

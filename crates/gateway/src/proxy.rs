@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arcgis_auth_core::ExposeSecret;
-use arcgis_auth_flows::{AccessToken, FlowError};
+use arcgis_auth_flows::AccessToken;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
@@ -12,13 +12,15 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
 use crate::body::{MAX_BUFFERED, Prefixed, Upload, read_up_to};
-use crate::credentials::{Credential, SERVER_REFERER};
+use crate::credentials::SERVER_REFERER;
 use crate::gateway::{GuardedBody, InFlight, Live, Shared};
 use crate::inspect::{Encoding, encoded_says_invalid_token};
 use crate::origins::Caller;
 use crate::reply;
 use crate::routes::{Auth, Route};
+use crate::signer::Signer;
 use crate::target::{self, Target};
+use crate::users::{not_signed_in, read_cookie, strip_cookies};
 
 /// Headers that describe one connection, never forwarded either way (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 9] = [
@@ -168,18 +170,26 @@ impl Outgoing {
 
 async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let credential = match &route.auth {
+    let signer = match &route.auth {
         Auth::None => None,
-        Auth::App(name) => gw.credentials.app(name).cloned(),
-        Auth::Server(name) => gw.credentials.server(name, &target.url).cloned(),
+        Auth::App(name) => gw.credentials.app(name).cloned().map(Signer::Gateway),
+        Auth::Server(name) => gw
+            .credentials
+            .server(name, &target.url)
+            .cloned()
+            .map(Signer::Gateway),
+        Auth::User => match user_signer(gw, &parts.headers, &target.url).await {
+            Ok(signer) => signer,
+            Err(r) => return r,
+        },
     };
-    if route.auth != Auth::None && credential.is_none() {
+    if route.auth != Auth::None && signer.is_none() {
         return reply::error(
             StatusCode::BAD_GATEWAY,
             "the route's credential is not configured",
         );
     }
-    let authenticated = credential.is_some();
+    let authenticated = signer.is_some();
     let mut url = target.url;
     if authenticated && url.scheme() == "http" && !is_loopback(&url) {
         return reply::error(
@@ -188,6 +198,13 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
         );
     }
     let mut headers = forward_headers(&parts.headers, authenticated);
+    if let Some(users) = &gw.users {
+        // The gateway's own cookies never leave it, whatever the route.
+        strip_cookies(
+            &mut headers,
+            &[users.cookie_name(), users.pending_cookie_name()],
+        );
+    }
     if authenticated {
         let query = url.query().map(strip_token_params);
         url.set_query(query.as_deref().filter(|q| !q.is_empty()));
@@ -202,7 +219,7 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
     if let Outgoing::Buffered(b) = &outgoing {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
     }
-    let Some(credential) = credential else {
+    let Some(signer) = signer else {
         return match send(
             gw,
             &route.url_text,
@@ -220,9 +237,9 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
     };
     let mut retried = false;
     loop {
-        let token = match credential.token().await {
+        let held = match signer.token().await {
             Ok(t) => t,
-            Err(e) => return token_failure(&credential, &e),
+            Err(r) => return r,
         };
         let upstream = match send(
             gw,
@@ -231,7 +248,7 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
             &url,
             &headers,
             outgoing.take(),
-            Some(&token),
+            Some(&held.token),
         )
         .await
         {
@@ -245,10 +262,10 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
         match answer {
             Inspected::Fine(response) => return response,
             Inspected::InvalidToken => {
-                credential.report_invalid(&token);
+                signer.report_invalid(&held);
                 if retried || !outgoing.replayable() {
                     tracing::warn!(
-                        credential = credential.label(),
+                        credential = signer.label(),
                         retried,
                         "the upstream refused the token"
                     );
@@ -258,12 +275,56 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
                     );
                 }
                 tracing::info!(
-                    credential = credential.label(),
+                    credential = signer.label(),
                     "the upstream refused the token; renewing and retrying once"
                 );
-                gw.metrics.retry(credential.label());
+                gw.metrics.retry(signer.label());
                 retried = true;
             }
+        }
+    }
+}
+
+/// The signer of an `auth = "user"` route: the session of the request's
+/// cookie, read from the store (401 without one, 503 when the store is down).
+async fn user_signer(
+    gw: &Shared,
+    headers: &HeaderMap,
+    url: &url::Url,
+) -> Result<Option<Signer>, Response> {
+    let Some(users) = gw.users.clone() else {
+        return Ok(None);
+    };
+    // A navigation from another site carries the SameSite=Lax cookie: it
+    // must not act as the user (a GET can change things in ArcGIS).
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    if matches!(fetch_site.as_deref(), Some("cross-site" | "same-site")) {
+        tracing::info!("refused a request from another site on a user route");
+        return Err(reply::error(
+            StatusCode::FORBIDDEN,
+            "requests from other sites cannot act as the signed-in user",
+        ));
+    }
+    let id = read_cookie(headers, users.cookie_name());
+    match users.lookup(id).await {
+        Ok(Some((session, _))) => {
+            let route = users.routing().route(url);
+            Ok(Some(Signer::User {
+                users,
+                session,
+                route,
+            }))
+        }
+        Ok(None) => Err(not_signed_in()),
+        Err(err) => {
+            tracing::warn!(error = %err, "the session store did not answer");
+            Err(reply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sessions cannot be read right now: try again",
+            ))
         }
     }
 }
@@ -491,22 +552,6 @@ fn rebuild(parts: http::response::Parts, body: Body) -> Response {
         headers.append(name.clone(), value.clone());
     }
     response
-}
-
-fn token_failure(credential: &Credential, err: &FlowError) -> Response {
-    tracing::error!(credential = credential.label(), error = %err, "no token for the route");
-    let (status, message) = if err.is_transient() {
-        (
-            StatusCode::BAD_GATEWAY,
-            "the token service is not answering: try again shortly",
-        )
-    } else {
-        (
-            StatusCode::BAD_GATEWAY,
-            "the gateway could not sign in for this route: its operator must check the credentials",
-        )
-    };
-    reply::error(status, message)
 }
 
 /// CORS headers, set once: the allowed origin echoed, with `Vary: Origin`.

@@ -13,13 +13,18 @@ pub enum Auth {
     App(String),
     /// A token of the `[[servers]]` entry with this name.
     Server(String),
+    /// The token of the user signed in through the gateway (`[user_sign_in]`),
+    /// found by the request's session cookie; a federated server's own token
+    /// for that server.
+    User,
 }
 
 impl Auth {
-    /// Parses `none`, `app:NAME` or `server:NAME`.
+    /// Parses `none`, `user`, `app:NAME` or `server:NAME`.
     pub fn parse(text: &str) -> Option<Auth> {
         match text.split_once(':') {
             None if text == "none" => Some(Auth::None),
+            None if text == "user" => Some(Auth::User),
             Some(("app", name)) if !name.is_empty() => Some(Auth::App(name.to_owned())),
             Some(("server", name)) if !name.is_empty() => Some(Auth::Server(name.to_owned())),
             _ => None,

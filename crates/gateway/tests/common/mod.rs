@@ -12,6 +12,8 @@ use arcgis_auth_testkit::{
 };
 use wiremock::MockServer;
 
+pub mod bff;
+
 pub const ORIGIN: &str = "https://app.example.com";
 pub const STANDALONE: &str = "standalone";
 
