@@ -9,6 +9,8 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
+use crate::form::TokenFieldFilter;
+
 /// The most the gateway holds in memory of one body: a replayable upload, a
 /// form whose `token` field it removes, a JSON answer it reads for a 498.
 pub(crate) const MAX_BUFFERED: usize = 1024 * 1024;
@@ -21,6 +23,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct Upload {
     rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
     hint: SizeHint,
+    /// Whether the bytes differ from the browser's (so its length does too).
+    rewritten: bool,
 }
 
 impl Upload {
@@ -37,7 +41,68 @@ impl Upload {
                 }
             }
         });
-        Upload { rx, hint }
+        Upload {
+            rx,
+            hint,
+            rewritten: false,
+        }
+    }
+
+    /// Whether the upload's bytes differ from the browser's (a filtered
+    /// form): its `Content-Length` no longer holds.
+    pub(crate) fn rewritten(&self) -> bool {
+        self.rewritten
+    }
+
+    /// A form body whose first bytes (`prefix`) were read already, streamed
+    /// through a [`TokenFieldFilter`]: its `token` fields never leave the
+    /// gateway, and only the field name being read is held. A field name too
+    /// long to judge ends the upload with an error (the upstream sees it cut
+    /// off, the browser a 502).
+    pub(crate) fn form(prefix: Bytes, rest: Body) -> Upload {
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut filter = TokenFieldFilter::default();
+            let mut pending = Some(Ok(Frame::data(prefix)));
+            let mut body = rest;
+            loop {
+                let frame = match pending.take() {
+                    Some(frame) => Some(frame),
+                    None => body.frame().await,
+                };
+                let out = match frame {
+                    None => {
+                        let last = filter.finish();
+                        if !last.is_empty() {
+                            let _ = tx.send(Ok(Frame::data(last))).await;
+                        }
+                        break;
+                    }
+                    Some(Err(e)) => Err(Box::new(e) as BoxError),
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => filter
+                            .feed(&data)
+                            .map(Frame::data)
+                            .map_err(|e| Box::new(e) as BoxError),
+                        // Trailers pass as they are.
+                        Err(frame) => Ok(frame),
+                    },
+                };
+                let failed = out.is_err();
+                let empty = out
+                    .as_ref()
+                    .is_ok_and(|f| f.data_ref().is_some_and(|d| d.is_empty()));
+                if (!empty && tx.send(out).await.is_err()) || failed {
+                    break;
+                }
+            }
+        });
+        // The length changes as fields go: no exact size is promised.
+        Upload {
+            rx,
+            hint: SizeHint::default(),
+            rewritten: true,
+        }
     }
 }
 

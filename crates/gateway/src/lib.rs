@@ -67,6 +67,7 @@ mod body;
 mod config;
 mod credentials;
 mod error;
+mod form;
 mod gateway;
 mod import;
 mod inspect;

@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
 use crate::body::{MAX_BUFFERED, Prefixed, Upload, read_up_to};
 use crate::credentials::SERVER_REFERER;
+use crate::form::TokenFieldFilter;
 use crate::gateway::{GuardedBody, InFlight, Live, Shared};
 use crate::inspect::{Encoding, encoded_says_invalid_token};
 use crate::origins::Caller;
@@ -216,8 +217,15 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
         Ok(o) => o,
         Err(r) => return r,
     };
-    if let Outgoing::Buffered(b) = &outgoing {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+    match &outgoing {
+        Outgoing::Buffered(b) => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+        }
+        // A filtered form is sent chunked: its length is known only at the end.
+        Outgoing::Stream(upload) if upload.rewritten() => {
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        _ => {}
     }
     let Some(signer) = signer else {
         return match send(
@@ -364,15 +372,13 @@ async fn outgoing_body(
         return Ok(Outgoing::Stream(Upload::new(body)));
     }
     match read_up_to(body, MAX_BUFFERED).await {
-        Ok(Ok(all)) if is_form => {
-            let text = String::from_utf8_lossy(&all);
-            Ok(Outgoing::Buffered(Bytes::from(strip_token_params(&text))))
-        }
+        Ok(Ok(all)) if is_form => match TokenFieldFilter::filter_all(&all) {
+            Ok(filtered) => Ok(Outgoing::Buffered(filtered)),
+            Err(too_long) => Err(reply::error(StatusCode::BAD_REQUEST, &too_long.to_string())),
+        },
         Ok(Ok(all)) => Ok(Outgoing::Buffered(all)),
-        Ok(Err(_)) => Err(reply::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "form bodies on authenticated routes are at most 1 MiB: send large uploads as multipart",
-        )),
+        // A larger form streams through its filter: only a field name is held.
+        Ok(Err((prefix, rest))) => Ok(Outgoing::Stream(Upload::form(prefix, rest))),
         Err(_) => Err(reply::error(
             StatusCode::BAD_REQUEST,
             "the request body could not be read",

@@ -271,6 +271,51 @@ async fn a_streamed_upload_that_meets_a_498_is_not_replayed_but_renews() {
     );
 }
 
+/// A form larger than the gateway holds streams through; its `token`
+/// fields (first, in the middle, last, in any spelling) never reach the
+/// upstream, and every other byte does.
+#[tokio::test]
+async fn a_large_form_streams_without_its_token_fields() {
+    let b = Bench::start().await;
+    Mock::given(method("POST"))
+        .and(path("/secure/applyEdits"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("{}", "application/json"))
+        .mount(&b.upstream)
+        .await;
+    let features = "x".repeat(3 * 1024 * 1024);
+    let body = format!(
+        "token=browser-1&f=json&features={features}&%74oken=browser-2&rollbackOnFailure=true&TOKEN=browser-3"
+    );
+    let r = b
+        .client
+        .post(b.proxy(&b.up("/secure/applyEdits")))
+        .header("origin", ORIGIN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let seen = b.upstream_requests().await;
+    assert_eq!(seen.len(), 1);
+    let sent = String::from_utf8(seen[0].body.clone()).expect("ascii");
+    assert_eq!(
+        sent,
+        format!("f=json&features={features}&rollbackOnFailure=true")
+    );
+    assert!(!sent.contains("browser-"));
+    let auth = seen[0]
+        .headers
+        .get("x-esri-authorization")
+        .expect("the gateway's token")
+        .to_str()
+        .expect("text");
+    assert!(
+        auth.starts_with("Bearer ") && !auth.contains("browser-"),
+        "{auth}"
+    );
+}
+
 #[tokio::test]
 async fn bodies_statuses_and_headers_pass_through_unchanged() {
     let b = Bench::start().await;
