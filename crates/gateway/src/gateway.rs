@@ -11,9 +11,9 @@ use std::time::Duration;
 use arcgis_auth_core::{Clock, CoarseSystemClock, ExposeSecret, HttpClient};
 use arcgis_auth_storage::{FileStore, MemoryStore, RedisStore, SessionStore};
 use axum::Router;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::get;
 use http::StatusCode;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -434,29 +434,24 @@ impl Gateway {
     /// `GET /auth/sign-in`, `GET /auth/callback`, `POST /auth/sign-out` and
     /// `GET /auth/me`. Serve it with connection info (`into_make_service`) or
     /// nest it at the root of your own router (the session cookie is `Path=/`).
+    ///
+    /// The proxy paths and the `/auth/` endpoints are those of the
+    /// configuration in force when a request arrives, so a
+    /// [`reload`](Self::reload) changes them for a router already serving.
     pub fn router(&self) -> Router {
-        let mut router = Router::new()
+        Router::new()
             .route("/token", get(vend))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics));
-        if self.live.current().users.is_some() {
-            router = router
-                .route("/auth/sign-in", get(users::sign_in))
-                .route("/auth/callback", get(users::callback))
-                .route(
-                    "/auth/sign-out",
-                    axum::routing::post(users::sign_out).fallback(users::post_only),
-                )
-                .route("/auth/me", get(users::me));
-        }
-        for path in &self.live.current().proxy_paths {
-            router = router.route(path, any(proxy::handle));
-        }
-        router
-            .fallback(|| async {
-                reply::error(StatusCode::NOT_FOUND, "no such endpoint on this gateway")
-            })
+            .route("/metrics", get(metrics))
+            .route("/auth/sign-in", get(users::sign_in))
+            .route("/auth/callback", get(users::callback))
+            .route(
+                "/auth/sign-out",
+                axum::routing::post(users::sign_out).fallback(users::post_only),
+            )
+            .route("/auth/me", get(users::me))
+            .fallback(proxy_or_not_found)
             .method_not_allowed_fallback(|| async {
                 reply::error(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -505,8 +500,10 @@ impl Gateway {
     /// Apps and servers whose entry is unchanged keep their tokens; those
     /// removed or changed stop at once. On an error the old configuration stays.
     ///
-    /// The store, the listen address and the proxy paths are those the
-    /// gateway was built with: a change to them needs a restart (it is logged).
+    /// Proxy paths and `[user_sign_in]` change with it (added, removed or
+    /// changed; sessions stay in the store). The store and the listen
+    /// address are those the gateway was built with: a change to them needs
+    /// a restart (it is logged).
     ///
     /// Errors: as [`GatewayBuilder::build`], except the store, which is not reopened.
     pub async fn reload(&self, config: Config) -> Result<(), GatewayError> {
@@ -520,16 +517,6 @@ impl Gateway {
             if old.listen != config.listen {
                 tracing::warn!("listen changed in the configuration: it takes effect on restart");
             }
-            if old.user_sign_in.is_some() != config.user_sign_in.is_some() {
-                tracing::warn!(
-                    "[user_sign_in] was added or removed: its /auth endpoints change on restart"
-                );
-            }
-            if old.proxy_paths != config.proxy_paths {
-                tracing::warn!(
-                    "proxy_paths changed in the configuration: they take effect on restart"
-                );
-            }
             *old = config;
         }
         match self.live.current.write() {
@@ -537,6 +524,17 @@ impl Gateway {
             Err(poisoned) => *poisoned.into_inner() = Arc::new(shared),
         }
         Ok(())
+    }
+}
+
+/// A request to no endpoint of the router: a proxy path of the
+/// configuration in force, or 404.
+async fn proxy_or_not_found(State(live): State<Arc<Live>>, request: Request) -> Response {
+    let path = request.uri().path();
+    if live.current().proxy_paths.iter().any(|p| p == path) {
+        proxy::handle(State(live), request).await
+    } else {
+        reply::error(StatusCode::NOT_FOUND, "no such endpoint on this gateway")
     }
 }
 

@@ -49,3 +49,57 @@ async fn an_unchanged_app_keeps_its_token_and_a_removed_one_stops_at_once() {
     assert_eq!(status, 200);
     assert_ne!(renewed["token"], first["token"]);
 }
+
+#[tokio::test]
+async fn proxy_paths_and_user_sign_in_change_with_a_reload() {
+    let b = Bench::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/open/x"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("up"))
+        .mount(&b.upstream)
+        .await;
+    let open = b.up("/open/x");
+    let status = |path: &'static str| {
+        let url = format!("{}{path}?{open}", b.base);
+        let client = b.client.clone();
+        async move {
+            client
+                .get(url)
+                .header("origin", ORIGIN)
+                .send()
+                .await
+                .expect("answer")
+                .status()
+                .as_u16()
+        }
+    };
+    let me = || async {
+        b.client
+            .get(format!("{}/auth/me", b.base))
+            .send()
+            .await
+            .expect("answer")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("/proxy").await, 200);
+    assert_eq!(status("/gis-proxy").await, 404);
+    assert_eq!(me().await, 404);
+
+    // New proxy paths, and users signing in: both at once, no restart.
+    let changed = format!(
+        "proxy_paths = [\"/gis-proxy\"]\n{}\n[user_sign_in]\nclient_id = \"web\"\npublic_url = \"{}\"\n",
+        b.text, b.base
+    );
+    let config = Config::from_toml(&changed, &env()).expect("valid");
+    b.gateway.reload(config).await.expect("reload");
+    assert_eq!(status("/proxy").await, 404);
+    assert_eq!(status("/gis-proxy").await, 200);
+    assert_eq!(me().await, 401);
+
+    // And back.
+    let config = Config::from_toml(&b.text, &env()).expect("valid");
+    b.gateway.reload(config).await.expect("reload");
+    assert_eq!(status("/proxy").await, 200);
+    assert_eq!(status("/gis-proxy").await, 404);
+    assert_eq!(me().await, 404);
+}

@@ -215,7 +215,10 @@ pub(crate) async fn me(State(live): State<Arc<Live>>, parts: http::request::Part
 }
 
 /// `405` for a method other than POST on `/auth/sign-out`.
-pub(crate) async fn post_only() -> Response {
+pub(crate) async fn post_only(State(live): State<Arc<Live>>) -> Response {
+    if live.current().users.is_none() {
+        return reply::error(StatusCode::NOT_FOUND, "no such endpoint on this gateway");
+    }
     let mut r = reply::error(
         StatusCode::METHOD_NOT_ALLOWED,
         "this endpoint of the gateway answers POST only",
