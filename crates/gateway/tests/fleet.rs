@@ -209,6 +209,11 @@ listen = "127.0.0.1:0"
 url = "{up}/limited"
 match_all = true
 rate_limit = {{ requests = 2, per_seconds = 3600 }}
+
+[[routes]]
+url = "{up}/probe"
+match_all = true
+rate_limit = {{ requests = 100000, per_seconds = 1 }}
 "#,
         up = upstream.uri()
     );
@@ -242,18 +247,20 @@ rate_limit = {{ requests = 2, per_seconds = 3600 }}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn while_redis_is_down_each_gateway_counts_its_own_requests() {
+async fn while_redis_is_down_each_gateway_counts_its_own_requests_and_shares_again_after() {
     let Some(mut redis) = RedisServer::private_for_test(
-        "while_redis_is_down_each_gateway_counts_its_own_requests",
+        "while_redis_is_down_each_gateway_counts_its_own_requests_and_shares_again_after",
         &[],
     ) else {
         return;
     };
     let upstream = MockServer::start().await;
-    Mock::given(path("/limited/x"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&upstream)
-        .await;
+    for route in ["/limited/x", "/probe/x"] {
+        Mock::given(path(route))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .mount(&upstream)
+            .await;
+    }
     let gw = limited_pair(&redis, &upstream).await;
     let client = reqwest::Client::new();
     let target = format!("{}/limited/x", upstream.uri());
@@ -272,18 +279,56 @@ async fn while_redis_is_down_each_gateway_counts_its_own_requests() {
         429,
         "each process still enforces the limit on its own"
     );
+    assert_eq!(fallbacks(&client, &gw[1]).await, 3);
+
+    // Redis is back (empty: it keeps nothing): once each gateway has
+    // reconnected, the limit is shared by both again.
+    redis.restart().expect("redis restarts on its port");
+    let probe = format!("{}/probe/x", upstream.uri());
+    for base in &gw {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let before = fallbacks(&client, base).await;
+            let answer = client
+                .get(format!("{base}/proxy?{probe}"))
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(answer.status(), 200);
+            if fallbacks(&client, base).await == before {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{base} still counts on its own 10 s after Redis came back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    // The second gateway's own count is spent (it would refuse), the first
+    // one's is untouched (it would admit): shared counting says the opposite.
+    assert_eq!(get(&gw[1]).await.expect("answer").status(), 200);
+    assert_eq!(get(&gw[1]).await.expect("answer").status(), 200);
+    assert_eq!(
+        get(&gw[0]).await.expect("answer").status(),
+        429,
+        "shared again: the other gateway's two requests count"
+    );
+}
+
+/// `arcgis_gateway_rate_limit_fallbacks_total` of the gateway at `base`.
+async fn fallbacks(client: &reqwest::Client, base: &str) -> u64 {
     let metrics = client
-        .get(format!("{}/metrics", gw[1]))
+        .get(format!("{base}/metrics"))
         .send()
         .await
         .expect("metrics")
         .text()
         .await
         .expect("text");
-    let fallbacks: u64 = metrics
+    metrics
         .lines()
         .find_map(|l| l.strip_prefix("arcgis_gateway_rate_limit_fallbacks_total "))
         .and_then(|n| n.trim().parse().ok())
-        .expect("the fallback counter");
-    assert_eq!(fallbacks, 3, "{metrics}");
+        .unwrap_or_else(|| panic!("no fallback counter in {metrics}"))
 }
