@@ -16,6 +16,7 @@
 
 #[path = "capture/mod.rs"]
 mod capture;
+mod web_tier_support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,19 +26,17 @@ use arcgis_auth_core::{
     Timestamp, WebTierScheme,
 };
 use arcgis_auth_flows::account::Account;
-use arcgis_auth_flows::middleware::ArcGisAuth;
-use arcgis_auth_flows::routing::TokenRouting;
 use arcgis_auth_flows::signin::WebTierSignIn;
 use arcgis_auth_flows::{FlowErrorKind, Renewal, TokenSource};
 use arcgis_auth_storage::{MemoryStore, SessionKind, SessionStore, WebTierCredentialId};
 use arcgis_auth_testkit::{Endpoint, FakePortal, KerberosRealm, TestWorker, WebTier};
+use web_tier_support::{REFERER, assert_ok, client, get_item, last_query_at, query};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SCENARIO: &str = "ARCGIS_AUTH_KRB_SCENARIO";
 const WORKER: &str = "kerberos_worker";
 const DONE: &str = "krb-worker ok";
-const REFERER: &str = "https://app.example.com";
 const KEY: &str = "krb:session";
 const HOUR: Duration = Duration::from_secs(3600);
 const PRINCIPAL: &str = "jdoe@ARCGIS.TEST";
@@ -189,36 +188,11 @@ async fn full() {
 
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
     let manager = signed_in.into_manager(store.clone(), KEY).await.unwrap();
-    let client = ArcGisAuth::new(
-        manager.clone(),
-        TokenRouting::new(portal.portal()),
-        http.clone(),
-    )
-    .into_client()
-    .unwrap();
-    let item = client
-        .get(format!("{}?f=json", portal.secured_item_url("abc123")))
-        .header("Referer", REFERER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(item.status(), 200, "{}", item.text().await.unwrap());
+    let client = client(manager.clone(), &portal, &http);
+    assert_ok(get_item(&client, &portal).await).await;
     let server = portal.server("server").unwrap();
-    let service = client
-        .get(format!(
-            "{}?f=json",
-            server.service_url("Hosted/Parcels/FeatureServer/0/query")
-        ))
-        .header("Referer", REFERER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(service.status(), 200, "{}", service.text().await.unwrap());
-    let at_server = server.mock_server().received_requests().await.unwrap();
-    let query = at_server
-        .iter()
-        .find(|r| r.url.path().contains("/rest/services/"))
-        .unwrap();
+    assert_ok(query(&client, server).await).await;
+    let query = &last_query_at(server).await;
     assert!(query.headers.contains_key("x-esri-authorization"));
     assert!(negotiate(query).is_some());
     // Every token is fresh: Kerberos acceptors refuse one seen before.
@@ -335,16 +309,8 @@ async fn logs() {
         .into_manager(Arc::new(MemoryStore::default()), KEY)
         .await
         .unwrap();
-    let client = ArcGisAuth::new(manager, TokenRouting::new(portal.portal()), http.clone())
-        .into_client()
-        .unwrap();
-    let item = client
-        .get(format!("{}?f=json", portal.secured_item_url("abc123")))
-        .header("Referer", REFERER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(item.status(), 200);
+    let client = client(manager, &portal, &http);
+    assert_ok(get_item(&client, &portal).await).await;
     let logs = capture.text();
     assert!(logs.contains("signed in through the web tier"), "{logs}");
     texts.push(logs);

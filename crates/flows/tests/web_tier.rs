@@ -5,6 +5,8 @@
 //! renewal, refusals, and credentials never going anywhere else.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod web_tier_support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,13 +21,12 @@ use arcgis_auth_flows::signin::{PasswordSignIn, WebTierSignIn};
 use arcgis_auth_flows::{FlowErrorKind, Renewal, TokenManager, TokenSource};
 use arcgis_auth_storage::{MemoryStore, SessionKind, SessionStore, WebTierCredentialId};
 use arcgis_auth_testkit::{Endpoint, FakePortal, TestCa, TestCertificate, WebTier};
-use reqwest_middleware::ClientWithMiddleware;
+use web_tier_support::{REFERER, assert_ok, client, get_item, last_query_at, query};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const USER: &str = "CORP\\jdoe";
 const PW: &str = "directory-pw-7731";
-const REFERER: &str = "https://app.example.com";
 const KEY: &str = "web:session";
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -68,12 +69,6 @@ async fn manager_for(signer: &WebTierSignIn, store: Arc<dyn SessionStore>) -> To
         .expect("signed in through the web tier")
         .into_manager(store, KEY)
         .await
-        .unwrap()
-}
-
-fn client(manager: TokenManager, portal: &FakePortal, http: &HttpClient) -> ClientWithMiddleware {
-    ArcGisAuth::new(manager, TokenRouting::new(portal.portal()), http.clone())
-        .into_client()
         .unwrap()
 }
 
@@ -170,29 +165,10 @@ async fn both_credentials_go_to_the_portal_and_its_federated_server_and_nowhere_
     let manager = manager_for(&signer, Arc::new(MemoryStore::default())).await;
     let client = client(manager.clone(), &portal, &http);
 
-    let item = client
-        .get(format!("{}?f=json", portal.secured_item_url("abc123")))
-        .header("Referer", REFERER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(item.status(), 200, "{}", item.text().await.unwrap());
+    assert_ok(get_item(&client, &portal).await).await;
     let server = portal.server("server").unwrap();
-    let service = client
-        .get(format!(
-            "{}?f=json",
-            server.service_url("Hosted/Parcels/FeatureServer/0/query")
-        ))
-        .header("Referer", REFERER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(service.status(), 200, "{}", service.text().await.unwrap());
-    let at_server = server.mock_server().received_requests().await.unwrap();
-    let query = at_server
-        .iter()
-        .find(|r| r.url.path().contains("/rest/services/"))
-        .unwrap();
+    assert_ok(query(&client, server).await).await;
+    let query = &last_query_at(server).await;
     assert!(query.headers.contains_key("x-esri-authorization"));
     assert!(
         query.headers["authorization"]
@@ -201,6 +177,7 @@ async fn both_credentials_go_to_the_portal_and_its_federated_server_and_nowhere_
             .starts_with("Basic ")
     );
     // The server's rest/info was read without the directory password.
+    let at_server = server.mock_server().received_requests().await.unwrap();
     let info = at_server
         .iter()
         .find(|r| r.url.path().ends_with("/rest/info"))
@@ -430,24 +407,9 @@ async fn a_client_certificate_signs_in_requests_and_renews() {
     );
     let manager = signed_in.into_manager(store.clone(), KEY).await.unwrap();
     let client = client(manager.clone(), &portal, &http);
-    let item = client
-        .get(format!("{}?f=json", portal.secured_item_url("abc123")))
-        .header("Referer", REFERER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(item.status(), 200, "{}", item.text().await.unwrap());
+    assert_ok(get_item(&client, &portal).await).await;
     let server = portal.server("server").unwrap();
-    let service = client
-        .get(format!(
-            "{}?f=json",
-            server.service_url("Hosted/Parcels/FeatureServer/0/query")
-        ))
-        .header("Referer", REFERER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(service.status(), 200, "{}", service.text().await.unwrap());
+    assert_ok(query(&client, server).await).await;
 
     clock.advance(2 * HOUR);
     manager.token().await.unwrap();
@@ -644,16 +606,7 @@ async fn a_server_behind_a_closed_certificate_tier_is_vouched_for_by_the_portal(
 
     let server = portal.server("server").unwrap();
     assert!(!http.web_tier_covers(server.server_root().as_url()));
-    let service = client
-        .get(format!(
-            "{}?f=json",
-            server.service_url("Hosted/Parcels/FeatureServer/0/query")
-        ))
-        .header("Referer", REFERER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(service.status(), 200, "{}", service.text().await.unwrap());
+    assert_ok(query(&client, server).await).await;
     assert_eq!(portal.calls().endpoint(Endpoint::PortalServers), 1);
     assert_eq!(portal.calls().server("server", Endpoint::ServerInfo), 1);
     assert!(http.web_tier_covers(server.server_root().as_url()));
@@ -661,14 +614,7 @@ async fn a_server_behind_a_closed_certificate_tier_is_vouched_for_by_the_portal(
     // Not on the portal's list: no certificate in the handshake, so the
     // server's tier refuses it before any request reaches the server.
     let other = portal.server("elsewhere").unwrap();
-    let refused = client
-        .get(format!(
-            "{}?f=json",
-            other.service_url("Hosted/Parcels/FeatureServer/0/query")
-        ))
-        .header("Referer", REFERER)
-        .send()
-        .await;
+    let refused = query(&client, other).await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(portal.calls().server_total("elsewhere"), 0);
     assert!(!http.web_tier_covers(other.server_root().as_url()));
