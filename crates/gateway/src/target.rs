@@ -182,6 +182,15 @@ mod tests {
     }
 
     #[test]
+    fn the_encoded_form_is_told_in_any_case() {
+        assert_eq!(ok("HTTPS%3A%2F%2Fh.example%2Fa"), "https://h.example/a");
+        assert_eq!(ok("Http%3a%2f%2fh.example%2fa"), "http://h.example/a");
+        // A lone `%` or one cut short is not an escape the checks look for.
+        assert_eq!(ok("https://h.example/a?x=%"), "https://h.example/a?x=%");
+        assert_eq!(ok("https://h.example/a?x=%2"), "https://h.example/a?x=%2");
+    }
+
+    #[test]
     fn decoded_only_once() {
         // Double-encoded: after one decode it is still not a URL.
         assert_eq!(
@@ -222,6 +231,13 @@ mod tests {
             ("https://h.example/a#frag", Fragment),
             ("https://h.example/a%2f..%2f..%2fadmin", EncodedSlash),
             ("https://h.example/a%5c..%5cadmin", EncodedSlash),
+            // Any case, and an escape right after a lone `%`.
+            ("https://h.example/a%2F..%2Fadmin", EncodedSlash),
+            ("https://h.example/a%5C..", EncodedSlash),
+            ("https://h.example/a?x=%%0A", ControlCharacter),
+            ("https://h.example/a?x=%7F", ControlCharacter),
+            ("https://allowed.example%40evil.example/a", Userinfo),
+            ("HTTPS%3A%2F%2Fh.example%2Fa%0a", ControlCharacter),
         ];
         for (raw, want) in cases {
             assert_eq!(parse(raw), Err(want), "{raw:?}");
