@@ -23,8 +23,8 @@
 //!   `ARCGIS_BENCH_GATEWAY_REQUESTS` (GETs per connection and round, default
 //!   400) make a run shorter; `ARCGIS_BENCH_GATEWAY_TARGETS=gateway,nginx`
 //!   (any of `direct`, `nginx`, `gateway`, `gateway_app`) loads only those
-//!   targets, for profiling one process: it prints the rounds and writes no
-//!   figures.
+//!   targets, for profiling one process: it prints the rounds, writes no
+//!   figures and removes those of an earlier run.
 //!
 //! The figures go to `$CARGO_TARGET_TMPDIR/gateway_nginx.json`, which
 //! `cargo xtask bench` turns into `bench-summary.json` entries. Nothing here
@@ -138,7 +138,10 @@ fn main() {
     });
     drop(nginx);
     drop(gateway);
+    let figures = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gateway_nginx.json");
     if only.is_some() {
+        // A summary made after this run must not show an earlier run's figures as its own.
+        let _ = std::fs::remove_file(&figures);
         println!("{NAME}: ARCGIS_BENCH_GATEWAY_TARGETS is set: no figures written");
         return;
     }
@@ -213,8 +216,7 @@ fn main() {
         mib(app_hwm.saturating_sub(idle_rss)),
     ));
     println!("{NAME}: {}", json.trim());
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gateway_nginx.json");
-    std::fs::write(&path, json).expect("write the gateway figures");
+    std::fs::write(&figures, json).expect("write the gateway figures");
 }
 
 /// Under `cargo test`: the upstream answers 1 KiB through the load
