@@ -19,6 +19,13 @@
 //! - Memory: a fresh gateway process streams 1 GiB on each route; its
 //!   `VmRSS` (idle) and `VmHWM` (peak) are read from `/proc/<pid>/status`.
 //!
+//! - Knobs: `ARCGIS_BENCH_GATEWAY_ROUNDS` (default 5) and
+//!   `ARCGIS_BENCH_GATEWAY_REQUESTS` (GETs per connection and round, default
+//!   400) make a run shorter; `ARCGIS_BENCH_GATEWAY_TARGETS=gateway,nginx`
+//!   (any of `direct`, `nginx`, `gateway`, `gateway_app`) loads only those
+//!   targets, for profiling one process: it prints the rounds, writes no
+//!   figures and removes those of an earlier run.
+//!
 //! The figures go to `$CARGO_TARGET_TMPDIR/gateway_nginx.json`, which
 //! `cargo xtask bench` turns into `bench-summary.json` entries. Nothing here
 //! asserts a time. Under `cargo test` (no `--bench` argument) only the
@@ -88,15 +95,35 @@ fn main() {
         "{NAME}: {CONNECTIONS} keep-alive connections, {per_connection} GETs of {SMALL_LEN} B each per round, \
          {rounds} rounds; gateway TOKIO_WORKER_THREADS={threads}, nginx worker_processes {threads}"
     );
+    let only: Option<Vec<String>> = std::env::var("ARCGIS_BENCH_GATEWAY_TARGETS")
+        .ok()
+        .map(|v| v.split(',').map(|t| t.trim().to_owned()).collect());
+    if let Some(only) = &only {
+        for name in only {
+            assert!(
+                targets.iter().any(|t| t.name == name),
+                "ARCGIS_BENCH_GATEWAY_TARGETS: no target {name:?} (direct, nginx, gateway, gateway_app)"
+            );
+        }
+    }
+    let chosen = |i: usize| {
+        only.as_ref()
+            .is_none_or(|o| o.iter().any(|n| n == targets[i].name))
+    };
     let mut results: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
     rt.block_on(async {
-        for t in &targets {
+        for (i, t) in targets.iter().enumerate() {
             // Warm-up: connections, the gateway's upstream pool and its token, nginx's keepalive.
-            load(t, 100).await;
+            if chosen(i) {
+                load(t, 100).await;
+            }
         }
         for round in 0..rounds {
             for k in 0..targets.len() {
                 let i = (k + round) % targets.len();
+                if !chosen(i) {
+                    continue;
+                }
                 let run = load(&targets[i], per_connection).await;
                 println!(
                     "  round {round} {:<12} {:>9.0} req/s  p50 {:>6} us  p99 {:>6} us",
@@ -111,6 +138,13 @@ fn main() {
     });
     drop(nginx);
     drop(gateway);
+    let figures = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gateway_nginx.json");
+    if only.is_some() {
+        // A summary made after this run must not show an earlier run's figures as its own.
+        let _ = std::fs::remove_file(&figures);
+        println!("{NAME}: ARCGIS_BENCH_GATEWAY_TARGETS is set: no figures written");
+        return;
+    }
 
     let memory = GatewayProcess::start(&gateway_bin, &config, threads, dir.path());
     let (idle_rss, idle_hwm, open_hwm, app_hwm) = rt.block_on(async {
@@ -182,8 +216,7 @@ fn main() {
         mib(app_hwm.saturating_sub(idle_rss)),
     ));
     println!("{NAME}: {}", json.trim());
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gateway_nginx.json");
-    std::fs::write(&path, json).expect("write the gateway figures");
+    std::fs::write(&figures, json).expect("write the gateway figures");
 }
 
 /// Under `cargo test`: the upstream answers 1 KiB through the load

@@ -54,10 +54,11 @@ impl AccessToken {
         }))
     }
 
-    /// `Bearer <token>` as a sensitive header value, built once per token
-    /// (cloning it is a reference-count increment). `None` when the token
+    /// `Bearer <token>` as a sensitive header value (its `Debug` hides it),
+    /// built once per token: cloning it is a reference-count increment, so a
+    /// proxy can send it with every request for free. `None` when the token
     /// holds bytes a header cannot carry.
-    pub(crate) fn bearer_header(&self) -> Option<HeaderValue> {
+    pub fn bearer_header(&self) -> Option<HeaderValue> {
         self.0
             .bearer
             .get_or_init(|| {

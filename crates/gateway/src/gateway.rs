@@ -40,7 +40,6 @@ pub(crate) struct Shared {
     pub(crate) vendable: HashMap<String, bool>,
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) upstream: reqwest::Client,
-    pub(crate) upstream_timeout: Duration,
     pub(crate) proxy_paths: Vec<String>,
     pub(crate) limiter: Arc<Limits>,
     pub(crate) trusted_proxies: Vec<IpNet>,
@@ -315,7 +314,9 @@ impl Shared {
         .map_err(http_error)?
         .with_clock(Arc::clone(clock));
         // Upstreams: redirects off too, no overall timeout (bodies stream for as
-        // long as they take); the answer's headers must come within upstream_timeout.
+        // long as they take); the answer's headers must come within
+        // upstream_timeout (the read timeout starts when a request is sent), and
+        // so must every part of its body after the one before.
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(config.upstream_timeout)
@@ -368,7 +369,6 @@ impl Shared {
                 .collect(),
             store: Arc::clone(&common.store),
             upstream,
-            upstream_timeout: config.upstream_timeout,
             proxy_paths: config.proxy_paths.clone(),
             limiter: Arc::clone(&common.limiter),
             trusted_proxies: config.trusted_proxies.clone(),

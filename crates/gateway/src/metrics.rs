@@ -31,7 +31,8 @@ impl Histogram {
 
 #[derive(Debug, Default)]
 struct State {
-    requests: BTreeMap<(String, u16), u64>,
+    /// By route, then status.
+    requests: BTreeMap<String, BTreeMap<u16, u64>>,
     upstream: BTreeMap<String, Histogram>,
     renewals: BTreeMap<(String, &'static str), u64>,
     retries: BTreeMap<String, u64>,
@@ -56,17 +57,16 @@ impl Metrics {
     /// One answer of a proxy path or `/token`: `route` is the route's URL as
     /// configured, `none` when no route matched, `/token` for token requests.
     pub(crate) fn request(&self, route: &str, status: u16) {
-        self.with(|s| *s.requests.entry((route.to_owned(), status)).or_default() += 1);
+        self.with(|s| {
+            update(&mut s.requests, route, |by| {
+                *by.entry(status).or_default() += 1
+            })
+        });
     }
 
     /// How long an upstream took to send its answer's headers.
     pub(crate) fn upstream_latency(&self, route: &str, took: Duration) {
-        self.with(|s| {
-            s.upstream
-                .entry(route.to_owned())
-                .or_default()
-                .observe(took.as_secs_f64());
-        });
+        self.with(|s| update(&mut s.upstream, route, |h| h.observe(took.as_secs_f64())));
     }
 
     /// A sign-in or renewal at a token endpoint for `credential` (`app:NAME`, `server:NAME`).
@@ -107,12 +107,14 @@ impl Metrics {
             "counter",
             "Answers of proxy paths and GET /token, by route and HTTP status.",
         );
-        for ((route, status), n) in &s.requests {
-            let _ = writeln!(
-                out,
-                "arcgis_gateway_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
+        for (route, statuses) in &s.requests {
+            let route = escape(route);
+            for (status, n) in statuses {
+                let _ = writeln!(
+                    out,
+                    "arcgis_gateway_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
         }
         family(
             &mut out,
@@ -195,6 +197,15 @@ impl Metrics {
             s.limit_fallbacks
         );
         out
+    }
+}
+
+/// Applies `f` to the value under `key`, made on first use: the key is
+/// copied only then, so counting a request allocates nothing.
+fn update<V: Default>(map: &mut BTreeMap<String, V>, key: &str, f: impl FnOnce(&mut V)) {
+    match map.get_mut(key) {
+        Some(v) => f(v),
+        None => f(map.entry(key.to_owned()).or_default()),
     }
 }
 

@@ -1,9 +1,9 @@
 //! `<proxy_path>?<URL>`: forwarding one request to the route that allows it, with the route's token.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arcgis_auth_core::ExposeSecret;
 use arcgis_auth_flows::AccessToken;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -24,20 +24,27 @@ use crate::target::{self, Target};
 use crate::users::{not_signed_in, read_cookie, strip_cookies};
 
 /// Headers that describe one connection, never forwarded either way (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
+/// The header the route's token goes upstream in.
+static ESRI_AUTHORIZATION: HeaderName = HeaderName::from_static("x-esri-authorization");
+
 /// The browser's credentials, removed on authenticated routes.
-const BROWSER_CREDENTIALS: [&str; 3] = ["authorization", "x-esri-authorization", "cookie"];
+static BROWSER_CREDENTIALS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    HeaderName::from_static("x-esri-authorization"),
+    header::COOKIE,
+];
 
 /// The handler of every proxy path; every answer but `?ping` is counted in
 /// the metrics under its route (`none` when no route matched).
@@ -47,36 +54,39 @@ pub(crate) async fn handle(State(live): State<Arc<Live>>, request: Request) -> R
     let mut route_label = None;
     let response = handle_routed(&gw, request, &mut route_label).await;
     if let Some(label) = route_label {
-        gw.metrics.request(&label, response.status().as_u16());
+        gw.metrics.request(label, response.status().as_u16());
     }
     GuardedBody::wrap(response, guard)
 }
 
-async fn handle_routed(
-    gw: &Arc<Shared>,
+/// Answers one proxied request; `route_label` is set to what the answer is
+/// counted under (the route's URL as configured, or `none`), borrowed from
+/// the configuration `gw` holds.
+async fn handle_routed<'a>(
+    gw: &'a Shared,
     mut request: Request,
-    route_label: &mut Option<String>,
+    route_label: &mut Option<&'a str>,
 ) -> Response {
     let started = Instant::now();
-    let raw = request.uri().query().unwrap_or("").to_owned();
+    let raw = request.uri().query().unwrap_or("");
     if raw.eq_ignore_ascii_case("ping") {
         return reply::ping();
     }
-    *route_label = Some("none".to_owned());
+    *route_label = Some("none");
     if gw.is_draining() {
         return reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the gateway is shutting down: try again",
         );
     }
-    let target = match target::parse(&raw) {
+    let target = match target::parse(raw) {
         Ok(t) => t,
         Err(e) => {
             tracing::info!(reason = ?e, "refused an unreadable target");
             return reply::error(StatusCode::BAD_REQUEST, e.message());
         }
     };
-    let Some(route) = gw.routes.find(&target).cloned() else {
+    let Some(route) = gw.routes.find(&target) else {
         tracing::info!(
             host = target.url.host_str().unwrap_or(""),
             "refused a target no route allows"
@@ -86,7 +96,7 @@ async fn handle_routed(
             "no route of this gateway allows the target URL",
         );
     };
-    *route_label = Some(route.url_text.clone());
+    *route_label = Some(&route.url_text);
     let caller = gw.origins.judge(request.headers());
     let origin = match caller {
         Caller::Allowed { origin } => origin,
@@ -123,7 +133,7 @@ async fn handle_routed(
         request = Request::from_parts(parts, body);
     }
     let method = request.method().clone();
-    let mut response = forward(gw, &route, target.clone(), request).await;
+    let mut response = forward(gw, route, &target, request).await;
     set_cors(response.headers_mut(), origin.as_deref());
     tracing::info!(
         method = %method,
@@ -169,8 +179,8 @@ impl Outgoing {
     }
 }
 
-async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+async fn forward(gw: &Shared, route: &Route, target: &Target, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
     let signer = match &route.auth {
         Auth::None => None,
         Auth::App(name) => gw.credentials.app(name).cloned().map(Signer::Gateway),
@@ -191,14 +201,14 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
         );
     }
     let authenticated = signer.is_some();
-    let mut url = target.url;
+    let mut url = Cow::Borrowed(&target.url);
     if authenticated && url.scheme() == "http" && !is_loopback(&url) {
         return reply::error(
             StatusCode::FORBIDDEN,
             "this route sends its token only over https: request the https:// URL",
         );
     }
-    let mut headers = forward_headers(&parts.headers, authenticated);
+    let mut headers = forward_headers(std::mem::take(&mut parts.headers), authenticated);
     if let Some(users) = &gw.users {
         // The gateway's own cookies never leave it, whatever the route.
         strip_cookies(
@@ -207,13 +217,15 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
         );
     }
     if authenticated {
-        let query = url.query().map(strip_token_params);
-        url.set_query(query.as_deref().filter(|q| !q.is_empty()));
+        if let Some(query) = url.query().map(strip_token_params) {
+            url.to_mut()
+                .set_query(Some(query.as_str()).filter(|q| !q.is_empty()));
+        }
         if matches!(route.auth, Auth::Server(_)) {
             headers.insert(header::REFERER, HeaderValue::from_static(SERVER_REFERER));
         }
     }
-    let mut outgoing = match outgoing_body(body, &parts.headers, authenticated).await {
+    let mut outgoing = match outgoing_body(body, &headers, authenticated).await {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -233,7 +245,7 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
             &route.url_text,
             &parts.method,
             &url,
-            &headers,
+            headers,
             outgoing.take(),
             None,
         )
@@ -254,7 +266,7 @@ async fn forward(gw: &Shared, route: &Route, target: Target, request: Request) -
             &route.url_text,
             &parts.method,
             &url,
-            &headers,
+            headers.clone(),
             outgoing.take(),
             Some(&held.token),
         )
@@ -403,8 +415,16 @@ pub(crate) fn strip_token_params(query: &str) -> String {
         .join("&")
 }
 
-fn is_hop_by_hop(name: &HeaderName, connection_listed: &[String]) -> bool {
-    HOP_BY_HOP.contains(&name.as_str()) || connection_listed.iter().any(|c| c == name.as_str())
+/// Removes, in place, the hop-by-hop headers and those the `Connection`
+/// header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let listed = connection_listed(headers);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    for name in &listed {
+        headers.remove(name.as_str());
+    }
 }
 
 fn connection_listed(headers: &HeaderMap) -> Vec<String> {
@@ -418,73 +438,66 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-fn forward_headers(incoming: &HeaderMap, authenticated: bool) -> HeaderMap {
-    let listed = connection_listed(incoming);
-    let mut out = HeaderMap::new();
-    for (name, value) in incoming {
-        if is_hop_by_hop(name, &listed)
-            || name == header::HOST
-            || name == header::CONTENT_LENGTH
-            || (authenticated && BROWSER_CREDENTIALS.contains(&name.as_str()))
-        {
-            continue;
+/// The browser's headers as they go upstream, edited in place: no
+/// hop-by-hop headers, no `Host` (the client sets the target's), one
+/// `Content-Length` at most, and on authenticated routes none of the
+/// browser's credentials.
+fn forward_headers(mut headers: HeaderMap, authenticated: bool) -> HeaderMap {
+    remove_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    if authenticated {
+        for name in &BROWSER_CREDENTIALS {
+            headers.remove(name);
         }
-        out.append(name.clone(), value.clone());
     }
-    if let Some(len) = incoming.get(header::CONTENT_LENGTH) {
-        out.insert(header::CONTENT_LENGTH, len.clone());
+    if let Some(len) = headers.get(header::CONTENT_LENGTH).cloned() {
+        headers.insert(header::CONTENT_LENGTH, len);
     }
-    out
+    headers
 }
 
+/// Sends one request upstream. The answer's headers must come within the
+/// upstream timeout (the client's `read_timeout`, which then also bounds
+/// every wait for the body): 504 otherwise.
 async fn send(
     gw: &Shared,
     route: &str,
     method: &Method,
     url: &url::Url,
-    headers: &HeaderMap,
+    mut headers: HeaderMap,
     body: reqwest::Body,
     token: Option<&AccessToken>,
 ) -> Result<reqwest::Response, Response> {
-    let mut headers = headers.clone();
     if let Some(token) = token {
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", token.secret().expose_secret())).map_err(
-                |_| {
-                    reply::error(
-                        StatusCode::BAD_GATEWAY,
-                        "the token cannot be sent in a header",
-                    )
-                },
-            )?;
-        value.set_sensitive(true);
-        headers.insert("x-esri-authorization", value);
+        // Built once per token and shared (sensitive: `Debug` hides it).
+        let value = token.bearer_header().ok_or_else(|| {
+            reply::error(
+                StatusCode::BAD_GATEWAY,
+                "the token cannot be sent in a header",
+            )
+        })?;
+        headers.insert(&ESRI_AUTHORIZATION, value);
     }
-    let request = gw
-        .upstream
-        .request(method.clone(), url.clone())
-        .headers(headers)
-        .body(body);
+    // Built whole rather than through a RequestBuilder, which would copy the headers in one by one.
+    let mut request = reqwest::Request::new(method.clone(), url.clone());
+    *request.headers_mut() = headers;
+    *request.body_mut() = Some(body);
     let started = Instant::now();
-    let sent = tokio::time::timeout(gw.upstream_timeout, request.send()).await;
+    let sent = gw.upstream.execute(request).await;
     gw.metrics.upstream_latency(route, started.elapsed());
     match sent {
-        Err(_) => Err(reply::error(
+        Err(e) if e.is_timeout() => Err(reply::error(
             StatusCode::GATEWAY_TIMEOUT,
             "the upstream did not answer in time",
         )),
-        Ok(Err(e)) if e.is_timeout() => Err(reply::error(
-            StatusCode::GATEWAY_TIMEOUT,
-            "the upstream did not answer in time",
-        )),
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::warn!(error = %e.without_url(), host = url.host_str().unwrap_or(""), "upstream request failed");
             Err(reply::error(
                 StatusCode::BAD_GATEWAY,
                 "the upstream could not be reached",
             ))
         }
-        Ok(Ok(r)) => Ok(r),
+        Ok(r) => Ok(r),
     }
 }
 
@@ -546,17 +559,23 @@ fn pass_through(upstream: reqwest::Response) -> Response {
     rebuild(parts, Body::new(body))
 }
 
+/// The upstream's answer as the browser gets it, its headers edited in
+/// place: no hop-by-hop headers and none of the upstream's CORS headers (the
+/// gateway sets its own).
 fn rebuild(parts: http::response::Parts, body: Body) -> Response {
-    let listed = connection_listed(&parts.headers);
+    let mut headers = parts.headers;
+    remove_hop_by_hop(&mut headers);
+    let cors: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("access-control-"))
+        .cloned()
+        .collect();
+    for name in &cors {
+        headers.remove(name);
+    }
     let mut response = Response::new(body);
     *response.status_mut() = parts.status;
-    let headers = response.headers_mut();
-    for (name, value) in &parts.headers {
-        if is_hop_by_hop(name, &listed) || name.as_str().starts_with("access-control-") {
-            continue;
-        }
-        headers.append(name.clone(), value.clone());
-    }
+    *response.headers_mut() = headers;
     response
 }
 

@@ -1,5 +1,7 @@
 //! The route table: which targets the gateway forwards, and with which credential.
 
+use std::borrow::Cow;
+
 use url::Url;
 
 use crate::target::{Target, path_segments};
@@ -127,7 +129,7 @@ pub struct Route {
 
 impl Route {
     /// The number of path segments this route matched `target` with, if it does.
-    fn matches(&self, target: &Target, segments: &[String]) -> bool {
+    fn matches(&self, target: &Target, segments: &[Cow<'_, str>]) -> bool {
         if !self.url.same_origin(&target.url) {
             return false;
         }

@@ -1,5 +1,7 @@
 //! Reading the proxied target from `<proxy_path>?<URL>`: one decode, then refusal of every dangerous shape.
 
+use std::borrow::Cow;
+
 use percent_encoding::percent_decode_str;
 use url::Url;
 
@@ -45,9 +47,18 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// The decoded path segments, for matching against routes.
-    pub(crate) fn segments(&self) -> Vec<String> {
-        path_segments(&self.url)
+    /// The decoded path segments, for matching against routes (borrowed from
+    /// the URL unless a segment has a percent-escape).
+    pub(crate) fn segments(&self) -> Vec<Cow<'_, str>> {
+        self.url
+            .path_segments()
+            .map(|segments| {
+                segments
+                    .filter(|s| !s.is_empty())
+                    .map(|s| percent_decode_str(s).decode_utf8_lossy())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -66,13 +77,24 @@ pub(crate) fn path_segments(url: &Url) -> Vec<String> {
 
 /// Whether `raw` is the percent-encoded form (`https%3A%2F%2F…`, any case).
 fn is_encoded_form(raw: &str) -> bool {
-    let lower = raw.get(..10).unwrap_or(raw).to_ascii_lowercase();
-    lower.starts_with("http%3a") || lower.starts_with("https%3a") || lower.starts_with("%2f%2f")
+    let starts = |prefix: &str| {
+        raw.get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+    };
+    starts("http%3a") || starts("https%3a") || starts("%2f%2f")
 }
 
+/// Whether `text` holds one of the percent-escapes `codes` (each `%` and two
+/// lower-case hex digits), in any case.
 fn has_encoded(text: &str, codes: &[&str]) -> bool {
-    let lower = text.to_ascii_lowercase();
-    codes.iter().any(|c| lower.contains(c))
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'%', bytes).any(|at| {
+        bytes.get(at..at + 3).is_some_and(|escape| {
+            codes
+                .iter()
+                .any(|c| escape.eq_ignore_ascii_case(c.as_bytes()))
+        })
+    })
 }
 
 /// Parses the raw query of a proxy request (everything after the first `?`).
@@ -81,12 +103,11 @@ pub(crate) fn parse(raw: &str) -> Result<Target, TargetError> {
         return Err(TargetError::Missing);
     }
     let text = if is_encoded_form(raw) {
-        let decoded = percent_decode_str(raw)
+        percent_decode_str(raw)
             .decode_utf8()
-            .map_err(|_| TargetError::Unparseable)?;
-        decoded.into_owned()
+            .map_err(|_| TargetError::Unparseable)?
     } else {
-        raw.to_owned()
+        Cow::Borrowed(raw)
     };
     check_text(&text)?;
     let (scheme, rest) = text.split_once("://").ok_or(TargetError::Unparseable)?;
@@ -161,6 +182,15 @@ mod tests {
     }
 
     #[test]
+    fn the_encoded_form_is_told_in_any_case() {
+        assert_eq!(ok("HTTPS%3A%2F%2Fh.example%2Fa"), "https://h.example/a");
+        assert_eq!(ok("Http%3a%2f%2fh.example%2fa"), "http://h.example/a");
+        // A lone `%` or one cut short is not an escape the checks look for.
+        assert_eq!(ok("https://h.example/a?x=%"), "https://h.example/a?x=%");
+        assert_eq!(ok("https://h.example/a?x=%2"), "https://h.example/a?x=%2");
+    }
+
+    #[test]
     fn decoded_only_once() {
         // Double-encoded: after one decode it is still not a URL.
         assert_eq!(
@@ -201,6 +231,13 @@ mod tests {
             ("https://h.example/a#frag", Fragment),
             ("https://h.example/a%2f..%2f..%2fadmin", EncodedSlash),
             ("https://h.example/a%5c..%5cadmin", EncodedSlash),
+            // Any case, and an escape right after a lone `%`.
+            ("https://h.example/a%2F..%2Fadmin", EncodedSlash),
+            ("https://h.example/a%5C..", EncodedSlash),
+            ("https://h.example/a?x=%%0A", ControlCharacter),
+            ("https://h.example/a?x=%7F", ControlCharacter),
+            ("https://allowed.example%40evil.example/a", Userinfo),
+            ("HTTPS%3A%2F%2Fh.example%2Fa%0a", ControlCharacter),
         ];
         for (raw, want) in cases {
             assert_eq!(parse(raw), Err(want), "{raw:?}");
