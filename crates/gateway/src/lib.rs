@@ -74,6 +74,7 @@ mod metrics;
 mod origins;
 mod proxy;
 mod ratelimit;
+mod renewals;
 mod reply;
 mod routes;
 mod shared_limit;
