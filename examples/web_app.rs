@@ -1,5 +1,12 @@
-//! A web site that signs its visitors in with ArcGIS: the server-side
-//! authorization-code flow (with PKCE), the way a real site does it.
+//! A web site that signs its visitors in with ArcGIS itself, on the flows library and not the gateway, to show the flow a site that renders its own pages builds.
+//!
+//! The server-side authorization-code flow (with PKCE), the way a real site
+//! does it. It stays separate from `arcgis-auth-gateway`'s `[user_sign_in]`
+//! (the ready-made backend-for-frontend, which proxies a browser's ArcGIS
+//! requests and keeps the tokens to itself) because its point is the code:
+//! `UserSignIn::begin`/`complete`, the session store and `community/self`
+//! in a few routes you can read and change. `examples/tests/gateway_browser.rs`
+//! drives the gateway's sign-in in the same headless Chromium.
 //!
 //! Sign-in button → the portal's sign-in page → `/callback` → "Welcome,
 //! {your name}." (from `community/self`) → sign-out button (revokes the

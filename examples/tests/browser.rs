@@ -18,48 +18,15 @@ use arcgis_auth_core::ExposeSecret;
 use arcgis_auth_examples::web::{Settings, WebApp, cookie};
 use arcgis_auth_storage::{MemoryStore, SessionStore};
 use arcgis_auth_testkit::{App, Endpoint, FakePortal, Grant, TokenKind};
-use support::webdriver::{Driver, Error, Session, find_program};
+use support::chromium::with_browser;
+use support::webdriver::{Error, Session};
 
 const CLIENT_ID: &str = "browser-test-site";
 const USER: &str = "jdoe";
 const PASSWORD: &str = "correct horse battery staple";
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Fails under CI; otherwise says loudly that the test did not run.
-fn cannot_run(why: &str) {
-    if in_ci() {
-        panic!("CI=true and the browser test cannot run: {why}");
-    }
-    eprintln!(
-        "\n\
-         ************************************************************************\n\
-         SKIPPED: the headless-browser test of the web example did not run:\n  {why}\n\
-         Install Chromium and its driver (Debian: apt-get install chromium chromium-driver,\n\
-         or run `cargo xtask ci`, which does), or set CHROME_BIN and CHROMEDRIVER.\n\
-         ************************************************************************\n"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_and_out_in_chromium() {
-    let chromium = find_program(
-        "CHROME_BIN",
-        &[
-            "chromium",
-            "chromium-browser",
-            "google-chrome",
-            "/usr/bin/chromium",
-        ],
-    );
-    let chromedriver = find_program("CHROMEDRIVER", &["chromedriver", "/usr/bin/chromedriver"]);
-    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
-        cannot_run("chromium or chromedriver not found");
-        return;
-    };
-
     // The portal: one app registered for loopback redirects on any port, one
     // user, and nobody signed in, so the portal shows its sign-in form.
     let portal = FakePortal::builder()
@@ -75,56 +42,12 @@ async fn a_person_signs_in_and_out_in_chromium() {
         .unwrap();
     let site_url = site.url().to_string();
     let server = site.spawn();
-
-    let driver = match Driver::start(&chromedriver).await {
-        Ok(driver) => driver,
-        Err(e) => {
-            cannot_run(&format!("chromedriver did not start: {e}"));
-            return;
-        }
-    };
-    let profile = tempfile::tempdir().unwrap();
-    let args: Vec<String> = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-        "--disable-dev-shm-usage",
-        "--no-proxy-server",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([format!("--user-data-dir={}", profile.path().display())])
-    .collect();
-    let browser = match driver.session(&chromium, &args).await {
-        Ok(session) => session,
-        Err(e) => {
-            cannot_run(&format!("Chromium did not start: {e}"));
-            return;
-        }
-    };
-
-    // The walk runs in its own task so that a failed step still closes the
-    // browser (killing chromedriver alone would leave Chromium running).
-    let browser = Arc::new(browser);
-    let walk = tokio::spawn(walk(
-        Arc::clone(&browser),
-        Arc::new(portal),
-        store,
-        site_url,
-    ))
+    let portal = Arc::new(portal);
+    with_browser("the headless-browser test of the web example", |browser| {
+        walk(browser, portal, store, site_url)
+    })
     .await;
-    let quit = browser.quit().await;
     server.abort();
-    match walk {
-        Err(panic) => std::panic::resume_unwind(panic.into_panic()),
-        Ok(Err(e)) => panic!("{e}"),
-        Ok(Ok(())) => quit.unwrap(),
-    }
 }
 
 async fn walk(

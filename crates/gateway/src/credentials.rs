@@ -136,6 +136,7 @@ impl Credential {
         };
         let manager = TokenManager::builder(counted, Arc::clone(store), entry.key)
             .clock(Arc::clone(clock))
+            .config(crate::renewals::manager_config())
             .build()?;
         Ok(Credential {
             label: entry.label,

@@ -360,7 +360,8 @@ impl Shared {
         Ok(Shared {
             users,
             routes: RouteTable::new(config.routes.clone()),
-            origins: AllowedOrigins::new(config.allowed_origins.clone()),
+            origins: AllowedOrigins::new(config.allowed_origins.clone())
+                .with_own(config.user_sign_in.as_ref().map(|u| u.public_url.clone())),
             credentials,
             vendable: config
                 .apps

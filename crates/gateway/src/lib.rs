@@ -75,6 +75,7 @@ mod metrics;
 mod origins;
 mod proxy;
 mod ratelimit;
+mod renewals;
 mod reply;
 mod routes;
 mod shared_limit;

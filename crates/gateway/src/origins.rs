@@ -106,6 +106,9 @@ impl OriginPattern {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AllowedOrigins {
     patterns: Vec<OriginPattern>,
+    /// The gateway's own origin (`[user_sign_in].public_url`): its pages'
+    /// requests are same-origin and always allowed.
+    own: Option<Url>,
 }
 
 /// Who a browser request says it comes from.
@@ -121,15 +124,28 @@ pub(crate) enum Caller {
 
 impl AllowedOrigins {
     pub(crate) fn new(patterns: Vec<OriginPattern>) -> Self {
-        AllowedOrigins { patterns }
+        AllowedOrigins {
+            patterns,
+            own: None,
+        }
     }
 
+    /// The same patterns, and `own` (the gateway's public origin) allowed too.
+    pub(crate) fn with_own(mut self, own: Option<Url>) -> Self {
+        self.own = own;
+        self
+    }
+
+    /// Whether no pattern is configured (the gateway's own origin aside).
     pub(crate) fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
 
     fn allows(&self, url: &Url) -> bool {
-        self.patterns.iter().any(|p| p.matches(url))
+        self.own
+            .as_ref()
+            .is_some_and(|own| own.origin() == url.origin())
+            || self.patterns.iter().any(|p| p.matches(url))
     }
 
     /// Judges a request by its `Origin` header, else its `Referer`.
@@ -222,5 +238,36 @@ mod tests {
         assert_eq!(allowed.judge(&h), Caller::Refused);
         h.insert(http::header::ORIGIN, "null".parse().expect("v"));
         assert_eq!(allowed.judge(&h), Caller::Refused);
+    }
+
+    #[test]
+    fn the_gateways_own_origin_is_always_allowed() {
+        let own = url("http://127.0.0.1:8080");
+        let allowed = AllowedOrigins::new(Vec::new()).with_own(Some(own));
+        assert!(allowed.is_empty(), "no pattern was configured");
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::REFERER,
+            "http://127.0.0.1:8080/app".parse().expect("v"),
+        );
+        assert_eq!(allowed.judge(&h), Caller::Allowed { origin: None });
+        h.insert(
+            http::header::ORIGIN,
+            "http://127.0.0.1:8080".parse().expect("v"),
+        );
+        assert_eq!(
+            allowed.judge(&h),
+            Caller::Allowed {
+                origin: Some("http://127.0.0.1:8080".to_owned())
+            }
+        );
+        for other in [
+            "http://127.0.0.1:8081",
+            "https://127.0.0.1:8080",
+            "http://localhost:8080",
+        ] {
+            h.insert(http::header::ORIGIN, other.parse().expect("v"));
+            assert_eq!(allowed.judge(&h), Caller::Refused, "{other}");
+        }
     }
 }

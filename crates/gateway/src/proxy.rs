@@ -100,7 +100,9 @@ async fn handle_routed<'a>(
     let caller = gw.origins.judge(request.headers());
     let origin = match caller {
         Caller::Allowed { origin } => origin,
-        Caller::Refused => {
+        // With no allowed_origins, any caller may use the proxy (a browser
+        // always sends a Referer, of whatever site).
+        Caller::Refused if !gw.origins.is_empty() => {
             return reply::error(
                 StatusCode::FORBIDDEN,
                 "this origin is not allowed to use the gateway",
@@ -112,7 +114,7 @@ async fn handle_routed<'a>(
                 "requests need an Origin or Referer header of an allowed origin",
             );
         }
-        Caller::Unknown => None,
+        Caller::Refused | Caller::Unknown => None,
     };
     if request.method() == Method::OPTIONS
         && request

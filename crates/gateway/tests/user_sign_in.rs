@@ -659,3 +659,53 @@ fn check_refuses_plain_http_public_urls_but_for_loopback() {
     let (code, stderr) = run("https://app.example.com/app");
     assert_eq!(code, Some(2), "{stderr}");
 }
+
+/// What a browser sends with a same-origin `fetch` from a page at `page`.
+async fn fetch_from(
+    browser: &mut Browser,
+    url: &str,
+    page: &str,
+    origin: Option<&str>,
+) -> reqwest::Response {
+    let mut r = browser
+        .request(reqwest::Method::GET, url)
+        .header("referer", page)
+        .header("sec-fetch-site", "same-origin");
+    if let Some(o) = origin {
+        r = r.header("origin", o);
+    }
+    browser.send(r).await
+}
+
+#[tokio::test]
+async fn the_gateways_own_pages_may_use_the_proxy_whatever_allowed_origins_says() {
+    // Browsers send a Referer (and on some requests an Origin) with every
+    // fetch: the public_url's own pages must pass with no allowed_origins,
+    // and with a list that does not name the gateway.
+    for top in ["", r#"allowed_origins = ["https://maps.example.com"]"#] {
+        let bff = Bff::start_with(Options {
+            top: top.to_owned(),
+            ..Options::default()
+        })
+        .await;
+        let mut alice = bff.browser();
+        alice.sign_in("alice", "alice-password-1", "/").await;
+        let url = format!("{}/proxy?{}", bff.base, bff.item());
+        let page = format!("{}/app", bff.base);
+        let r = fetch_from(&mut alice, &url, &page, None).await;
+        assert_eq!(r.status(), 200, "{top}: Referer of the gateway's page");
+        let r = fetch_from(&mut alice, &url, &page, Some(&bff.base)).await;
+        assert_eq!(r.status(), 200, "{top}: Origin of the gateway");
+        assert_eq!(json(r).await["accessedBy"], "alice");
+
+        // Another site's page: refused when a list is configured, let
+        // through without one (the route still needs the user's session).
+        let other = "https://other.example.net";
+        let r = fetch_from(&mut alice, &url, &format!("{other}/x"), Some(other)).await;
+        if top.is_empty() {
+            assert_eq!(r.status(), 200, "no allowed_origins: any caller");
+        } else {
+            assert_eq!(arcgis_error(r).await["error"]["code"], 403);
+        }
+    }
+}

@@ -1,5 +1,8 @@
-//! A small web site that signs its visitors in with ArcGIS the way a real
-//! site does: the server-side authorization-code flow with PKCE.
+//! A small web site that signs its visitors in with ArcGIS itself (the flows library, not the gateway), the way a real site does: the server-side authorization-code flow with PKCE.
+//!
+//! For a site that only needs its browser's ArcGIS requests made with the
+//! user's token, `arcgis-auth-gateway`'s `[user_sign_in]` does all of this
+//! without code; this module shows what it does underneath.
 //!
 //! It mirrors the ArcGIS "authorization code flow" sample (a sign-in button,
 //! a callback page, "Welcome, {user}.", a sign-out button), but keeps every

@@ -236,6 +236,26 @@ impl Session {
             .await
     }
 
+    /// Runs `script` in the page as the body of an async function and
+    /// returns what it returns (a promise is awaited; values as JSON).
+    pub(crate) async fn run_async(&self, script: &str) -> Result<Value, Error> {
+        let wrapped = format!(
+            "const done = arguments[arguments.length - 1];\n\
+             (async () => {{ {script} }})().then(done, e => done({{ scriptError: String(e) }}));"
+        );
+        let value = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/async",
+                Some(json!({ "script": wrapped, "args": [] })),
+            )
+            .await?;
+        if let Some(e) = value.get("scriptError") {
+            return Err(format!("the page's script failed: {e}").into());
+        }
+        Ok(value)
+    }
+
     /// The cookies the browser holds for the current page.
     pub(crate) async fn cookies(&self) -> Result<Vec<Value>, Error> {
         Ok(self

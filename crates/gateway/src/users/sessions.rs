@@ -315,6 +315,7 @@ impl UserSessions {
         }
         let manager = TokenManager::builder(self.sign_in.clone(), Arc::clone(&self.store), key)
             .clock(Arc::clone(&self.clock))
+            .config(crate::renewals::manager_config())
             .build()
             .map_err(|e| {
                 StoreError::new(

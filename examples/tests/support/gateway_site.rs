@@ -1,0 +1,121 @@
+//! A web app served from the gateway's own origin: the gateway's router at
+//! the root (its `/auth/…` endpoints and `/proxy`), the app's pages next to
+//! it, and the testkit's portal with a federated server behind it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arcgis_auth_core::ExposeSecret;
+use arcgis_auth_gateway::{Config, Gateway};
+use arcgis_auth_storage::{MemoryStore, SessionStore};
+use arcgis_auth_testkit::{App, FakePortal};
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+
+/// The app registered at the portal for the gateway's user sign-in.
+pub(crate) const CLIENT_ID: &str = "gateway-browser-app";
+/// The person who signs in, and their password.
+pub(crate) const USER: &str = "alice";
+pub(crate) const PASSWORD: &str = "alice in the browser";
+/// The federated server whose services the user's token opens.
+pub(crate) const FED: &str = "fed";
+
+/// The running site.
+pub(crate) struct Site {
+    pub(crate) portal: Arc<FakePortal>,
+    pub(crate) store: Arc<dyn SessionStore>,
+    /// `http://127.0.0.1:PORT`: the gateway's `public_url` and the app's origin.
+    pub(crate) base: String,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Site {
+    /// Starts the portal, the gateway and `pages` (more routes of the app,
+    /// e.g. its HTML and scripts) on one loopback origin. `routes` are
+    /// `[[routes]]` entries added to the configuration; `{root}` and
+    /// `{fed}` in them stand for the portal's URL root and the federated
+    /// server's root.
+    pub(crate) async fn start(pages: Router, routes: &str) -> Site {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let portal = FakePortal::builder()
+            .app(App::public(CLIENT_ID).redirect_uri(format!("{base}/auth/callback")))
+            .user(USER, PASSWORD)
+            .nobody_signed_in()
+            .federated_server(FED)
+            .start()
+            .await;
+        let fed = portal.server(FED).expect("federated server").root_url();
+        let routes = routes
+            .replace("{root}", &portal.url_root())
+            .replace("{fed}", &fed);
+        let text = format!(
+            r#"
+listen = "127.0.0.1:0"
+portal = "{portal_url}"
+
+[user_sign_in]
+client_id = "{CLIENT_ID}"
+public_url = "{base}"
+
+[[routes]]
+url = "{root}/sharing/rest/content/items"
+match_all = true
+auth = "user"
+
+[[routes]]
+url = "{fed}/rest/services"
+match_all = true
+auth = "user"
+{routes}
+"#,
+            portal_url = portal.portal_url(),
+            root = portal.url_root(),
+        );
+        let config = Config::from_toml(&text, &BTreeMap::new()).expect("valid config");
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        let gateway = Gateway::builder(config)
+            .store(Arc::clone(&store))
+            .build()
+            .await
+            .expect("gateway");
+        let app = pages.merge(gateway.router());
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        Site {
+            portal: Arc::new(portal),
+            store,
+            base,
+            server,
+        }
+    }
+
+    /// Every token and refresh token the portal and its servers issued.
+    pub(crate) fn issued(&self) -> Vec<String> {
+        self.portal
+            .issued_tokens()
+            .iter()
+            .map(|t| t.token.expose_secret().to_owned())
+            .collect()
+    }
+}
+
+/// A route answering `html` as a page.
+pub(crate) fn page(html: &'static str) -> axum::routing::MethodRouter {
+    get(move || async move { Html(html) })
+}
