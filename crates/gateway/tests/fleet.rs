@@ -1,46 +1,18 @@
 //! A fleet: three `arcgis-auth-gateway` processes on one Redis share their tokens and rate limits.
 
-use std::process::Stdio;
+mod common;
 
 use arcgis_auth_storage::test_util::RedisServer;
 use arcgis_auth_testkit::{
     App, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, Endpoint, FakePortal, Grant, PASSWORD,
     Server, USERNAME,
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
+use common::binary::start_binary;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BIN: &str = env!("CARGO_BIN_EXE_arcgis-auth-gateway");
 const ORIGIN: &str = "https://app.example.com";
 const LIMIT: usize = 60;
-
-/// Starts one gateway on `config`; its base URL and the process.
-async fn start(config: &std::path::Path) -> (String, Child) {
-    let mut child = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .env("GEO_SECRET", CONFIDENTIAL_CLIENT_SECRET)
-        .env("GIS_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the gateway");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .expect("read")
-        .expect("the listening line");
-    let base = line
-        .strip_prefix("listening on ")
-        .expect("listening on http://ADDR:PORT")
-        .to_owned();
-    (base, child)
-}
 
 /// Sends `each` GETs of `target` to every gateway at once; the answers' statuses and bodies.
 async fn burst(
@@ -141,7 +113,14 @@ rate_limit = {{ requests = {LIMIT}, per_seconds = 3600 }}
     let mut gateways = Vec::new();
     let mut children = Vec::new();
     for _ in 0..3 {
-        let (base, child) = start(&config).await;
+        let (base, child) = start_binary(
+            &config,
+            &[
+                ("GEO_SECRET", CONFIDENTIAL_CLIENT_SECRET),
+                ("GIS_PASSWORD", PASSWORD),
+            ],
+        )
+        .await;
         gateways.push(base);
         children.push(child);
     }

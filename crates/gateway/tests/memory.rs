@@ -4,17 +4,17 @@
 //! the same with 1 GiB on the release build.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::process::Stdio;
 use std::task::{Context, Poll};
 
 use arcgis_auth_testkit::{App, CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, FakePortal};
 use bytes::Bytes;
+use common::binary::start_binary;
 use http_body::{Frame, SizeHint};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-const BIN: &str = env!("CARGO_BIN_EXE_arcgis-auth-gateway");
 const BODY_LEN: u64 = 64 << 20;
 const CHUNK_LEN: usize = 64 << 10;
 /// What the resident set may grow by while the body streams through.
@@ -145,28 +145,15 @@ auth = "app:geo"
         ),
     )
     .expect("write the config");
-    let mut child = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .env("GEO_SECRET", CONFIDENTIAL_CLIENT_SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the gateway");
+    let (base, child) = start_binary(
+        &config,
+        &[
+            ("GEO_SECRET", CONFIDENTIAL_CLIENT_SECRET),
+            ("RUST_LOG", "warn"),
+        ],
+    )
+    .await;
     let pid = child.id().expect("a pid");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .expect("read")
-        .expect("the listening line");
-    let base = line
-        .strip_prefix("listening on ")
-        .expect("the listening line")
-        .to_owned();
     let client = reqwest::Client::new();
     // Warm: the connection pools exist and the app's token is fetched.
     let warm = |route: &str| format!("{base}/proxy?http://{up}/{route}/warm/small");

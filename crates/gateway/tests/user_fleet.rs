@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,37 +14,11 @@ use std::time::{Duration, Instant};
 use arcgis_auth_storage::test_util::RedisServer;
 use arcgis_auth_testkit::{App, Endpoint, Failure, FakePortal, Grant, TokenKind};
 use common::bff::Browser;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
+use common::binary::start_binary;
 
-const BIN: &str = env!("CARGO_BIN_EXE_arcgis-auth-gateway");
 /// The origin of the load balancer in front of the fleet (never contacted:
 /// the test's browser goes to each process itself).
 const PUBLIC: &str = "http://127.0.0.1:9";
-
-/// Starts one gateway on `config`; its base URL and the process.
-async fn start(config: &std::path::Path) -> (String, Child) {
-    let mut child = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the gateway");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .expect("read")
-        .expect("the listening line");
-    let base = line
-        .strip_prefix("listening on ")
-        .expect("listening on http://ADDR:PORT")
-        .to_owned();
-    (base, child)
-}
 
 async fn username(r: reqwest::Response) -> serde_json::Value {
     let body: serde_json::Value = r.json().await.expect("JSON");
@@ -90,8 +63,8 @@ auth = "user"
         ),
     )
     .expect("write config");
-    let (one, _p1) = start(&config).await;
-    let (two, _p2) = start(&config).await;
+    let (one, _p1) = start_binary(&config, &[]).await;
+    let (two, _p2) = start_binary(&config, &[]).await;
 
     // Started at the first process; the portal sends the browser back to the
     // public URL, which the load balancer hands to the second.
@@ -242,7 +215,7 @@ async fn three_processes_serve_two_users_while_the_portal_expires_tokens() {
     let mut gateways = Vec::new();
     let mut children = Vec::new();
     for _ in 0..3 {
-        let (base, child) = start(&fleet.config).await;
+        let (base, child) = start_binary(&fleet.config, &[]).await;
         gateways.push(base);
         children.push(child);
     }
@@ -343,7 +316,7 @@ async fn a_process_killed_during_a_refresh_loses_no_session() {
     let mut gateways = Vec::new();
     let mut children = Vec::new();
     for _ in 0..3 {
-        let (base, child) = start(&fleet.config).await;
+        let (base, child) = start_binary(&fleet.config, &[]).await;
         gateways.push(base);
         children.push(child);
     }

@@ -13,6 +13,7 @@ use arcgis_auth_testkit::{
 use wiremock::MockServer;
 
 pub mod bff;
+pub mod binary;
 
 pub const ORIGIN: &str = "https://app.example.com";
 pub const STANDALONE: &str = "standalone";
