@@ -63,7 +63,6 @@ const EXAMPLES: &[&str] = &[
     "web_app",
     "custom_store",
     "federated_request",
-    "client_certificate",
     "directory_password",
     "kerberos",
 ];
