@@ -63,6 +63,7 @@ const EXAMPLES: &[&str] = &[
     "web_app",
     "custom_store",
     "federated_request",
+    "client_certificate",
     "directory_password",
     "kerberos",
 ];

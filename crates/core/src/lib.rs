@@ -104,6 +104,8 @@
 
 mod approval_page;
 mod arcgis_error;
+#[cfg(any(feature = "rustls", feature = "rustls-no-provider"))]
+mod certificate_request;
 #[cfg(feature = "wire")]
 mod classify;
 mod error;

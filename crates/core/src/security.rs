@@ -445,7 +445,9 @@ impl HttpClient {
     /// **no** credential (not even this client's web-tier one), read by
     /// [`PortalSecurity::from_answer`]. A TLS handshake that demands a
     /// client certificate is [`WebTierScheme::ClientCertificate`], not an
-    /// error.
+    /// error: told by the server's alert, or (with the rustls features,
+    /// when TLS 1.3 lets the connection close before the alert is read) by
+    /// the `CertificateRequest` in its handshake.
     ///
     /// # Errors
     ///

@@ -89,6 +89,10 @@ pub struct HttpClient {
     /// client that presents a client certificate.
     #[cfg(feature = "__tls")]
     roots: Vec<reqwest::Certificate>,
+    /// The same roots as PEM, for the second look at a server that may ask
+    /// for a client certificate ([`crate::certificate_request`]).
+    #[cfg(any(feature = "rustls", feature = "rustls-no-provider"))]
+    roots_pem: Arc<[u8]>,
 }
 
 /// The certificates of a PEM bundle, refusing a bundle that holds none.
@@ -292,6 +296,10 @@ impl HttpClient {
         let mut client = HttpClient::build(default_builder().tls_certs_merge(certs.clone()))
             .map_err(|e| unusable_bundle(&e.to_string()))?;
         client.roots = certs;
+        #[cfg(any(feature = "rustls", feature = "rustls-no-provider"))]
+        {
+            client.roots_pem = pem_bundle.into();
+        }
         Ok(client)
     }
 
@@ -467,6 +475,8 @@ impl HttpClient {
             web_tier: None,
             #[cfg(feature = "__tls")]
             roots: Vec::new(),
+            #[cfg(any(feature = "rustls", feature = "rustls-no-provider"))]
+            roots_pem: Arc::from(&[][..]),
         })
     }
 
@@ -658,10 +668,15 @@ impl HttpClient {
                 ),
             )
         })?;
-        let mut response = client
-            .execute(request)
-            .await
-            .map_err(|e| transport_error(&where_, e))?;
+        let offers_certificate = web.is_some_and(|w| w.in_handshake());
+        let mut response = match client.execute(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                return Err(self
+                    .failed_request(&url, &where_, e, offers_certificate)
+                    .await);
+            }
+        };
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();
@@ -687,6 +702,34 @@ impl HttpClient {
             body,
             sent_web_credential,
         })
+    }
+
+    /// The error for a request to `url` that failed with `e`. A request
+    /// sent without a client certificate over `https://` that failed after
+    /// its handshake, with no TLS alert to tell why, gets a second look
+    /// ([`crate::certificate_request`]): a server that asks for a
+    /// certificate in its handshake and refuses the request is
+    /// [`ErrorKind::WebTierCredentialRequired`], as its alert would have said.
+    async fn failed_request(
+        &self,
+        url: &Url,
+        where_: &str,
+        e: reqwest::Error,
+        offers_certificate: bool,
+    ) -> Error {
+        #[cfg(any(feature = "rustls", feature = "rustls-no-provider"))]
+        if !offers_certificate
+            && url.scheme() == "https"
+            && !e.is_connect()
+            && !e.is_timeout()
+            && tls_signal(&e).is_none()
+            && crate::certificate_request::asks_for_client_certificate(url, &self.roots_pem).await
+        {
+            return certificate_demanded(where_).with_source(e.without_url());
+        }
+        #[cfg(not(any(feature = "rustls", feature = "rustls-no-provider")))]
+        let _ = (url, offers_certificate);
+        transport_error(where_, e)
     }
 
     /// POSTs `form` (plus `f=json`) to `url` and returns the body of a
@@ -862,18 +905,22 @@ pub(crate) fn tls_signal(e: &(dyn std::error::Error + 'static)) -> Option<TlsSig
     None
 }
 
+/// The error for a server that demands a client certificate none was sent.
+fn certificate_demanded(where_: &str) -> Error {
+    Error::new(
+        ErrorKind::WebTierCredentialRequired,
+        format!(
+            "{where_} asked for a TLS client certificate and none was sent: sign in with a \
+             client certificate (PKI, `login pki`)"
+        ),
+    )
+}
+
 fn transport_error(where_: &str, e: reqwest::Error) -> Error {
     let e = e.without_url();
     match tls_signal(&e) {
         Some(TlsSignal::CertificateDemanded) => {
-            return Error::new(
-                ErrorKind::WebTierCredentialRequired,
-                format!(
-                    "{where_} asked for a TLS client certificate and none was sent: sign in \
-                     with a client certificate (PKI, `login pki`)"
-                ),
-            )
-            .with_source(e);
+            return certificate_demanded(where_).with_source(e);
         }
         Some(TlsSignal::CertificateRefused) => {
             return Error::new(
