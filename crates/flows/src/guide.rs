@@ -54,6 +54,20 @@ pub mod generate_token {
 }
 
 #[doc = include_str!("../docs/enterprise.md")]
+// Kerberos items exist with the `kerberos` feature only: without it the guide
+// links to their published pages, so the guide builds in every feature set.
+#[cfg_attr(
+    feature = "kerberos",
+    doc = "",
+    doc = "[kerberos-credential]: arcgis_auth_core::KerberosCredential",
+    doc = "[kerberos-from-default-cache]: arcgis_auth_core::KerberosCredential::from_default_cache"
+)]
+#[cfg_attr(
+    not(feature = "kerberos"),
+    doc = "",
+    doc = "[kerberos-credential]: <https://docs.rs/arcgis-auth-core/latest/arcgis_auth_core/struct.KerberosCredential.html>",
+    doc = "[kerberos-from-default-cache]: <https://docs.rs/arcgis-auth-core/latest/arcgis_auth_core/struct.KerberosCredential.html#method.from_default_cache>"
+)]
 pub mod enterprise {
     #[allow(unused_imports)]
     use super::*;
