@@ -140,25 +140,36 @@ fn assert_parks(answer: &Value) {
     assert_eq!(answer["count"], PARKS.len());
 }
 
+/// The requests the page sent through `/proxy`: each target and the
+/// status the gateway answered.
+fn proxied(seen: &Value) -> Vec<(String, u64)> {
+    seen["proxied"]
+        .as_array()
+        .expect("proxied")
+        .iter()
+        .map(|p| {
+            let target = p["target"].as_str().expect("target").to_owned();
+            (target, p["status"].as_u64().unwrap_or_default())
+        })
+        .collect()
+}
+
 /// Every layer request went through the gateway's proxy path; what page
 /// script can see holds no token, and the page asked nothing of any origin
 /// but its own.
 fn assert_nothing_leaked(site: &Site, seen: &Value, layer: &str) {
-    let proxied: Vec<&str> = seen["proxied"]
-        .as_array()
-        .expect("proxied")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let answered = |target: &str| {
+        proxied(seen)
+            .into_iter()
+            .any(|(t, status)| t.starts_with(target) && status == 200)
+    };
     assert!(
-        proxied.iter().any(|t| t.starts_with(&format!("{layer}?"))),
-        "the layer's JSON through /proxy: {proxied:?}"
+        answered(&format!("{layer}?")),
+        "the layer's JSON through /proxy: {seen}"
     );
     assert!(
-        proxied
-            .iter()
-            .any(|t| t.starts_with(&format!("{layer}/query?"))),
-        "its query through /proxy: {proxied:?}"
+        answered(&format!("{layer}/query?")),
+        "its query through /proxy: {seen}"
     );
     assert_eq!(seen["violations"], serde_json::json!([]), "CSP: {seen}");
     let own = site.base.trim_start_matches("http://");
@@ -266,6 +277,32 @@ async fn walk(
         assert_eq!(token.client_id.as_deref(), Some(APP_CLIENT_ID), "{path}");
     }
     assert_eq!(portal.calls().token(Grant::ClientCredentials), 1);
+
+    // Signed out, the user route is refused: the gateway answers 401 and
+    // sends nothing upstream (each layer request the server gets carries a
+    // token: see `layer_requests`); the SDK's load fails at once, with no
+    // sign-in dialog, no credential and no request to any other host.
+    let script = format!(
+        r#"
+        const outcome = await Promise.race([
+          window.proof.run({}, {}).then(() => "loaded", e => "failed: " + e.message),
+          new Promise(resolve => setTimeout(() => resolve("still pending after 10 s"), 10000)),
+        ]);
+        return {{ outcome, seen: window.proof.seen() }};
+        "#,
+        Value::from(fed_services.as_str()),
+        Value::from(fed_layer.as_str())
+    );
+    let refused = browser.run_async(&script).await?;
+    let outcome = refused["outcome"].as_str().unwrap_or_default();
+    assert!(outcome.starts_with("failed: "), "{refused}");
+    assert!(
+        proxied(&refused["seen"]).contains(&(format!("{fed_layer}?f=json"), 401)),
+        "the gateway refused the user route: {refused}"
+    );
+    assert_eq!(refused["seen"]["credentials"], 0, "{refused}");
+    assert_eq!(refused["seen"]["violations"], serde_json::json!([]));
+    assert_eq!(portal.calls().token(Grant::AuthorizationCode), 0);
 
     // 2. Sign in through the gateway on the portal's page.
     let sign_in = browser.wait_for("#sign-in").await?;

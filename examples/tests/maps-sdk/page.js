@@ -80,10 +80,13 @@ window.proof = {
   // Everything page script can see that might hold a token, and every host
   // the page asked for something.
   seen() {
-    const entries = performance.getEntriesByType("resource").map((e) => new URL(e.name));
-    const hosts = entries.map((u) => u.host);
-    // The targets of the requests that went through the gateway's proxy path.
-    const proxied = entries.filter((u) => u.pathname === "/proxy").map((u) => u.search.slice(1));
+    const entries = performance.getEntriesByType("resource");
+    const hosts = entries.map((e) => new URL(e.name).host);
+    // The requests that went through the gateway's proxy path: their
+    // targets and the status the gateway answered.
+    const proxied = entries
+      .filter((e) => new URL(e.name).pathname === "/proxy")
+      .map((e) => ({ target: new URL(e.name).search.slice(1), status: e.responseStatus }));
     return {
       proxied,
       violations,
