@@ -3,8 +3,9 @@
 //! `cargo xtask ci` is the one command CI runs (through `.ci/run`) and the one
 //! a newcomer types on a fresh machine: it installs what the tests need
 //! (`redis-server`, `openssl`, `chromium` and `chromium-driver`, MIT Kerberos's
-//! development files, KDC and tools from Debian's packages,
-//! `cargo-deny` from crates.io),
+//! development files, KDC and tools, `nodejs` and `npm` from Debian's packages,
+//! `cargo-deny` from crates.io, and the ArcGIS Maps SDK for JavaScript from
+//! npm for the gateway's browser test),
 //! starts a throw-away Redis on a free loopback port, runs every check in
 //! order, and stops Redis again, whatever happened.
 
@@ -32,9 +33,12 @@ Commands:
          published crate (verified, nothing uploaded) and rustdoc of the
          packaged crates, and cargo-deny (bans, licenses, sources).
          Installs libssl-dev, pkg-config, redis-server, openssl, chromium,
-         chromium-driver and cargo-deny when
-         missing and runs the Redis tests against a private redis-server on a
-         free loopback port.
+         chromium-driver, nodejs, npm and cargo-deny when missing, runs
+         `npm ci` and `npm run build` in examples/tests/maps-sdk (the ArcGIS
+         Maps SDK for JavaScript, for the gateway's browser test) when its
+         node_modules is missing or older than its package-lock.json, and
+         runs the Redis tests against a private redis-server on a free
+         loopback port.
   redis  Start a private redis-server and print its URL; stops on Enter.
   bench  Run the criterion benchmarks (crate arcgis-auth-bench) against a
          private redis-server, and the gateway against nginx (building the
@@ -176,6 +180,8 @@ fn ci() -> Result {
     eprintln!("redis-server for tests at {url}");
     // The browser test of the web example needs Chromium and its driver.
     ensure_chromium()?;
+    // ... and the gateway's Maps SDK test the SDK itself, from npm.
+    ensure_maps_sdk()?;
     // The rediss:// tests make their certificates with the openssl command.
     ensure_openssl()?;
 
@@ -270,6 +276,37 @@ fn ensure_chromium() -> Result {
     } else {
         Err("chromium or chromedriver still missing after installing them".into())
     }
+}
+
+/// The ArcGIS Maps SDK for JavaScript for the gateway's browser test
+/// (`examples/tests/gateway_maps_sdk.rs`): Debian's `nodejs` and `npm` when
+/// `npm` is missing; `npm ci` in `examples/tests/maps-sdk` when its
+/// `node_modules` is missing or older than its `package-lock.json` (npm's
+/// own record, `node_modules/.package-lock.json`, is what `npm ci` writes
+/// last); then `npm run build`, the esbuild bundle the test serves.
+fn ensure_maps_sdk() -> Result {
+    if !have("npm") {
+        eprintln!("npm not found: installing Debian's nodejs and npm");
+        apt_install(&["nodejs", "npm"])?;
+        if !have("npm") {
+            return Err("npm still missing after installing nodejs and npm".into());
+        }
+    }
+    let dir = workspace_root().join("examples/tests/maps-sdk");
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    if installed.is_none() || installed < modified(&dir.join("package-lock.json")) {
+        run(
+            "npm ci (examples/tests/maps-sdk)",
+            Command::new("npm").arg("ci").current_dir(&dir),
+        )?;
+    }
+    run(
+        "npm run build (examples/tests/maps-sdk)",
+        Command::new("npm")
+            .args(["run", "--silent", "build"])
+            .current_dir(&dir),
+    )
 }
 
 fn ensure_redis_server() -> Result {

@@ -8,6 +8,7 @@ use wiremock::{Mock, MockServer};
 
 use crate::config::{App, Server, User};
 use crate::error::{Error, ErrorKind};
+use crate::portal::ORG_ID;
 use crate::portal::{FakePortal, FakeServer};
 use crate::routes::{ResetMatcher, Responder, Site, connection_reset};
 use crate::state::{ServerState, Settings, State, lock};
@@ -186,6 +187,8 @@ impl FakePortalBuilder {
             }
             None => mock.uri(),
         };
+        let hosted_services_path = format!("/{ORG_ID}/arcgis/rest/services");
+        let hosted_services_root = format!("{base}{hosted_services_path}");
         let url_root = match &self.web_adaptor {
             Some(wa) => format!("{base}/{wa}"),
             None => base,
@@ -201,6 +204,8 @@ impl FakePortalBuilder {
             sharing_root: format!("{url_root}/sharing/rest"),
             sharing_path,
             url_root,
+            hosted_services_path,
+            hosted_services_root,
             web_tier: self.web_tier,
         };
         let state = Arc::new(Mutex::new(State::new(

@@ -31,6 +31,11 @@ pub enum Endpoint {
     PortalServers,
     /// `{sharing root}/content/items/{id}`: the secured resource on the portal's own origin.
     ContentItem,
+    /// `{portal origin}/TestkitOrg0001/arcgis/rest/services/...`: the
+    /// portal's hosted services (as ArcGIS Online's
+    /// `services.arcgis.com/{org id}/arcgis/rest/services`), open to any
+    /// portal token; the feature service [`FEATURE_SERVICE`](crate::FEATURE_SERVICE) is there.
+    HostedServices,
     /// `{server root}/rest/info` of a server.
     ServerInfo,
     /// `{server root}/rest/services/...` of a server: its secured services.
@@ -48,8 +53,9 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint's path relative to the sharing root (portal endpoints) or
-    /// the server root (server endpoints); `"?"` for [`Endpoint::Unknown`].
+    /// The endpoint's path relative to the sharing root (portal endpoints),
+    /// the portal's origin ([`Endpoint::HostedServices`]) or the server root
+    /// (server endpoints); `"?"` for [`Endpoint::Unknown`].
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::Authorize => "oauth2/authorize",
@@ -63,6 +69,7 @@ impl Endpoint {
             Endpoint::CommunitySelf => "community/self",
             Endpoint::PortalServers => "portals/self/servers",
             Endpoint::ContentItem => "content/items/{id}",
+            Endpoint::HostedServices => "TestkitOrg0001/arcgis/rest/services/...",
             Endpoint::ServerInfo => "rest/info",
             Endpoint::ServerServices => "rest/services/...",
             Endpoint::ServerGenerateToken => "tokens/generateToken",

@@ -8,6 +8,7 @@ mod calls;
 mod config;
 mod error;
 mod failure;
+mod feature_layer;
 #[cfg(feature = "kerberos")]
 mod krb5_realm;
 mod lifetimes;
@@ -26,6 +27,7 @@ pub use calls::{Calls, Endpoint, Grant};
 pub use config::{ApiKeySpec, App, OOB_REDIRECT_URI, Server};
 pub use error::{Error, ErrorKind};
 pub use failure::Failure;
+pub use feature_layer::{FEATURE_LAYER_FIELDS, FEATURE_LAYER_NAME, FEATURE_SERVICE, PARKS, Park};
 #[cfg(feature = "kerberos")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kerberos")))]
 pub use krb5_realm::{KERBEROS_REALM, KERBEROS_USER, KerberosRealm, WRONG_SERVICE};

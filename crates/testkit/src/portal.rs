@@ -11,6 +11,7 @@ use crate::calls::{Calls, Endpoint};
 use crate::config::{ApiKeySpec, App, OOB_REDIRECT_URI};
 use crate::error::{Error, ErrorKind};
 use crate::failure::Failure;
+use crate::feature_layer::FEATURE_SERVICE;
 use crate::state::{Shared, lock};
 use crate::tokens::IssuedToken;
 use crate::web_tier::Front;
@@ -29,6 +30,8 @@ pub const USERNAME: &str = "jdoe";
 pub const PASSWORD: &str = "jdoe-password";
 /// The federated server [`FakePortal::start`] starts.
 pub const SERVER_NAME: &str = "server";
+/// The organisation's id (`portals/self`'s `id`, the hosted services' path).
+pub(crate) const ORG_ID: &str = "TestkitOrg0001";
 
 /// A fake ArcGIS portal on loopback; see the [crate docs](crate) for a guide.
 ///
@@ -130,6 +133,25 @@ impl FakePortal {
     /// valid portal token opens it; 499 without one, 498 for a bad one.
     pub fn secured_item_url(&self, id: &str) -> String {
         self.url(&format!("content/items/{id}"))
+    }
+
+    /// `{origin}/TestkitOrg0001/arcgis/rest/services/{path}`: a service of
+    /// the portal's hosted services (as ArcGIS Online's
+    /// `services.arcgis.com/{org id}/arcgis/rest/services`), which any
+    /// portal token opens (user, app or API key; not a server's token): 499
+    /// without one, 498 for a bad one. Only [`FEATURE_SERVICE`](crate::FEATURE_SERVICE) is there.
+    pub fn hosted_service_url(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            lock(&self.state).settings.hosted_services_root,
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// The parks layer ([`PARKS`](crate::PARKS)) of the portal's hosted
+    /// services: `hosted_service_url("Testkit/Parks/FeatureServer/0")`.
+    pub fn hosted_feature_layer_url(&self) -> String {
+        self.hosted_service_url(&format!("{FEATURE_SERVICE}/0"))
     }
 
     /// The server started with this name.
@@ -412,6 +434,13 @@ impl FakeServer {
             self.root.services_url(),
             path.trim_start_matches('/')
         )
+    }
+
+    /// `{root}/rest/services/Testkit/Parks/FeatureServer/0`: the parks layer
+    /// ([`PARKS`](crate::PARKS)) with its JSON and `query`, open to this
+    /// server's tokens.
+    pub fn feature_layer_url(&self) -> String {
+        self.service_url(&format!("{FEATURE_SERVICE}/0"))
     }
 
     /// `{root}/tokens/generateToken`: only standalone servers answer it.

@@ -32,6 +32,11 @@ pub(crate) struct Settings {
     pub(crate) sharing_root: String,
     /// The portal's URL root (what servers call `owningSystemUrl`).
     pub(crate) url_root: String,
+    /// The path of the portal's hosted services on its origin,
+    /// `/TestkitOrg0001/arcgis/rest/services`.
+    pub(crate) hosted_services_path: String,
+    /// `{origin}{hosted_services_path}`.
+    pub(crate) hosted_services_root: String,
     /// The web tier in front of the portal and its servers, if any.
     pub(crate) web_tier: Option<crate::web_tier::WebTier>,
 }

@@ -46,6 +46,18 @@ impl Params {
         Params { body, query }
     }
 
+    /// Parameters from a URL query only, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn from_query(pairs: &[(&str, &str)]) -> Params {
+        Params {
+            body: Vec::new(),
+            query: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
     /// A parameter from the body, else from the query; empty values count as missing.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         find(&self.body, name).or_else(|| find(&self.query, name))

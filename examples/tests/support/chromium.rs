@@ -16,23 +16,34 @@ pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// Fails under CI; otherwise says loudly that `what` did not run.
-pub(crate) fn cannot_run(what: &str, why: &str) {
+/// Fails under CI; otherwise says loudly that `what` did not run, why, and
+/// what to do (`fix`).
+pub(crate) fn skip_or_fail(what: &str, why: &str, fix: &str) {
     if in_ci() {
-        panic!("CI=true and {what} cannot run: {why}");
+        panic!("CI=true and {what} cannot run: {why}; {fix}");
     }
     eprintln!(
         "\n\
          ************************************************************************\n\
          SKIPPED: {what} did not run:\n  {why}\n\
-         Install Chromium and its driver (Debian: apt-get install chromium chromium-driver,\n\
-         or run `cargo xtask ci`, which does), or set CHROME_BIN and CHROMEDRIVER.\n\
+         To run it: {fix}.\n\
          ************************************************************************\n"
     );
 }
 
+/// [`skip_or_fail`] for a missing or broken Chromium.
+pub(crate) fn cannot_run(what: &str, why: &str) {
+    skip_or_fail(
+        what,
+        why,
+        "install Chromium and its driver (Debian: apt-get install chromium chromium-driver,\n\
+         or run `cargo xtask ci`, which does), or set CHROME_BIN and CHROMEDRIVER",
+    );
+}
+
 /// Chromium's flags on this machine (headless, no sandbox, nothing that
-/// reaches the internet), with a fresh profile directory.
+/// reaches the internet: no host name resolves, so only IP literals such
+/// as the tests' `127.0.0.1` can be reached), with a fresh profile directory.
 fn args(profile: &std::path::Path) -> Vec<String> {
     [
         "--headless",
@@ -45,6 +56,7 @@ fn args(profile: &std::path::Path) -> Vec<String> {
         "--disable-quic",
         "--disable-dev-shm-usage",
         "--no-proxy-server",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -21,6 +21,12 @@ pub(crate) const USER: &str = "alice";
 pub(crate) const PASSWORD: &str = "alice in the browser";
 /// The federated server whose services the user's token opens.
 pub(crate) const FED: &str = "fed";
+/// A confidential app registered at the portal, for `[[apps]]` entries the
+/// routes a test adds may name (`client_secret_env = "{APP_SECRET_VAR}"`).
+pub(crate) const APP_CLIENT_ID: &str = "gateway-browser-backend";
+/// The variable the configuration reads the app's secret from.
+pub(crate) const APP_SECRET_VAR: &str = "GATEWAY_BROWSER_APP_SECRET";
+const APP_SECRET: &str = "the backend's secret";
 
 /// The running site.
 pub(crate) struct Site {
@@ -40,9 +46,9 @@ impl Drop for Site {
 impl Site {
     /// Starts the portal, the gateway and `pages` (more routes of the app,
     /// e.g. its HTML and scripts) on one loopback origin. `routes` are
-    /// `[[routes]]` entries added to the configuration; `{root}` and
-    /// `{fed}` in them stand for the portal's URL root and the federated
-    /// server's root.
+    /// `[[routes]]` (and `[[apps]]`) entries added to the configuration;
+    /// `{root}`, `{fed}` and `{hosted}` in them stand for the portal's URL
+    /// root, the federated server's root and the portal's hosted services.
     pub(crate) async fn start(pages: Router, routes: &str) -> Site {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -50,6 +56,7 @@ impl Site {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let portal = FakePortal::builder()
             .app(App::public(CLIENT_ID).redirect_uri(format!("{base}/auth/callback")))
+            .app(App::confidential(APP_CLIENT_ID, APP_SECRET))
             .user(USER, PASSWORD)
             .nobody_signed_in()
             .federated_server(FED)
@@ -58,7 +65,11 @@ impl Site {
         let fed = portal.server(FED).expect("federated server").root_url();
         let routes = routes
             .replace("{root}", &portal.url_root())
-            .replace("{fed}", &fed);
+            .replace("{fed}", &fed)
+            .replace(
+                "{hosted}",
+                portal.hosted_service_url("").trim_end_matches('/'),
+            );
         let text = format!(
             r#"
 listen = "127.0.0.1:0"
@@ -82,7 +93,8 @@ auth = "user"
             portal_url = portal.portal_url(),
             root = portal.url_root(),
         );
-        let config = Config::from_toml(&text, &BTreeMap::new()).expect("valid config");
+        let env = BTreeMap::from([(APP_SECRET_VAR.to_owned(), APP_SECRET.to_owned())]);
+        let config = Config::from_toml(&text, &env).expect("valid config");
         let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
         let gateway = Gateway::builder(config)
             .store(Arc::clone(&store))

@@ -5,4 +5,6 @@
 
 pub(crate) mod chromium;
 pub(crate) mod gateway_site;
+pub(crate) mod maps_sdk;
+pub(crate) mod static_files;
 pub(crate) mod webdriver;

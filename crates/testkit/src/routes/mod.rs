@@ -40,6 +40,16 @@ fn classify(state: &State, site: Site, request: &Request) -> Classified {
     let path = request.url.path();
     match site {
         Site::Portal => {
+            if let Some(rest) = path
+                .strip_prefix(state.settings.hosted_services_path.as_str())
+                .filter(|r| r.is_empty() || r.starts_with('/'))
+            {
+                return Classified {
+                    endpoint: Endpoint::HostedServices,
+                    server: None,
+                    rest: rest.trim_matches('/').to_owned(),
+                };
+            }
             let rest = path
                 .strip_prefix(state.settings.sharing_path.as_str())
                 .filter(|r| r.is_empty() || r.starts_with('/'));
@@ -167,6 +177,7 @@ fn route(
         Endpoint::CommunitySelf => resources::community_self(state, params, request),
         Endpoint::PortalServers => resources::portal_servers(state, params, request),
         Endpoint::ContentItem => resources::content_item(state, params, request, &c.rest),
+        Endpoint::HostedServices => resources::hosted_services(state, params, request, &c.rest),
         Endpoint::ServerInfo => server::info(state, c.server.as_deref(), params),
         Endpoint::ServerServices => {
             server::services(state, c.server.as_deref(), params, request, &c.rest)

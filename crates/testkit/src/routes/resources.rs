@@ -1,10 +1,12 @@
 //! The portal's other endpoints: `revokeToken`, `info`, `portals/self`,
-//! `community/self` and the secured `content/items/{id}`.
+//! `community/self`, the secured `content/items/{id}` and the hosted services.
 
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
 use crate::config::Federation;
+use crate::feature_layer;
+use crate::portal::ORG_ID;
 use crate::state::{AccessRecord, Audience, Refusal, State};
 use crate::tokens::TokenKind;
 use crate::wire::{self, Params};
@@ -82,7 +84,7 @@ fn user_json(username: &str) -> Value {
         "fullName": username,
         "email": format!("{username}@example.com"),
         "role": "org_user",
-        "orgId": "TestkitOrg0001",
+        "orgId": ORG_ID,
         "privileges": ["portal:user:createItem", "portal:user:viewOrgItems"],
     })
 }
@@ -99,7 +101,7 @@ pub(super) fn portals_self(state: &State, params: &Params, request: &Request) ->
         return wire::html_without_f_json();
     }
     let mut body = json!({
-        "id": "TestkitOrg0001",
+        "id": ORG_ID,
         "name": "ArcGIS Auth Testkit",
         "isPortal": false,
         "allSSL": state.settings.ssl,
@@ -218,4 +220,27 @@ pub(super) fn content_item(
         "access": "private",
         "accessedBy": record.username.or(record.client_id),
     }))
+}
+
+/// The hosted services (`{origin}/TestkitOrg0001/arcgis/rest/services/{path}`):
+/// any valid portal token opens them (499 without one, 498 for a bad one);
+/// the feature service is answered, any other path is an invalid URL.
+pub(super) fn hosted_services(
+    state: &State,
+    params: &Params,
+    request: &Request,
+    path: &str,
+) -> ResponseTemplate {
+    match caller(state, params, request) {
+        Caller::Valid(_) => {}
+        Caller::Anonymous => return wire::token_required(),
+        Caller::Invalid => return wire::invalid_token(),
+    }
+    if !params.wants_json() {
+        return wire::html_without_f_json();
+    }
+    match feature_layer::resource(path) {
+        Some(resource) => wire::json_ok(feature_layer::answer(resource, params)),
+        None => wire::invalid_url(),
+    }
 }

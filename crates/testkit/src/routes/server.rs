@@ -4,6 +4,7 @@ use serde_json::json;
 use wiremock::{Request, ResponseTemplate};
 
 use crate::config::Federation;
+use crate::feature_layer;
 use crate::state::{Audience, State};
 use crate::wire::{self, Params};
 
@@ -92,7 +93,9 @@ pub(super) fn admin(
 }
 
 /// `{server}/rest/services/...`: only this server's tokens open it; 499
-/// without a token, 498 for any other token, both with HTTP 200.
+/// without a token, 498 for any other token, both with HTTP 200. The
+/// feature service answers its layer and queries; any other path answers
+/// who opened it.
 pub(super) fn services(
     state: &State,
     server: Option<&str>,
@@ -112,6 +115,10 @@ pub(super) fn services(
     };
     if !params.wants_json() {
         return wire::html_without_f_json();
+    }
+    let service = path.strip_prefix("/rest/services").unwrap_or_default();
+    if let Some(resource) = feature_layer::resource(service) {
+        return wire::json_ok(feature_layer::answer(resource, params));
     }
     wire::json_ok(json!({
         "currentVersion": 11.3,
