@@ -81,6 +81,7 @@ mod routes;
 mod shared_limit;
 mod signer;
 mod target;
+mod upstream;
 mod users;
 
 /// The gateway guide: configuration, endpoints and behaviour, as implemented.
