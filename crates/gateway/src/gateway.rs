@@ -543,6 +543,86 @@ impl Gateway {
 
 /// A request to no endpoint of the router: a proxy path of the
 /// configuration in force, or 404.
+/// What [`serve`](crate::serve) gives each connection: requests on a proxy
+/// path go straight to the proxy handler (no route lookup, fallback or
+/// extractors: the configuration keeps proxy paths off the router's own
+/// endpoints), every other request to [`Gateway::router`]. Each request
+/// carries the peer's address as `ConnectInfo`, which rate limits key on.
+#[derive(Clone)]
+pub(crate) struct FrontDoor {
+    live: Arc<Live>,
+    router: Router,
+}
+
+impl FrontDoor {
+    pub(crate) fn new(gateway: &Gateway) -> FrontDoor {
+        FrontDoor {
+            live: Arc::clone(&gateway.live),
+            router: gateway.router(),
+        }
+    }
+}
+
+impl<'a> tower_service::Service<axum::serve::IncomingStream<'a, tokio::net::TcpListener>>
+    for FrontDoor
+{
+    type Response = Front;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Front, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(
+        &mut self,
+        stream: axum::serve::IncomingStream<'a, tokio::net::TcpListener>,
+    ) -> Self::Future {
+        std::future::ready(Ok(Front {
+            live: Arc::clone(&self.live),
+            router: self.router.clone(),
+            peer: ConnectInfo(*stream.remote_addr()),
+        }))
+    }
+}
+
+/// One connection's service (see [`FrontDoor`]).
+#[derive(Clone)]
+pub(crate) struct Front {
+    live: Arc<Live>,
+    router: Router,
+    peer: ConnectInfo<SocketAddr>,
+}
+
+impl tower_service::Service<Request> for Front {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        request.extensions_mut().insert(self.peer);
+        let gw = self.live.current();
+        if gw.proxy_paths.iter().any(|p| p == request.uri().path()) {
+            let live = Arc::clone(&self.live);
+            return Box::pin(async move { Ok(proxy::handle_with(&live, gw, request).await) });
+        }
+        drop(gw);
+        let mut router = self.router.clone();
+        Box::pin(async move { router.call(request).await })
+    }
+}
+
 async fn proxy_or_not_found(State(live): State<Arc<Live>>, request: Request) -> Response {
     let path = request.uri().path();
     if live.current().proxy_paths.iter().any(|p| p == path) {

@@ -50,8 +50,13 @@ static BROWSER_CREDENTIALS: [HeaderName; 3] = [
 /// The handler of every proxy path; every answer but `?ping` is counted in
 /// the metrics under its route (`none` when no route matched).
 pub(crate) async fn handle(State(live): State<Arc<Live>>, request: Request) -> Response {
-    let guard = InFlight::enter(&live);
     let gw = live.current();
+    handle_with(&live, gw, request).await
+}
+
+/// [`handle`] with the configuration in force already read.
+pub(crate) async fn handle_with(live: &Arc<Live>, gw: Arc<Shared>, request: Request) -> Response {
+    let guard = InFlight::enter(live);
     let mut route_label = None;
     let response = handle_routed(&gw, request, &mut route_label).await;
     if let Some(label) = route_label {
