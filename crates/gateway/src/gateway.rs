@@ -16,6 +16,8 @@ use axum::response::Response;
 use axum::routing::get;
 use http::StatusCode;
 use ipnet::IpNet;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -30,6 +32,7 @@ use crate::ratelimit::{Decision, Limiter, Limits, RateLimit, client_ip};
 use crate::reply;
 use crate::routes::RouteTable;
 use crate::shared_limit::SharedLimiter;
+use crate::upstream::Upstream;
 use crate::users::{self, UserSessions};
 
 /// What every request handler shares.
@@ -39,7 +42,7 @@ pub(crate) struct Shared {
     pub(crate) credentials: Credentials,
     pub(crate) vendable: HashMap<String, bool>,
     pub(crate) store: Arc<dyn SessionStore>,
-    pub(crate) upstream: reqwest::Client,
+    pub(crate) upstream: Upstream,
     pub(crate) proxy_paths: Vec<String>,
     pub(crate) limiter: Arc<Limits>,
     pub(crate) trusted_proxies: Vec<IpNet>,
@@ -313,29 +316,21 @@ impl Shared {
         }
         .map_err(http_error)?
         .with_clock(Arc::clone(clock));
-        // Upstreams: redirects off too, no overall timeout (bodies stream for as
-        // long as they take); the answer's headers must come within
-        // upstream_timeout (the read timeout starts when a request is sent), and
-        // so must every part of its body after the one before.
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(config.upstream_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tls_backend_rustls();
-        if let Some(pem) = &pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                GatewayError::new(
-                    GatewayErrorKind::Io,
-                    "the ca_bundle has no readable certificate",
-                )
-                .with_source(e)
-            })?;
-            builder = builder.tls_certs_merge(certs);
-        }
-        let upstream = HttpClient::from_builder(builder)
-            .map_err(http_error)?
-            .reqwest()
-            .clone();
+        // Upstreams: hyper-util's pooled client, redirects passed back, no
+        // overall timeout (bodies stream for as long as they take); the
+        // answer's headers must come within upstream_timeout, and so must
+        // every part of its body after the one before.
+        let roots = match &pem {
+            Some(pem) => bundle_roots(pem)?,
+            None => Vec::new(),
+        };
+        let upstream = Upstream::new(roots, config.upstream_timeout).map_err(|e| {
+            GatewayError::new(
+                GatewayErrorKind::Http,
+                "could not build the upstream client: check ca_bundle",
+            )
+            .with_source(e)
+        })?;
         let credentials = Credentials::build(
             &config.apps,
             &config.servers,
@@ -388,6 +383,24 @@ fn read_bundle(path: &Path) -> Result<Vec<u8>, GatewayError> {
         )
         .with_source(e)
     })
+}
+
+/// The certificates of a PEM bundle (DER), for the upstream client's extra
+/// roots; a bundle with none, or with an unreadable block, is refused.
+fn bundle_roots(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, GatewayError> {
+    let unreadable = |detail: String| {
+        GatewayError::new(
+            GatewayErrorKind::Io,
+            format!("the ca_bundle has no readable certificate ({detail})"),
+        )
+    };
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| unreadable(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(unreadable("no CERTIFICATE block".to_owned()));
+    }
+    Ok(certs)
 }
 
 /// The session store the configuration names, and the same store as a
@@ -530,6 +543,86 @@ impl Gateway {
 
 /// A request to no endpoint of the router: a proxy path of the
 /// configuration in force, or 404.
+/// What [`serve`](crate::serve) gives each connection: requests on a proxy
+/// path go straight to the proxy handler (no route lookup, fallback or
+/// extractors: the configuration keeps proxy paths off the router's own
+/// endpoints), every other request to [`Gateway::router`]. Each request
+/// carries the peer's address as `ConnectInfo`, which rate limits key on.
+#[derive(Clone)]
+pub(crate) struct FrontDoor {
+    live: Arc<Live>,
+    router: Router,
+}
+
+impl FrontDoor {
+    pub(crate) fn new(gateway: &Gateway) -> FrontDoor {
+        FrontDoor {
+            live: Arc::clone(&gateway.live),
+            router: gateway.router(),
+        }
+    }
+}
+
+impl<'a> tower_service::Service<axum::serve::IncomingStream<'a, tokio::net::TcpListener>>
+    for FrontDoor
+{
+    type Response = Front;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Front, std::convert::Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(
+        &mut self,
+        stream: axum::serve::IncomingStream<'a, tokio::net::TcpListener>,
+    ) -> Self::Future {
+        std::future::ready(Ok(Front {
+            live: Arc::clone(&self.live),
+            router: self.router.clone(),
+            peer: ConnectInfo(*stream.remote_addr()),
+        }))
+    }
+}
+
+/// One connection's service (see [`FrontDoor`]).
+#[derive(Clone)]
+pub(crate) struct Front {
+    live: Arc<Live>,
+    router: Router,
+    peer: ConnectInfo<SocketAddr>,
+}
+
+impl tower_service::Service<Request> for Front {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<Response, std::convert::Infallible>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        request.extensions_mut().insert(self.peer);
+        let gw = self.live.current();
+        if gw.proxy_paths.iter().any(|p| p == request.uri().path()) {
+            let live = Arc::clone(&self.live);
+            return Box::pin(async move { Ok(proxy::handle_with(&live, gw, request).await) });
+        }
+        drop(gw);
+        let mut router = self.router.clone();
+        Box::pin(async move { router.call(request).await })
+    }
+}
+
 async fn proxy_or_not_found(State(live): State<Arc<Live>>, request: Request) -> Response {
     let path = request.uri().path();
     if live.current().proxy_paths.iter().any(|p| p == path) {

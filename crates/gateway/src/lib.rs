@@ -81,6 +81,7 @@ mod routes;
 mod shared_limit;
 mod signer;
 mod target;
+mod upstream;
 mod users;
 
 /// The gateway guide: configuration, endpoints and behaviour, as implemented.
@@ -108,12 +109,7 @@ pub async fn serve(
     gateway: Gateway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        gateway
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, gateway::FrontDoor::new(&gateway))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

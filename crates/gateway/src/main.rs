@@ -1,6 +1,7 @@
 //! `arcgis-auth-gateway`: serve a `gateway.toml`, or check one.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -45,6 +46,10 @@ struct ServeArgs {
     /// How log lines on stderr look.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Threads serving requests (default: one per CPU). With 1 the gateway runs
+    /// every task on the main thread (no hand-offs between threads).
+    #[arg(long, env = "TOKIO_WORKER_THREADS")]
+    worker_threads: Option<NonZeroUsize>,
 }
 
 #[derive(ValueEnum, Clone, Copy)]
@@ -173,10 +178,7 @@ fn run(args: ServeArgs) -> ExitCode {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match build_runtime(args.worker_threads) {
         Ok(r) => r,
         Err(err) => {
             eprintln!("error: could not start the runtime: {err}");
@@ -244,6 +246,27 @@ fn run(args: ServeArgs) -> ExitCode {
             }
         }
     })
+}
+
+/// The runtime for `threads` worker threads (default: one per CPU): one
+/// thread is tokio's current-thread runtime, which runs every task on the
+/// thread that calls `block_on`, so a socket's readiness never has to wake
+/// another thread; more are the multi-thread runtime with that many workers.
+/// Blocking work (the file store, Kerberos) still goes to tokio's blocking pool.
+fn build_runtime(threads: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = threads
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    }
 }
 
 /// Serves signals until SIGTERM or Ctrl-C: SIGHUP reloads the configuration

@@ -21,6 +21,7 @@ use crate::reply;
 use crate::routes::{Auth, Route};
 use crate::signer::Signer;
 use crate::target::{self, Target};
+use crate::upstream::{Outgoing as UpstreamBody, TimedBody, UpstreamError, describe};
 use crate::users::{not_signed_in, read_cookie, strip_cookies};
 
 /// Headers that describe one connection, never forwarded either way (RFC 9110 §7.6.1).
@@ -49,8 +50,13 @@ static BROWSER_CREDENTIALS: [HeaderName; 3] = [
 /// The handler of every proxy path; every answer but `?ping` is counted in
 /// the metrics under its route (`none` when no route matched).
 pub(crate) async fn handle(State(live): State<Arc<Live>>, request: Request) -> Response {
-    let guard = InFlight::enter(&live);
     let gw = live.current();
+    handle_with(&live, gw, request).await
+}
+
+/// [`handle`] with the configuration in force already read.
+pub(crate) async fn handle_with(live: &Arc<Live>, gw: Arc<Shared>, request: Request) -> Response {
+    let guard = InFlight::enter(live);
     let mut route_label = None;
     let response = handle_routed(&gw, request, &mut route_label).await;
     if let Some(label) = route_label {
@@ -166,16 +172,20 @@ impl Outgoing {
         matches!(self, Outgoing::Empty | Outgoing::Buffered(_))
     }
 
-    fn take(&mut self) -> reqwest::Body {
+    fn take(&mut self) -> UpstreamBody {
         match std::mem::replace(self, Outgoing::Empty) {
-            Outgoing::Empty | Outgoing::Spent => reqwest::Body::from(Bytes::new()),
+            Outgoing::Empty => UpstreamBody::Empty,
+            Outgoing::Spent => {
+                *self = Outgoing::Spent;
+                UpstreamBody::Empty
+            }
             Outgoing::Buffered(b) => {
                 *self = Outgoing::Buffered(b.clone());
-                reqwest::Body::from(b)
+                UpstreamBody::Full(Some(b))
             }
             Outgoing::Stream(s) => {
                 *self = Outgoing::Spent;
-                reqwest::Body::wrap(s)
+                UpstreamBody::Stream(s)
             }
         }
     }
@@ -458,18 +468,18 @@ fn forward_headers(mut headers: HeaderMap, authenticated: bool) -> HeaderMap {
     headers
 }
 
-/// Sends one request upstream. The answer's headers must come within the
-/// upstream timeout (the client's `read_timeout`, which then also bounds
-/// every wait for the body): 504 otherwise.
+/// Sends one request upstream. Connecting and the answer's headers must
+/// come within the upstream timeout (which then also bounds every wait for
+/// the body): 504 otherwise.
 async fn send(
     gw: &Shared,
     route: &str,
     method: &Method,
     url: &url::Url,
     mut headers: HeaderMap,
-    body: reqwest::Body,
+    body: UpstreamBody,
     token: Option<&AccessToken>,
-) -> Result<reqwest::Response, Response> {
+) -> Result<http::Response<TimedBody>, Response> {
     if let Some(token) = token {
         // Built once per token and shared (sensitive: `Debug` hides it).
         let value = token.bearer_header().ok_or_else(|| {
@@ -480,20 +490,27 @@ async fn send(
         })?;
         headers.insert(&ESRI_AUTHORIZATION, value);
     }
-    // Built whole rather than through a RequestBuilder, which would copy the headers in one by one.
-    let mut request = reqwest::Request::new(method.clone(), url.clone());
+    // A parsed URL serializes to a valid URI (its own characters encoded).
+    let Ok(uri) = http::Uri::try_from(url.as_str()) else {
+        return Err(reply::error(
+            StatusCode::BAD_REQUEST,
+            "the target URL cannot be sent as an HTTP request",
+        ));
+    };
+    let mut request = http::Request::new(body);
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    *request.body_mut() = Some(body);
     let started = Instant::now();
-    let sent = gw.upstream.execute(request).await;
+    let sent = gw.upstream.send(request).await;
     gw.metrics.upstream_latency(route, started.elapsed());
     match sent {
-        Err(e) if e.is_timeout() => Err(reply::error(
+        Err(UpstreamError::TimedOut) => Err(reply::error(
             StatusCode::GATEWAY_TIMEOUT,
             "the upstream did not answer in time",
         )),
-        Err(e) => {
-            tracing::warn!(error = %e.without_url(), host = url.host_str().unwrap_or(""), "upstream request failed");
+        Err(UpstreamError::Failed(e)) => {
+            tracing::warn!(error = %describe(&*e), host = url.host_str().unwrap_or(""), "upstream request failed");
             Err(reply::error(
                 StatusCode::BAD_GATEWAY,
                 "the upstream could not be reached",
@@ -510,7 +527,7 @@ enum Inspected {
 
 /// Looks for a 498/499 in the status or a small JSON, JSONP or text body
 /// (plain, gzip or deflate; an encoded answer passes on still encoded).
-async fn inspect(upstream: reqwest::Response) -> Result<Inspected, Response> {
+async fn inspect(upstream: http::Response<TimedBody>) -> Result<Inspected, Response> {
     let status = upstream.status().as_u16();
     if status == 498 || status == 499 {
         return Ok(Inspected::InvalidToken);
@@ -537,8 +554,7 @@ async fn inspect(upstream: reqwest::Response) -> Result<Inspected, Response> {
     if length.is_some_and(|n| n > MAX_BUFFERED as u64) {
         return Ok(Inspected::Fine(pass_through(upstream)));
     }
-    let response: http::Response<reqwest::Body> = upstream.into();
-    let (parts, body) = response.into_parts();
+    let (parts, body) = upstream.into_parts();
     match read_up_to(body, MAX_BUFFERED).await {
         Ok(Ok(all)) if encoded_says_invalid_token(encoding, &all, MAX_BUFFERED) => {
             Ok(Inspected::InvalidToken)
@@ -555,9 +571,8 @@ async fn inspect(upstream: reqwest::Response) -> Result<Inspected, Response> {
     }
 }
 
-fn pass_through(upstream: reqwest::Response) -> Response {
-    let response: http::Response<reqwest::Body> = upstream.into();
-    let (parts, body) = response.into_parts();
+fn pass_through(upstream: http::Response<TimedBody>) -> Response {
+    let (parts, body) = upstream.into_parts();
     rebuild(parts, Body::new(body))
 }
 

@@ -112,6 +112,30 @@ fn check_reports_problems_on_stderr_and_exits_2() {
     );
 }
 
+#[test]
+fn zero_worker_threads_is_refused_before_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        &dir,
+        "listen = \"127.0.0.1:0\"\n[[routes]]\nurl = \"https://h.example/a\"\nmatch_all = true\n",
+    );
+    for (flag, env) in [(Some("0"), None), (None, Some("0")), (None, Some("many"))] {
+        let mut command = std::process::Command::new(BIN);
+        command.arg("--config").arg(&config);
+        if let Some(n) = flag {
+            command.args(["--worker-threads", n]);
+        }
+        if let Some(n) = env {
+            command.env("TOKIO_WORKER_THREADS", n);
+        }
+        let out = command.output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{flag:?} {env:?}");
+        assert!(out.stdout.is_empty(), "it never listened");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("worker-threads"), "{stderr}");
+    }
+}
+
 /// `examples/gateway/arcgis-online-location-services.toml`, as shipped.
 fn location_services_example() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,4 +1,5 @@
-//! Operations of the real process: SIGTERM drains, SIGHUP reloads.
+//! Operations of the real process: SIGTERM drains, SIGHUP reloads; each on
+//! one worker thread (the current-thread runtime) and on two (multi-thread).
 #![cfg(unix)]
 
 use std::process::Stdio;
@@ -10,6 +11,9 @@ use tokio::process::{Child, ChildStderr, Command};
 use tokio::sync::{mpsc, oneshot};
 
 const BIN: &str = env!("CARGO_BIN_EXE_arcgis-auth-gateway");
+
+/// `TOKIO_WORKER_THREADS` for each run: the current-thread runtime, then the multi-thread one.
+const THREADS: [&str; 2] = ["1", "2"];
 
 /// An upstream that tells when a request arrived and answers only when released.
 async fn held_upstream() -> (u16, mpsc::Receiver<()>, oneshot::Sender<()>) {
@@ -46,11 +50,12 @@ struct Process {
 }
 
 impl Process {
-    async fn start(config: &std::path::Path) -> Process {
+    async fn start(config: &std::path::Path, threads: &str) -> Process {
         let mut child = Command::new(BIN)
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", "info")
+            .env("TOKIO_WORKER_THREADS", threads)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -107,6 +112,12 @@ fn config(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn sigterm_drains_then_exits_0() {
+    for threads in THREADS {
+        sigterm_drains_then_exits_0_on(threads).await;
+    }
+}
+
+async fn sigterm_drains_then_exits_0_on(threads: &str) {
     let (port, mut arrived, release) = held_upstream().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = config(
@@ -115,7 +126,7 @@ async fn sigterm_drains_then_exits_0() {
             "listen = \"127.0.0.1:0\"\n[[routes]]\nurl = \"http://127.0.0.1:{port}/held\"\nmatch_all = true\n"
         ),
     );
-    let mut p = Process::start(&path).await;
+    let mut p = Process::start(&path, threads).await;
     assert_eq!(p.get("/readyz").await.status(), 200);
     let held = {
         let client = p.client.clone();
@@ -155,6 +166,12 @@ async fn sigterm_drains_then_exits_0() {
 
 #[tokio::test]
 async fn sigterm_cuts_off_after_the_grace_period_and_exits_0() {
+    for threads in THREADS {
+        sigterm_cuts_off_after_the_grace_period_and_exits_0_on(threads).await;
+    }
+}
+
+async fn sigterm_cuts_off_after_the_grace_period_and_exits_0_on(threads: &str) {
     let (port, mut arrived, _release) = held_upstream().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = config(
@@ -163,7 +180,7 @@ async fn sigterm_cuts_off_after_the_grace_period_and_exits_0() {
             "listen = \"127.0.0.1:0\"\nshutdown_grace_seconds = 1\n[[routes]]\nurl = \"http://127.0.0.1:{port}/held\"\nmatch_all = true\n"
         ),
     );
-    let mut p = Process::start(&path).await;
+    let mut p = Process::start(&path, threads).await;
     let held = {
         let client = p.client.clone();
         let url = format!("http://{}/proxy?http://127.0.0.1:{port}/held/x", p.addr);
@@ -185,6 +202,12 @@ async fn sigterm_cuts_off_after_the_grace_period_and_exits_0() {
 
 #[tokio::test]
 async fn sighup_reloads_and_a_bad_config_keeps_the_old_one() {
+    for threads in THREADS {
+        sighup_reloads_and_a_bad_config_keeps_the_old_one_on(threads).await;
+    }
+}
+
+async fn sighup_reloads_and_a_bad_config_keeps_the_old_one_on(threads: &str) {
     let upstream = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::any())
         .respond_with(wiremock::ResponseTemplate::new(200))
@@ -198,7 +221,7 @@ async fn sighup_reloads_and_a_bad_config_keeps_the_old_one() {
         )
     };
     let path = config(&dir, &route("a"));
-    let mut p = Process::start(&path).await;
+    let mut p = Process::start(&path, threads).await;
     let a = format!("/proxy?http://127.0.0.1:{port}/a/x");
     let b = format!("/proxy?http://127.0.0.1:{port}/b/x");
     assert_eq!(p.get(&a).await.status(), 200);
