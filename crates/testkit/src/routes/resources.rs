@@ -61,6 +61,20 @@ enum Caller {
     Invalid,
 }
 
+/// The record of the valid portal token a request presents, or the answer
+/// for one that presents none (499) or a bad one (498).
+fn valid_caller(
+    state: &State,
+    params: &Params,
+    request: &Request,
+) -> Result<AccessRecord, Box<ResponseTemplate>> {
+    match caller(state, params, request) {
+        Caller::Valid(record) => Ok(record),
+        Caller::Anonymous => Err(Box::new(wire::token_required())),
+        Caller::Invalid => Err(Box::new(wire::invalid_token())),
+    }
+}
+
 fn caller(state: &State, params: &Params, request: &Request) -> Caller {
     let Some(token) = wire::presented_token(request, params) else {
         return Caller::Anonymous;
@@ -130,10 +144,8 @@ pub(super) fn portal_servers(
     params: &Params,
     request: &Request,
 ) -> ResponseTemplate {
-    match caller(state, params, request) {
-        Caller::Valid(_) => {}
-        Caller::Anonymous => return wire::token_required(),
-        Caller::Invalid => return wire::invalid_token(),
+    if let Err(answer) = valid_caller(state, params, request) {
+        return *answer;
     }
     if !params.wants_json() {
         return wire::html_without_f_json();
@@ -165,10 +177,9 @@ pub(super) fn community_self(
     params: &Params,
     request: &Request,
 ) -> ResponseTemplate {
-    let record = match caller(state, params, request) {
-        Caller::Valid(record) => record,
-        Caller::Anonymous => return wire::token_required(),
-        Caller::Invalid => return wire::invalid_token(),
+    let record = match valid_caller(state, params, request) {
+        Ok(record) => record,
+        Err(answer) => return *answer,
     };
     let Some(username) = record.username else {
         return forbidden();
@@ -197,10 +208,9 @@ pub(super) fn content_item(
     request: &Request,
     id: &str,
 ) -> ResponseTemplate {
-    let record = match caller(state, params, request) {
-        Caller::Valid(record) => record,
-        Caller::Anonymous => return wire::token_required(),
-        Caller::Invalid => return wire::invalid_token(),
+    let record = match valid_caller(state, params, request) {
+        Ok(record) => record,
+        Err(answer) => return *answer,
     };
     if record
         .items
@@ -231,10 +241,8 @@ pub(super) fn hosted_services(
     request: &Request,
     path: &str,
 ) -> ResponseTemplate {
-    match caller(state, params, request) {
-        Caller::Valid(_) => {}
-        Caller::Anonymous => return wire::token_required(),
-        Caller::Invalid => return wire::invalid_token(),
+    if let Err(answer) = valid_caller(state, params, request) {
+        return *answer;
     }
     if !params.wants_json() {
         return wire::html_without_f_json();
